@@ -1,0 +1,172 @@
+//! The commands end to end: read the query and input, plan, run, report. `main` calls
+//! `run_cli` and turns an error into one message and an exit code.
+
+use crate::cli::{Cli, Command, ExplainArgs, GenArgs, RunArgs};
+use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
+use crate::error::{Error, Result};
+use crate::metrics::stats::Stats;
+use crate::runtime::{self, RunConfig};
+use crate::sink::{self, Format, Sink};
+use crate::source::generator::{GenConfig, Generator};
+use crate::source::text::TextReader;
+use crate::source::{self, Input, BLOCK_ROWS};
+use crate::sql::{self, Routing};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+pub fn run_cli(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Gen(a)) => generate(a),
+        Some(Command::Explain(a)) => explain(a),
+        None => run(cli.run),
+    }
+}
+
+fn gen_config(a: &crate::cli::GeneratorArgs) -> GenConfig {
+    GenConfig {
+        records: a.records,
+        traders: a.traders,
+        symbols: a.symbols,
+        seed: a.seed,
+        disorder_ms: a.disorder_ms,
+    }
+}
+
+fn read_query(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::io(format!("--query {}: cannot read", path.display()), e))
+}
+
+/// Parses `--schema name:type,...`.
+fn parse_schema(spec: &str) -> Result<Schema> {
+    let mut fields = Vec::new();
+    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+        let (name, ty) = part
+            .split_once(':')
+            .ok_or_else(|| Error::Usage(format!("--schema: `{part}` is not name:type")))?;
+        let ty = DataType::parse(ty.trim()).ok_or_else(|| {
+            Error::Usage(format!("--schema: unknown type `{ty}` (use BIGINT, DOUBLE, VARCHAR, TIMESTAMP, BOOLEAN)"))
+        })?;
+        fields.push(Field::new(name.trim(), ty));
+    }
+    Ok(Schema::new(fields))
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let query_path = args.query.clone().expect("clap requires --query");
+    let sql_text = read_query(&query_path)?;
+    let dict = Dict::new();
+    let fixed = args.schema.as_deref().map(parse_schema).transpose()?;
+
+    enum Source {
+        Gen(Generator),
+        Text(Box<TextReader>),
+    }
+    let (schema, source) = match &args.input {
+        Some(path) => {
+            let r = TextReader::open(path, fixed.as_ref(), dict.clone(), args.on_error.into())?;
+            (r.schema().clone(), Source::Text(Box::new(r)))
+        }
+        None => {
+            let g = Generator::new(gen_config(&args.generator), &mut Interner::new(dict.clone()));
+            (Schema::market_data(), Source::Gen(g))
+        }
+    };
+    let plan = sql::compile_query(&sql_text, &query_path.display().to_string(), &schema)?;
+    let sink = Sink::open(&args.output, &plan.output, dict.clone())?;
+
+    let mut preload_malformed = None;
+    let input = match (source, args.preload) {
+        (Source::Gen(g), true) => Input::Preloaded(Arc::new(source::preload_generator(&g))),
+        (Source::Gen(g), false) => Input::Generator(Arc::new(g)),
+        (Source::Text(mut r), true) => {
+            let blocks = source::preload_text(&mut r)?;
+            preload_malformed = Some((r.malformed, r.examples.clone()));
+            Input::Preloaded(Arc::new(blocks))
+        }
+        (Source::Text(r), false) => Input::Stream(r),
+    };
+
+    let cfg = RunConfig {
+        mode: args.mode,
+        cores: args.cores as usize,
+        lock_per: args.lock_per,
+        runtime: args.runtime,
+        lateness_ms: args.allowed_lateness,
+        fault: args.inject_fault,
+    };
+    let routing = describe_routing(&plan);
+    let mut report = runtime::run(&cfg, Arc::new(plan), input, sink, dict)?;
+    if let Some((m, ex)) = preload_malformed {
+        report.malformed = m;
+        report.malformed_examples = ex;
+    }
+    let stats = Stats::new(&cfg, routing, &report, runtime::host_cpus());
+    eprint!("{}", stats.summary());
+    if let Some(path) = &args.stats {
+        let json = serde_json::to_string_pretty(&stats).expect("stats serialise");
+        std::fs::write(path, json + "\n")
+            .map_err(|e| Error::io(format!("--stats {}: cannot write", path.display()), e))?;
+    }
+    Ok(())
+}
+
+fn describe_routing(plan: &sql::Plan) -> String {
+    let names = |k: &[usize]| k.iter().map(|&i| plan.input.fields[i].name.clone()).collect::<Vec<_>>().join(", ");
+    match &plan.routing {
+        Routing::Local => "local (stateless: each core processes the blocks it reads)".into(),
+        Routing::Hash(k) => format!("hash({})", names(k)),
+        Routing::Single => match &plan.body {
+            sql::Body::Rows(_) => {
+                "single shard (ROWS window without PARTITION BY keeps one global order on shard 0)".into()
+            }
+            _ => "single shard (no GROUP BY key: one global group on shard 0)".into(),
+        },
+    }
+}
+
+fn generate(a: GenArgs) -> Result<()> {
+    let dict = Dict::new();
+    let g = Generator::new(gen_config(&a.generator), &mut Interner::new(dict.clone()));
+    let schema = Schema::market_data();
+    let (format, mut out): (Format, Box<dyn Write>) = if a.output == "-" {
+        (Format::Csv, Box::new(std::io::stdout().lock()))
+    } else {
+        let f = std::fs::File::create(&a.output)
+            .map_err(|e| Error::io(format!("--output {}: cannot create", a.output), e))?;
+        (sink::format_of(Path::new(&a.output)), Box::new(f))
+    };
+    let io_err = |e| Error::io("gen: writing failed", e);
+    let mut buf = Vec::with_capacity(1 << 20);
+    if format == Format::Csv {
+        buf.extend_from_slice(schema.names().collect::<Vec<_>>().join(",").as_bytes());
+        buf.push(b'\n');
+    }
+    let mut batch = Batch::new(&schema, BLOCK_ROWS);
+    for start in (0..a.generator.records).step_by(BLOCK_ROWS) {
+        batch.clear();
+        g.fill(start, BLOCK_ROWS, &mut batch);
+        sink::encode(&batch, format, &schema, &dict, &mut buf);
+        if buf.len() >= 1 << 20 {
+            if let Err(e) = out.write_all(&buf) {
+                return if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(io_err(e)) };
+            }
+            buf.clear();
+        }
+    }
+    match out.write_all(&buf).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(io_err(e)),
+        _ => Ok(()),
+    }
+}
+
+fn explain(a: ExplainArgs) -> Result<()> {
+    let sql_text = read_query(&a.query)?;
+    let schema = match &a.input {
+        Some(path) => TextReader::open(path, None, Dict::new(), Default::default())?.schema().clone(),
+        None => Schema::market_data(),
+    };
+    let plan = sql::compile_query(&sql_text, &a.query.display().to_string(), &schema)?;
+    print!("{}", plan.explain());
+    Ok(())
+}

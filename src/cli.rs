@@ -1,0 +1,170 @@
+//! The command line (clap): `shardsql [run flags]`, `shardsql gen`, `shardsql explain`.
+//! Flags are checked here once into typed values; errors name the flag.
+
+use crate::runtime::core::Fault;
+use crate::runtime::state::LockPer;
+use crate::runtime::{Mode, RuntimeKind};
+use crate::source::text::OnError;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shardsql",
+    version,
+    about = "A thread-per-core, shard-nothing streaming SQL runtime",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write the built-in generator's stream (CSV, or JSON lines for a .jsonl --output).
+    Gen(GenArgs),
+    /// Print the plan of a query: operators, partition key and routing, window, emit mode.
+    Explain(ExplainArgs),
+}
+
+/// The built-in market_data generator.
+#[derive(Args, Debug, Clone)]
+pub struct GeneratorArgs {
+    /// Records to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Distinct traders.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub traders: u32,
+    /// Distinct symbols.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub symbols: u32,
+    /// Seed: the same seed gives the same stream.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Bounded out-of-orderness: a record's times lag the maximum so far by up to this (ms).
+    #[arg(long, default_value_t = 0)]
+    pub disorder_ms: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The query file to run.
+    #[arg(long, short = 'q', required = true)]
+    pub query: Option<PathBuf>,
+    /// Shards (one pinned core each). More than the host's CPUs is allowed (oversubscribed).
+    #[arg(long, short = 'c', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub cores: u16,
+    /// v2: sharded; v1: one shard; mutex: N workers sharing one locked state.
+    #[arg(long, value_enum, default_value_t = Mode::V2)]
+    pub mode: Mode,
+    /// Mutex mode: take the lock per record or per batch.
+    #[arg(long, value_enum, default_value_t = LockPer::Batch)]
+    pub lock_per: LockPer,
+    /// glommio executors, or plain pinned threads where io_uring is unavailable.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Glommio)]
+    pub runtime: RuntimeKind,
+    /// Input file (CSV with a header; .jsonl for JSON lines); `-` for stdin. Default: the
+    /// built-in generator.
+    #[arg(long, short = 'i')]
+    pub input: Option<String>,
+    /// Column types for --input, e.g. `price:double,qty:bigint` (others are inferred).
+    #[arg(long)]
+    pub schema: Option<String>,
+    /// Results: a file (CSV; .jsonl for JSON lines), `-` for stdout, `null` to count and discard.
+    #[arg(long, short = 'o', default_value = "-")]
+    pub output: String,
+    /// Materialise the input in memory before the clock starts.
+    #[arg(long)]
+    pub preload: bool,
+    /// Write run statistics as JSON to this file.
+    #[arg(long)]
+    pub stats: Option<PathBuf>,
+    /// Allowed lateness of event time, e.g. 5s, 250ms, 1m (default 0).
+    #[arg(long, default_value = "0", value_parser = parse_duration_ms)]
+    pub allowed_lateness: i64,
+    /// What to do with a malformed input record: skip and count it, or stop.
+    #[arg(long, value_enum, default_value_t = OnErrorArg::Skip)]
+    pub on_error: OnErrorArg,
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+    /// Testing only: inject a fault to prove the differential tests catch it.
+    #[arg(long, value_enum, hide = true)]
+    pub inject_fault: Option<Fault>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnErrorArg {
+    Skip,
+    Fail,
+}
+
+impl From<OnErrorArg> for OnError {
+    fn from(a: OnErrorArg) -> OnError {
+        match a {
+            OnErrorArg::Skip => OnError::Skip,
+            OnErrorArg::Fail => OnError::Fail,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct GenArgs {
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+    /// Where to write: a file (.jsonl for JSON lines) or `-` for stdout.
+    #[arg(long, short = 'o', default_value = "-")]
+    pub output: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The query file.
+    #[arg(long, short = 'q')]
+    pub query: PathBuf,
+    /// Plan against this input's columns instead of market_data.
+    #[arg(long, short = 'i')]
+    pub input: Option<String>,
+}
+
+/// Parses `250ms`, `5s`, `1m`, `2h`, or a bare number of milliseconds.
+pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration: write e.g. 500ms, 5s, 1m"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        other => return Err(format!("unknown duration unit `{other}`: use ms, s, m or h")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too long a duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration_ms("5s"), Ok(5_000));
+        assert_eq!(parse_duration_ms("250ms"), Ok(250));
+        assert_eq!(parse_duration_ms("0"), Ok(0));
+        assert_eq!(parse_duration_ms("1m"), Ok(60_000));
+        assert!(parse_duration_ms("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

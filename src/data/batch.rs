@@ -1,0 +1,222 @@
+//! Columnar batches: the unit that crosses threads. A batch owns one typed vector per column;
+//! batches are cleared and reused (never reallocated once warm), so moving records costs
+//! copies into existing capacity, not allocations.
+
+use super::schema::{DataType, Schema};
+
+/// One column of a batch. Timestamps use `Int`; strings are dictionary ids.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Column {
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+    Str(Vec<u32>),
+    Bool(Vec<bool>),
+}
+
+impl Column {
+    pub fn with_capacity(ty: DataType, cap: usize) -> Column {
+        match ty {
+            DataType::Int | DataType::Timestamp => Column::Int(Vec::with_capacity(cap)),
+            DataType::Float => Column::Float(Vec::with_capacity(cap)),
+            DataType::Str => Column::Str(Vec::with_capacity(cap)),
+            DataType::Bool => Column::Bool(Vec::with_capacity(cap)),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Int(v) => v.len(),
+            Column::Float(v) => v.len(),
+            Column::Str(v) => v.len(),
+            Column::Bool(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn clear(&mut self) {
+        match self {
+            Column::Int(v) => v.clear(),
+            Column::Float(v) => v.clear(),
+            Column::Str(v) => v.clear(),
+            Column::Bool(v) => v.clear(),
+        }
+    }
+
+    pub fn as_int(&self) -> &[i64] {
+        match self {
+            Column::Int(v) => v,
+            _ => panic!("internal: column is not an integer column"),
+        }
+    }
+
+    pub fn as_float(&self) -> &[f64] {
+        match self {
+            Column::Float(v) => v,
+            _ => panic!("internal: column is not a float column"),
+        }
+    }
+
+    pub fn as_str_ids(&self) -> &[u32] {
+        match self {
+            Column::Str(v) => v,
+            _ => panic!("internal: column is not a string column"),
+        }
+    }
+
+    pub fn as_bool(&self) -> &[bool] {
+        match self {
+            Column::Bool(v) => v,
+            _ => panic!("internal: column is not a boolean column"),
+        }
+    }
+
+    /// The value at `row` as a 64-bit key (for hashing and grouping).
+    #[inline]
+    pub fn key_at(&self, row: usize) -> u64 {
+        match self {
+            Column::Int(v) => v[row] as u64,
+            Column::Float(v) => float_key(v[row]),
+            Column::Str(v) => v[row] as u64,
+            Column::Bool(v) => v[row] as u64,
+        }
+    }
+
+    /// Appends `src[range]` (same variant) to this column.
+    pub fn extend_from(&mut self, src: &Column, range: std::ops::Range<usize>) {
+        match (self, src) {
+            (Column::Int(d), Column::Int(s)) => d.extend_from_slice(&s[range]),
+            (Column::Float(d), Column::Float(s)) => d.extend_from_slice(&s[range]),
+            (Column::Str(d), Column::Str(s)) => d.extend_from_slice(&s[range]),
+            (Column::Bool(d), Column::Bool(s)) => d.extend_from_slice(&s[range]),
+            _ => panic!("internal: column type mismatch in extend_from"),
+        }
+    }
+
+    /// Appends the rows of `src` named by `rows` (same variant).
+    pub fn gather_from(&mut self, src: &Column, rows: &[u32]) {
+        fn gather<T: Copy>(d: &mut Vec<T>, s: &[T], rows: &[u32]) {
+            d.extend(rows.iter().map(|&r| s[r as usize]));
+        }
+        match (self, src) {
+            (Column::Int(d), Column::Int(s)) => gather(d, s, rows),
+            (Column::Float(d), Column::Float(s)) => gather(d, s, rows),
+            (Column::Str(d), Column::Str(s)) => gather(d, s, rows),
+            (Column::Bool(d), Column::Bool(s)) => gather(d, s, rows),
+            _ => panic!("internal: column type mismatch in gather_from"),
+        }
+    }
+
+    /// Appends one value from `src[row]`.
+    #[inline]
+    pub fn push_from(&mut self, src: &Column, row: usize) {
+        match (self, src) {
+            (Column::Int(d), Column::Int(s)) => d.push(s[row]),
+            (Column::Float(d), Column::Float(s)) => d.push(s[row]),
+            (Column::Str(d), Column::Str(s)) => d.push(s[row]),
+            (Column::Bool(d), Column::Bool(s)) => d.push(s[row]),
+            _ => panic!("internal: column type mismatch in push_from"),
+        }
+    }
+
+    /// Appends a value given as a 64-bit key (the inverse of `key_at`).
+    #[inline]
+    pub fn push_key(&mut self, key: u64) {
+        match self {
+            Column::Int(v) => v.push(key as i64),
+            Column::Float(v) => v.push(f64::from_bits(key)),
+            Column::Str(v) => v.push(key as u32),
+            Column::Bool(v) => v.push(key != 0),
+        }
+    }
+}
+
+/// A float as a grouping key: all NaNs are one key, and -0.0 equals 0.0.
+#[inline]
+pub fn float_key(x: f64) -> u64 {
+    if x.is_nan() {
+        f64::NAN.to_bits()
+    } else if x == 0.0 {
+        0
+    } else {
+        x.to_bits()
+    }
+}
+
+/// A set of equally long columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub columns: Vec<Column>,
+}
+
+impl Batch {
+    pub fn new(schema: &Schema, cap: usize) -> Batch {
+        Batch::with_types(schema.fields.iter().map(|f| f.ty), cap)
+    }
+
+    pub fn with_types(types: impl IntoIterator<Item = DataType>, cap: usize) -> Batch {
+        Batch {
+            columns: types
+                .into_iter()
+                .map(|t| Column::with_capacity(t, cap))
+                .collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.columns.first().map_or(0, Column::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.columns.iter_mut().for_each(Column::clear);
+    }
+
+    /// Appends `src[range]`, column by column.
+    pub fn extend_from(&mut self, src: &Batch, range: std::ops::Range<usize>) {
+        for (d, s) in self.columns.iter_mut().zip(&src.columns) {
+            d.extend_from(s, range.clone());
+        }
+    }
+
+    /// Appends the rows of `src` named by `rows`.
+    pub fn gather_from(&mut self, src: &Batch, rows: &[u32]) {
+        for (d, s) in self.columns.iter_mut().zip(&src.columns) {
+            d.gather_from(s, rows);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gather_and_extend_keep_row_alignment() {
+        let mut src = Batch::with_types([DataType::Int, DataType::Str], 4);
+        if let Column::Int(v) = &mut src.columns[0] {
+            v.extend([10, 11, 12, 13]);
+        }
+        if let Column::Str(v) = &mut src.columns[1] {
+            v.extend([0, 1, 2, 3]);
+        }
+        let mut dst = Batch::with_types([DataType::Int, DataType::Str], 4);
+        dst.gather_from(&src, &[3, 1]);
+        dst.extend_from(&src, 0..1);
+        assert_eq!(dst.columns[0].as_int(), &[13, 11, 10]);
+        assert_eq!(dst.columns[1].as_str_ids(), &[3, 1, 0]);
+        assert_eq!(dst.len(), 3);
+    }
+
+    #[test]
+    fn float_keys_unify_zero_and_nan() {
+        assert_eq!(float_key(0.0), float_key(-0.0));
+        assert_eq!(float_key(f64::NAN), float_key(-f64::NAN));
+        assert_ne!(float_key(1.0), float_key(2.0));
+    }
+}

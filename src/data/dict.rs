@@ -1,0 +1,104 @@
+//! String interning: every string value becomes a small `u32` id at ingestion, so the hot path
+//! hashes and compares ids, never strings. Output converts ids back.
+//!
+//! Threading: one `Interner` per ingesting thread owns the string → id map (no lock on the
+//! parse path); the `Dict` it appends to is shared by all threads and read without locks
+//! (`boxcar` is an append-only vector whose reads are plain atomic loads). An id is always
+//! published to the `Dict` before any batch holding it crosses a ring, and the ring's
+//! release/acquire ordering makes the string visible to the reader.
+
+use fxhash::FxHashMap;
+use std::sync::{Arc, RwLock};
+
+/// The shared id → string table, plus a string → id index for planning-time lookups.
+#[derive(Default)]
+pub struct Dict {
+    strings: boxcar::Vec<Box<str>>,
+    /// Written only when a new string is interned (rare); read per batch, never per record.
+    index: RwLock<FxHashMap<Box<str>, u32>>,
+}
+
+impl Dict {
+    pub fn new() -> Arc<Dict> {
+        Arc::new(Dict::default())
+    }
+
+    /// The string of an id that has been published. Ids come only from `Interner::intern`.
+    pub fn get(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map(|s| &**s).unwrap_or("")
+    }
+
+    /// The id of a string if it was ever interned.
+    pub fn find(&self, s: &str) -> Option<u32> {
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(s)
+            .copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.strings.count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A thread's interning front end: a private map in front of the shared `Dict`.
+pub struct Interner {
+    dict: Arc<Dict>,
+    local: FxHashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    pub fn new(dict: Arc<Dict>) -> Interner {
+        Interner {
+            dict,
+            local: FxHashMap::default(),
+        }
+    }
+
+    pub fn dict(&self) -> &Arc<Dict> {
+        &self.dict
+    }
+
+    /// The id of `s`, interning it on first sight.
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.local.get(s) {
+            return id;
+        }
+        let mut index = self.dict.index.write().unwrap_or_else(|e| e.into_inner());
+        let id = match index.get(s) {
+            Some(&id) => id,
+            None => {
+                let id = self.dict.strings.push(s.into()) as u32;
+                index.insert(s.into(), id);
+                id
+            }
+        };
+        self.local.insert(s.into(), id);
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_is_stable_and_shared_between_interners() {
+        let dict = Dict::new();
+        let mut a = Interner::new(dict.clone());
+        let mut b = Interner::new(dict.clone());
+        let x = a.intern("AAPL");
+        assert_eq!(a.intern("AAPL"), x);
+        assert_eq!(b.intern("AAPL"), x);
+        let y = b.intern("MSFT");
+        assert_ne!(x, y);
+        assert_eq!(dict.get(y), "MSFT");
+        assert_eq!(dict.find("MSFT"), Some(y));
+        assert_eq!(dict.find("nope"), None);
+    }
+}

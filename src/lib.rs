@@ -1,0 +1,43 @@
+//! # shardsql
+//!
+//! A thread-per-core, shard-nothing streaming SQL runtime. One pinned executor per CPU core
+//! owns its partition's window and aggregation state outright; cores exchange whole columnar
+//! batches over lock-free SPSC rings; no lock, allocation or string hash sits on the per-record
+//! path.
+//!
+//! ## Layers, in data-flow order
+//!
+//! | layer | module | owns |
+//! |---|---|---|
+//! | command line | [`cli`], [`app`] | flags → a checked run; the commands end to end |
+//! | SQL front end | [`sql`] | text → parse (plus `WINDOW` / `EMIT` lifting) → typed [`sql::Plan`] |
+//! | data | [`data`] | schemas, columnar [`data::Batch`]es, the string [`data::Dict`] |
+//! | sources | [`source`] | the generator, CSV / JSON-lines readers, numbered input blocks |
+//! | runtime | [`runtime`] | placement, the SPSC mesh, the router, the core loop, the mutex baseline |
+//! | operators | [`ops`] | projection, GROUP BY + windows, ROWS windows |
+//! | sinks | [`sink`] | CSV / JSON lines / null output, written in large chunks |
+//! | metrics | [`metrics`] | the stats JSON and the run summary |
+//!
+//! ## Example
+//!
+//! ```
+//! use shardsql::data::Schema;
+//! let plan = shardsql::sql::compile_query(
+//!     "SELECT symbol, COUNT(*) AS n FROM market_data GROUP BY symbol",
+//!     "q.sql",
+//!     &Schema::market_data(),
+//! )
+//! .unwrap();
+//! assert_eq!(plan.routing, shardsql::sql::Routing::Hash(vec![2]));
+//! ```
+
+pub mod app;
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod ops;
+pub mod runtime;
+pub mod sink;
+pub mod source;
+pub mod sql;

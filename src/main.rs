@@ -1,0 +1,16 @@
+//! CLI entry: parse, run, and on failure print one `Error:` message and exit non-zero.
+
+use clap::Parser;
+use std::io::IsTerminal;
+
+fn main() {
+    let cli = shardsql::cli::Cli::parse();
+    if let Err(e) = shardsql::app::run_cli(cli) {
+        let label = if std::io::stderr().is_terminal() { "\x1b[1;31mError:\x1b[0m" } else { "Error:" };
+        eprintln!("{label} {e}");
+        std::process::exit(match e {
+            shardsql::error::Error::Usage(_) => 2,
+            _ => 1,
+        });
+    }
+}

@@ -1,0 +1,3 @@
+//! Measurements of a run: the stats JSON and the human summary.
+
+pub mod stats;

@@ -1,0 +1,37 @@
+//! Operators: the per-shard state machines compiled from the plan. Each works a batch at a
+//! time (`process` on a row range), reacts to watermarks (closing windows) and to end of input.
+//!
+//! Threading: an operator is owned by one shard (v2) or shared behind one `Mutex` by all
+//! workers (mutex mode); either way one thread at a time calls it, and every call names the
+//! `owner` shard whose keys the rows belong to, so a shared operator closes only that owner's
+//! windows and per-key order is the owner's arrival order.
+
+pub mod aggregate;
+pub mod group_table;
+pub mod project;
+pub mod rows_window;
+
+use crate::data::{Batch, Dict};
+use crate::sink::ShardOutput;
+use crate::sql::{Body, Plan};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A shard's stateful (or stateless) processing step.
+pub trait Operator: Send {
+    /// Processes `batch[rows]`, whose keys all belong to shard `owner`.
+    fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput);
+    /// The watermark of `owner`'s input reached `wm`: emit and free what it closes.
+    fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput);
+    /// End of input for `owner`: emit everything still open.
+    fn finish(&mut self, owner: usize, out: &mut ShardOutput);
+}
+
+/// Builds the operator a plan's body needs.
+pub fn build(plan: &Plan, dict: &Arc<Dict>) -> Box<dyn Operator> {
+    match &plan.body {
+        Body::Project(exprs) => Box::new(project::Project::new(exprs.clone(), dict.clone())),
+        Body::Aggregate(a) => Box::new(aggregate::Aggregate::new(a.clone(), plan.time_column, dict.clone())),
+        Body::Rows(r) => Box::new(rows_window::RowsWindow::new(r.clone(), &plan.input, dict.clone())),
+    }
+}

@@ -1,0 +1,68 @@
+//! Filter-free projection (WHERE runs before routing): evaluates the output expressions over a
+//! batch and appends them to the shard's output. Plain column references are copied as
+//! slices; only computed expressions are evaluated.
+
+use super::Operator;
+use crate::data::{Batch, Dict};
+use crate::sink::ShardOutput;
+use crate::sql::Expr;
+use std::ops::Range;
+use std::sync::Arc;
+
+pub struct Project {
+    exprs: Vec<Expr>,
+    dict: Arc<Dict>,
+}
+
+impl Project {
+    pub fn new(exprs: Vec<Expr>, dict: Arc<Dict>) -> Project {
+        Project { exprs, dict }
+    }
+}
+
+/// Appends `exprs` evaluated over `src[rows]` to `out`, keeping only rows where `filter`
+/// holds. Shared by every operator that emits rows.
+pub fn project_into(
+    exprs: &[Expr],
+    filter: Option<&Expr>,
+    src: &Batch,
+    rows: Range<usize>,
+    dict: &Dict,
+    out: &mut Batch,
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let selected: Option<Vec<u32>> = filter.map(|f| {
+        let mask = f.eval(src, dict);
+        rows.clone()
+            .filter(|&i| mask.as_bool()[i])
+            .map(|i| i as u32)
+            .collect()
+    });
+    for (e, dst) in exprs.iter().zip(out.columns.iter_mut()) {
+        let computed;
+        let col = match e {
+            Expr::Column { index, .. } => &src.columns[*index],
+            e => {
+                computed = e.eval(src, dict);
+                &computed
+            }
+        };
+        match &selected {
+            Some(sel) => dst.gather_from(col, sel),
+            None => dst.extend_from(col, rows.clone()),
+        }
+    }
+}
+
+impl Operator for Project {
+    fn process(&mut self, batch: &Batch, rows: Range<usize>, _owner: usize, out: &mut ShardOutput) {
+        project_into(&self.exprs, None, batch, rows, &self.dict, &mut out.batch);
+        out.flush_if_full();
+    }
+
+    fn watermark(&mut self, _wm: i64, _owner: usize, _out: &mut ShardOutput) {}
+
+    fn finish(&mut self, _owner: usize, _out: &mut ShardOutput) {}
+}

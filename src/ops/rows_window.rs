@@ -1,0 +1,279 @@
+//! ROWS windows: `agg(x) OVER ([PARTITION BY k] ORDER BY t ROWS BETWEEN n PRECEDING AND
+//! CURRENT ROW)`. COUNT/SUM/AVG keep a ring of the frame's values and a running sum (O(1) per
+//! row; float sums are compensated so subtracting old values does not drift); MIN/MAX keep a
+//! monotonic deque (amortised O(1)). Rows are taken in arrival order, which with in-order
+//! input is the ORDER BY order; without PARTITION BY the plan routes everything to one shard
+//! so the single global order holds.
+
+use super::project::project_into;
+use super::Operator;
+use crate::data::batch::Column;
+use crate::data::{Batch, DataType, Dict, Schema};
+use crate::sink::ShardOutput;
+use crate::sql::{AggFunc, Expr, RowsFunc, RowsPlan};
+use fxhash::FxHashMap;
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A float sum that can add and remove values without accumulating rounding error
+/// (Neumaier's compensated summation).
+#[derive(Default, Clone, Copy)]
+struct CompensatedSum {
+    sum: f64,
+    comp: f64,
+}
+
+impl CompensatedSum {
+    #[inline]
+    fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        if self.sum.abs() >= x.abs() {
+            self.comp += (self.sum - t) + x;
+        } else {
+            self.comp += (x - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    #[inline]
+    fn value(&self) -> f64 {
+        self.sum + self.comp
+    }
+}
+
+/// Min or max over the last `cap` values.
+struct MonotonicDeque<T> {
+    deque: VecDeque<(u64, T)>,
+    seq: u64,
+    cap: u64,
+    max: bool,
+}
+
+impl<T: PartialOrd + Copy> MonotonicDeque<T> {
+    fn new(cap: usize, max: bool) -> Self {
+        MonotonicDeque {
+            deque: VecDeque::new(),
+            seq: 0,
+            cap: cap as u64,
+            max,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, x: T) -> T {
+        // Drop values the new one dominates; they can never be the answer again.
+        while let Some(&(_, back)) = self.deque.back() {
+            let dominated = if self.max { back <= x } else { back >= x };
+            if !dominated {
+                break;
+            }
+            self.deque.pop_back();
+        }
+        self.deque.push_back((self.seq, x));
+        self.seq += 1;
+        while self.deque.front().is_some_and(|&(s, _)| s + self.cap < self.seq) {
+            self.deque.pop_front();
+        }
+        self.deque.front().expect("just pushed").1
+    }
+}
+
+/// One window function's state for one partition.
+enum Frame {
+    Count { seen: u64, cap: u64 },
+    FloatSum { ring: VecDeque<f64>, cap: usize, sum: CompensatedSum, avg: bool },
+    IntSum { ring: VecDeque<i64>, cap: usize, sum: i64, avg: bool },
+    MinMaxInt(MonotonicDeque<i64>),
+    MinMaxFloat(MonotonicDeque<f64>),
+}
+
+impl Frame {
+    fn new(f: &RowsFunc) -> Frame {
+        let cap = f.preceding + 1;
+        let int_arg = f.arg.as_ref().is_some_and(|a| a.ty().is_integer());
+        match f.func {
+            AggFunc::CountStar | AggFunc::Count => Frame::Count { seen: 0, cap: cap as u64 },
+            AggFunc::Sum | AggFunc::Avg if int_arg => Frame::IntSum {
+                ring: VecDeque::with_capacity(cap),
+                cap,
+                sum: 0,
+                avg: f.func == AggFunc::Avg,
+            },
+            AggFunc::Sum | AggFunc::Avg => Frame::FloatSum {
+                ring: VecDeque::with_capacity(cap),
+                cap,
+                sum: CompensatedSum::default(),
+                avg: f.func == AggFunc::Avg,
+            },
+            AggFunc::Min | AggFunc::Max if int_arg => {
+                Frame::MinMaxInt(MonotonicDeque::new(cap, f.func == AggFunc::Max))
+            }
+            AggFunc::Min | AggFunc::Max => {
+                Frame::MinMaxFloat(MonotonicDeque::new(cap, f.func == AggFunc::Max))
+            }
+        }
+    }
+
+    /// Adds `arg[row]` as the current row and appends the frame's result to `out`.
+    #[inline]
+    fn push(&mut self, arg: Option<&Column>, row: usize, out: &mut Column) {
+        match (self, out) {
+            (Frame::Count { seen, cap }, Column::Int(o)) => {
+                *seen += 1;
+                o.push((*seen).min(*cap) as i64);
+            }
+            (Frame::FloatSum { ring, cap, sum, avg }, out) => {
+                let x = match arg {
+                    Some(Column::Float(v)) => v[row],
+                    Some(Column::Int(v)) => v[row] as f64,
+                    _ => 0.0,
+                };
+                if ring.len() == *cap {
+                    let old = ring.pop_front().expect("full ring");
+                    sum.add(-old);
+                }
+                ring.push_back(x);
+                sum.add(x);
+                let v = if *avg { sum.value() / ring.len() as f64 } else { sum.value() };
+                if let Column::Float(o) = out {
+                    o.push(v);
+                }
+            }
+            (Frame::IntSum { ring, cap, sum, avg }, out) => {
+                let x = match arg {
+                    Some(Column::Int(v)) => v[row],
+                    _ => 0,
+                };
+                if ring.len() == *cap {
+                    *sum = sum.wrapping_sub(ring.pop_front().expect("full ring"));
+                }
+                ring.push_back(x);
+                *sum = sum.wrapping_add(x);
+                match out {
+                    Column::Float(o) if *avg => o.push(*sum as f64 / ring.len() as f64),
+                    Column::Int(o) => o.push(*sum),
+                    _ => {}
+                }
+            }
+            (Frame::MinMaxInt(d), Column::Int(o)) => {
+                let x = match arg {
+                    Some(Column::Int(v)) => v[row],
+                    _ => 0,
+                };
+                o.push(d.push(x));
+            }
+            (Frame::MinMaxFloat(d), Column::Float(o)) => {
+                let x = match arg {
+                    Some(Column::Float(v)) => v[row],
+                    Some(Column::Int(v)) => v[row] as f64,
+                    _ => 0.0,
+                };
+                o.push(d.push(x));
+            }
+            _ => panic!("internal: ROWS frame and output column types differ"),
+        }
+    }
+}
+
+pub struct RowsWindow {
+    plan: RowsPlan,
+    dict: Arc<Dict>,
+    /// The state when there is no PARTITION BY.
+    global: Vec<Frame>,
+    partitions: FxHashMap<Box<[u64]>, Vec<Frame>>,
+    key: Vec<u64>,
+    /// Input columns followed by one result column per function.
+    extended: Batch,
+}
+
+impl RowsWindow {
+    pub fn new(plan: RowsPlan, input: &Schema, dict: Arc<Dict>) -> RowsWindow {
+        let types: Vec<DataType> = input
+            .fields
+            .iter()
+            .map(|f| f.ty)
+            .chain(plan.funcs.iter().map(|f| f.ty))
+            .collect();
+        RowsWindow {
+            global: plan.funcs.iter().map(Frame::new).collect(),
+            partitions: FxHashMap::default(),
+            key: Vec::new(),
+            extended: Batch::with_types(types, 0),
+            dict,
+            plan,
+        }
+    }
+}
+
+impl Operator for RowsWindow {
+    fn process(&mut self, batch: &Batch, rows: Range<usize>, _owner: usize, out: &mut ShardOutput) {
+        let n_in = batch.columns.len();
+        self.extended.clear();
+        for (dst, src) in self.extended.columns[..n_in].iter_mut().zip(&batch.columns) {
+            dst.extend_from(src, rows.clone());
+        }
+        let args: Vec<Option<Cow<Column>>> = self
+            .plan
+            .funcs
+            .iter()
+            .map(|f| match &f.arg {
+                None => None,
+                Some(Expr::Column { index, .. }) => Some(Cow::Borrowed(&batch.columns[*index])),
+                Some(e) => Some(Cow::Owned(e.eval(batch, &self.dict))),
+            })
+            .collect();
+        let results = &mut self.extended.columns[n_in..];
+        for row in rows {
+            let frames = if self.plan.partition_by.is_empty() {
+                &mut self.global
+            } else {
+                self.key.clear();
+                self.key
+                    .extend(self.plan.partition_by.iter().map(|&c| batch.columns[c].key_at(row)));
+                if !self.partitions.contains_key(&self.key[..]) {
+                    let fresh = self.plan.funcs.iter().map(Frame::new).collect();
+                    self.partitions.insert(self.key.clone().into_boxed_slice(), fresh);
+                }
+                self.partitions.get_mut(&self.key[..]).expect("inserted above")
+            };
+            for ((frame, arg), res) in frames.iter_mut().zip(&args).zip(results.iter_mut()) {
+                frame.push(arg.as_deref(), row, res);
+            }
+        }
+        let n = self.extended.len();
+        project_into(&self.plan.outputs, None, &self.extended, 0..n, &self.dict, &mut out.batch);
+        out.flush_if_full();
+    }
+
+    fn watermark(&mut self, _wm: i64, _owner: usize, _out: &mut ShardOutput) {}
+
+    fn finish(&mut self, _owner: usize, _out: &mut ShardOutput) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotonic_deque_matches_a_scan() {
+        let xs = [5i64, 1, 4, 4, 9, 2, 2, 7, 0, 3];
+        for cap in 1..5 {
+            let mut d = MonotonicDeque::new(cap, true);
+            for (i, &x) in xs.iter().enumerate() {
+                let lo = (i + 1).saturating_sub(cap);
+                assert_eq!(d.push(x), *xs[lo..=i].iter().max().unwrap(), "cap {cap} at {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn compensated_sum_survives_add_and_remove() {
+        let mut s = CompensatedSum::default();
+        s.add(1e16);
+        s.add(1.0);
+        s.add(-1e16);
+        assert_eq!(s.value(), 1.0);
+    }
+}

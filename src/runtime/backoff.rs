@@ -1,0 +1,39 @@
+//! The idle strategy of a core with nothing to do: spin briefly (work usually arrives within
+//! microseconds), then yield the CPU, then sleep with a growing timer, so eight shards on two
+//! CPUs do not spin each other to a standstill. Any progress resets it.
+
+use std::time::Duration;
+
+const SPIN_ROUNDS: u32 = 64;
+const YIELD_ROUNDS: u32 = 128;
+const MAX_SLEEP: Duration = Duration::from_micros(1000);
+
+#[derive(Default)]
+pub struct Backoff {
+    idle_rounds: u32,
+}
+
+/// What the caller should do next while idle.
+pub enum Idle {
+    Spin,
+    Yield,
+    Sleep(Duration),
+}
+
+impl Backoff {
+    pub fn reset(&mut self) {
+        self.idle_rounds = 0;
+    }
+
+    pub fn next(&mut self) -> Idle {
+        self.idle_rounds = self.idle_rounds.saturating_add(1);
+        if self.idle_rounds <= SPIN_ROUNDS {
+            Idle::Spin
+        } else if self.idle_rounds <= YIELD_ROUNDS {
+            Idle::Yield
+        } else {
+            let exp = (self.idle_rounds - YIELD_ROUNDS).min(5);
+            Idle::Sleep((Duration::from_micros(20) * (1 << exp)).min(MAX_SLEEP))
+        }
+    }
+}

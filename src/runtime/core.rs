@@ -1,0 +1,474 @@
+//! The loop every core runs. A core is a **reader** (it reads the input blocks dealt to it —
+//! block `b` goes to core `b mod N` — filters them, and routes each row to its owner shard's
+//! ring) and, for keyed plans, a **shard** (it consumes its N inbound rings *in block order*,
+//! so the rows of any key arrive in input order whichever core read them, and runs the
+//! operator). Stateless plans skip the rings: a core processes what it reads.
+//!
+//! Messages are whole batches; each block produces exactly one message per shard (possibly
+//! empty), which also carries the block's maximum event time, so watermarks and end of input
+//! travel in the same rings as the data. Emptied batches go back to their reader on a return
+//! ring and are reused. A full ring leaves the message pending (backpressure): the core keeps
+//! consuming its own inbound rings meanwhile, which is what guarantees progress.
+//!
+//! Lateness (SPEC §3) is decided exactly in two halves: the reader knows the maximum event time
+//! earlier in the same block, the shard knows the maximum over all earlier blocks.
+//!
+//! Threading: a `Core` is built on the spawning thread and then owned by its executor thread.
+
+use super::backoff::{Backoff, Idle};
+use super::router::{key_hash, scatter, shard_of};
+use super::state::State;
+use crate::data::{Batch, Schema};
+use crate::sink::ShardOutput;
+use crate::source::generator::Generator;
+use crate::source::BLOCK_ROWS;
+use crate::sql::{Plan, Routing, WindowSpec};
+use rtrb::{Consumer, Producer};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// What crosses a ring from a reader to a shard.
+pub enum Msg {
+    /// The rows of block `block` owned by the receiving shard, and the block's max event time.
+    Block { block: u64, rows: Batch, max_time: i64 },
+    /// The reader has no more blocks.
+    End,
+}
+
+/// What the stream parser deals to a core.
+pub enum SourceMsg {
+    Block(Batch),
+    End,
+}
+
+/// A deliberate fault for tests that prove the differential checks can fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fault {
+    /// Shard 1 (or 0) loses the first row of block 0.
+    DropRecord,
+    /// Shard 1 (or 0) receives the first row of block 0 twice.
+    DuplicateRecord,
+}
+
+/// Where a core's blocks come from.
+pub enum CoreReader {
+    Generator { generator: Arc<Generator>, next: u64, stride: u64, spare: Option<Batch> },
+    Preloaded { blocks: Arc<Vec<Batch>>, next: usize, stride: usize },
+    Stream { ring: Consumer<SourceMsg>, back: Producer<Batch> },
+}
+
+enum Read {
+    Block(BlockRef),
+    NotReady,
+    Exhausted,
+}
+
+enum BlockRef {
+    Owned(Batch),
+    Shared(Arc<Vec<Batch>>, usize),
+}
+
+impl BlockRef {
+    fn batch(&self) -> &Batch {
+        match self {
+            BlockRef::Owned(b) => b,
+            BlockRef::Shared(v, i) => &v[*i],
+        }
+    }
+}
+
+impl CoreReader {
+    fn next(&mut self) -> Read {
+        match self {
+            CoreReader::Generator { generator, next, stride, spare } => {
+                let start = *next * BLOCK_ROWS as u64;
+                if start >= generator.config().records {
+                    return Read::Exhausted;
+                }
+                let mut b = spare.take().unwrap_or_else(|| Batch::new(&Schema::market_data(), BLOCK_ROWS));
+                b.clear();
+                generator.fill(start, BLOCK_ROWS, &mut b);
+                *next += *stride;
+                Read::Block(BlockRef::Owned(b))
+            }
+            CoreReader::Preloaded { blocks, next, stride } => {
+                if *next >= blocks.len() {
+                    return Read::Exhausted;
+                }
+                let i = *next;
+                *next += *stride;
+                Read::Block(BlockRef::Shared(blocks.clone(), i))
+            }
+            CoreReader::Stream { ring, .. } => match ring.pop() {
+                Ok(SourceMsg::Block(b)) => Read::Block(BlockRef::Owned(b)),
+                Ok(SourceMsg::End) => Read::Exhausted,
+                Err(_) => Read::NotReady,
+            },
+        }
+    }
+
+    fn recycle(&mut self, block: BlockRef) {
+        if let BlockRef::Owned(b) = block {
+            match self {
+                CoreReader::Generator { spare, .. } => *spare = Some(b),
+                CoreReader::Stream { back, .. } => {
+                    let _ = back.push(b);
+                }
+                CoreReader::Preloaded { .. } => {}
+            }
+        }
+    }
+}
+
+/// Per-core counters, summed into the run's stats.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    pub id: usize,
+    /// Records this core read from the input.
+    pub read: u64,
+    /// Records removed by WHERE.
+    pub filtered: u64,
+    /// Late records dropped (by this core as reader or as shard).
+    pub late_dropped: u64,
+    /// Records this core's operator processed (its shard's load).
+    pub processed: u64,
+    pub rows_out: u64,
+}
+
+/// The consuming half of a core.
+pub struct ShardSide {
+    pub inputs: Vec<Consumer<Msg>>,
+    pub backs: Vec<Producer<Batch>>,
+    pub state: State,
+    pub output: ShardOutput,
+    pub next_block: u64,
+    pub max_time: i64,
+    pub finished: bool,
+}
+
+pub struct Core {
+    pub id: usize,
+    pub n_cores: usize,
+    pub plan: Arc<Plan>,
+    pub dict: Arc<crate::data::Dict>,
+    pub lateness_ms: i64,
+    pub reader: CoreReader,
+    /// Outbound rings and their return rings, one per consuming shard (none for `Local`).
+    pub outbound: Vec<Producer<Msg>>,
+    pub returns: Vec<Consumer<Batch>>,
+    /// The local operator for `Local` plans, or the shard side for keyed plans.
+    pub local: Option<(State, ShardOutput)>,
+    pub shard: Option<ShardSide>,
+    pub abort: Arc<AtomicBool>,
+    pub fault: Option<Fault>,
+    pending: Vec<Option<Msg>>,
+    exhausted: bool,
+    /// The input block number of the next block this core reads.
+    block_no: u64,
+    sel: Vec<u32>,
+    dest: Vec<u32>,
+    scratch: Batch,
+    stats: CoreStats,
+}
+
+/// The run was stopped because another part of it failed.
+#[derive(Debug)]
+pub struct Aborted;
+
+impl Core {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: usize,
+        n_cores: usize,
+        plan: Arc<Plan>,
+        dict: Arc<crate::data::Dict>,
+        lateness_ms: i64,
+        reader: CoreReader,
+        abort: Arc<AtomicBool>,
+        fault: Option<Fault>,
+    ) -> Core {
+        let scratch = Batch::new(&plan.input, 0);
+        Core {
+            id,
+            n_cores,
+            plan,
+            dict,
+            lateness_ms,
+            reader,
+            outbound: Vec::new(),
+            returns: Vec::new(),
+            local: None,
+            shard: None,
+            abort,
+            fault,
+            pending: Vec::new(),
+            exhausted: false,
+            block_no: id as u64,
+            sel: Vec::new(),
+            dest: Vec::new(),
+            scratch,
+            stats: CoreStats { id, ..CoreStats::default() },
+        }
+    }
+
+    /// Runs until this core has read all its blocks and, as a shard, seen end of input.
+    /// `wait` implements the idle strategy for the runtime in use.
+    pub async fn run<F, Fut>(mut self, mut wait: F) -> Result<CoreStats, Aborted>
+    where
+        F: FnMut(Idle) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        self.pending = (0..self.outbound.len()).map(|_| None).collect();
+        let mut backoff = Backoff::default();
+        loop {
+            let mut progress = self.reader_step();
+            if self.shard.is_some() {
+                progress |= self.shard_step();
+            }
+            let reader_done = self.exhausted && self.pending.iter().all(Option::is_none);
+            let shard_done = self.shard.as_ref().is_none_or(|s| s.finished);
+            if reader_done && shard_done {
+                break;
+            }
+            if progress {
+                backoff.reset();
+            } else {
+                if self.abort.load(Ordering::Relaxed) {
+                    return Err(Aborted);
+                }
+                wait(backoff.next()).await;
+            }
+        }
+        if let Some((state, output)) = self.local.as_mut() {
+            state.finish(self.id, output);
+            output.finish();
+            self.stats.rows_out = output.rows;
+        }
+        if let Some(s) = &self.shard {
+            self.stats.rows_out = s.output.rows;
+        }
+        Ok(self.stats)
+    }
+
+    fn push_pending(&mut self) -> bool {
+        let mut progress = false;
+        for (slot, ring) in self.pending.iter_mut().zip(self.outbound.iter_mut()) {
+            if let Some(msg) = slot.take() {
+                match ring.push(msg) {
+                    Ok(()) => progress = true,
+                    Err(rtrb::PushError::Full(msg)) => *slot = Some(msg),
+                }
+            }
+        }
+        progress
+    }
+
+    fn reader_step(&mut self) -> bool {
+        let mut progress = self.push_pending();
+        if self.pending.iter().any(Option::is_some) || self.exhausted {
+            return progress;
+        }
+        match self.reader.next() {
+            Read::NotReady => {}
+            Read::Exhausted => {
+                self.exhausted = true;
+                self.pending.iter_mut().for_each(|p| *p = Some(Msg::End));
+                progress |= self.push_pending();
+            }
+            Read::Block(block) => {
+                self.route_block(block.batch());
+                self.reader.recycle(block);
+                progress = true;
+                self.push_pending();
+            }
+        }
+        progress
+    }
+
+    /// Filters a block, drops the rows it proves late, and processes or routes the rest.
+    fn route_block(&mut self, batch: &Batch) {
+        let plan = self.plan.clone();
+        let n = batch.len();
+        let block_no = self.block_no;
+        self.block_no += self.n_cores as u64;
+        self.stats.read += n as u64;
+        let times = plan.time_column.map(|t| batch.columns[t].as_int());
+        let max_time = times.and_then(|t| t.iter().copied().max()).unwrap_or(i64::MIN);
+
+        self.sel.clear();
+        match &plan.filter {
+            Some(f) => {
+                let mask = f.eval(batch, &self.dict);
+                self.sel.extend((0..n as u32).filter(|&i| mask.as_bool()[i as usize]));
+                self.stats.filtered += (n - self.sel.len()) as u64;
+            }
+            None => self.sel.extend(0..n as u32),
+        }
+        if let (Some(w), Some(t)) = (plan.window(), times) {
+            self.drop_late_in_block(w, t);
+        }
+
+        match &plan.routing {
+            Routing::Local => {
+                let (state, output) = self.local.as_mut().expect("local plans have local state");
+                self.stats.processed += self.sel.len() as u64;
+                if self.sel.len() == n {
+                    state.process(batch, 0..n, self.id, output);
+                } else {
+                    self.scratch.clear();
+                    self.scratch.gather_from(batch, &self.sel);
+                    state.process(&self.scratch, 0..self.sel.len(), self.id, output);
+                }
+                return;
+            }
+            Routing::Single => {
+                let mut out = self.take_buffer(0);
+                out.gather_from(batch, &self.sel);
+                self.pending[0] = Some(Msg::Block { block: block_no, rows: out, max_time });
+            }
+            Routing::Hash(keys) => {
+                let shards = self.outbound.len();
+                self.dest.clear();
+                self.dest
+                    .extend(self.sel.iter().map(|&r| shard_of(key_hash(batch, keys, r as usize), shards) as u32));
+                let mut outs: Vec<Batch> = (0..shards).map(|s| self.take_buffer(s)).collect();
+                scatter(batch, &self.sel, &self.dest, &mut outs);
+                for (s, rows) in outs.into_iter().enumerate() {
+                    self.pending[s] = Some(Msg::Block { block: block_no, rows, max_time });
+                }
+            }
+        }
+        if block_no == 0 {
+            self.inject_fault();
+        }
+    }
+
+    /// Drops rows whose window ended at or before the maximum event time seen earlier in this
+    /// block (minus the allowed lateness). The shard checks earlier blocks.
+    fn drop_late_in_block(&mut self, w: WindowSpec, times: &[i64]) {
+        let lateness = self.lateness_ms;
+        let mut prefix_max = i64::MIN;
+        let mut next_row = 0usize;
+        let before = self.sel.len();
+        self.sel.retain(|&r| {
+            let r = r as usize;
+            while next_row < r {
+                prefix_max = prefix_max.max(times[next_row]);
+                next_row += 1;
+            }
+            prefix_max == i64::MIN || w.end_of(times[r]) > prefix_max.saturating_sub(lateness)
+        });
+        self.stats.late_dropped += (before - self.sel.len()) as u64;
+    }
+
+    fn take_buffer(&mut self, shard: usize) -> Batch {
+        let mut b = match self.returns[shard].pop() {
+            Ok(b) => b,
+            Err(_) => Batch::new(&self.plan.input, BLOCK_ROWS / self.outbound.len().max(1) + 64),
+        };
+        b.clear();
+        b
+    }
+
+    fn inject_fault(&mut self) {
+        let Some(fault) = self.fault else { return };
+        let victim = 1.min(self.pending.len() - 1);
+        if let Some(Msg::Block { rows, .. }) = &mut self.pending[victim]
+            && !rows.is_empty()
+        {
+            let copy = rows.clone();
+            let n = rows.len();
+            rows.clear();
+            match fault {
+                Fault::DropRecord => rows.extend_from(&copy, 1..n),
+                Fault::DuplicateRecord => {
+                    rows.extend_from(&copy, 0..1);
+                    rows.extend_from(&copy, 0..n);
+                }
+            }
+        }
+    }
+
+    /// Consumes inbound messages in block order: block `b` comes from reader `b mod N`.
+    fn shard_step(&mut self) -> bool {
+        let id = self.id;
+        let n_cores = self.n_cores as u64;
+        let plan = self.plan.clone();
+        let lateness = self.lateness_ms;
+        let Some(shard) = self.shard.as_mut() else { return false };
+        if shard.finished {
+            return false;
+        }
+        let mut progress = false;
+        for _ in 0..16 {
+            let r = (shard.next_block % n_cores) as usize;
+            let msg = match shard.inputs[r].pop() {
+                Ok(m) => m,
+                Err(_) => break,
+            };
+            progress = true;
+            match msg {
+                Msg::End => {
+                    shard.state.finish(id, &mut shard.output);
+                    shard.output.finish();
+                    shard.finished = true;
+                    break;
+                }
+                Msg::Block { block, rows, max_time } => {
+                    debug_assert_eq!(block, shard.next_block, "blocks must arrive in order");
+                    let mut n = rows.len();
+                    let watermark = shard.max_time.saturating_sub(lateness);
+                    let late_rows = match (plan.window(), plan.time_column) {
+                        (Some(w), Some(t)) if shard.max_time != i64::MIN => {
+                            let times = rows.columns[t].as_int();
+                            let late = times.iter().filter(|&&x| w.end_of(x) <= watermark).count();
+                            if late > 0 {
+                                self.sel.clear();
+                                self.sel.extend(
+                                    (0..n as u32).filter(|&i| w.end_of(times[i as usize]) > watermark),
+                                );
+                                self.scratch.clear();
+                                self.scratch.gather_from(&rows, &self.sel);
+                            }
+                            late
+                        }
+                        _ => 0,
+                    };
+                    self.stats.late_dropped += late_rows as u64;
+                    let input = if late_rows > 0 { &self.scratch } else { &rows };
+                    n -= late_rows;
+                    self.stats.processed += n as u64;
+                    shard.state.process(input, 0..n, id, &mut shard.output);
+                    shard.max_time = shard.max_time.max(max_time);
+                    if plan.time_column.is_some() && shard.max_time != i64::MIN {
+                        let wm = shard.max_time.saturating_sub(lateness);
+                        shard.state.watermark(wm, id, &mut shard.output);
+                    }
+                    shard.next_block += 1;
+                    let _ = shard.backs[r].push(rows);
+                }
+            }
+        }
+        progress
+    }
+}
+
+/// The idle strategy on a plain thread.
+pub fn blocking_wait(idle: Idle) -> std::future::Ready<()> {
+    match idle {
+        Idle::Spin => std::hint::spin_loop(),
+        Idle::Yield => std::thread::yield_now(),
+        Idle::Sleep(d) => std::thread::sleep(d),
+    }
+    std::future::ready(())
+}
+
+/// The idle strategy inside a glommio executor: sleep on its timer so the CPU is free.
+pub async fn glommio_wait(idle: Idle) {
+    match idle {
+        Idle::Spin => std::hint::spin_loop(),
+        Idle::Yield => std::thread::yield_now(),
+        Idle::Sleep(d) => glommio::timer::sleep(d).await,
+    }
+}

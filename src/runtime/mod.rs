@@ -1,0 +1,341 @@
+//! The runtime: places one core loop per shard, wires the N×N mesh of SPSC rings between
+//! them, and runs them on pinned glommio executors (v1, v2) or pinned plain threads (the mutex
+//! baseline, and `--runtime threads` where io_uring is unavailable).
+//!
+//! Modes differ in one thing only: v2 gives each shard its own operator state; v1 is v2 with
+//! one shard; mutex gives every worker the same state behind one lock.
+
+pub mod backoff;
+pub mod core;
+pub mod router;
+pub mod state;
+
+use self::core::{blocking_wait, glommio_wait, Core, CoreReader, CoreStats, Fault, Msg, ShardSide, SourceMsg};
+use self::state::{LockPer, State};
+use crate::data::{Batch, Dict};
+use crate::error::{Error, Result};
+use crate::ops;
+use crate::sink::{ShardOutput, Sink};
+use crate::source::text::TextReader;
+use crate::source::{Input, BLOCK_ROWS};
+use crate::sql::{Plan, Routing};
+use futures_lite::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Batches a ring holds: enough for readers to run a few blocks ahead of a shard.
+const RING_SLOTS: usize = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One shard: the single-core baseline.
+    V1,
+    /// N workers sharing one locked state.
+    Mutex,
+    /// N shards, each owning its keys' state.
+    V2,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// glommio LocalExecutors pinned to CPUs (needs io_uring).
+    Glommio,
+    /// Plain threads pinned with core_affinity.
+    Threads,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub mode: Mode,
+    pub cores: usize,
+    pub lock_per: LockPer,
+    pub runtime: RuntimeKind,
+    pub lateness_ms: i64,
+    pub fault: Option<Fault>,
+}
+
+impl RunConfig {
+    /// Shards (and cores) this run uses.
+    pub fn shards(&self) -> usize {
+        if self.mode == Mode::V1 { 1 } else { self.cores.max(1) }
+    }
+
+    /// The runtime actually used: the mutex baseline always runs on plain pinned threads.
+    pub fn effective_runtime(&self) -> RuntimeKind {
+        if self.mode == Mode::Mutex { RuntimeKind::Threads } else { self.runtime }
+    }
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct RunReport {
+    pub cores: Vec<CoreStats>,
+    pub elapsed: Duration,
+    pub malformed: u64,
+    pub malformed_examples: Vec<crate::source::text::Malformed>,
+}
+
+pub fn host_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs `plan` over `input` into `sink`.
+pub fn run(cfg: &RunConfig, plan: Arc<Plan>, input: Input, sink: Arc<Sink>, dict: Arc<Dict>) -> Result<RunReport> {
+    let n = cfg.shards();
+    let consumers = match plan.routing {
+        Routing::Local => 0,
+        Routing::Single => 1,
+        Routing::Hash(_) => n,
+    };
+    let abort = Arc::new(AtomicBool::new(false));
+
+    // The mesh: ring[r][s] carries reader r's rows for shard s; back[s][r] returns buffers.
+    let mut to_shard: Vec<Vec<rtrb::Producer<Msg>>> = (0..n).map(|_| Vec::new()).collect();
+    let mut from_reader: Vec<Vec<rtrb::Consumer<Msg>>> = (0..consumers).map(|_| Vec::new()).collect();
+    let mut back_to_reader: Vec<Vec<rtrb::Producer<Batch>>> = (0..consumers).map(|_| Vec::new()).collect();
+    let mut returned: Vec<Vec<rtrb::Consumer<Batch>>> = (0..n).map(|_| Vec::new()).collect();
+    for r in 0..n {
+        for s in 0..consumers {
+            let (p, c) = rtrb::RingBuffer::new(RING_SLOTS);
+            to_shard[r].push(p);
+            from_reader[s].push(c);
+            let (p, c) = rtrb::RingBuffer::new(RING_SLOTS + 4);
+            back_to_reader[s].push(p);
+            returned[r].push(c);
+        }
+    }
+
+    let shared = (cfg.mode == Mode::Mutex).then(|| Arc::new(Mutex::new(ops::build(&plan, &dict))));
+    let new_state = || match &shared {
+        Some(op) if plan.routing != Routing::Local => State::Shared { op: op.clone(), per: cfg.lock_per },
+        _ => State::Owned(ops::build(&plan, &dict)),
+    };
+
+    // Readers.
+    let mut parser = None;
+    let mut readers: Vec<CoreReader> = match input {
+        Input::Generator(g) => (0..n)
+            .map(|c| CoreReader::Generator { generator: g.clone(), next: c as u64, stride: n as u64, spare: None })
+            .collect(),
+        Input::Preloaded(blocks) => (0..n)
+            .map(|c| CoreReader::Preloaded { blocks: blocks.clone(), next: c, stride: n })
+            .collect(),
+        Input::Stream(reader) => {
+            let mut rings = Vec::new();
+            let mut backs = Vec::new();
+            let mut core_readers = Vec::new();
+            for _ in 0..n {
+                let (p, c) = rtrb::RingBuffer::new(RING_SLOTS);
+                let (bp, bc) = rtrb::RingBuffer::new(RING_SLOTS + 4);
+                rings.push(p);
+                backs.push(bc);
+                core_readers.push(CoreReader::Stream { ring: c, back: bp });
+            }
+            let abort = abort.clone();
+            parser = Some(
+                std::thread::Builder::new()
+                    .name("shardsql-reader".into())
+                    .spawn(move || parse_input(reader, rings, backs, &abort))
+                    .map_err(|e| Error::io("cannot start the input reader thread", e))?,
+            );
+            core_readers
+        }
+    };
+
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    let host = host_cpus();
+    let mut start_error = None;
+    for (id, reader) in readers.drain(..).enumerate().rev() {
+        let mut core = Core::new(id, n, plan.clone(), dict.clone(), cfg.lateness_ms, reader, abort.clone(), cfg.fault);
+        core.outbound = std::mem::take(&mut to_shard[id]);
+        core.returns = std::mem::take(&mut returned[id]);
+        if plan.routing == Routing::Local {
+            core.local = Some((new_state(), ShardOutput::new(sink.clone())));
+        } else if id < consumers {
+            core.shard = Some(ShardSide {
+                inputs: from_reader.pop().expect("one input set per consumer"),
+                backs: back_to_reader.pop().expect("one return set per consumer"),
+                state: new_state(),
+                output: ShardOutput::new(sink.clone()),
+                next_block: 0,
+                max_time: i64::MIN,
+                finished: false,
+            });
+        }
+        match spawn_core(cfg.effective_runtime(), id % host, core, abort.clone()) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                abort.store(true, Ordering::Relaxed);
+                start_error = Some(e);
+                break;
+            }
+        }
+    }
+
+    let mut cores = Vec::new();
+    let mut failure: Option<Error> = start_error;
+    for h in handles {
+        match h.join() {
+            Ok(stats) => cores.push(stats),
+            Err(CoreFailure::Aborted) => {}
+            Err(CoreFailure::Panicked(msg)) => {
+                failure.get_or_insert(Error::Internal(format!("a shard failed: {msg}")));
+            }
+        }
+    }
+    let mut report = RunReport { cores, elapsed: start.elapsed(), malformed: 0, malformed_examples: Vec::new() };
+    if let Some(p) = parser {
+        match p.join() {
+            Ok(Ok(reader)) => {
+                report.malformed = reader.malformed;
+                report.malformed_examples = reader.examples.clone();
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(Error::Internal("the input reader thread panicked".into())),
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    sink.close()?;
+    report.cores.sort_by_key(|c| c.id);
+    Ok(report)
+}
+
+enum CoreFailure {
+    Aborted,
+    Panicked(String),
+}
+
+enum Handle {
+    Glommio(glommio::ExecutorJoinHandle<Result<CoreStats, CoreFailure>>),
+    Thread(std::thread::JoinHandle<Result<CoreStats, CoreFailure>>),
+}
+
+impl Handle {
+    fn join(self) -> Result<CoreStats, CoreFailure> {
+        match self {
+            Handle::Glommio(h) => h.join().unwrap_or_else(|e| Err(CoreFailure::Panicked(e.to_string()))),
+            Handle::Thread(h) => h.join().unwrap_or_else(|_| Err(CoreFailure::Panicked("thread panicked".into()))),
+        }
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn outcome(r: std::thread::Result<Result<CoreStats, core::Aborted>>, abort: &AtomicBool) -> Result<CoreStats, CoreFailure> {
+    match r {
+        Ok(Ok(stats)) => Ok(stats),
+        Ok(Err(core::Aborted)) => Err(CoreFailure::Aborted),
+        Err(p) => {
+            abort.store(true, Ordering::Relaxed);
+            Err(CoreFailure::Panicked(panic_message(p)))
+        }
+    }
+}
+
+fn spawn_core(kind: RuntimeKind, cpu: usize, core: Core, abort: Arc<AtomicBool>) -> Result<Handle> {
+    let name = format!("shardsql-shard-{}", core.id);
+    match kind {
+        RuntimeKind::Glommio => {
+            let h = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
+                .name(&name)
+                .io_memory(256 << 10)
+                .ring_depth(32)
+                .spawn(move || async move {
+                    let r = AssertUnwindSafe(core.run(glommio_wait)).catch_unwind().await;
+                    outcome(r, &abort)
+                })
+                .map_err(|e| Error::Runtime(glommio_help(&e.to_string())))?;
+            Ok(Handle::Glommio(h))
+        }
+        RuntimeKind::Threads => {
+            let h = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || {
+                    core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                    let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        futures_lite::future::block_on(core.run(blocking_wait))
+                    }));
+                    outcome(r, &abort)
+                })
+                .map_err(|e| Error::io("cannot start a shard thread", e))?;
+            Ok(Handle::Thread(h))
+        }
+    }
+}
+
+/// Explains a failed glommio start and how to get past it.
+fn glommio_help(cause: &str) -> String {
+    format!(
+        "cannot start the glommio runtime: {cause}\n\
+         glommio needs io_uring (Linux 5.8+, not blocked by seccomp — Docker's default profile blocks it) \
+         and enough locked memory (`ulimit -l`).\n\
+         fix: raise the limit (`ulimit -l unlimited`, or run the container with --ulimit memlock=-1 and \
+         --security-opt seccomp=unconfined), or run on plain pinned threads with `--runtime threads` \
+         (same shard loop, same results)"
+    )
+}
+
+/// The stream reader thread: parses the input into blocks and deals block `b` to core `b mod N`.
+fn parse_input(
+    mut reader: Box<TextReader>,
+    mut rings: Vec<rtrb::Producer<SourceMsg>>,
+    mut backs: Vec<rtrb::Consumer<Batch>>,
+    abort: &AtomicBool,
+) -> Result<Box<TextReader>> {
+    let n = rings.len();
+    let mut block = 0usize;
+    let mut backoff = backoff::Backoff::default();
+    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, mut msg: SourceMsg| -> Result<()> {
+        loop {
+            match ring.push(msg) {
+                Ok(()) => {
+                    backoff.reset();
+                    return Ok(());
+                }
+                Err(rtrb::PushError::Full(m)) => {
+                    if abort.load(Ordering::Relaxed) {
+                        return Err(Error::Internal("stopped: a shard failed".into()));
+                    }
+                    msg = m;
+                    let _ = blocking_wait(backoff.next());
+                }
+            }
+        }
+    };
+    loop {
+        let c = block % n;
+        let mut b = backs[c].pop().unwrap_or_else(|_| Batch::new(reader.schema(), BLOCK_ROWS));
+        b.clear();
+        let seen = match reader.read_block(&mut b, BLOCK_ROWS) {
+            Ok(s) => s,
+            Err(e) => {
+                abort.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        if seen == 0 {
+            break;
+        }
+        if b.is_empty() {
+            continue;
+        }
+        push(&mut rings[c], SourceMsg::Block(b))?;
+        block += 1;
+    }
+    for ring in &mut rings {
+        push(ring, SourceMsg::End)?;
+    }
+    Ok(reader)
+}

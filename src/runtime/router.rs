@@ -1,0 +1,98 @@
+//! Routing: which shard owns a record, and the scatter of a block's rows into one batch per
+//! owner. Ownership is FxHash of the key columns' 64-bit forms mapped onto `0..shards` by a
+//! multiply-shift (no division); it depends only on the key, so it is deterministic across
+//! runs, readers and core counts' reruns.
+
+use crate::data::batch::Column;
+use crate::data::Batch;
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+/// FxHash's combining step over the key columns of `row`.
+#[inline]
+pub fn key_hash(batch: &Batch, keys: &[usize], row: usize) -> u64 {
+    let mut h = 0u64;
+    for &k in keys {
+        h = (h.rotate_left(5) ^ batch.columns[k].key_at(row)).wrapping_mul(FX_SEED);
+    }
+    h
+}
+
+/// Maps a hash onto `0..n` using its high bits.
+#[inline]
+pub fn shard_of(hash: u64, n: usize) -> usize {
+    ((hash as u128 * n as u128) >> 64) as usize
+}
+
+/// Appends the rows `rows[k]` of `src` to `outs[dest[k]]`, column by column.
+pub fn scatter(src: &Batch, rows: &[u32], dest: &[u32], outs: &mut [Batch]) {
+    fn go<T: Copy>(vals: &[T], rows: &[u32], dest: &[u32], outs: &mut [&mut Vec<T>]) {
+        for (&r, &d) in rows.iter().zip(dest) {
+            outs[d as usize].push(vals[r as usize]);
+        }
+    }
+    for (c, col) in src.columns.iter().enumerate() {
+        macro_rules! typed {
+            ($variant:ident, $vals:expr) => {{
+                let mut targets: Vec<_> = outs
+                    .iter_mut()
+                    .map(|b| match &mut b.columns[c] {
+                        Column::$variant(v) => v,
+                        _ => panic!("internal: scatter type mismatch"),
+                    })
+                    .collect();
+                go($vals, rows, dest, &mut targets);
+            }};
+        }
+        match col {
+            Column::Int(v) => typed!(Int, v),
+            Column::Float(v) => typed!(Float, v),
+            Column::Str(v) => typed!(Str, v),
+            Column::Bool(v) => typed!(Bool, v),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::DataType;
+
+    fn keyed(keys: &[u32]) -> Batch {
+        Batch {
+            columns: vec![Column::Str(keys.to_vec()), Column::Int((0..keys.len() as i64).collect())],
+        }
+    }
+
+    #[test]
+    fn routing_is_deterministic_and_in_range() {
+        let b = keyed(&[1, 2, 3, 1, 2, 3, 99]);
+        for n in 1..9 {
+            let owners: Vec<usize> = (0..7).map(|r| shard_of(key_hash(&b, &[0], r), n)).collect();
+            assert!(owners.iter().all(|&o| o < n));
+            assert_eq!(owners[0], owners[3]);
+            assert_eq!(owners[1], owners[4]);
+            let again: Vec<usize> = (0..7).map(|r| shard_of(key_hash(&b, &[0], r), n)).collect();
+            assert_eq!(owners, again);
+        }
+    }
+
+    #[test]
+    fn hash_spreads_200_keys_over_8_shards() {
+        let b = keyed(&(0..200).collect::<Vec<_>>());
+        let mut load = [0; 8];
+        for r in 0..200 {
+            load[shard_of(key_hash(&b, &[0], r), 8)] += 1;
+        }
+        assert!(load.iter().all(|&l| l > 0), "{load:?}");
+    }
+
+    #[test]
+    fn scatter_keeps_every_row_once_in_order() {
+        let b = keyed(&[5, 6, 7, 8, 9]);
+        let mut outs = vec![Batch::with_types([DataType::Str, DataType::Int], 0); 2];
+        scatter(&b, &[0, 1, 2, 4], &[1, 0, 1, 1], &mut outs);
+        assert_eq!(outs[0].columns[1].as_int(), &[1]);
+        assert_eq!(outs[1].columns[1].as_int(), &[0, 2, 4]);
+    }
+}

@@ -1,0 +1,60 @@
+//! Where a shard's operator state lives: owned outright by the shard (v1, v2), or one state
+//! behind one `Arc<Mutex<..>>` shared by every worker (the mutex baseline), locked per record
+//! or per batch. Only this differs between the modes; reading, routing and ordering are the
+//! same, so the results are too.
+
+use crate::data::Batch;
+use crate::ops::Operator;
+use crate::sink::ShardOutput;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How often the mutex baseline takes its lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockPer {
+    Record,
+    Batch,
+}
+
+pub enum State {
+    Owned(Box<dyn Operator>),
+    Shared {
+        op: Arc<Mutex<Box<dyn Operator>>>,
+        per: LockPer,
+    },
+}
+
+fn lock(op: &Mutex<Box<dyn Operator>>) -> MutexGuard<'_, Box<dyn Operator>> {
+    // A panic in another worker poisons the lock; that worker's failure is reported, and the
+    // state is still consistent per call, so keep going to shut down cleanly.
+    op.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl State {
+    pub fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
+        match self {
+            State::Owned(op) => op.process(batch, rows, owner, out),
+            State::Shared { op, per: LockPer::Batch } => lock(op).process(batch, rows, owner, out),
+            State::Shared { op, per: LockPer::Record } => {
+                for r in rows {
+                    lock(op).process(batch, r..r + 1, owner, out);
+                }
+            }
+        }
+    }
+
+    pub fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) {
+        match self {
+            State::Owned(op) => op.watermark(wm, owner, out),
+            State::Shared { op, .. } => lock(op).watermark(wm, owner, out),
+        }
+    }
+
+    pub fn finish(&mut self, owner: usize, out: &mut ShardOutput) {
+        match self {
+            State::Owned(op) => op.finish(owner, out),
+            State::Shared { op, .. } => lock(op).finish(owner, out),
+        }
+    }
+}

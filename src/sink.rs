@@ -1,0 +1,237 @@
+//! Sinks: where result rows go. Each shard owns a `ShardOutput` that collects rows in a
+//! columnar batch (fully formed, also for the null sink), encodes them to CSV or JSON lines in
+//! a private buffer, and writes the buffer to the shared writer under one lock per ~64 KiB —
+//! never per record. A slow reader of the output stalls the writes, which stalls the shard,
+//! which stalls the rings: backpressure, not buffering.
+
+use crate::data::batch::Column;
+use crate::data::{Batch, Dict, Schema};
+use crate::error::{Error, Result};
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const ROWS_PER_FLUSH: usize = 4096;
+const BYTES_PER_WRITE: usize = 64 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+}
+
+/// The run's output target, shared by every shard.
+pub struct Sink {
+    format: Option<Format>,
+    writer: Mutex<Option<Box<dyn Write + Send>>>,
+    error: Mutex<Option<std::io::Error>>,
+    schema: Schema,
+    dict: Arc<Dict>,
+}
+
+impl Sink {
+    /// Opens `--output`: `-` for stdout, `null` to count and discard, else a file (`.jsonl`
+    /// or `.json` for JSON lines, CSV otherwise). Writes the CSV header.
+    pub fn open(target: &str, schema: &Schema, dict: Arc<Dict>) -> Result<Arc<Sink>> {
+        let (format, writer): (Option<Format>, Option<Box<dyn Write + Send>>) = match target {
+            "null" => (None, None),
+            "-" => (Some(Format::Csv), Some(Box::new(std::io::stdout()))),
+            path => {
+                let file = std::fs::File::create(path)
+                    .map_err(|e| Error::io(format!("--output {path}: cannot create the file"), e))?;
+                (Some(format_of(Path::new(path))), Some(Box::new(std::io::BufWriter::with_capacity(1 << 16, file))))
+            }
+        };
+        let sink = Sink {
+            format,
+            writer: Mutex::new(writer),
+            error: Mutex::new(None),
+            schema: schema.clone(),
+            dict,
+        };
+        if format == Some(Format::Csv) {
+            let mut header = Vec::new();
+            for (i, name) in schema.names().enumerate() {
+                if i > 0 {
+                    header.push(b',');
+                }
+                write_csv_str(&mut header, name);
+            }
+            header.push(b'\n');
+            sink.write(&header);
+        }
+        Ok(Arc::new(sink))
+    }
+
+    fn write(&self, bytes: &[u8]) {
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(out) = w.as_mut()
+            && let Err(e) = out.write_all(bytes)
+        {
+            // Stop writing after the first failure (e.g. a closed pipe); report it at the end.
+            *w = None;
+            self.error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+        }
+    }
+
+    /// Flushes the writer and reports the first write error, if any.
+    pub fn close(&self) -> Result<()> {
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(out) = w.as_mut()
+            && let Err(e) = out.flush()
+        {
+            self.error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+        }
+        *w = None;
+        match self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Some(e) => Err(Error::io("--output: writing results failed", e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `.jsonl` / `.json` / `.ndjson` mean JSON lines; everything else CSV.
+pub fn format_of(path: &Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("jsonl" | "json" | "ndjson") => Format::JsonLines,
+        _ => Format::Csv,
+    }
+}
+
+/// A shard's private output: rows collect in `batch`, then are encoded and written.
+pub struct ShardOutput {
+    pub batch: Batch,
+    sink: Arc<Sink>,
+    buf: Vec<u8>,
+    pub rows: u64,
+}
+
+impl ShardOutput {
+    pub fn new(sink: Arc<Sink>) -> ShardOutput {
+        ShardOutput {
+            batch: Batch::new(&sink.schema, ROWS_PER_FLUSH),
+            sink,
+            buf: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    /// Hands the collected rows to the sink once a batch's worth has gathered.
+    #[inline]
+    pub fn flush_if_full(&mut self) {
+        if self.batch.len() >= ROWS_PER_FLUSH {
+            self.flush_rows();
+        }
+    }
+
+    fn flush_rows(&mut self) {
+        let n = self.batch.len();
+        if n == 0 {
+            return;
+        }
+        self.rows += n as u64;
+        if let Some(format) = self.sink.format {
+            encode(&self.batch, format, &self.sink.schema, &self.sink.dict, &mut self.buf);
+            if self.buf.len() >= BYTES_PER_WRITE {
+                self.sink.write(&self.buf);
+                self.buf.clear();
+            }
+        }
+        self.batch.clear();
+    }
+
+    /// Writes everything still buffered.
+    pub fn finish(&mut self) {
+        self.flush_rows();
+        if !self.buf.is_empty() {
+            self.sink.write(&self.buf);
+            self.buf.clear();
+        }
+    }
+}
+
+/// Encodes every row of `batch`.
+pub fn encode(batch: &Batch, format: Format, schema: &Schema, dict: &Dict, out: &mut Vec<u8>) {
+    let mut ib = itoa::Buffer::new();
+    let mut fb = ryu::Buffer::new();
+    for row in 0..batch.len() {
+        if format == Format::JsonLines {
+            out.push(b'{');
+        }
+        for (c, col) in batch.columns.iter().enumerate() {
+            if c > 0 {
+                out.push(b',');
+            }
+            if format == Format::JsonLines {
+                write_json_str(out, &schema.fields[c].name);
+                out.push(b':');
+            }
+            match col {
+                Column::Int(v) => out.extend_from_slice(ib.format(v[row]).as_bytes()),
+                Column::Float(v) => {
+                    let x = v[row];
+                    if format == Format::JsonLines && !x.is_finite() {
+                        out.extend_from_slice(b"null");
+                    } else {
+                        out.extend_from_slice(fb.format(x).as_bytes());
+                    }
+                }
+                Column::Bool(v) => out.extend_from_slice(if v[row] { b"true" } else { b"false" }),
+                Column::Str(v) => match format {
+                    Format::Csv => write_csv_str(out, dict.get(v[row])),
+                    Format::JsonLines => write_json_str(out, dict.get(v[row])),
+                },
+            }
+        }
+        out.extend_from_slice(if format == Format::JsonLines { b"}\n" } else { b"\n" });
+    }
+}
+
+fn write_csv_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        out.push(b'"');
+        for b in s.bytes() {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json's escaping is exact; strings are short, so this does not allocate per call
+    // beyond the output buffer itself.
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{DataType, Field, Interner};
+
+    #[test]
+    fn csv_and_json_encoding_quote_what_they_must() {
+        let dict = Dict::new();
+        let mut i = Interner::new(dict.clone());
+        let id = i.intern("a,\"b\"");
+        let schema = Schema::new(vec![
+            Field::new("s", DataType::Str),
+            Field::new("x", DataType::Float),
+            Field::new("n", DataType::Int),
+        ]);
+        let batch = Batch {
+            columns: vec![Column::Str(vec![id]), Column::Float(vec![1.5]), Column::Int(vec![-3])],
+        };
+        let mut out = Vec::new();
+        encode(&batch, Format::Csv, &schema, &dict, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "\"a,\"\"b\"\"\",1.5,-3\n");
+        let mut out = Vec::new();
+        encode(&batch, Format::JsonLines, &schema, &dict, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "{\"s\":\"a,\\\"b\\\"\",\"x\":1.5,\"n\":-3}\n");
+    }
+}

@@ -1,0 +1,435 @@
+//! CSV (with a header) and JSON-lines readers. Both turn each input record into a row of
+//! field texts in schema order, then one typed parser appends it to a columnar batch, so the
+//! two formats share type inference, validation and error reporting. A bad record is skipped
+//! and counted (`malformed`, with the first few line numbers and reasons kept), or stops the
+//! run under `--on-error fail`.
+
+use crate::data::batch::Column;
+use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
+use crate::error::{Error, Result};
+use crate::sink::{format_of, Format};
+use csv::ByteRecord;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Records sampled to infer column types.
+const SAMPLE_ROWS: usize = 1000;
+/// Malformed records reported with their line and reason.
+pub const EXAMPLES_KEPT: usize = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Skip the record, count it and report the first few.
+    #[default]
+    Skip,
+    /// Stop the run at the first malformed record.
+    Fail,
+}
+
+enum Raw {
+    Csv(csv::Reader<Box<dyn Read + Send>>),
+    Jsonl {
+        lines: BufReader<Box<dyn Read + Send>>,
+        keys: Vec<String>,
+        line: Vec<u8>,
+        line_no: u64,
+    },
+}
+
+/// A malformed record: its 1-based line and what was wrong.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Malformed {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Reads one text input into columnar batches.
+pub struct TextReader {
+    raw: Raw,
+    name: String,
+    schema: Schema,
+    interner: Interner,
+    on_error: OnError,
+    sample: VecDeque<(u64, ByteRecord)>,
+    record: ByteRecord,
+    pub malformed: u64,
+    pub examples: Vec<Malformed>,
+    pub records_read: u64,
+}
+
+impl TextReader {
+    /// Opens `path` (`-` for stdin), reads the header (CSV) or first object (JSON lines), and
+    /// infers the schema from the first records unless `schema` fixes it.
+    pub fn open(path: &str, schema: Option<&Schema>, dict: Arc<Dict>, on_error: OnError) -> Result<TextReader> {
+        let input: Box<dyn Read + Send> = if path == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(
+                std::fs::File::open(path).map_err(|e| Error::io(format!("--input {path}: cannot open"), e))?,
+            )
+        };
+        let raw = match format_of(Path::new(path)) {
+            Format::Csv => Raw::Csv(
+                csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .buffer_capacity(1 << 16)
+                    .from_reader(input),
+            ),
+            Format::JsonLines => Raw::Jsonl {
+                lines: BufReader::with_capacity(1 << 16, input),
+                keys: Vec::new(),
+                line: Vec::new(),
+                line_no: 0,
+            },
+        };
+        let mut r = TextReader {
+            raw,
+            name: path.to_string(),
+            schema: Schema::default(),
+            interner: Interner::new(dict),
+            on_error,
+            sample: VecDeque::new(),
+            record: ByteRecord::new(),
+            malformed: 0,
+            examples: Vec::new(),
+            records_read: 0,
+        };
+        let header = r.read_header()?;
+        r.schema = r.infer_schema(header, schema)?;
+        Ok(r)
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn read_header(&mut self) -> Result<Vec<String>> {
+        let name = self.name.clone();
+        let header = match &mut self.raw {
+            Raw::Csv(reader) => {
+                let mut rec = ByteRecord::new();
+                let ok = reader
+                    .read_byte_record(&mut rec)
+                    .map_err(|e| Error::Input(format!("--input {name}: cannot read the CSV header: {e}")))?;
+                if !ok {
+                    return Err(Error::Input(format!("--input {name}: the file is empty (a CSV input needs a header row)")));
+                }
+                rec.iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        std::str::from_utf8(f).map(|s| s.trim().to_string()).map_err(|_| {
+                            Error::Input(format!("--input {name}: header column {} is not valid UTF-8", i + 1))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+            Raw::Jsonl { .. } => {
+                // The first object's keys name the columns; the object itself is replayed.
+                let Some((line, rec, keys)) = self.first_json_object()? else {
+                    return Err(Error::Input(format!("--input {name}: the file holds no JSON object")));
+                };
+                self.sample.push_back((line, rec));
+                keys
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        for (i, h) in header.iter().enumerate() {
+            if h.is_empty() {
+                return Err(Error::Input(format!("--input {name}: header column {} has no name", i + 1)));
+            }
+            if !seen.insert(h.to_ascii_lowercase()) {
+                return Err(Error::Input(format!("--input {name}: the header names column `{h}` twice")));
+            }
+        }
+        Ok(header)
+    }
+
+    fn first_json_object(&mut self) -> Result<Option<(u64, ByteRecord, Vec<String>)>> {
+        let name = self.name.clone();
+        let Raw::Jsonl { lines, keys, line, line_no } = &mut self.raw else {
+            unreachable!()
+        };
+        loop {
+            line.clear();
+            let n = lines
+                .read_until(b'\n', line)
+                .map_err(|e| Error::io(format!("--input {name}: read failed"), e))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            *line_no += 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line).map_err(|e| {
+                Error::Input(format!("--input {name}:{line_no}: the first line is not a JSON object: {e}"))
+            })?;
+            *keys = obj.keys().cloned().collect();
+            let mut rec = ByteRecord::new();
+            for v in obj.values() {
+                rec.push_field(json_text(v).as_bytes());
+            }
+            return Ok(Some((*line_no, rec, keys.clone())));
+        }
+    }
+
+    fn infer_schema(&mut self, header: Vec<String>, fixed: Option<&Schema>) -> Result<Schema> {
+        while self.sample.len() < SAMPLE_ROWS {
+            match self.read_raw()? {
+                Some(Ok(r)) => self.sample.push_back(r),
+                Some(Err(m)) => self.report(m)?,
+                None => break,
+            }
+        }
+        let known = Schema::market_data();
+        let mut fields = Vec::new();
+        for (i, name) in header.iter().enumerate() {
+            let ty = if let Some(t) = fixed.and_then(|s| s.index_of(name)).map(|j| fixed.unwrap().fields[j].ty) {
+                t
+            } else if let Some(j) = known.index_of(name) {
+                known.fields[j].ty
+            } else {
+                let texts = self.sample.iter().filter_map(|(_, r)| r.get(i));
+                infer_type(texts)
+            };
+            fields.push(Field::new(name.clone(), ty));
+        }
+        if let Some(fixed) = fixed {
+            for f in &fixed.fields {
+                if !header.iter().any(|h| h.eq_ignore_ascii_case(&f.name)) {
+                    return Err(Error::Usage(format!(
+                        "--schema names column `{}`, which {} does not have (its columns: {})",
+                        f.name,
+                        self.name,
+                        header.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(Schema::new(fields))
+    }
+
+    /// The next raw record: `Ok((line, fields))`, or the malformed record's report.
+    fn read_raw(&mut self) -> Result<Option<std::result::Result<(u64, ByteRecord), Malformed>>> {
+        let name = &self.name;
+        match &mut self.raw {
+            Raw::Csv(reader) => {
+                let mut rec = ByteRecord::new();
+                match reader.read_byte_record(&mut rec) {
+                    Ok(false) => Ok(None),
+                    Ok(true) => {
+                        let line = rec.position().map_or(0, |p| p.line());
+                        Ok(Some(Ok((line, rec))))
+                    }
+                    Err(e) => match e.kind() {
+                        csv::ErrorKind::Io(_) => Err(Error::Input(format!("--input {name}: read failed: {e}"))),
+                        _ => {
+                            let line = e.position().map_or(0, |p| p.line());
+                            Ok(Some(Err(Malformed { line, reason: e.to_string() })))
+                        }
+                    },
+                }
+            }
+            Raw::Jsonl { lines, keys, line, line_no } => loop {
+                line.clear();
+                let n = lines
+                    .read_until(b'\n', line)
+                    .map_err(|e| Error::io(format!("--input {name}: read failed"), e))?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                *line_no += 1;
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(line) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        return Ok(Some(Err(Malformed {
+                            line: *line_no,
+                            reason: format!("not a JSON object: {e}"),
+                        })));
+                    }
+                };
+                let mut rec = ByteRecord::new();
+                for k in keys.iter() {
+                    match obj.get(k) {
+                        Some(v) => rec.push_field(json_text(v).as_bytes()),
+                        None => {
+                            return Ok(Some(Err(Malformed {
+                                line: *line_no,
+                                reason: format!("missing field `{k}`"),
+                            })));
+                        }
+                    }
+                }
+                return Ok(Some(Ok((*line_no, rec))));
+            },
+        }
+    }
+
+    fn report(&mut self, m: Malformed) -> Result<()> {
+        if self.on_error == OnError::Fail {
+            return Err(Error::Input(format!(
+                "--input {}:{}: malformed record: {} (--on-error fail)",
+                self.name, m.line, m.reason
+            )));
+        }
+        self.malformed += 1;
+        if self.examples.len() < EXAMPLES_KEPT {
+            self.examples.push(m);
+        }
+        Ok(())
+    }
+
+    /// Appends up to `max` valid records to `out` (layout `self.schema()`); returns how many
+    /// records were read (valid or not): 0 means end of input.
+    pub fn read_block(&mut self, out: &mut Batch, max: usize) -> Result<usize> {
+        let mut seen = 0;
+        while out.len() < max {
+            let next = match self.sample.pop_front() {
+                Some(r) => Some(Ok(r)),
+                None => self.read_raw()?,
+            };
+            let Some(next) = next else { break };
+            seen += 1;
+            self.records_read += 1;
+            match next {
+                Ok((line, rec)) => {
+                    self.record = rec;
+                    if let Err(reason) = self.append(out) {
+                        self.report(Malformed { line, reason })?;
+                    }
+                }
+                Err(m) => self.report(m)?,
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Parses `self.record` into `out`, all fields or none.
+    fn append(&mut self, out: &mut Batch) -> std::result::Result<(), String> {
+        let n = self.schema.len();
+        if self.record.len() != n {
+            return Err(format!("expected {n} fields, found {}", self.record.len()));
+        }
+        for (i, f) in self.schema.fields.iter().enumerate() {
+            let text = std::str::from_utf8(&self.record[i])
+                .map_err(|_| format!("column `{}` is not valid UTF-8", f.name))?;
+            check_field(text, f)?;
+        }
+        for (i, (f, col)) in self.schema.fields.iter().zip(out.columns.iter_mut()).enumerate() {
+            let text = std::str::from_utf8(&self.record[i]).expect("checked above");
+            match col {
+                Column::Int(v) => v.push(text.trim().parse().expect("checked above")),
+                Column::Float(v) => v.push(text.trim().parse().expect("checked above")),
+                Column::Bool(v) => v.push(parse_bool(text).expect("checked above")),
+                Column::Str(v) => v.push(self.interner.intern(text)),
+            }
+            let _ = f;
+        }
+        Ok(())
+    }
+}
+
+fn check_field(text: &str, f: &Field) -> std::result::Result<(), String> {
+    let t = text.trim();
+    let ok = match f.ty {
+        DataType::Int | DataType::Timestamp => t.parse::<i64>().is_ok(),
+        DataType::Float => t.parse::<f64>().is_ok(),
+        DataType::Bool => parse_bool(t).is_some(),
+        DataType::Str => true,
+    };
+    if ok {
+        return Ok(());
+    }
+    if t.is_empty() {
+        return Err(format!("column `{}` is empty", f.name));
+    }
+    let shown: String = t.chars().take(40).collect();
+    Err(format!("column `{}` ({}): cannot parse `{shown}`", f.name, f.ty))
+}
+
+fn parse_bool(t: &str) -> Option<bool> {
+    match t.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" => Some(true),
+        "false" | "f" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// BIGINT if every sampled value is an integer, DOUBLE if every one is a number, else VARCHAR.
+fn infer_type<'a>(texts: impl Iterator<Item = &'a [u8]>) -> DataType {
+    let (mut all_int, mut all_num, mut any) = (true, true, false);
+    for t in texts {
+        let Ok(s) = std::str::from_utf8(t) else { return DataType::Str };
+        let s = s.trim();
+        if s.is_empty() {
+            continue;
+        }
+        any = true;
+        all_int &= s.parse::<i64>().is_ok();
+        all_num &= s.parse::<f64>().is_ok();
+    }
+    match (any, all_int, all_num) {
+        (false, _, _) => DataType::Str,
+        (true, true, _) => DataType::Int,
+        (true, false, true) => DataType::Float,
+        _ => DataType::Str,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(name: &str, text: &str) -> (TextReader, Batch) {
+        let dir = std::env::temp_dir().join(format!("shardsql-text-{}-{name}", std::process::id()));
+        std::fs::write(&dir, text).unwrap();
+        let mut r = TextReader::open(dir.to_str().unwrap(), None, Dict::new(), OnError::Skip).unwrap();
+        let mut b = Batch::new(r.schema(), 0);
+        while r.read_block(&mut b, 1 << 20).unwrap() > 0 {}
+        std::fs::remove_file(&dir).ok();
+        (r, b)
+    }
+
+    #[test]
+    fn csv_infers_types_and_skips_bad_rows_with_line_numbers() {
+        let (r, b) = read("a.csv", "k,n,x\na,1,1.5\nb,oops,2\nc,3\nd,4,4.5\n");
+        assert_eq!(
+            r.schema().fields.iter().map(|f| f.ty).collect::<Vec<_>>(),
+            vec![DataType::Str, DataType::Str, DataType::Float]
+        );
+        assert_eq!(b.len(), 3);
+        assert_eq!(r.malformed, 1);
+        assert_eq!(r.examples[0].line, 4);
+    }
+
+    #[test]
+    fn known_market_data_columns_keep_their_types() {
+        let (r, b) = read("b.csv", "trade_id,price\n1,2\n2,x\n");
+        assert_eq!(r.schema().fields[1].ty, DataType::Float);
+        assert_eq!(b.len(), 1);
+        assert_eq!(r.examples[0].reason, "column `price` (DOUBLE): cannot parse `x`");
+    }
+
+    #[test]
+    fn json_lines_follow_the_first_objects_keys() {
+        let (r, b) = read("c.jsonl", "{\"s\":\"x\",\"v\":1}\n\n{\"v\":2,\"s\":\"y\"}\n{\"s\":\"z\"}\nnot json\n");
+        assert_eq!(r.schema().names().collect::<Vec<_>>(), ["s", "v"]);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.columns[1].as_int(), &[1, 2]);
+        assert_eq!(r.malformed, 2);
+    }
+}

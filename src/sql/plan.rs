@@ -1,0 +1,1130 @@
+//! Planning: a parsed query becomes a typed `Plan` that names the partition key and routing,
+//! the operator, the window and the emit mode. Every user mistake is found here and reported
+//! as a `SqlError` with a span and a hint; nothing past planning can fail on a query.
+
+use super::expr::{BinOp, Expr, Literal};
+use super::parse::{EmitMode, ParsedQuery, WindowClause, WindowKind};
+use crate::data::{DataType, Field, Schema};
+use crate::error::SqlError;
+use sqlparser::ast::{self, Spanned};
+use sqlparser::tokenizer::Span;
+
+/// How records reach the shard that processes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Routing {
+    /// Stateless: each core processes the blocks it reads; nothing crosses cores.
+    Local,
+    /// By FxHash of these input columns: each key has one owner shard.
+    Hash(Vec<usize>),
+    /// Everything to shard 0, in input order (a global order or a global aggregate).
+    Single,
+}
+
+/// An aggregate function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    CountStar,
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl AggFunc {
+    fn from_name(name: &str) -> Option<AggFunc> {
+        Some(match name.to_ascii_uppercase().as_str() {
+            "COUNT" => AggFunc::Count,
+            "SUM" => AggFunc::Sum,
+            "AVG" | "MEAN" => AggFunc::Avg,
+            "MIN" => AggFunc::Min,
+            "MAX" => AggFunc::Max,
+            _ => return None,
+        })
+    }
+
+    /// The result type for an argument of type `arg`.
+    pub fn result_type(self, arg: Option<DataType>) -> DataType {
+        match (self, arg) {
+            (AggFunc::CountStar | AggFunc::Count, _) => DataType::Int,
+            (AggFunc::Avg, _) => DataType::Float,
+            (AggFunc::Sum, Some(t)) if t.is_integer() => DataType::Int,
+            (AggFunc::Sum, _) => DataType::Float,
+            (AggFunc::Min | AggFunc::Max, Some(t)) => t,
+            (AggFunc::Min | AggFunc::Max, None) => DataType::Float,
+        }
+    }
+}
+
+/// One aggregate call: function, argument over the input, result type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggCall {
+    pub func: AggFunc,
+    pub arg: Option<Expr>,
+    pub ty: DataType,
+}
+
+/// Event-time windows (epoch-aligned, `[start, end)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowSpec {
+    Tumbling { size: i64 },
+}
+
+impl WindowSpec {
+    pub fn size(&self) -> i64 {
+        match self {
+            WindowSpec::Tumbling { size } => *size,
+        }
+    }
+
+    /// The start of the (single) window holding time `t`.
+    #[inline]
+    pub fn start_of(&self, t: i64) -> i64 {
+        let size = self.size();
+        t.div_euclid(size).saturating_mul(size)
+    }
+
+    /// The end of the window holding time `t`, the instant lateness is judged against.
+    #[inline]
+    pub fn end_of(&self, t: i64) -> i64 {
+        self.start_of(t).saturating_add(self.size())
+    }
+}
+
+/// GROUP BY (optionally windowed). Output expressions read the "group row" layout:
+/// `[keys..., aggregates..., window_start, window_end]`.
+#[derive(Clone, Debug)]
+pub struct AggregatePlan {
+    pub keys: Vec<usize>,
+    pub key_types: Vec<DataType>,
+    pub aggs: Vec<AggCall>,
+    pub window: Option<WindowSpec>,
+    pub emit: EmitMode,
+    pub having: Option<Expr>,
+    pub outputs: Vec<Expr>,
+}
+
+impl AggregatePlan {
+    /// Types of the group row: keys, aggregate results, window start and end.
+    pub fn group_row_types(&self) -> Vec<DataType> {
+        let mut t = self.key_types.clone();
+        t.extend(self.aggs.iter().map(|a| a.ty));
+        t.extend([DataType::Timestamp, DataType::Timestamp]);
+        t
+    }
+}
+
+/// One `agg(x) OVER (... ROWS BETWEEN n PRECEDING AND CURRENT ROW)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowsFunc {
+    pub func: AggFunc,
+    pub arg: Option<Expr>,
+    pub preceding: usize,
+    pub ty: DataType,
+}
+
+/// ROWS windows. Outputs read `[input columns..., window function results...]`.
+#[derive(Clone, Debug)]
+pub struct RowsPlan {
+    pub partition_by: Vec<usize>,
+    pub order_by: usize,
+    pub funcs: Vec<RowsFunc>,
+    pub outputs: Vec<Expr>,
+}
+
+/// What the shards run.
+#[derive(Clone, Debug)]
+pub enum Body {
+    /// Filter (the plan's `filter`) and project, record by record.
+    Project(Vec<Expr>),
+    Aggregate(AggregatePlan),
+    Rows(RowsPlan),
+}
+
+/// A checked, typed query plan.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub source_name: String,
+    pub input: Schema,
+    pub filter: Option<Expr>,
+    pub body: Body,
+    pub output: Schema,
+    pub routing: Routing,
+    /// The event-time column watermarks are computed from, if the query has one.
+    pub time_column: Option<usize>,
+}
+
+impl Plan {
+    pub fn emit(&self) -> EmitMode {
+        match &self.body {
+            Body::Aggregate(a) => a.emit,
+            _ => EmitMode::Changes,
+        }
+    }
+
+    pub fn window(&self) -> Option<WindowSpec> {
+        match &self.body {
+            Body::Aggregate(a) => a.window,
+            _ => None,
+        }
+    }
+
+    /// The plan as a tree, for `shardsql explain` and the run summary.
+    pub fn explain(&self) -> String {
+        let cols = |idx: &[usize]| {
+            idx.iter()
+                .map(|&i| self.input.fields[i].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let routing = match &self.routing {
+            Routing::Local => "local: each core processes the blocks it reads (no shuffle)".to_string(),
+            Routing::Hash(k) => format!("hash(FxHash of {}) to the owner shard", cols(k)),
+            Routing::Single => "single shard: every record goes to shard 0 in input order".to_string(),
+        };
+        let mut s = String::new();
+        s.push_str(&format!(
+            "Sink: {}\n",
+            self.output.names().collect::<Vec<_>>().join(", ")
+        ));
+        match &self.body {
+            Body::Project(_) => s.push_str("└─ Project (stateless)\n"),
+            Body::Aggregate(a) => {
+                let emit = if a.emit == EmitMode::Final { "FINAL" } else { "CHANGES" };
+                s.push_str(&format!("└─ Emit {emit}\n"));
+                if a.having.is_some() {
+                    s.push_str("   └─ Having\n");
+                }
+                let aggs: Vec<String> = a.aggs.iter().map(|c| format!("{:?}", c.func)).collect();
+                s.push_str(&format!(
+                    "   └─ Aggregate group by [{}] aggs [{}]\n",
+                    cols(&a.keys),
+                    aggs.join(", ")
+                ));
+                if let Some(w) = a.window {
+                    let t = self.time_column.map_or("?", |i| self.input.fields[i].name.as_str());
+                    s.push_str(&format!("      └─ Window {w:?} ms on {t}\n"));
+                }
+            }
+            Body::Rows(r) => {
+                s.push_str(&format!(
+                    "└─ RowsWindow partition by [{}] order by {} ({} function(s))\n",
+                    cols(&r.partition_by),
+                    self.input.fields[r.order_by].name,
+                    r.funcs.len()
+                ));
+                if r.partition_by.is_empty() {
+                    s.push_str("   (no PARTITION BY: one global order, runs on shard 0)\n");
+                }
+            }
+        }
+        if self.filter.is_some() {
+            s.push_str("   └─ Filter (WHERE)\n");
+        }
+        s.push_str(&format!("   └─ Route: {routing}\n"));
+        s.push_str(&format!("      └─ Source: {}\n", self.source_name));
+        if let Some(t) = self.time_column {
+            s.push_str(&format!(
+                "         watermark: max({}) per partition minus --allowed-lateness\n",
+                self.input.fields[t].name
+            ));
+        }
+        s
+    }
+}
+
+/// Plans a parsed query against the input's schema.
+pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
+    let query = &q.query;
+    if let Some(ob) = &query.order_by {
+        return Err(unsupported("ORDER BY on a stream", ob.span(), "streams are unbounded; ORDER BY is only supported inside OVER (...)"));
+    }
+    if let Some(l) = &query.limit_clause {
+        return Err(unsupported("LIMIT", l.span(), "remove LIMIT; use --records to bound the generator"));
+    }
+    let select = q.select();
+    if select.distinct.is_some() {
+        return Err(unsupported("SELECT DISTINCT", select.select_token.0.span, "use GROUP BY on the columns instead"));
+    }
+    let source_name = source_name(select)?;
+    let filter = match &select.selection {
+        Some(w) => {
+            let e = compile(w, &mut InputScope::new(input, "WHERE"))?;
+            if e.ty() != DataType::Bool {
+                return Err(SqlError::at(
+                    format!("WHERE needs a boolean condition, found {}", e.ty()),
+                    w.span(),
+                )
+                .with_hint("compare a column, e.g. WHERE price > 100"));
+            }
+            Some(e)
+        }
+        None => None,
+    };
+    if let Some(h) = &select.having
+        && !is_grouped(select)
+    {
+        return Err(SqlError::at("HAVING needs GROUP BY or an aggregate", h.span()));
+    }
+
+    let mut functions = Vec::new();
+    for item in &select.projection {
+        if let ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } = item {
+            collect_functions(e, &mut functions);
+        }
+    }
+    let has_window_fn = functions.iter().any(|f| f.over.is_some());
+    let has_agg = functions
+        .iter()
+        .any(|f| f.over.is_none() && AggFunc::from_name(&fn_name(f)).is_some());
+
+    let (body, output, routing, time_column) = if is_grouped(select) || has_agg {
+        if let Some(f) = functions.iter().find(|f| f.over.is_some()) {
+            return Err(unsupported(
+                "window functions (OVER) together with GROUP BY",
+                f.span(),
+                "run the ROWS window and the GROUP BY as separate queries",
+            ));
+        }
+        plan_aggregate(q, select, input)?
+    } else {
+        if let Some(w) = &q.window {
+            return Err(SqlError::at("a WINDOW clause needs GROUP BY", w.span)
+                .with_hint("add GROUP BY <key columns>, or remove the WINDOW clause"));
+        }
+        if let Some((EmitMode::Final, span)) = q.emit {
+            return Err(SqlError::at("EMIT FINAL needs GROUP BY: this query emits each row as it arrives", span)
+                .with_hint("remove EMIT FINAL, or add GROUP BY with a WINDOW"));
+        }
+        if has_window_fn {
+            plan_rows(select, input)?
+        } else {
+            let (outputs, schema) = plan_projection(select, &mut InputScope::new(input, "SELECT"), input)?;
+            (Body::Project(outputs), schema, Routing::Local, None)
+        }
+    };
+    Ok(Plan {
+        source_name,
+        input: input.clone(),
+        filter,
+        body,
+        output,
+        routing,
+        time_column,
+    })
+}
+
+fn unsupported(what: &str, span: Span, hint: &str) -> SqlError {
+    SqlError::at(format!("unsupported: {what}"), span).with_hint(hint)
+}
+
+fn is_grouped(select: &ast::Select) -> bool {
+    match &select.group_by {
+        ast::GroupByExpr::Expressions(v, _) => !v.is_empty(),
+        ast::GroupByExpr::All(_) => true,
+    }
+}
+
+fn source_name(select: &ast::Select) -> Result<String, SqlError> {
+    match select.from.as_slice() {
+        [] => Err(SqlError::at("the query has no FROM clause", select.span())
+            .with_hint("add FROM market_data")),
+        [t] => {
+            if let Some(j) = t.joins.first() {
+                return Err(unsupported("JOIN", j.relation.span(), "joins are planned, not yet supported"));
+            }
+            match &t.relation {
+                ast::TableFactor::Table { name, .. } => Ok(name.to_string()),
+                other => Err(unsupported("a subquery or table function in FROM", other.span(), "read from one stream: FROM market_data")),
+            }
+        }
+        [_, second, ..] => Err(unsupported("several tables in FROM", second.relation.span(), "read from one stream")),
+    }
+}
+
+fn fn_name(f: &ast::Function) -> String {
+    f.name.0.last().map_or(String::new(), |p| match p {
+        ast::ObjectNamePart::Identifier(i) => i.value.clone(),
+        ast::ObjectNamePart::Function(f) => f.name.value.clone(),
+    })
+}
+
+/// Collects every function call inside `e` (not inside their arguments).
+fn collect_functions<'a>(e: &'a ast::Expr, out: &mut Vec<&'a ast::Function>) {
+    use ast::Expr as E;
+    match e {
+        E::Function(f) => out.push(f),
+        E::BinaryOp { left, right, .. } => {
+            collect_functions(left, out);
+            collect_functions(right, out);
+        }
+        E::UnaryOp { expr, .. }
+        | E::Nested(expr)
+        | E::Cast { expr, .. }
+        | E::IsNull(expr)
+        | E::IsNotNull(expr) => collect_functions(expr, out),
+        E::Between { expr, low, high, .. } => {
+            for x in [expr, low, high] {
+                collect_functions(x, out);
+            }
+        }
+        E::In { expr, target: ast::InTarget::List(list), .. } => {
+            collect_functions(expr, out);
+            list.iter().for_each(|x| collect_functions(x, out));
+        }
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            operand.iter().for_each(|x| collect_functions(x, out));
+            for c in conditions {
+                collect_functions(&c.condition, out);
+                collect_functions(&c.result, out);
+            }
+            else_result.iter().for_each(|x| collect_functions(x, out));
+        }
+        _ => {}
+    }
+}
+
+/// The name of an output column: the alias, the column name, or the expression's text.
+fn output_name(item: &ast::SelectItem) -> String {
+    match item {
+        ast::SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+        ast::SelectItem::UnnamedExpr(ast::Expr::Identifier(i)) => i.value.clone(),
+        ast::SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(parts)) => {
+            parts.last().map_or(String::new(), |i| i.value.clone())
+        }
+        ast::SelectItem::UnnamedExpr(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Compiles the SELECT list in `scope`, expanding `*` to the input columns where allowed.
+fn plan_projection(
+    select: &ast::Select,
+    scope: &mut dyn Scope,
+    input: &Schema,
+) -> Result<(Vec<Expr>, Schema), SqlError> {
+    let mut exprs = Vec::new();
+    let mut fields = Vec::new();
+    for item in &select.projection {
+        match item {
+            ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
+                if !scope.allows_star() {
+                    return Err(SqlError::at("SELECT * cannot be used with GROUP BY", item.span())
+                        .with_hint("list the GROUP BY columns and aggregates"));
+                }
+                for (i, f) in input.fields.iter().enumerate() {
+                    exprs.push(Expr::Column { index: i, ty: f.ty });
+                    fields.push(f.clone());
+                }
+            }
+            ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+                let compiled = compile(e, scope)?;
+                fields.push(Field::new(output_name(item), compiled.ty()));
+                exprs.push(compiled);
+            }
+            other => {
+                return Err(unsupported("this SELECT item", other.span(), "write expressions with optional AS aliases"));
+            }
+        }
+    }
+    Ok((exprs, Schema::new(fields)))
+}
+
+type Planned = (Body, Schema, Routing, Option<usize>);
+
+fn plan_aggregate(q: &ParsedQuery, select: &ast::Select, input: &Schema) -> Result<Planned, SqlError> {
+    let group_exprs: &[ast::Expr] = match &select.group_by {
+        ast::GroupByExpr::Expressions(v, _) => v,
+        ast::GroupByExpr::All(_) => {
+            return Err(unsupported("GROUP BY ALL", select.span(), "name the key columns"));
+        }
+    };
+    let mut keys = Vec::new();
+    for g in group_exprs {
+        let name = match g {
+            ast::Expr::Identifier(i) => &i.value,
+            ast::Expr::CompoundIdentifier(p) if !p.is_empty() => &p[p.len() - 1].value,
+            other => {
+                return Err(unsupported("GROUP BY on an expression", other.span(), "group by column names"));
+            }
+        };
+        let idx = resolve_column(input, name, g.span())?;
+        if keys.contains(&idx) {
+            return Err(SqlError::at(format!("column `{name}` appears twice in GROUP BY"), g.span()));
+        }
+        keys.push(idx);
+    }
+    let window = match &q.window {
+        Some(w) => Some(plan_window(w, input)?),
+        None => None,
+    };
+    let emit = q.emit.map_or(EmitMode::Final, |e| e.0);
+    let mut scope = AggScope {
+        input,
+        keys: keys.clone(),
+        aggs: Vec::new(),
+        windowed: window.is_some(),
+    };
+    let (mut outputs, output) = plan_projection(select, &mut scope, input)?;
+    let having = match &select.having {
+        Some(h) => {
+            let e = compile(h, &mut scope)?;
+            if e.ty() != DataType::Bool {
+                return Err(SqlError::at("HAVING needs a boolean condition", h.span()));
+            }
+            Some(e)
+        }
+        None => None,
+    };
+    // Aggregates registered by HAVING after the outputs shift nothing: outputs index keys and
+    // aggregates by position, and window columns sit after all aggregates.
+    let nk = keys.len();
+    let na = scope.aggs.len();
+    let fix = |e: &mut Expr| shift_window_columns(e, nk, na);
+    outputs.iter_mut().for_each(fix);
+    let mut having = having;
+    if let Some(h) = having.as_mut() {
+        fix(h);
+    }
+    let key_types = keys.iter().map(|&k| input.fields[k].ty).collect();
+    let routing = if keys.is_empty() {
+        Routing::Single
+    } else {
+        Routing::Hash(keys.clone())
+    };
+    let time_column = window.map(|w| w.1);
+    Ok((
+        Body::Aggregate(AggregatePlan {
+            keys,
+            key_types,
+            aggs: scope.aggs,
+            window: window.map(|w| w.0),
+            emit,
+            having,
+            outputs,
+        }),
+        output,
+        routing,
+        time_column,
+    ))
+}
+
+/// Window columns are compiled as `WINDOW_COL_BASE + {0,1}` because the number of aggregates
+/// is only known after the whole SELECT and HAVING are compiled; this moves them into place.
+const WINDOW_COL_BASE: usize = usize::MAX / 2;
+
+fn shift_window_columns(e: &mut Expr, nk: usize, na: usize) {
+    match e {
+        Expr::Column { index, .. } if *index >= WINDOW_COL_BASE => {
+            *index = nk + na + (*index - WINDOW_COL_BASE);
+        }
+        Expr::Binary { left, right, .. } => {
+            shift_window_columns(left, nk, na);
+            shift_window_columns(right, nk, na);
+        }
+        Expr::Not(x) | Expr::Neg(x) | Expr::Cast { expr: x, .. } => shift_window_columns(x, nk, na),
+        _ => {}
+    }
+}
+
+fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), SqlError> {
+    let col = resolve_column(input, &w.time_column, w.time_column_span)?;
+    if !input.fields[col].ty.is_integer() {
+        return Err(SqlError::at(
+            format!(
+                "the window time column `{}` is {}, not a timestamp",
+                w.time_column, input.fields[col].ty
+            ),
+            w.time_column_span,
+        )
+        .with_hint("window on an epoch-millisecond TIMESTAMP or BIGINT column, e.g. trade_time"));
+    }
+    match w.kind {
+        WindowKind::Tumbling => Ok((WindowSpec::Tumbling { size: w.intervals[0].0 }, col)),
+        WindowKind::Hopping | WindowKind::Session => Err(unsupported(
+            &format!("{:?} windows", w.kind).to_uppercase(),
+            w.span,
+            "TUMBLING windows are supported; HOPPING and SESSION are planned",
+        )),
+    }
+}
+
+fn plan_rows(select: &ast::Select, input: &Schema) -> Result<Planned, SqlError> {
+    let mut scope = RowsScope {
+        input,
+        funcs: Vec::new(),
+        partition_by: None,
+        order_by: None,
+    };
+    let (outputs, output) = plan_projection(select, &mut scope, input)?;
+    let partition_by = scope.partition_by.unwrap_or_default();
+    let order_by = scope.order_by.expect("a window function was compiled");
+    let routing = if partition_by.is_empty() {
+        Routing::Single
+    } else {
+        Routing::Hash(partition_by.clone())
+    };
+    let time = input.fields[order_by].ty.is_integer().then_some(order_by);
+    Ok((
+        Body::Rows(RowsPlan {
+            partition_by,
+            order_by,
+            funcs: scope.funcs,
+            outputs,
+        }),
+        output,
+        routing,
+        time,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expression compilation
+
+/// Resolves names and function calls while compiling an expression.
+trait Scope {
+    fn column(&mut self, name: &str, span: Span) -> Result<Expr, SqlError>;
+    /// Compiles a function call this scope owns (aggregates, window functions).
+    fn function(&mut self, f: &ast::Function, span: Span) -> Result<Expr, SqlError>;
+    fn allows_star(&self) -> bool {
+        false
+    }
+}
+
+fn resolve_column(input: &Schema, name: &str, span: Span) -> Result<usize, SqlError> {
+    input.index_of(name).ok_or_else(|| unknown_column(input, name, span))
+}
+
+fn unknown_column(input: &Schema, name: &str, span: Span) -> SqlError {
+    let e = SqlError::at(format!("unknown column `{name}`"), span);
+    match closest(name, input.names()) {
+        Some(c) => e.with_hint(format!("did you mean `{c}`?")),
+        None => e.with_hint(format!(
+            "the input has: {}",
+            input.names().collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// The candidate nearest to `name` by edit distance, if it is near enough to be a typo.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    candidates
+        .map(|c| (edit_distance(&name, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Plain input columns (WHERE, aggregate arguments, projections without aggregation).
+struct InputScope<'a> {
+    input: &'a Schema,
+    clause: &'static str,
+}
+
+impl<'a> InputScope<'a> {
+    fn new(input: &'a Schema, clause: &'static str) -> Self {
+        InputScope { input, clause }
+    }
+}
+
+impl Scope for InputScope<'_> {
+    fn column(&mut self, name: &str, span: Span) -> Result<Expr, SqlError> {
+        let i = resolve_column(self.input, name, span)?;
+        Ok(Expr::Column {
+            index: i,
+            ty: self.input.fields[i].ty,
+        })
+    }
+
+    fn function(&mut self, f: &ast::Function, span: Span) -> Result<Expr, SqlError> {
+        let name = fn_name(f);
+        if AggFunc::from_name(&name).is_some() {
+            let hint = if self.clause == "WHERE" {
+                "filter on aggregates with HAVING"
+            } else {
+                "aggregates cannot be nested or used here"
+            };
+            return Err(SqlError::at(
+                format!("aggregate function {} is not allowed in {}", name.to_uppercase(), self.clause),
+                span,
+            )
+            .with_hint(hint));
+        }
+        Err(unknown_function(&name, span))
+    }
+
+    fn allows_star(&self) -> bool {
+        self.clause == "SELECT"
+    }
+}
+
+fn unknown_function(name: &str, span: Span) -> SqlError {
+    SqlError::at(format!("unknown function `{name}`"), span)
+        .with_hint("supported: COUNT, SUM, AVG, MIN, MAX (aggregates and OVER window functions)")
+}
+
+/// Parses an aggregate call's argument: `(*)` for COUNT, otherwise one numeric expression.
+fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, SqlError> {
+    let name = fn_name(f);
+    let mut func = AggFunc::from_name(&name).ok_or_else(|| unknown_function(&name, span))?;
+    let args = match &f.args {
+        ast::FunctionArguments::List(l) => {
+            if l.duplicate_treatment == Some(ast::DuplicateTreatment::Distinct) {
+                return Err(unsupported(&format!("{}(DISTINCT ...)", name.to_uppercase()), span, "COUNT(DISTINCT) is planned"));
+            }
+            l.args.as_slice()
+        }
+        _ => &[],
+    };
+    if f.filter.is_some() {
+        return Err(unsupported("FILTER (WHERE ...) on aggregates", span, "use WHERE on the query"));
+    }
+    let arg = match args {
+        [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)] if func == AggFunc::Count => {
+            func = AggFunc::CountStar;
+            None
+        }
+        [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))] => {
+            let arg = compile(e, &mut InputScope::new(input, "an aggregate argument"))?;
+            let ok = match func {
+                AggFunc::Count => true,
+                AggFunc::Min | AggFunc::Max => arg.ty() != DataType::Str && arg.ty() != DataType::Bool,
+                _ => arg.ty().is_numeric(),
+            };
+            if !ok {
+                return Err(SqlError::at(
+                    format!("{}() needs a numeric argument, found {}", name.to_uppercase(), arg.ty()),
+                    e.span(),
+                )
+                .with_hint("aggregate a numeric column such as price or quantity"));
+            }
+            Some(arg)
+        }
+        _ => {
+            return Err(SqlError::at(
+                format!("{}() takes one argument", name.to_uppercase()),
+                span,
+            )
+            .with_hint("e.g. SUM(quantity) or COUNT(*)"));
+        }
+    };
+    let ty = func.result_type(arg.as_ref().map(Expr::ty));
+    Ok(AggCall { func, arg, ty })
+}
+
+/// SELECT / HAVING of a GROUP BY: keys, aggregates, window bounds.
+struct AggScope<'a> {
+    input: &'a Schema,
+    keys: Vec<usize>,
+    aggs: Vec<AggCall>,
+    windowed: bool,
+}
+
+impl Scope for AggScope<'_> {
+    fn column(&mut self, name: &str, span: Span) -> Result<Expr, SqlError> {
+        let lower = name.to_ascii_lowercase();
+        if self.windowed && matches!(lower.as_str(), "window_start" | "windowstart" | "window_end" | "windowend") {
+            let off = usize::from(lower.ends_with("end"));
+            return Ok(Expr::Column {
+                index: WINDOW_COL_BASE + off,
+                ty: DataType::Timestamp,
+            });
+        }
+        let i = resolve_column(self.input, name, span).map_err(|e| {
+            if !self.windowed && lower.starts_with("window") {
+                e.with_hint("window_start / window_end need a WINDOW clause")
+            } else {
+                e
+            }
+        })?;
+        match self.keys.iter().position(|&k| k == i) {
+            Some(p) => Ok(Expr::Column {
+                index: p,
+                ty: self.input.fields[i].ty,
+            }),
+            None => Err(SqlError::at(
+                format!("column `{name}` must appear in GROUP BY or be used in an aggregate function"),
+                span,
+            )
+            .with_hint(format!("add `{name}` to GROUP BY, or aggregate it, e.g. MAX({name})"))),
+        }
+    }
+
+    fn function(&mut self, f: &ast::Function, span: Span) -> Result<Expr, SqlError> {
+        if f.over.is_some() {
+            return Err(unsupported("window functions (OVER) together with GROUP BY", span, "run them as separate queries"));
+        }
+        let call = agg_call(f, self.input, span)?;
+        let ty = call.ty;
+        let pos = match self.aggs.iter().position(|a| *a == call) {
+            Some(p) => p,
+            None => {
+                self.aggs.push(call);
+                self.aggs.len() - 1
+            }
+        };
+        Ok(Expr::Column {
+            index: self.keys.len() + pos,
+            ty,
+        })
+    }
+}
+
+/// SELECT with `OVER (...)` window functions: input columns plus function results.
+struct RowsScope<'a> {
+    input: &'a Schema,
+    funcs: Vec<RowsFunc>,
+    partition_by: Option<Vec<usize>>,
+    order_by: Option<usize>,
+}
+
+impl Scope for RowsScope<'_> {
+    fn column(&mut self, name: &str, span: Span) -> Result<Expr, SqlError> {
+        InputScope::new(self.input, "SELECT").column(name, span)
+    }
+
+    fn allows_star(&self) -> bool {
+        true
+    }
+
+    fn function(&mut self, f: &ast::Function, span: Span) -> Result<Expr, SqlError> {
+        let Some(over) = &f.over else {
+            return InputScope::new(self.input, "SELECT").function(f, span);
+        };
+        let spec = match over {
+            ast::WindowType::WindowSpec(s) => s,
+            ast::WindowType::NamedWindow(n) => {
+                return Err(unsupported("named windows in OVER", n.span, "write the window inline: OVER (ORDER BY ... ROWS ...)"));
+            }
+        };
+        let hint = "write OVER ([PARTITION BY k] ORDER BY t ROWS BETWEEN n PRECEDING AND CURRENT ROW)";
+        let mut partition = Vec::new();
+        for p in &spec.partition_by {
+            let name = match p {
+                ast::Expr::Identifier(i) => &i.value,
+                other => return Err(unsupported("PARTITION BY on an expression", other.span(), hint)),
+            };
+            partition.push(resolve_column(self.input, name, p.span())?);
+        }
+        let order = match spec.order_by.as_slice() {
+            [o] => match &o.expr {
+                ast::Expr::Identifier(i) => {
+                    if matches!(o.options.sort, Some(ast::OrderBySort::Desc)) {
+                        return Err(unsupported("ORDER BY ... DESC in a ROWS window", o.expr.span(), hint));
+                    }
+                    resolve_column(self.input, &i.value, i.span)?
+                }
+                other => return Err(unsupported("ORDER BY on an expression", other.span(), hint)),
+            },
+            [] => return Err(SqlError::at("a ROWS window needs ORDER BY", span).with_hint(hint)),
+            [_, second, ..] => return Err(unsupported("ORDER BY on several columns", second.expr.span(), hint)),
+        };
+        let preceding = match &spec.window_frame {
+            Some(frame) => {
+                if frame.units != ast::WindowFrameUnits::Rows {
+                    return Err(unsupported(&format!("{} frames", frame.units), span, hint));
+                }
+                if !matches!(frame.end_bound, None | Some(ast::WindowFrameBound::CurrentRow)) {
+                    return Err(unsupported("a frame that ends after CURRENT ROW", span, hint));
+                }
+                match &frame.start_bound {
+                    ast::WindowFrameBound::CurrentRow => 0,
+                    ast::WindowFrameBound::Preceding(Some(n)) => match &**n {
+                        ast::Expr::Value(v) => match &v.value {
+                            ast::Value::Number(s, _) => s.parse::<usize>().ok().filter(|n| *n <= 1_000_000).ok_or_else(|| {
+                                SqlError::at("the frame size must be an integer from 0 to 1000000", v.span).with_hint(hint)
+                            })?,
+                            _ => return Err(SqlError::at("the frame size must be a number", v.span).with_hint(hint)),
+                        },
+                        other => return Err(SqlError::at("the frame size must be a number", other.span()).with_hint(hint)),
+                    },
+                    _ => return Err(unsupported("UNBOUNDED or FOLLOWING frame starts", span, hint)),
+                }
+            }
+            None => return Err(SqlError::at("a window function needs a ROWS frame", span).with_hint(hint)),
+        };
+        if self.partition_by.as_ref().is_some_and(|p| *p != partition)
+            || self.order_by.is_some_and(|o| o != order)
+        {
+            return Err(unsupported(
+                "window functions with different PARTITION BY or ORDER BY in one query",
+                span,
+                "use the same PARTITION BY and ORDER BY in every OVER clause",
+            ));
+        }
+        self.partition_by = Some(partition);
+        self.order_by = Some(order);
+        let call = agg_call(f, self.input, span)?;
+        let func = RowsFunc {
+            func: call.func,
+            arg: call.arg,
+            preceding,
+            ty: call.ty,
+        };
+        let pos = match self.funcs.iter().position(|x| *x == func) {
+            Some(p) => p,
+            None => {
+                self.funcs.push(func.clone());
+                self.funcs.len() - 1
+            }
+        };
+        Ok(Expr::Column {
+            index: self.input.len() + pos,
+            ty: func.ty,
+        })
+    }
+}
+
+fn binop(op: &ast::BinaryOperator) -> Option<BinOp> {
+    use ast::BinaryOperator as B;
+    Some(match op {
+        B::Plus => BinOp::Add,
+        B::Minus => BinOp::Sub,
+        B::Multiply => BinOp::Mul,
+        B::Divide => BinOp::Div,
+        B::Modulo => BinOp::Mod,
+        B::Eq => BinOp::Eq,
+        B::NotEq => BinOp::NotEq,
+        B::Lt => BinOp::Lt,
+        B::LtEq => BinOp::LtEq,
+        B::Gt => BinOp::Gt,
+        B::GtEq => BinOp::GtEq,
+        B::And => BinOp::And,
+        B::Or => BinOp::Or,
+        _ => return None,
+    })
+}
+
+/// Builds a type-checked binary node.
+fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
+    let (lt, rt) = (l.ty(), r.ty());
+    let ty = match op {
+        BinOp::And | BinOp::Or => {
+            if lt != DataType::Bool || rt != DataType::Bool {
+                let name = if op == BinOp::And { "AND" } else { "OR" };
+                return Err(SqlError::at(format!("{name} needs boolean operands, found {lt} and {rt}"), span)
+                    .with_hint("combine comparisons, e.g. price > 10 AND quantity < 5"));
+            }
+            DataType::Bool
+        }
+        _ if op.is_comparison() => {
+            let ok = (lt.is_numeric() && rt.is_numeric()) || lt == rt;
+            if !ok {
+                return Err(SqlError::at(format!("cannot compare {lt} with {rt}"), span)
+                    .with_hint("compare values of the same type, or CAST one side"));
+            }
+            DataType::Bool
+        }
+        _ => {
+            if !lt.is_numeric() || !rt.is_numeric() {
+                return Err(SqlError::at(format!("arithmetic needs numbers, found {lt} and {rt}"), span)
+                    .with_hint("use numeric columns, or CAST strings to DOUBLE"));
+            }
+            if op == BinOp::Div || lt == DataType::Float || rt == DataType::Float {
+                DataType::Float
+            } else {
+                DataType::Int
+            }
+        }
+    };
+    Ok(Expr::Binary {
+        op,
+        left: Box::new(l),
+        right: Box::new(r),
+        ty,
+    })
+}
+
+fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
+    use ast::Expr as E;
+    match e {
+        E::Identifier(i) => scope.column(&i.value, i.span),
+        E::CompoundIdentifier(parts) => {
+            let last = parts.last().expect("non-empty compound identifier");
+            scope.column(&last.value, last.span)
+        }
+        E::Value(v) => match &v.value {
+            ast::Value::Number(s, _) => Ok(Expr::Literal(match s.parse::<i64>() {
+                Ok(i) => Literal::Int(i),
+                Err(_) => Literal::Float(s.parse::<f64>().map_err(|_| {
+                    SqlError::at(format!("`{s}` is not a number shardsql can represent"), v.span)
+                })?),
+            })),
+            ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => {
+                Ok(Expr::Literal(Literal::Str(s.clone())))
+            }
+            ast::Value::Boolean(b) => Ok(Expr::Literal(Literal::Bool(*b))),
+            ast::Value::Null => Err(unsupported("NULL literals", v.span, "shardsql streams carry no NULLs yet")),
+            other => Err(unsupported(&format!("the literal {other}"), v.span, "use numbers, 'strings' or TRUE/FALSE")),
+        },
+        E::Nested(x) => compile(x, scope),
+        E::BinaryOp { left, op, right } => {
+            let Some(bop) = binop(op) else {
+                return Err(unsupported(&format!("the operator {op}"), e.span(), "use + - * / % = <> < <= > >= AND OR"));
+            };
+            let l = compile(left, scope)?;
+            let r = compile(right, scope)?;
+            binary(bop, l, r, e.span())
+        }
+        E::UnaryOp { op, expr } => {
+            let x = compile(expr, scope)?;
+            match op {
+                ast::UnaryOperator::Not => {
+                    if x.ty() != DataType::Bool {
+                        return Err(SqlError::at(format!("NOT needs a boolean, found {}", x.ty()), e.span()));
+                    }
+                    Ok(Expr::Not(Box::new(x)))
+                }
+                ast::UnaryOperator::Minus => {
+                    if !x.ty().is_numeric() {
+                        return Err(SqlError::at(format!("cannot negate {}", x.ty()), e.span()));
+                    }
+                    Ok(match x {
+                        Expr::Literal(Literal::Int(v)) => Expr::Literal(Literal::Int(v.wrapping_neg())),
+                        Expr::Literal(Literal::Float(v)) => Expr::Literal(Literal::Float(-v)),
+                        x => Expr::Neg(Box::new(x)),
+                    })
+                }
+                ast::UnaryOperator::Plus => Ok(x),
+                other => Err(unsupported(&format!("the operator {other}"), e.span(), "use NOT or -")),
+            }
+        }
+        E::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let x = compile(expr, scope)?;
+            let lo = binary(BinOp::GtEq, x.clone(), compile(low, scope)?, e.span())?;
+            let hi = binary(BinOp::LtEq, x, compile(high, scope)?, e.span())?;
+            let both = binary(BinOp::And, lo, hi, e.span())?;
+            Ok(if *negated { Expr::Not(Box::new(both)) } else { both })
+        }
+        E::In {
+            expr,
+            target: ast::InTarget::List(list),
+            negated,
+            ..
+        } => {
+            let x = compile(expr, scope)?;
+            let mut any: Option<Expr> = None;
+            for item in list {
+                let eq = binary(BinOp::Eq, x.clone(), compile(item, scope)?, item.span())?;
+                any = Some(match any {
+                    None => eq,
+                    Some(a) => binary(BinOp::Or, a, eq, e.span())?,
+                });
+            }
+            let any = any.unwrap_or(Expr::Literal(Literal::Bool(false)));
+            Ok(if *negated { Expr::Not(Box::new(any)) } else { any })
+        }
+        E::Cast { expr, data_type, .. } => {
+            let x = compile(expr, scope)?;
+            let name = data_type.to_string();
+            let base = name.split('(').next().unwrap_or("").trim();
+            let to = DataType::parse(base).ok_or_else(|| {
+                unsupported(&format!("CAST to {name}"), e.span(), "cast to BIGINT, DOUBLE, VARCHAR, TIMESTAMP or BOOLEAN")
+            })?;
+            if to == DataType::Str && x.ty() != DataType::Str {
+                return Err(unsupported("CAST to VARCHAR of a non-string", e.span(), "output the value as it is"));
+            }
+            Ok(Expr::Cast { expr: Box::new(x), to })
+        }
+        E::Function(f) => scope.function(f, e.span()),
+        other => Err(unsupported(
+            &format!("the expression `{other}`"),
+            other.span(),
+            "supported: columns, literals, arithmetic, comparisons, AND/OR/NOT, BETWEEN, IN, CAST, aggregates",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::parse::parse;
+
+    fn plan_sql(sql: &str) -> Result<Plan, SqlError> {
+        plan(&parse(sql)?, &Schema::market_data())
+    }
+
+    #[test]
+    fn passthrough_is_local() {
+        let p = plan_sql("SELECT * FROM market_data").unwrap();
+        assert_eq!(p.routing, Routing::Local);
+        assert_eq!(p.output, Schema::market_data());
+    }
+
+    #[test]
+    fn group_by_hashes_on_keys_and_windows_on_trade_time() {
+        let p = plan_sql(
+            "SELECT trader_id, symbol, COUNT(*) AS n, AVG(price) FROM market_data \
+             GROUP BY trader_id, symbol WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE)",
+        )
+        .unwrap();
+        assert_eq!(p.routing, Routing::Hash(vec![1, 2]));
+        assert_eq!(p.time_column, Some(6));
+        assert_eq!(p.window(), Some(WindowSpec::Tumbling { size: 60_000 }));
+        assert_eq!(p.emit(), EmitMode::Final);
+        assert_eq!(p.output.names().collect::<Vec<_>>(), ["trader_id", "symbol", "n", "AVG(price)"]);
+    }
+
+    #[test]
+    fn rows_window_without_partition_runs_on_one_shard() {
+        let p = plan_sql(
+            "SELECT value, AVG(price) OVER (ORDER BY event_time ROWS BETWEEN 100 PRECEDING AND CURRENT ROW) AS m FROM market_data",
+        )
+        .unwrap();
+        assert_eq!(p.routing, Routing::Single);
+        let Body::Rows(r) = &p.body else { panic!() };
+        assert_eq!(r.funcs[0].preceding, 100);
+    }
+
+    #[test]
+    fn window_columns_land_after_all_aggregates() {
+        let p = plan_sql(
+            "SELECT window_start, symbol, SUM(quantity) FROM market_data GROUP BY symbol \
+             HAVING MAX(price) > 1 WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE)",
+        )
+        .unwrap();
+        let Body::Aggregate(a) = &p.body else { panic!() };
+        assert_eq!(a.aggs.len(), 2);
+        assert_eq!(a.outputs[0], Expr::Column { index: 3, ty: DataType::Timestamp });
+    }
+
+    #[test]
+    fn errors_name_the_problem_and_suggest() {
+        let e = plan_sql("SELECT pricee FROM market_data").unwrap_err();
+        assert_eq!(e.message, "unknown column `pricee`");
+        assert_eq!(e.hint.as_deref(), Some("did you mean `price`?"));
+        let e = plan_sql("SELECT symbol, price FROM market_data GROUP BY symbol").unwrap_err();
+        assert!(e.message.contains("must appear in GROUP BY"), "{}", e.message);
+        let e = plan_sql("SELECT * FROM market_data WHERE SUM(price) > 1").unwrap_err();
+        assert!(e.message.contains("not allowed in WHERE"), "{}", e.message);
+        let e = plan_sql("SELECT * FROM market_data EMIT FINAL").unwrap_err();
+        assert!(e.message.contains("EMIT FINAL needs GROUP BY"), "{}", e.message);
+        let e = plan_sql("SELECT symbol + 1 FROM market_data").unwrap_err();
+        assert!(e.message.contains("arithmetic needs numbers"), "{}", e.message);
+    }
+}
