@@ -69,7 +69,7 @@ pub fn parse(sql: &str) -> Result<ParsedQuery, SqlError> {
         })?;
     let (tokens, window, emit) = lift_streaming_clauses(tokens)?;
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
-    let statements = parser.parse_statements().map_err(parser_error)?;
+    let statements = parser.parse_statements().map_err(|e| parser_error(e, sql))?;
     let mut statements = statements.into_iter();
     let stmt = statements.next().ok_or_else(|| {
         SqlError::new("the query file holds no statement", None)
@@ -121,7 +121,8 @@ pub fn parse(sql: &str) -> Result<ParsedQuery, SqlError> {
 }
 
 /// sqlparser reports positions inside its message ("... at Line: 2, Column: 7").
-fn parser_error(e: sqlparser::parser::ParserError) -> SqlError {
+/// Errors at end of input carry no position: they point just past the last character.
+fn parser_error(e: sqlparser::parser::ParserError, sql: &str) -> SqlError {
     let msg = match e {
         sqlparser::parser::ParserError::TokenizerError(m)
         | sqlparser::parser::ParserError::ParserError(m) => m,
@@ -145,6 +146,13 @@ fn parser_error(e: sqlparser::parser::ParserError) -> SqlError {
         }
         None => (msg.clone(), None),
     };
+    let pos = pos.or_else(|| {
+        let trimmed = sql.trim_end();
+        let line = trimmed.lines().count().max(1) as u64;
+        let column = trimmed.lines().last().map_or(0, |l| l.chars().count()) as u64 + 1;
+        let p = Pos { line, column };
+        Some((p, p))
+    });
     SqlError::new(format!("syntax error: {text}"), pos)
         .with_hint("check the SQL near the marked position")
 }
