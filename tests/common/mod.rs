@@ -1,0 +1,199 @@
+//! Helpers shared by the end-to-end tests: run the binary, read its CSV output and stats, and
+//! compare result sets as multisets (floats within a relative 1e-9), as per-key changelogs,
+//! or in order.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const SEED_QUERIES: [&str; 5] = [
+    "queries/01_passthrough.sql",
+    "queries/02_rows_window.sql",
+    "queries/03_group_by.sql",
+    "queries/04_tumbling.sql",
+    "queries/05_tumbling_emit_changes.sql",
+];
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shardsql-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `shardsql args...` in the repo root; panics with its stderr unless it succeeds.
+pub fn shardsql(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run shardsql");
+    assert!(
+        out.status.success(),
+        "shardsql {} failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A result set: the header and the rows as text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+pub fn read_csv(path: &Path) -> Table {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = r.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    Table { header, rows }
+}
+
+pub fn read_csv_text(text: &[u8]) -> Table {
+    let mut r = csv::Reader::from_reader(text);
+    let header = r.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    Table { header, rows }
+}
+
+/// Runs a query into a CSV file and returns its rows and the stats JSON.
+pub fn run_query(dir: &Path, tag: &str, query: &str, extra: &[&str]) -> (Table, serde_json::Value) {
+    let out = dir.join(format!("{tag}.csv"));
+    let stats = dir.join(format!("{tag}.json"));
+    let mut args = vec!["--query", query, "--output", out.to_str().unwrap(), "--stats", stats.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    shardsql(&args);
+    let table = read_csv(&out);
+    let stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    (table, stats)
+}
+
+/// Checks `records_in = Σ shards.records + filtered + late_dropped + malformed`.
+pub fn assert_conserved(stats: &serde_json::Value, context: &str) {
+    let n = |k: &str| stats[k].as_u64().unwrap_or_else(|| panic!("stats lack {k}: {stats}"));
+    let processed: u64 = stats["shards"].as_array().unwrap().iter().map(|s| s["records"].as_u64().unwrap()).sum();
+    assert_eq!(
+        n("records_in"),
+        processed + n("filtered") + n("late_dropped") + n("malformed"),
+        "{context}: records are not conserved: {stats}"
+    );
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Num(f64),
+    Text(String),
+}
+
+fn cell(s: &str) -> Cell {
+    match s.trim().parse::<f64>() {
+        Ok(x) => Cell::Num(x),
+        Err(_) => Cell::Text(s.to_string()),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-300)
+}
+
+fn rows_equal(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (cell(x), cell(y)) {
+            (Cell::Num(x), Cell::Num(y)) => close(x, y),
+            (x, y) => x == y,
+        })
+}
+
+/// A sort key that is equal for rows equal within tolerance (floats rounded to 9 digits).
+fn sort_key(row: &[String]) -> Vec<String> {
+    row.iter()
+        .map(|s| match cell(s) {
+            Cell::Num(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{:030.0}", x + 1e16),
+            Cell::Num(x) => format!("{x:.8e}"),
+            Cell::Text(t) => t,
+        })
+        .collect()
+}
+
+fn describe_first_difference(a: &[Vec<String>], b: &[Vec<String>]) -> String {
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if !rows_equal(x, y) {
+            return format!("row {i}: {x:?} vs {y:?}");
+        }
+    }
+    format!("{} rows vs {} rows", a.len(), b.len())
+}
+
+/// Equal as multisets of rows.
+pub fn same_multiset(a: &Table, b: &Table) -> Result<(), String> {
+    if a.header.len() != b.header.len() {
+        return Err(format!("headers differ: {:?} vs {:?}", a.header, b.header));
+    }
+    let mut x = a.rows.clone();
+    let mut y = b.rows.clone();
+    x.sort_by_cached_key(|r| sort_key(r));
+    y.sort_by_cached_key(|r| sort_key(r));
+    if x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| rows_equal(p, q)) {
+        Ok(())
+    } else {
+        Err(describe_first_difference(&x, &y))
+    }
+}
+
+/// Equal row by row, in order.
+pub fn same_sequence(a: &Table, b: &Table) -> Result<(), String> {
+    if a.rows.len() == b.rows.len() && a.rows.iter().zip(&b.rows).all(|(p, q)| rows_equal(p, q)) {
+        Ok(())
+    } else {
+        Err(describe_first_difference(&a.rows, &b.rows))
+    }
+}
+
+/// Equal as changelogs: per key (the columns `key_cols`), the same rows in the same order.
+pub fn same_changelog(a: &Table, b: &Table, key_cols: &[usize]) -> Result<(), String> {
+    use std::collections::BTreeMap;
+    let by_key = |t: &Table| {
+        let mut m: BTreeMap<Vec<String>, Vec<Vec<String>>> = BTreeMap::new();
+        for r in &t.rows {
+            m.entry(key_cols.iter().map(|&k| r[k].clone()).collect()).or_default().push(r.clone());
+        }
+        m
+    };
+    let (x, y) = (by_key(a), by_key(b));
+    if x.keys().ne(y.keys()) {
+        return Err(format!("key sets differ: {} vs {} keys", x.len(), y.len()));
+    }
+    for (k, xs) in &x {
+        let ys = &y[k];
+        if xs.len() != ys.len() || !xs.iter().zip(ys).all(|(p, q)| rows_equal(p, q)) {
+            return Err(format!("key {k:?}: {}", describe_first_difference(xs, ys)));
+        }
+    }
+    Ok(())
+}
+
+/// How a seed query's results must be compared.
+pub fn compare_seed(query: &str, a: &Table, b: &Table) -> Result<(), String> {
+    if query.contains("emit_changes") {
+        same_changelog(a, b, &[0, 1])?;
+        same_multiset(a, b)
+    } else if query.contains("rows_window") {
+        same_sequence(a, b)
+    } else {
+        same_multiset(a, b)
+    }
+}
