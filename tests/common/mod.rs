@@ -118,15 +118,25 @@ fn rows_equal(a: &[String], b: &[String]) -> bool {
         })
 }
 
-/// A sort key that is equal for rows equal within tolerance (floats rounded to 9 digits).
-fn sort_key(row: &[String]) -> Vec<String> {
-    row.iter()
-        .map(|s| match cell(s) {
-            Cell::Num(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{:030.0}", x + 1e16),
-            Cell::Num(x) => format!("{x:.8e}"),
-            Cell::Text(t) => t,
-        })
-        .collect()
+/// Sorts rows so that rows equal within tolerance line up: exact cells (text, integers) first
+/// as text, then float cells by numeric value (never by rounded text, which can straddle a
+/// rounding boundary).
+fn sort_rows(rows: &mut [Vec<String>]) {
+    rows.sort_by_cached_key(|row| {
+        let mut exact = Vec::new();
+        let mut floats = Vec::new();
+        for c in row {
+            match (c.trim().parse::<i64>(), c.trim().parse::<f64>()) {
+                (Ok(_), _) | (Err(_), Err(_)) => exact.push(c.clone()),
+                // The bit trick behind f64::total_cmp, as an integer key.
+                (Err(_), Ok(x)) => {
+                    let b = x.to_bits() as i64;
+                    floats.push(b ^ ((((b >> 63) as u64) >> 1) as i64));
+                }
+            }
+        }
+        (exact, floats)
+    });
 }
 
 fn describe_first_difference(a: &[Vec<String>], b: &[Vec<String>]) -> String {
@@ -145,8 +155,8 @@ pub fn same_multiset(a: &Table, b: &Table) -> Result<(), String> {
     }
     let mut x = a.rows.clone();
     let mut y = b.rows.clone();
-    x.sort_by_cached_key(|r| sort_key(r));
-    y.sort_by_cached_key(|r| sort_key(r));
+    sort_rows(&mut x);
+    sort_rows(&mut y);
     if x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| rows_equal(p, q)) {
         Ok(())
     } else {
