@@ -9,7 +9,7 @@ use crate::runtime::{self, RunConfig};
 use crate::sink::{self, Format, Sink};
 use crate::source::generator::{GenConfig, Generator};
 use crate::source::text::TextReader;
-use crate::source::{self, Input, BLOCK_ROWS};
+use crate::source::{self, BLOCK_ROWS, Input};
 use crate::sql::{self, Routing};
 use std::io::Write;
 use std::path::Path;
@@ -34,7 +34,8 @@ fn gen_config(a: &crate::cli::GeneratorArgs) -> GenConfig {
 }
 
 fn read_query(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(format!("--query {}: cannot read", path.display()), e))
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("--query {}: cannot read", path.display()), e))
 }
 
 /// Parses `--schema name:type,...`.
@@ -45,7 +46,9 @@ fn parse_schema(spec: &str) -> Result<Schema> {
             .split_once(':')
             .ok_or_else(|| Error::Usage(format!("--schema: `{part}` is not name:type")))?;
         let ty = DataType::parse(ty.trim()).ok_or_else(|| {
-            Error::Usage(format!("--schema: unknown type `{ty}` (use BIGINT, DOUBLE, VARCHAR, TIMESTAMP, BOOLEAN)"))
+            Error::Usage(format!(
+                "--schema: unknown type `{ty}` (use BIGINT, DOUBLE, VARCHAR, TIMESTAMP, BOOLEAN)"
+            ))
         })?;
         fields.push(Field::new(name.trim(), ty));
     }
@@ -68,7 +71,10 @@ fn run(args: RunArgs) -> Result<()> {
             (r.schema().clone(), Source::Text(Box::new(r)))
         }
         None => {
-            let g = Generator::new(gen_config(&args.generator), &mut Interner::new(dict.clone()));
+            let g = Generator::new(
+                gen_config(&args.generator),
+                &mut Interner::new(dict.clone()),
+            );
             (Schema::market_data(), Source::Gen(g))
         }
     };
@@ -112,13 +118,19 @@ fn run(args: RunArgs) -> Result<()> {
 }
 
 fn describe_routing(plan: &sql::Plan) -> String {
-    let names = |k: &[usize]| k.iter().map(|&i| plan.input.fields[i].name.clone()).collect::<Vec<_>>().join(", ");
+    let names = |k: &[usize]| {
+        k.iter()
+            .map(|&i| plan.input.fields[i].name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match &plan.routing {
         Routing::Local => "local (stateless: each core processes the blocks it reads)".into(),
         Routing::Hash(k) => format!("hash({})", names(k)),
         Routing::Single => match &plan.body {
             sql::Body::Rows(_) => {
-                "single shard (ROWS window without PARTITION BY keeps one global order on shard 0)".into()
+                "single shard (ROWS window without PARTITION BY keeps one global order on shard 0)"
+                    .into()
             }
             _ => "single shard (no GROUP BY key: one global group on shard 0)".into(),
         },
@@ -149,7 +161,11 @@ fn generate(a: GenArgs) -> Result<()> {
         sink::encode(&batch, format, &schema, &dict, &mut buf);
         if buf.len() >= 1 << 20 {
             if let Err(e) = out.write_all(&buf) {
-                return if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(io_err(e)) };
+                return if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    Ok(())
+                } else {
+                    Err(io_err(e))
+                };
             }
             buf.clear();
         }
@@ -163,7 +179,9 @@ fn generate(a: GenArgs) -> Result<()> {
 fn explain(a: ExplainArgs) -> Result<()> {
     let sql_text = read_query(&a.query)?;
     let schema = match &a.input {
-        Some(path) => TextReader::open(path, None, Dict::new(), Default::default())?.schema().clone(),
+        Some(path) => TextReader::open(path, None, Dict::new(), Default::default())?
+            .schema()
+            .clone(),
         None => Schema::market_data(),
     };
     let plan = sql::compile_query(&sql_text, &a.query.display().to_string(), &schema)?;

@@ -144,9 +144,14 @@ pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
         "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
         "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
         "h" | "hour" | "hours" => 3_600_000,
-        other => return Err(format!("unknown duration unit `{other}`: use ms, s, m or h")),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}`: use ms, s, m or h"
+            ));
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too long a duration"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too long a duration"))
 }
 
 #[cfg(test)]

@@ -78,7 +78,7 @@ impl SqlError {
 
     /// Renders `error: ...`, ` --> file:line:col`, the query line with a caret, and the hint.
     pub fn render(&self, sql: &str, file: &str) -> String {
-        let mut out = format!("{}", self.message);
+        let mut out = self.message.clone();
         if let Some((start, end)) = self.span {
             out.push_str(&format!("\n --> {file}:{}:{}", start.line, start.column));
             if let Some(text) = sql.lines().nth(start.line.saturating_sub(1) as usize) {

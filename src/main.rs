@@ -6,7 +6,11 @@ use std::io::IsTerminal;
 fn main() {
     let cli = shardsql::cli::Cli::parse();
     if let Err(e) = shardsql::app::run_cli(cli) {
-        let label = if std::io::stderr().is_terminal() { "\x1b[1;31mError:\x1b[0m" } else { "Error:" };
+        let label = if std::io::stderr().is_terminal() {
+            "\x1b[1;31mError:\x1b[0m"
+        } else {
+            "Error:"
+        };
         eprintln!("{label} {e}");
         std::process::exit(match e {
             shardsql::error::Error::Usage(_) => 2,

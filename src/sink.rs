@@ -37,9 +37,13 @@ impl Sink {
             "null" => (None, None),
             "-" => (Some(Format::Csv), Some(Box::new(std::io::stdout()))),
             path => {
-                let file = std::fs::File::create(path)
-                    .map_err(|e| Error::io(format!("--output {path}: cannot create the file"), e))?;
-                (Some(format_of(Path::new(path))), Some(Box::new(std::io::BufWriter::with_capacity(1 << 16, file))))
+                let file = std::fs::File::create(path).map_err(|e| {
+                    Error::io(format!("--output {path}: cannot create the file"), e)
+                })?;
+                (
+                    Some(format_of(Path::new(path))),
+                    Some(Box::new(std::io::BufWriter::with_capacity(1 << 16, file))),
+                )
             }
         };
         let sink = Sink {
@@ -70,7 +74,10 @@ impl Sink {
         {
             // Stop writing after the first failure (e.g. a closed pipe); report it at the end.
             *w = None;
-            self.error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+            self.error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e);
         }
     }
 
@@ -80,7 +87,10 @@ impl Sink {
         if let Some(out) = w.as_mut()
             && let Err(e) = out.flush()
         {
-            self.error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+            self.error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e);
         }
         *w = None;
         match self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -132,7 +142,13 @@ impl ShardOutput {
         }
         self.rows += n as u64;
         if let Some(format) = self.sink.format {
-            encode(&self.batch, format, &self.sink.schema, &self.sink.dict, &mut self.buf);
+            encode(
+                &self.batch,
+                format,
+                &self.sink.schema,
+                &self.sink.dict,
+                &mut self.buf,
+            );
             if self.buf.len() >= BYTES_PER_WRITE {
                 self.sink.write(&self.buf);
                 self.buf.clear();
@@ -184,7 +200,11 @@ pub fn encode(batch: &Batch, format: Format, schema: &Schema, dict: &Dict, out: 
                 },
             }
         }
-        out.extend_from_slice(if format == Format::JsonLines { b"}\n" } else { b"\n" });
+        out.extend_from_slice(if format == Format::JsonLines {
+            b"}\n"
+        } else {
+            b"\n"
+        });
     }
 }
 
@@ -225,13 +245,20 @@ mod tests {
             Field::new("n", DataType::Int),
         ]);
         let batch = Batch {
-            columns: vec![Column::Str(vec![id]), Column::Float(vec![1.5]), Column::Int(vec![-3])],
+            columns: vec![
+                Column::Str(vec![id]),
+                Column::Float(vec![1.5]),
+                Column::Int(vec![-3]),
+            ],
         };
         let mut out = Vec::new();
         encode(&batch, Format::Csv, &schema, &dict, &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "\"a,\"\"b\"\"\",1.5,-3\n");
         let mut out = Vec::new();
         encode(&batch, Format::JsonLines, &schema, &dict, &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), "{\"s\":\"a,\\\"b\\\"\",\"x\":1.5,\"n\":-3}\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"s\":\"a,\\\"b\\\"\",\"x\":1.5,\"n\":-3}\n"
+        );
     }
 }

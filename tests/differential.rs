@@ -6,14 +6,35 @@
 mod common;
 use common::*;
 
-const GEN: [&str; 8] = ["--records", "150000", "--seed", "11", "--traders", "50", "--symbols", "20"];
+const GEN: [&str; 8] = [
+    "--records",
+    "150000",
+    "--seed",
+    "11",
+    "--traders",
+    "50",
+    "--symbols",
+    "20",
+];
 
 fn configurations() -> Vec<(String, Vec<&'static str>)> {
     let mut c: Vec<(String, Vec<&str>)> = vec![
-        ("mutex2_batch".into(), vec!["--mode", "mutex", "--cores", "2", "--lock-per", "batch"]),
-        ("mutex2_record".into(), vec!["--mode", "mutex", "--cores", "2", "--lock-per", "record"]),
-        ("v2_3_threads".into(), vec!["--mode", "v2", "--cores", "3", "--runtime", "threads"]),
-        ("v2_2_preload".into(), vec!["--mode", "v2", "--cores", "2", "--preload"]),
+        (
+            "mutex2_batch".into(),
+            vec!["--mode", "mutex", "--cores", "2", "--lock-per", "batch"],
+        ),
+        (
+            "mutex2_record".into(),
+            vec!["--mode", "mutex", "--cores", "2", "--lock-per", "record"],
+        ),
+        (
+            "v2_3_threads".into(),
+            vec!["--mode", "v2", "--cores", "3", "--runtime", "threads"],
+        ),
+        (
+            "v2_2_preload".into(),
+            vec!["--mode", "v2", "--cores", "2", "--preload"],
+        ),
     ];
     for n in ["1", "2", "3", "4", "8"] {
         c.push((format!("v2_{n}"), vec!["--mode", "v2", "--cores", n]));
@@ -25,14 +46,25 @@ fn check_query(name: &str, query: &str, extra: &[&str]) {
     let dir = scratch(&format!("diff-{name}"));
     let mut base_args = GEN.to_vec();
     base_args.extend_from_slice(extra);
-    let (base, base_stats) = run_query(&dir, "v1", query, &[&["--mode", "v1"], &base_args[..]].concat());
+    let (base, base_stats) = run_query(
+        &dir,
+        "v1",
+        query,
+        &[&["--mode", "v1"], &base_args[..]].concat(),
+    );
     assert_conserved(&base_stats, "v1");
     assert!(!base.rows.is_empty(), "{query}: v1 produced no rows");
     for (tag, args) in configurations() {
         let (got, stats) = run_query(&dir, &tag, query, &[&args[..], &base_args[..]].concat());
         assert_conserved(&stats, &tag);
-        assert_eq!(stats["late_dropped"], base_stats["late_dropped"], "{query} {tag}: late counts differ");
-        assert_eq!(stats["records_in"], base_stats["records_in"], "{query} {tag}");
+        assert_eq!(
+            stats["late_dropped"], base_stats["late_dropped"],
+            "{query} {tag}: late counts differ"
+        );
+        assert_eq!(
+            stats["records_in"], base_stats["records_in"],
+            "{query} {tag}"
+        );
         if let Err(e) = compare_seed(query, &base, &got) {
             panic!("{query}: {tag} differs from v1: {e}");
         }
@@ -67,19 +99,45 @@ fn differential_tumbling_emit_changes_all_modes_and_shard_counts() {
 
 #[test]
 fn differential_tumbling_with_disorder_and_lateness_drops_the_same_records() {
-    check_query("tumbling-late", SEED_QUERIES[3], &["--disorder-ms", "30000", "--allowed-lateness", "5s"]);
-    check_query("changes-late", SEED_QUERIES[4], &["--disorder-ms", "30000", "--allowed-lateness", "5s"]);
+    check_query(
+        "tumbling-late",
+        SEED_QUERIES[3],
+        &["--disorder-ms", "30000", "--allowed-lateness", "5s"],
+    );
+    check_query(
+        "changes-late",
+        SEED_QUERIES[4],
+        &["--disorder-ms", "30000", "--allowed-lateness", "5s"],
+    );
 }
 
 #[test]
 fn differential_csv_stream_equals_generator() {
     let dir = scratch("diff-csv");
     let csv = dir.join("in.csv");
-    let out = shardsql(&["gen", "--records", "50000", "--seed", "3", "--output", csv.to_str().unwrap()]);
+    let out = shardsql(&[
+        "gen",
+        "--records",
+        "50000",
+        "--seed",
+        "3",
+        "--output",
+        csv.to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     for q in SEED_QUERIES {
-        let (a, _) = run_query(&dir, "gen", q, &["--records", "50000", "--seed", "3", "--cores", "2"]);
-        let (b, sb) = run_query(&dir, "csv", q, &["--input", csv.to_str().unwrap(), "--cores", "3"]);
+        let (a, _) = run_query(
+            &dir,
+            "gen",
+            q,
+            &["--records", "50000", "--seed", "3", "--cores", "2"],
+        );
+        let (b, sb) = run_query(
+            &dir,
+            "csv",
+            q,
+            &["--input", csv.to_str().unwrap(), "--cores", "3"],
+        );
         assert_conserved(&sb, "csv");
         if let Err(e) = compare_seed(q, &a, &b) {
             panic!("{q}: CSV input differs from the generator: {e}");
@@ -97,9 +155,16 @@ fn differential_detects_a_dropped_or_duplicated_record() {
         let (clean, _) = run_query(&dir, "clean", q, &[&["--cores", "2"], &GEN[..]].concat());
         assert_eq!(compare_seed(q, &base, &clean), Ok(()));
         for fault in ["drop-record", "duplicate-record"] {
-            let (bad, _) =
-                run_query(&dir, fault, q, &[&["--cores", "2", "--inject-fault", fault], &GEN[..]].concat());
-            assert!(compare_seed(q, &base, &bad).is_err(), "{q}: {fault} went unnoticed");
+            let (bad, _) = run_query(
+                &dir,
+                fault,
+                q,
+                &[&["--cores", "2", "--inject-fault", fault], &GEN[..]].concat(),
+            );
+            assert!(
+                compare_seed(q, &base, &bad).is_err(),
+                "{q}: {fault} went unnoticed"
+            );
         }
     }
 }

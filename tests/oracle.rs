@@ -83,18 +83,35 @@ fn check(name: &str, gen_args: &[&str], lateness_ms: i64, ordered_rows: bool) {
                 &dir,
                 &format!("c{cores}"),
                 query,
-                &["--input", csv.to_str().unwrap(), "--cores", cores, "--allowed-lateness", &lateness],
+                &[
+                    "--input",
+                    csv.to_str().unwrap(),
+                    "--cores",
+                    cores,
+                    "--allowed-lateness",
+                    &lateness,
+                ],
             );
             assert_conserved(&stats, query);
             if let Err(e) = compare_seed(query, &expected, &got) {
                 panic!("{name}: {query} at {cores} shard(s) differs from DuckDB: {e}");
             }
             if query.contains("tumbling") {
-                let late = duckdb(&csv, "SELECT COUNT(*) FROM market_data").rows[0][0].parse::<u64>().unwrap()
-                    - duckdb(&csv, &format!("SELECT COUNT(*) FROM ({})", on_time(lateness_ms))).rows[0][0]
+                let late = duckdb(&csv, "SELECT COUNT(*) FROM market_data").rows[0][0]
+                    .parse::<u64>()
+                    .unwrap()
+                    - duckdb(
+                        &csv,
+                        &format!("SELECT COUNT(*) FROM ({})", on_time(lateness_ms)),
+                    )
+                    .rows[0][0]
                         .parse::<u64>()
                         .unwrap();
-                assert_eq!(stats["late_dropped"].as_u64(), Some(late), "{name}: {query} late count");
+                assert_eq!(
+                    stats["late_dropped"].as_u64(),
+                    Some(late),
+                    "{name}: {query} late count"
+                );
             }
         }
     }
@@ -103,14 +120,39 @@ fn check(name: &str, gen_args: &[&str], lateness_ms: i64, ordered_rows: bool) {
 
 #[test]
 fn oracle_seed_queries_match_duckdb() {
-    check("seed7", &["--records", "200000", "--seed", "7", "--traders", "50", "--symbols", "20"], 0, true);
+    check(
+        "seed7",
+        &[
+            "--records",
+            "200000",
+            "--seed",
+            "7",
+            "--traders",
+            "50",
+            "--symbols",
+            "20",
+        ],
+        0,
+        true,
+    );
 }
 
 #[test]
 fn oracle_seed_queries_with_disorder_and_lateness_match_duckdb() {
     check(
         "disorder",
-        &["--records", "120000", "--seed", "99", "--traders", "7", "--symbols", "3", "--disorder-ms", "20000"],
+        &[
+            "--records",
+            "120000",
+            "--seed",
+            "99",
+            "--traders",
+            "7",
+            "--symbols",
+            "3",
+            "--disorder-ms",
+            "20000",
+        ],
         3000,
         false,
     );

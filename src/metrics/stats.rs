@@ -36,7 +36,9 @@ pub struct Stats {
 
 impl Stats {
     pub fn new(cfg: &RunConfig, routing: String, report: &RunReport, host_cpus: usize) -> Stats {
-        let sum = |f: fn(&crate::runtime::core::CoreStats) -> u64| report.cores.iter().map(f).sum::<u64>();
+        let sum = |f: fn(&crate::runtime::core::CoreStats) -> u64| {
+            report.cores.iter().map(f).sum::<u64>()
+        };
         let records_in = sum(|c| c.read) + report.malformed;
         let elapsed_s = report.elapsed.as_secs_f64();
         let shards = cfg.shards();
@@ -47,14 +49,25 @@ impl Stats {
             malformed: report.malformed,
             filtered: sum(|c| c.filtered),
             elapsed_s,
-            records_per_s: if elapsed_s > 0.0 { records_in as f64 / elapsed_s } else { 0.0 },
+            records_per_s: if elapsed_s > 0.0 {
+                records_in as f64 / elapsed_s
+            } else {
+                0.0
+            },
             mode: cfg.mode,
             cores: shards,
             host_cpus,
             oversubscribed: shards > host_cpus,
             runtime: cfg.effective_runtime(),
             routing,
-            shards: report.cores.iter().map(|c| ShardLoad { id: c.id, records: c.processed }).collect(),
+            shards: report
+                .cores
+                .iter()
+                .map(|c| ShardLoad {
+                    id: c.id,
+                    records: c.processed,
+                })
+                .collect(),
             malformed_examples: report.malformed_examples.clone(),
         }
     }
@@ -71,7 +84,10 @@ impl Stats {
             RuntimeKind::Threads => "threads",
         };
         let over = if self.oversubscribed {
-            format!(" — oversubscribed: {} shards on {} CPUs", self.cores, self.host_cpus)
+            format!(
+                " — oversubscribed: {} shards on {} CPUs",
+                self.cores, self.host_cpus
+            )
         } else {
             String::new()
         };
@@ -97,7 +113,11 @@ impl Stats {
         let busy = loads.iter().filter(|&&l| l > 0).count().max(1);
         let mean = loads.iter().sum::<u64>() as f64 / busy as f64;
         let max = loads.iter().copied().max().unwrap_or(0) as f64;
-        let per: Vec<String> = self.shards.iter().map(|s| format!("[{}] {}", s.id, group(s.records))).collect();
+        let per: Vec<String> = self
+            .shards
+            .iter()
+            .map(|s| format!("[{}] {}", s.id, group(s.records)))
+            .collect();
         s.push_str(&format!("  per shard    {}", per.join("  ")));
         if mean > 0.0 && loads.len() > 1 {
             s.push_str(&format!("   (busiest / mean of busy: {:.2})", max / mean));
@@ -121,7 +141,7 @@ pub fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -6,9 +6,9 @@
 //! k-th row of a group is its state after its k-th record whatever the shard count. A closed
 //! window's table is cleared and reused, so memory stays bounded by the open windows.
 
+use super::Operator;
 use super::group_table::GroupTable;
 use super::project::project_into;
-use super::Operator;
 use crate::data::batch::Column;
 use crate::data::{Batch, Dict};
 use crate::sink::ShardOutput;
@@ -53,14 +53,22 @@ impl Aggregate {
     }
 
     fn slot(&mut self, owner: usize, start: i64) -> usize {
-        if let Some(i) = self.slots.iter().position(|s| s.owner == owner && s.start == start) {
+        if let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| s.owner == owner && s.start == start)
+        {
             return i;
         }
         let table = self
             .free
             .pop()
             .unwrap_or_else(|| GroupTable::new(&self.plan.key_types, &self.plan.aggs));
-        self.slots.push(Slot { owner, start, table });
+        self.slots.push(Slot {
+            owner,
+            start,
+            table,
+        });
         self.slots.len() - 1
     }
 
@@ -132,7 +140,14 @@ impl Aggregate {
         }
     }
 
-    fn fold(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, start: i64, out: &mut ShardOutput) {
+    fn fold(
+        &mut self,
+        batch: &Batch,
+        rows: Range<usize>,
+        owner: usize,
+        start: i64,
+        out: &mut ShardOutput,
+    ) {
         let s = self.slot(owner, start);
         let key_cols: Vec<&Column> = self.plan.keys.iter().map(|&k| &batch.columns[k]).collect();
         let args: Vec<Option<Cow<Column>>> = self
@@ -141,7 +156,9 @@ impl Aggregate {
             .iter()
             .map(|a| match &a.arg {
                 None => None,
-                Some(crate::sql::Expr::Column { index, .. }) => Some(Cow::Borrowed(&batch.columns[*index])),
+                Some(crate::sql::Expr::Column { index, .. }) => {
+                    Some(Cow::Borrowed(&batch.columns[*index]))
+                }
                 Some(e) => Some(Cow::Owned(e.eval(batch, &self.dict))),
             })
             .collect();

@@ -3,8 +3,8 @@
 //! so lookups hash integers only. Accumulators merge exactly (`merge_from`), which is what
 //! lets partial states from several cores combine into one.
 
-use crate::data::batch::Column;
 use crate::data::DataType;
+use crate::data::batch::Column;
 use crate::sql::{AggCall, AggFunc};
 use fxhash::FxHashMap;
 
@@ -103,7 +103,12 @@ impl Acc {
     }
 
     /// Folds every row of `rows` (with group ids `groups`) in one typed loop.
-    pub fn update_batch(&mut self, groups: &[u32], arg: Option<&Column>, rows: std::ops::Range<usize>) {
+    pub fn update_batch(
+        &mut self,
+        groups: &[u32],
+        arg: Option<&Column>,
+        rows: std::ops::Range<usize>,
+    ) {
         macro_rules! fold {
             ($v:expr, $vals:expr, $op:expr) => {
                 for (&g, x) in groups.iter().zip(&$vals[rows.clone()]) {
@@ -158,8 +163,12 @@ impl Acc {
     #[inline]
     pub fn emit(&self, g: usize, out: &mut Column) {
         match (self, out) {
-            (Acc::Count(v) | Acc::SumInt(v) | Acc::MinInt(v) | Acc::MaxInt(v), Column::Int(o)) => o.push(v[g]),
-            (Acc::SumFloat(v) | Acc::MinFloat(v) | Acc::MaxFloat(v), Column::Float(o)) => o.push(v[g]),
+            (Acc::Count(v) | Acc::SumInt(v) | Acc::MinInt(v) | Acc::MaxInt(v), Column::Int(o)) => {
+                o.push(v[g])
+            }
+            (Acc::SumFloat(v) | Acc::MinFloat(v) | Acc::MaxFloat(v), Column::Float(o)) => {
+                o.push(v[g])
+            }
             (Acc::Avg { sum, n }, Column::Float(o)) => o.push(sum[g] / n[g] as f64),
             _ => panic!("internal: accumulator and output column types differ"),
         }
@@ -186,7 +195,10 @@ impl GroupTable {
         };
         GroupTable {
             index,
-            keys: key_types.iter().map(|&t| Column::with_capacity(t, 0)).collect(),
+            keys: key_types
+                .iter()
+                .map(|&t| Column::with_capacity(t, 0))
+                .collect(),
             accs: aggs.iter().map(Acc::new).collect(),
             groups: 0,
             scratch: Vec::new(),
@@ -298,7 +310,13 @@ mod tests {
     #[test]
     fn merging_partials_equals_folding_everything_in_one() {
         let vals = Column::Float(vec![1.5, -2.0, 8.25, 0.5, 3.0, -7.5]);
-        for func in [AggFunc::Count, AggFunc::Sum, AggFunc::Avg, AggFunc::Min, AggFunc::Max] {
+        for func in [
+            AggFunc::Count,
+            AggFunc::Sum,
+            AggFunc::Avg,
+            AggFunc::Min,
+            AggFunc::Max,
+        ] {
             let c = call(func, DataType::Float);
             let mut whole = Acc::new(&c);
             whole.push_group();

@@ -31,7 +31,15 @@ pub trait Operator: Send {
 pub fn build(plan: &Plan, dict: &Arc<Dict>) -> Box<dyn Operator> {
     match &plan.body {
         Body::Project(exprs) => Box::new(project::Project::new(exprs.clone(), dict.clone())),
-        Body::Aggregate(a) => Box::new(aggregate::Aggregate::new(a.clone(), plan.time_column, dict.clone())),
-        Body::Rows(r) => Box::new(rows_window::RowsWindow::new(r.clone(), &plan.input, dict.clone())),
+        Body::Aggregate(a) => Box::new(aggregate::Aggregate::new(
+            a.clone(),
+            plan.time_column,
+            dict.clone(),
+        )),
+        Body::Rows(r) => Box::new(rows_window::RowsWindow::new(
+            r.clone(),
+            &plan.input,
+            dict.clone(),
+        )),
     }
 }

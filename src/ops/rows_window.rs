@@ -5,8 +5,8 @@
 //! input is the ORDER BY order; without PARTITION BY the plan routes everything to one shard
 //! so the single global order holds.
 
-use super::project::project_into;
 use super::Operator;
+use super::project::project_into;
 use crate::data::batch::Column;
 use crate::data::{Batch, DataType, Dict, Schema};
 use crate::sink::ShardOutput;
@@ -73,7 +73,11 @@ impl<T: PartialOrd + Copy> MonotonicDeque<T> {
         }
         self.deque.push_back((self.seq, x));
         self.seq += 1;
-        while self.deque.front().is_some_and(|&(s, _)| s + self.cap < self.seq) {
+        while self
+            .deque
+            .front()
+            .is_some_and(|&(s, _)| s + self.cap < self.seq)
+        {
             self.deque.pop_front();
         }
         self.deque.front().expect("just pushed").1
@@ -82,9 +86,22 @@ impl<T: PartialOrd + Copy> MonotonicDeque<T> {
 
 /// One window function's state for one partition.
 enum Frame {
-    Count { seen: u64, cap: u64 },
-    FloatSum { ring: VecDeque<f64>, cap: usize, sum: CompensatedSum, avg: bool },
-    IntSum { ring: VecDeque<i64>, cap: usize, sum: i64, avg: bool },
+    Count {
+        seen: u64,
+        cap: u64,
+    },
+    FloatSum {
+        ring: VecDeque<f64>,
+        cap: usize,
+        sum: CompensatedSum,
+        avg: bool,
+    },
+    IntSum {
+        ring: VecDeque<i64>,
+        cap: usize,
+        sum: i64,
+        avg: bool,
+    },
     MinMaxInt(MonotonicDeque<i64>),
     MinMaxFloat(MonotonicDeque<f64>),
 }
@@ -94,7 +111,10 @@ impl Frame {
         let cap = f.preceding + 1;
         let int_arg = f.arg.as_ref().is_some_and(|a| a.ty().is_integer());
         match f.func {
-            AggFunc::CountStar | AggFunc::Count => Frame::Count { seen: 0, cap: cap as u64 },
+            AggFunc::CountStar | AggFunc::Count => Frame::Count {
+                seen: 0,
+                cap: cap as u64,
+            },
             AggFunc::Sum | AggFunc::Avg if int_arg => Frame::IntSum {
                 ring: VecDeque::with_capacity(cap),
                 cap,
@@ -124,7 +144,15 @@ impl Frame {
                 *seen += 1;
                 o.push((*seen).min(*cap) as i64);
             }
-            (Frame::FloatSum { ring, cap, sum, avg }, out) => {
+            (
+                Frame::FloatSum {
+                    ring,
+                    cap,
+                    sum,
+                    avg,
+                },
+                out,
+            ) => {
                 let x = match arg {
                     Some(Column::Float(v)) => v[row],
                     Some(Column::Int(v)) => v[row] as f64,
@@ -136,12 +164,24 @@ impl Frame {
                 }
                 ring.push_back(x);
                 sum.add(x);
-                let v = if *avg { sum.value() / ring.len() as f64 } else { sum.value() };
+                let v = if *avg {
+                    sum.value() / ring.len() as f64
+                } else {
+                    sum.value()
+                };
                 if let Column::Float(o) = out {
                     o.push(v);
                 }
             }
-            (Frame::IntSum { ring, cap, sum, avg }, out) => {
+            (
+                Frame::IntSum {
+                    ring,
+                    cap,
+                    sum,
+                    avg,
+                },
+                out,
+            ) => {
                 let x = match arg {
                     Some(Column::Int(v)) => v[row],
                     _ => 0,
@@ -230,20 +270,34 @@ impl Operator for RowsWindow {
                 &mut self.global
             } else {
                 self.key.clear();
-                self.key
-                    .extend(self.plan.partition_by.iter().map(|&c| batch.columns[c].key_at(row)));
+                self.key.extend(
+                    self.plan
+                        .partition_by
+                        .iter()
+                        .map(|&c| batch.columns[c].key_at(row)),
+                );
                 if !self.partitions.contains_key(&self.key[..]) {
                     let fresh = self.plan.funcs.iter().map(Frame::new).collect();
-                    self.partitions.insert(self.key.clone().into_boxed_slice(), fresh);
+                    self.partitions
+                        .insert(self.key.clone().into_boxed_slice(), fresh);
                 }
-                self.partitions.get_mut(&self.key[..]).expect("inserted above")
+                self.partitions
+                    .get_mut(&self.key[..])
+                    .expect("inserted above")
             };
             for ((frame, arg), res) in frames.iter_mut().zip(&args).zip(results.iter_mut()) {
                 frame.push(arg.as_deref(), row, res);
             }
         }
         let n = self.extended.len();
-        project_into(&self.plan.outputs, None, &self.extended, 0..n, &self.dict, &mut out.batch);
+        project_into(
+            &self.plan.outputs,
+            None,
+            &self.extended,
+            0..n,
+            &self.dict,
+            &mut out.batch,
+        );
         out.flush_if_full();
     }
 
@@ -263,7 +317,11 @@ mod tests {
             let mut d = MonotonicDeque::new(cap, true);
             for (i, &x) in xs.iter().enumerate() {
                 let lo = (i + 1).saturating_sub(cap);
-                assert_eq!(d.push(x), *xs[lo..=i].iter().max().unwrap(), "cap {cap} at {i}");
+                assert_eq!(
+                    d.push(x),
+                    *xs[lo..=i].iter().max().unwrap(),
+                    "cap {cap} at {i}"
+                );
             }
         }
     }

@@ -25,7 +25,7 @@ impl Backoff {
         self.idle_rounds = 0;
     }
 
-    pub fn next(&mut self) -> Idle {
+    pub fn next_idle(&mut self) -> Idle {
         self.idle_rounds = self.idle_rounds.saturating_add(1);
         if self.idle_rounds <= SPIN_ROUNDS {
             Idle::Spin

@@ -20,18 +20,22 @@ use super::router::{key_hash, scatter, shard_of};
 use super::state::State;
 use crate::data::{Batch, Schema};
 use crate::sink::ShardOutput;
-use crate::source::generator::Generator;
 use crate::source::BLOCK_ROWS;
+use crate::source::generator::Generator;
 use crate::sql::{Plan, Routing, WindowSpec};
 use rtrb::{Consumer, Producer};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What crosses a ring from a reader to a shard.
 pub enum Msg {
     /// The rows of block `block` owned by the receiving shard, and the block's max event time.
-    Block { block: u64, rows: Batch, max_time: i64 },
+    Block {
+        block: u64,
+        rows: Batch,
+        max_time: i64,
+    },
     /// The reader has no more blocks.
     End,
 }
@@ -53,9 +57,21 @@ pub enum Fault {
 
 /// Where a core's blocks come from.
 pub enum CoreReader {
-    Generator { generator: Arc<Generator>, next: u64, stride: u64, spare: Option<Batch> },
-    Preloaded { blocks: Arc<Vec<Batch>>, next: usize, stride: usize },
-    Stream { ring: Consumer<SourceMsg>, back: Producer<Batch> },
+    Generator {
+        generator: Arc<Generator>,
+        next: u64,
+        stride: u64,
+        spare: Option<Batch>,
+    },
+    Preloaded {
+        blocks: Arc<Vec<Batch>>,
+        next: usize,
+        stride: usize,
+    },
+    Stream {
+        ring: Consumer<SourceMsg>,
+        back: Producer<Batch>,
+    },
 }
 
 enum Read {
@@ -81,18 +97,29 @@ impl BlockRef {
 impl CoreReader {
     fn next(&mut self) -> Read {
         match self {
-            CoreReader::Generator { generator, next, stride, spare } => {
+            CoreReader::Generator {
+                generator,
+                next,
+                stride,
+                spare,
+            } => {
                 let start = *next * BLOCK_ROWS as u64;
                 if start >= generator.config().records {
                     return Read::Exhausted;
                 }
-                let mut b = spare.take().unwrap_or_else(|| Batch::new(&Schema::market_data(), BLOCK_ROWS));
+                let mut b = spare
+                    .take()
+                    .unwrap_or_else(|| Batch::new(&Schema::market_data(), BLOCK_ROWS));
                 b.clear();
                 generator.fill(start, BLOCK_ROWS, &mut b);
                 *next += *stride;
                 Read::Block(BlockRef::Owned(b))
             }
-            CoreReader::Preloaded { blocks, next, stride } => {
+            CoreReader::Preloaded {
+                blocks,
+                next,
+                stride,
+            } => {
                 if *next >= blocks.len() {
                     return Read::Exhausted;
                 }
@@ -208,7 +235,10 @@ impl Core {
             sel: Vec::new(),
             dest: Vec::new(),
             scratch,
-            stats: CoreStats { id, ..CoreStats::default() },
+            stats: CoreStats {
+                id,
+                ..CoreStats::default()
+            },
         }
     }
 
@@ -237,7 +267,7 @@ impl Core {
                 if self.abort.load(Ordering::Relaxed) {
                     return Err(Aborted);
                 }
-                wait(backoff.next()).await;
+                wait(backoff.next_idle()).await;
             }
         }
         if let Some((state, output)) = self.local.as_mut() {
@@ -294,13 +324,16 @@ impl Core {
         self.block_no += self.n_cores as u64;
         self.stats.read += n as u64;
         let times = plan.time_column.map(|t| batch.columns[t].as_int());
-        let max_time = times.and_then(|t| t.iter().copied().max()).unwrap_or(i64::MIN);
+        let max_time = times
+            .and_then(|t| t.iter().copied().max())
+            .unwrap_or(i64::MIN);
 
         self.sel.clear();
         match &plan.filter {
             Some(f) => {
                 let mask = f.eval(batch, &self.dict);
-                self.sel.extend((0..n as u32).filter(|&i| mask.as_bool()[i as usize]));
+                self.sel
+                    .extend((0..n as u32).filter(|&i| mask.as_bool()[i as usize]));
                 self.stats.filtered += (n - self.sel.len()) as u64;
             }
             None => self.sel.extend(0..n as u32),
@@ -325,17 +358,28 @@ impl Core {
             Routing::Single => {
                 let mut out = self.take_buffer(0);
                 out.gather_from(batch, &self.sel);
-                self.pending[0] = Some(Msg::Block { block: block_no, rows: out, max_time });
+                self.pending[0] = Some(Msg::Block {
+                    block: block_no,
+                    rows: out,
+                    max_time,
+                });
             }
             Routing::Hash(keys) => {
                 let shards = self.outbound.len();
                 self.dest.clear();
-                self.dest
-                    .extend(self.sel.iter().map(|&r| shard_of(key_hash(batch, keys, r as usize), shards) as u32));
+                self.dest.extend(
+                    self.sel
+                        .iter()
+                        .map(|&r| shard_of(key_hash(batch, keys, r as usize), shards) as u32),
+                );
                 let mut outs: Vec<Batch> = (0..shards).map(|s| self.take_buffer(s)).collect();
                 scatter(batch, &self.sel, &self.dest, &mut outs);
                 for (s, rows) in outs.into_iter().enumerate() {
-                    self.pending[s] = Some(Msg::Block { block: block_no, rows, max_time });
+                    self.pending[s] = Some(Msg::Block {
+                        block: block_no,
+                        rows,
+                        max_time,
+                    });
                 }
             }
         }
@@ -365,7 +409,10 @@ impl Core {
     fn take_buffer(&mut self, shard: usize) -> Batch {
         let mut b = match self.returns[shard].pop() {
             Ok(b) => b,
-            Err(_) => Batch::new(&self.plan.input, BLOCK_ROWS / self.outbound.len().max(1) + 64),
+            Err(_) => Batch::new(
+                &self.plan.input,
+                BLOCK_ROWS / self.outbound.len().max(1) + 64,
+            ),
         };
         b.clear();
         b
@@ -396,7 +443,9 @@ impl Core {
         let n_cores = self.n_cores as u64;
         let plan = self.plan.clone();
         let lateness = self.lateness_ms;
-        let Some(shard) = self.shard.as_mut() else { return false };
+        let Some(shard) = self.shard.as_mut() else {
+            return false;
+        };
         if shard.finished {
             return false;
         }
@@ -415,7 +464,11 @@ impl Core {
                     shard.finished = true;
                     break;
                 }
-                Msg::Block { block, rows, max_time } => {
+                Msg::Block {
+                    block,
+                    rows,
+                    max_time,
+                } => {
                     debug_assert_eq!(block, shard.next_block, "blocks must arrive in order");
                     let mut n = rows.len();
                     let watermark = shard.max_time.saturating_sub(lateness);
@@ -426,7 +479,8 @@ impl Core {
                             if late > 0 {
                                 self.sel.clear();
                                 self.sel.extend(
-                                    (0..n as u32).filter(|&i| w.end_of(times[i as usize]) > watermark),
+                                    (0..n as u32)
+                                        .filter(|&i| w.end_of(times[i as usize]) > watermark),
                                 );
                                 self.scratch.clear();
                                 self.scratch.gather_from(&rows, &self.sel);
@@ -455,12 +509,17 @@ impl Core {
 }
 
 /// The idle strategy on a plain thread.
-pub fn blocking_wait(idle: Idle) -> std::future::Ready<()> {
+pub fn idle_blocking(idle: Idle) {
     match idle {
         Idle::Spin => std::hint::spin_loop(),
         Idle::Yield => std::thread::yield_now(),
         Idle::Sleep(d) => std::thread::sleep(d),
     }
+}
+
+/// `idle_blocking` in the shape the core loop awaits.
+pub fn blocking_wait(idle: Idle) -> std::future::Ready<()> {
+    idle_blocking(idle);
     std::future::ready(())
 }
 

@@ -10,14 +10,16 @@ pub mod core;
 pub mod router;
 pub mod state;
 
-use self::core::{blocking_wait, glommio_wait, Core, CoreReader, CoreStats, Fault, Msg, ShardSide, SourceMsg};
+use self::core::{
+    Core, CoreReader, CoreStats, Fault, Msg, ShardSide, SourceMsg, blocking_wait, glommio_wait,
+};
 use self::state::{LockPer, State};
 use crate::data::{Batch, Dict};
 use crate::error::{Error, Result};
 use crate::ops;
 use crate::sink::{ShardOutput, Sink};
 use crate::source::text::TextReader;
-use crate::source::{Input, BLOCK_ROWS};
+use crate::source::{BLOCK_ROWS, Input};
 use crate::sql::{Plan, Routing};
 use futures_lite::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -61,12 +63,20 @@ pub struct RunConfig {
 impl RunConfig {
     /// Shards (and cores) this run uses.
     pub fn shards(&self) -> usize {
-        if self.mode == Mode::V1 { 1 } else { self.cores.max(1) }
+        if self.mode == Mode::V1 {
+            1
+        } else {
+            self.cores.max(1)
+        }
     }
 
     /// The runtime actually used: the mutex baseline always runs on plain pinned threads.
     pub fn effective_runtime(&self) -> RuntimeKind {
-        if self.mode == Mode::Mutex { RuntimeKind::Threads } else { self.runtime }
+        if self.mode == Mode::Mutex {
+            RuntimeKind::Threads
+        } else {
+            self.runtime
+        }
     }
 }
 
@@ -84,7 +94,13 @@ pub fn host_cpus() -> usize {
 }
 
 /// Runs `plan` over `input` into `sink`.
-pub fn run(cfg: &RunConfig, plan: Arc<Plan>, input: Input, sink: Arc<Sink>, dict: Arc<Dict>) -> Result<RunReport> {
+pub fn run(
+    cfg: &RunConfig,
+    plan: Arc<Plan>,
+    input: Input,
+    sink: Arc<Sink>,
+    dict: Arc<Dict>,
+) -> Result<RunReport> {
     let n = cfg.shards();
     let consumers = match plan.routing {
         Routing::Local => 0,
@@ -95,8 +111,10 @@ pub fn run(cfg: &RunConfig, plan: Arc<Plan>, input: Input, sink: Arc<Sink>, dict
 
     // The mesh: ring[r][s] carries reader r's rows for shard s; back[s][r] returns buffers.
     let mut to_shard: Vec<Vec<rtrb::Producer<Msg>>> = (0..n).map(|_| Vec::new()).collect();
-    let mut from_reader: Vec<Vec<rtrb::Consumer<Msg>>> = (0..consumers).map(|_| Vec::new()).collect();
-    let mut back_to_reader: Vec<Vec<rtrb::Producer<Batch>>> = (0..consumers).map(|_| Vec::new()).collect();
+    let mut from_reader: Vec<Vec<rtrb::Consumer<Msg>>> =
+        (0..consumers).map(|_| Vec::new()).collect();
+    let mut back_to_reader: Vec<Vec<rtrb::Producer<Batch>>> =
+        (0..consumers).map(|_| Vec::new()).collect();
     let mut returned: Vec<Vec<rtrb::Consumer<Batch>>> = (0..n).map(|_| Vec::new()).collect();
     for r in 0..n {
         for s in 0..consumers {
@@ -111,7 +129,10 @@ pub fn run(cfg: &RunConfig, plan: Arc<Plan>, input: Input, sink: Arc<Sink>, dict
 
     let shared = (cfg.mode == Mode::Mutex).then(|| Arc::new(Mutex::new(ops::build(&plan, &dict))));
     let new_state = || match &shared {
-        Some(op) if plan.routing != Routing::Local => State::Shared { op: op.clone(), per: cfg.lock_per },
+        Some(op) if plan.routing != Routing::Local => State::Shared {
+            op: op.clone(),
+            per: cfg.lock_per,
+        },
         _ => State::Owned(ops::build(&plan, &dict)),
     };
 
@@ -119,10 +140,19 @@ pub fn run(cfg: &RunConfig, plan: Arc<Plan>, input: Input, sink: Arc<Sink>, dict
     let mut parser = None;
     let mut readers: Vec<CoreReader> = match input {
         Input::Generator(g) => (0..n)
-            .map(|c| CoreReader::Generator { generator: g.clone(), next: c as u64, stride: n as u64, spare: None })
+            .map(|c| CoreReader::Generator {
+                generator: g.clone(),
+                next: c as u64,
+                stride: n as u64,
+                spare: None,
+            })
             .collect(),
         Input::Preloaded(blocks) => (0..n)
-            .map(|c| CoreReader::Preloaded { blocks: blocks.clone(), next: c, stride: n })
+            .map(|c| CoreReader::Preloaded {
+                blocks: blocks.clone(),
+                next: c,
+                stride: n,
+            })
             .collect(),
         Input::Stream(reader) => {
             let mut rings = Vec::new();
@@ -151,7 +181,16 @@ pub fn run(cfg: &RunConfig, plan: Arc<Plan>, input: Input, sink: Arc<Sink>, dict
     let host = host_cpus();
     let mut start_error = None;
     for (id, reader) in readers.drain(..).enumerate().rev() {
-        let mut core = Core::new(id, n, plan.clone(), dict.clone(), cfg.lateness_ms, reader, abort.clone(), cfg.fault);
+        let mut core = Core::new(
+            id,
+            n,
+            plan.clone(),
+            dict.clone(),
+            cfg.lateness_ms,
+            reader,
+            abort.clone(),
+            cfg.fault,
+        );
         core.outbound = std::mem::take(&mut to_shard[id]);
         core.returns = std::mem::take(&mut returned[id]);
         if plan.routing == Routing::Local {
@@ -188,7 +227,12 @@ pub fn run(cfg: &RunConfig, plan: Arc<Plan>, input: Input, sink: Arc<Sink>, dict
             }
         }
     }
-    let mut report = RunReport { cores, elapsed: start.elapsed(), malformed: 0, malformed_examples: Vec::new() };
+    let mut report = RunReport {
+        cores,
+        elapsed: start.elapsed(),
+        malformed: 0,
+        malformed_examples: Vec::new(),
+    };
     if let Some(p) = parser {
         match p.join() {
             Ok(Ok(reader)) => {
@@ -220,8 +264,12 @@ enum Handle {
 impl Handle {
     fn join(self) -> Result<CoreStats, CoreFailure> {
         match self {
-            Handle::Glommio(h) => h.join().unwrap_or_else(|e| Err(CoreFailure::Panicked(e.to_string()))),
-            Handle::Thread(h) => h.join().unwrap_or_else(|_| Err(CoreFailure::Panicked("thread panicked".into()))),
+            Handle::Glommio(h) => h
+                .join()
+                .unwrap_or_else(|e| Err(CoreFailure::Panicked(e.to_string()))),
+            Handle::Thread(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(CoreFailure::Panicked("thread panicked".into()))),
         }
     }
 }
@@ -233,7 +281,10 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-fn outcome(r: std::thread::Result<Result<CoreStats, core::Aborted>>, abort: &AtomicBool) -> Result<CoreStats, CoreFailure> {
+fn outcome(
+    r: std::thread::Result<Result<CoreStats, core::Aborted>>,
+    abort: &AtomicBool,
+) -> Result<CoreStats, CoreFailure> {
     match r {
         Ok(Ok(stats)) => Ok(stats),
         Ok(Err(core::Aborted)) => Err(CoreFailure::Aborted),
@@ -253,7 +304,9 @@ fn spawn_core(kind: RuntimeKind, cpu: usize, core: Core, abort: Arc<AtomicBool>)
                 .io_memory(256 << 10)
                 .ring_depth(32)
                 .spawn(move || async move {
-                    let r = AssertUnwindSafe(core.run(glommio_wait)).catch_unwind().await;
+                    let r = AssertUnwindSafe(core.run(glommio_wait))
+                        .catch_unwind()
+                        .await;
                     outcome(r, &abort)
                 })
                 .map_err(|e| Error::Runtime(glommio_help(&e.to_string())))?;
@@ -309,14 +362,16 @@ fn parse_input(
                         return Err(Error::Internal("stopped: a shard failed".into()));
                     }
                     msg = m;
-                    let _ = blocking_wait(backoff.next());
+                    core::idle_blocking(backoff.next_idle());
                 }
             }
         }
     };
     loop {
         let c = block % n;
-        let mut b = backs[c].pop().unwrap_or_else(|_| Batch::new(reader.schema(), BLOCK_ROWS));
+        let mut b = backs[c]
+            .pop()
+            .unwrap_or_else(|_| Batch::new(reader.schema(), BLOCK_ROWS));
         b.clear();
         let seen = match reader.read_block(&mut b, BLOCK_ROWS) {
             Ok(s) => s,

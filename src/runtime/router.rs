@@ -3,8 +3,8 @@
 //! multiply-shift (no division); it depends only on the key, so it is deterministic across
 //! runs, readers and core counts' reruns.
 
-use crate::data::batch::Column;
 use crate::data::Batch;
+use crate::data::batch::Column;
 
 const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -60,7 +60,10 @@ mod tests {
 
     fn keyed(keys: &[u32]) -> Batch {
         Batch {
-            columns: vec![Column::Str(keys.to_vec()), Column::Int((0..keys.len() as i64).collect())],
+            columns: vec![
+                Column::Str(keys.to_vec()),
+                Column::Int((0..keys.len() as i64).collect()),
+            ],
         }
     }
 

@@ -32,11 +32,23 @@ fn lock(op: &Mutex<Box<dyn Operator>>) -> MutexGuard<'_, Box<dyn Operator>> {
 }
 
 impl State {
-    pub fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
+    pub fn process(
+        &mut self,
+        batch: &Batch,
+        rows: Range<usize>,
+        owner: usize,
+        out: &mut ShardOutput,
+    ) {
         match self {
             State::Owned(op) => op.process(batch, rows, owner, out),
-            State::Shared { op, per: LockPer::Batch } => lock(op).process(batch, rows, owner, out),
-            State::Shared { op, per: LockPer::Record } => {
+            State::Shared {
+                op,
+                per: LockPer::Batch,
+            } => lock(op).process(batch, rows, owner, out),
+            State::Shared {
+                op,
+                per: LockPer::Record,
+            } => {
                 for r in rows {
                     lock(op).process(batch, r..r + 1, owner, out);
                 }

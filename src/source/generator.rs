@@ -8,7 +8,9 @@ use crate::data::{Batch, Interner};
 /// 2023-11-14T22:13:20Z: the generator's first event time.
 pub const BASE_TIME_MS: i64 = 1_700_000_000_000;
 
-const SYMBOLS: [&str; 10] = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "JPM", "V", "WMT"];
+const SYMBOLS: [&str; 10] = [
+    "AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "JPM", "V", "WMT",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GenConfig {

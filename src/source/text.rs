@@ -7,7 +7,7 @@
 use crate::data::batch::Column;
 use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
-use crate::sink::{format_of, Format};
+use crate::sink::{Format, format_of};
 use csv::ByteRecord;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
@@ -62,12 +62,18 @@ pub struct TextReader {
 impl TextReader {
     /// Opens `path` (`-` for stdin), reads the header (CSV) or first object (JSON lines), and
     /// infers the schema from the first records unless `schema` fixes it.
-    pub fn open(path: &str, schema: Option<&Schema>, dict: Arc<Dict>, on_error: OnError) -> Result<TextReader> {
+    pub fn open(
+        path: &str,
+        schema: Option<&Schema>,
+        dict: Arc<Dict>,
+        on_error: OnError,
+    ) -> Result<TextReader> {
         let input: Box<dyn Read + Send> = if path == "-" {
             Box::new(std::io::stdin())
         } else {
             Box::new(
-                std::fs::File::open(path).map_err(|e| Error::io(format!("--input {path}: cannot open"), e))?,
+                std::fs::File::open(path)
+                    .map_err(|e| Error::io(format!("--input {path}: cannot open"), e))?,
             )
         };
         let raw = match format_of(Path::new(path)) {
@@ -111,25 +117,34 @@ impl TextReader {
         let header = match &mut self.raw {
             Raw::Csv(reader) => {
                 let mut rec = ByteRecord::new();
-                let ok = reader
-                    .read_byte_record(&mut rec)
-                    .map_err(|e| Error::Input(format!("--input {name}: cannot read the CSV header: {e}")))?;
+                let ok = reader.read_byte_record(&mut rec).map_err(|e| {
+                    Error::Input(format!("--input {name}: cannot read the CSV header: {e}"))
+                })?;
                 if !ok {
-                    return Err(Error::Input(format!("--input {name}: the file is empty (a CSV input needs a header row)")));
+                    return Err(Error::Input(format!(
+                        "--input {name}: the file is empty (a CSV input needs a header row)"
+                    )));
                 }
                 rec.iter()
                     .enumerate()
                     .map(|(i, f)| {
-                        std::str::from_utf8(f).map(|s| s.trim().to_string()).map_err(|_| {
-                            Error::Input(format!("--input {name}: header column {} is not valid UTF-8", i + 1))
-                        })
+                        std::str::from_utf8(f)
+                            .map(|s| s.trim().to_string())
+                            .map_err(|_| {
+                                Error::Input(format!(
+                                    "--input {name}: header column {} is not valid UTF-8",
+                                    i + 1
+                                ))
+                            })
                     })
                     .collect::<Result<Vec<_>>>()?
             }
             Raw::Jsonl { .. } => {
                 // The first object's keys name the columns; the object itself is replayed.
                 let Some((line, rec, keys)) = self.first_json_object()? else {
-                    return Err(Error::Input(format!("--input {name}: the file holds no JSON object")));
+                    return Err(Error::Input(format!(
+                        "--input {name}: the file holds no JSON object"
+                    )));
                 };
                 self.sample.push_back((line, rec));
                 keys
@@ -138,10 +153,15 @@ impl TextReader {
         let mut seen = std::collections::HashSet::new();
         for (i, h) in header.iter().enumerate() {
             if h.is_empty() {
-                return Err(Error::Input(format!("--input {name}: header column {} has no name", i + 1)));
+                return Err(Error::Input(format!(
+                    "--input {name}: header column {} has no name",
+                    i + 1
+                )));
             }
             if !seen.insert(h.to_ascii_lowercase()) {
-                return Err(Error::Input(format!("--input {name}: the header names column `{h}` twice")));
+                return Err(Error::Input(format!(
+                    "--input {name}: the header names column `{h}` twice"
+                )));
             }
         }
         Ok(header)
@@ -149,7 +169,13 @@ impl TextReader {
 
     fn first_json_object(&mut self) -> Result<Option<(u64, ByteRecord, Vec<String>)>> {
         let name = self.name.clone();
-        let Raw::Jsonl { lines, keys, line, line_no } = &mut self.raw else {
+        let Raw::Jsonl {
+            lines,
+            keys,
+            line,
+            line_no,
+        } = &mut self.raw
+        else {
             unreachable!()
         };
         loop {
@@ -164,9 +190,12 @@ impl TextReader {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line).map_err(|e| {
-                Error::Input(format!("--input {name}:{line_no}: the first line is not a JSON object: {e}"))
-            })?;
+            let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)
+                .map_err(|e| {
+                    Error::Input(format!(
+                        "--input {name}:{line_no}: the first line is not a JSON object: {e}"
+                    ))
+                })?;
             *keys = obj.keys().cloned().collect();
             let mut rec = ByteRecord::new();
             for v in obj.values() {
@@ -187,7 +216,10 @@ impl TextReader {
         let known = Schema::market_data();
         let mut fields = Vec::new();
         for (i, name) in header.iter().enumerate() {
-            let ty = if let Some(t) = fixed.and_then(|s| s.index_of(name)).map(|j| fixed.unwrap().fields[j].ty) {
+            let ty = if let Some(t) = fixed
+                .and_then(|s| s.index_of(name))
+                .map(|j| fixed.unwrap().fields[j].ty)
+            {
                 t
             } else if let Some(j) = known.index_of(name) {
                 known.fields[j].ty
@@ -225,15 +257,25 @@ impl TextReader {
                         Ok(Some(Ok((line, rec))))
                     }
                     Err(e) => match e.kind() {
-                        csv::ErrorKind::Io(_) => Err(Error::Input(format!("--input {name}: read failed: {e}"))),
+                        csv::ErrorKind::Io(_) => {
+                            Err(Error::Input(format!("--input {name}: read failed: {e}")))
+                        }
                         _ => {
                             let line = e.position().map_or(0, |p| p.line());
-                            Ok(Some(Err(Malformed { line, reason: e.to_string() })))
+                            Ok(Some(Err(Malformed {
+                                line,
+                                reason: e.to_string(),
+                            })))
                         }
                     },
                 }
             }
-            Raw::Jsonl { lines, keys, line, line_no } => loop {
+            Raw::Jsonl {
+                lines,
+                keys,
+                line,
+                line_no,
+            } => loop {
                 line.clear();
                 let n = lines
                     .read_until(b'\n', line)
@@ -245,15 +287,16 @@ impl TextReader {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(line) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        return Ok(Some(Err(Malformed {
-                            line: *line_no,
-                            reason: format!("not a JSON object: {e}"),
-                        })));
-                    }
-                };
+                let obj: serde_json::Map<String, serde_json::Value> =
+                    match serde_json::from_slice(line) {
+                        Ok(o) => o,
+                        Err(e) => {
+                            return Ok(Some(Err(Malformed {
+                                line: *line_no,
+                                reason: format!("not a JSON object: {e}"),
+                            })));
+                        }
+                    };
                 let mut rec = ByteRecord::new();
                 for k in keys.iter() {
                     match obj.get(k) {
@@ -321,7 +364,13 @@ impl TextReader {
                 .map_err(|_| format!("column `{}` is not valid UTF-8", f.name))?;
             check_field(text, f)?;
         }
-        for (i, (f, col)) in self.schema.fields.iter().zip(out.columns.iter_mut()).enumerate() {
+        for (i, (f, col)) in self
+            .schema
+            .fields
+            .iter()
+            .zip(out.columns.iter_mut())
+            .enumerate()
+        {
             let text = std::str::from_utf8(&self.record[i]).expect("checked above");
             match col {
                 Column::Int(v) => v.push(text.trim().parse().expect("checked above")),
@@ -350,7 +399,10 @@ fn check_field(text: &str, f: &Field) -> std::result::Result<(), String> {
         return Err(format!("column `{}` is empty", f.name));
     }
     let shown: String = t.chars().take(40).collect();
-    Err(format!("column `{}` ({}): cannot parse `{shown}`", f.name, f.ty))
+    Err(format!(
+        "column `{}` ({}): cannot parse `{shown}`",
+        f.name, f.ty
+    ))
 }
 
 fn parse_bool(t: &str) -> Option<bool> {
@@ -373,7 +425,9 @@ fn json_text(v: &serde_json::Value) -> String {
 fn infer_type<'a>(texts: impl Iterator<Item = &'a [u8]>) -> DataType {
     let (mut all_int, mut all_num, mut any) = (true, true, false);
     for t in texts {
-        let Ok(s) = std::str::from_utf8(t) else { return DataType::Str };
+        let Ok(s) = std::str::from_utf8(t) else {
+            return DataType::Str;
+        };
         let s = s.trim();
         if s.is_empty() {
             continue;
@@ -397,7 +451,8 @@ mod tests {
     fn read(name: &str, text: &str) -> (TextReader, Batch) {
         let dir = std::env::temp_dir().join(format!("shardsql-text-{}-{name}", std::process::id()));
         std::fs::write(&dir, text).unwrap();
-        let mut r = TextReader::open(dir.to_str().unwrap(), None, Dict::new(), OnError::Skip).unwrap();
+        let mut r =
+            TextReader::open(dir.to_str().unwrap(), None, Dict::new(), OnError::Skip).unwrap();
         let mut b = Batch::new(r.schema(), 0);
         while r.read_block(&mut b, 1 << 20).unwrap() > 0 {}
         std::fs::remove_file(&dir).ok();
@@ -421,12 +476,18 @@ mod tests {
         let (r, b) = read("b.csv", "trade_id,price\n1,2\n2,x\n");
         assert_eq!(r.schema().fields[1].ty, DataType::Float);
         assert_eq!(b.len(), 1);
-        assert_eq!(r.examples[0].reason, "column `price` (DOUBLE): cannot parse `x`");
+        assert_eq!(
+            r.examples[0].reason,
+            "column `price` (DOUBLE): cannot parse `x`"
+        );
     }
 
     #[test]
     fn json_lines_follow_the_first_objects_keys() {
-        let (r, b) = read("c.jsonl", "{\"s\":\"x\",\"v\":1}\n\n{\"v\":2,\"s\":\"y\"}\n{\"s\":\"z\"}\nnot json\n");
+        let (r, b) = read(
+            "c.jsonl",
+            "{\"s\":\"x\",\"v\":1}\n\n{\"v\":2,\"s\":\"y\"}\n{\"s\":\"z\"}\nnot json\n",
+        );
         assert_eq!(r.schema().names().collect::<Vec<_>>(), ["s", "v"]);
         assert_eq!(b.len(), 2);
         assert_eq!(b.columns[1].as_int(), &[1, 2]);

@@ -43,7 +43,10 @@ pub enum Literal {
 /// A typed expression over the columns of one batch layout.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
-    Column { index: usize, ty: DataType },
+    Column {
+        index: usize,
+        ty: DataType,
+    },
     Literal(Literal),
     Binary {
         op: BinOp,
@@ -53,7 +56,10 @@ pub enum Expr {
     },
     Not(Box<Expr>),
     Neg(Box<Expr>),
-    Cast { expr: Box<Expr>, to: DataType },
+    Cast {
+        expr: Box<Expr>,
+        to: DataType,
+    },
 }
 
 impl Expr {
@@ -204,7 +210,9 @@ fn to_float(c: Column) -> Vec<f64> {
 fn cast(c: Column, from: DataType, to: DataType, dict: &Dict) -> Column {
     match (c, to) {
         (c, to) if from == to || (from.is_integer() && to.is_integer()) => c,
-        (Column::Int(v), DataType::Float) => Column::Float(v.into_iter().map(|x| x as f64).collect()),
+        (Column::Int(v), DataType::Float) => {
+            Column::Float(v.into_iter().map(|x| x as f64).collect())
+        }
         (Column::Float(v), DataType::Int | DataType::Timestamp) => {
             // SQL rounds to nearest on DOUBLE -> BIGINT; out of range saturates.
             Column::Int(v.into_iter().map(|x| x.round() as i64).collect())
@@ -231,7 +239,10 @@ mod tests {
 
     fn batch() -> Batch {
         Batch {
-            columns: vec![Column::Int(vec![1, 2, 3]), Column::Float(vec![0.5, 1.5, 2.5])],
+            columns: vec![
+                Column::Int(vec![1, 2, 3]),
+                Column::Float(vec![0.5, 1.5, 2.5]),
+            ],
         }
     }
 
@@ -247,7 +258,10 @@ mod tests {
             right: col(1, DataType::Float),
             ty: DataType::Float,
         };
-        assert_eq!(e.eval(&batch(), &Dict::default()), Column::Float(vec![1.5, 3.5, 5.5]));
+        assert_eq!(
+            e.eval(&batch(), &Dict::default()),
+            Column::Float(vec![1.5, 3.5, 5.5])
+        );
     }
 
     #[test]
@@ -258,7 +272,10 @@ mod tests {
             right: Box::new(Expr::Literal(Literal::Int(2))),
             ty: DataType::Float,
         };
-        assert_eq!(e.eval(&batch(), &Dict::default()), Column::Float(vec![0.5, 1.0, 1.5]));
+        assert_eq!(
+            e.eval(&batch(), &Dict::default()),
+            Column::Float(vec![0.5, 1.0, 1.5])
+        );
     }
 
     #[test]
@@ -270,6 +287,9 @@ mod tests {
             ty: DataType::Bool,
         };
         let e = Expr::Not(Box::new(gt));
-        assert_eq!(e.eval(&batch(), &Dict::default()), Column::Bool(vec![true, false, false]));
+        assert_eq!(
+            e.eval(&batch(), &Dict::default()),
+            Column::Bool(vec![true, false, false])
+        );
     }
 }

@@ -8,7 +8,9 @@ pub mod plan;
 
 pub use expr::Expr;
 pub use parse::EmitMode;
-pub use plan::{AggCall, AggFunc, AggregatePlan, Body, Plan, Routing, RowsFunc, RowsPlan, WindowSpec};
+pub use plan::{
+    AggCall, AggFunc, AggregatePlan, Body, Plan, Routing, RowsFunc, RowsPlan, WindowSpec,
+};
 
 use crate::data::Schema;
 use crate::error::Error;

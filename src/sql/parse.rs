@@ -69,18 +69,19 @@ pub fn parse(sql: &str) -> Result<ParsedQuery, SqlError> {
         })?;
     let (tokens, window, emit) = lift_streaming_clauses(tokens)?;
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
-    let statements = parser.parse_statements().map_err(|e| parser_error(e, sql))?;
+    let statements = parser
+        .parse_statements()
+        .map_err(|e| parser_error(e, sql))?;
     let mut statements = statements.into_iter();
     let stmt = statements.next().ok_or_else(|| {
         SqlError::new("the query file holds no statement", None)
             .with_hint("write one SELECT statement, e.g. SELECT * FROM market_data")
     })?;
     if statements.next().is_some() {
-        return Err(SqlError::new(
-            "the query file holds more than one statement",
-            None,
-        )
-        .with_hint("shardsql runs one SELECT per query file"));
+        return Err(
+            SqlError::new("the query file holds more than one statement", None)
+                .with_hint("shardsql runs one SELECT per query file"),
+        );
     }
     let query = match stmt {
         Statement::Query(q) => q,
@@ -97,11 +98,10 @@ pub fn parse(sql: &str) -> Result<ParsedQuery, SqlError> {
     match &*query.body {
         SetExpr::Select(_) => {}
         SetExpr::SetOperation { .. } => {
-            return Err(SqlError::new(
-                "UNION / INTERSECT / EXCEPT are not supported",
-                None,
-            )
-            .with_hint("run each SELECT as its own query"));
+            return Err(
+                SqlError::new("UNION / INTERSECT / EXCEPT are not supported", None)
+                    .with_hint("run each SELECT as its own query"),
+            );
         }
         _ => {
             return Err(SqlError::new(
@@ -111,7 +111,10 @@ pub fn parse(sql: &str) -> Result<ParsedQuery, SqlError> {
         }
     }
     if query.with.is_some() {
-        return Err(SqlError::new("WITH (common table expressions) is not supported", None));
+        return Err(SqlError::new(
+            "WITH (common table expressions) is not supported",
+            None,
+        ));
     }
     Ok(ParsedQuery {
         query,
@@ -157,7 +160,11 @@ fn parser_error(e: sqlparser::parser::ParserError, sql: &str) -> SqlError {
         .with_hint("check the SQL near the marked position")
 }
 
-type Lifted = (Vec<TokenWithSpan>, Option<WindowClause>, Option<(EmitMode, Span)>);
+type Lifted = (
+    Vec<TokenWithSpan>,
+    Option<WindowClause>,
+    Option<(EmitMode, Span)>,
+);
 
 /// Removes `WINDOW <kind> (...)` and `EMIT CHANGES|FINAL` from the token stream.
 fn lift_streaming_clauses(tokens: Vec<TokenWithSpan>) -> Result<Lifted, SqlError> {
@@ -171,7 +178,10 @@ fn lift_streaming_clauses(tokens: Vec<TokenWithSpan>) -> Result<Lifted, SqlError
             && let Some(kind) = window_kind(&tokens[k])
         {
             if window.is_some() {
-                return Err(SqlError::at("a query may have one WINDOW clause", tokens[i].span));
+                return Err(SqlError::at(
+                    "a query may have one WINDOW clause",
+                    tokens[i].span,
+                ));
             }
             let (clause, end) = parse_window(&tokens, i, k, kind)?;
             window = Some(clause);
@@ -195,7 +205,10 @@ fn lift_streaming_clauses(tokens: Vec<TokenWithSpan>) -> Result<Lifted, SqlError
                 .with_hint("write EMIT CHANGES or EMIT FINAL"));
             };
             if emit.is_some() {
-                return Err(SqlError::at("a query may have one EMIT clause", tokens[i].span));
+                return Err(SqlError::at(
+                    "a query may have one EMIT clause",
+                    tokens[i].span,
+                ));
             }
             emit = Some((mode, tokens[i].span.union(&tokens[k].span)));
             i = k + 1;
@@ -246,7 +259,9 @@ fn parse_window(
     let at = |p: usize| sig.get(p).map(|&j| &tokens[j]);
     let usage = match kind {
         WindowKind::Tumbling => "WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE)",
-        WindowKind::Hopping => "WINDOW HOPPING (trade_time, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE)",
+        WindowKind::Hopping => {
+            "WINDOW HOPPING (trade_time, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE)"
+        }
         WindowKind::Session => "WINDOW SESSION (trade_time, INTERVAL '30' SECOND)",
     };
     let fail = |t: Option<&TokenWithSpan>, what: &str| {
@@ -273,9 +288,8 @@ fn parse_window(
             Some(Token::RParen) => break,
             _ => return Err(fail(at(p), "expected `,` or `)`")),
         }
-        let (ms, span, next) = parse_interval(tokens, &sig, p).map_err(|t| {
-            fail(t.map(|j| &tokens[j]), "expected INTERVAL 'n' unit")
-        })?;
+        let (ms, span, next) = parse_interval(tokens, &sig, p)
+            .map_err(|t| fail(t.map(|j| &tokens[j]), "expected INTERVAL 'n' unit"))?;
         intervals.push((ms, span));
         p = next;
     }
@@ -380,17 +394,24 @@ mod tests {
 
     #[test]
     fn hopping_takes_two_intervals_and_sliding_is_an_alias() {
-        let q = parse("SELECT COUNT(*) FROM t WINDOW SLIDING (ts, INTERVAL 10 SECONDS, INTERVAL '5 seconds')")
-            .unwrap();
+        let q = parse(
+            "SELECT COUNT(*) FROM t WINDOW SLIDING (ts, INTERVAL 10 SECONDS, INTERVAL '5 seconds')",
+        )
+        .unwrap();
         let w = q.window.unwrap();
         assert_eq!(w.kind, WindowKind::Hopping);
-        assert_eq!(w.intervals.iter().map(|x| x.0).collect::<Vec<_>>(), vec![10_000, 5_000]);
+        assert_eq!(
+            w.intervals.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![10_000, 5_000]
+        );
     }
 
     #[test]
     fn errors_point_at_the_right_line() {
-        let e = parse("SELECT *\nFROM market_data\nWINDOW TUMBLING (trade_time, INTERVAL '1' FORTNIGHT)")
-            .unwrap_err();
+        let e = parse(
+            "SELECT *\nFROM market_data\nWINDOW TUMBLING (trade_time, INTERVAL '1' FORTNIGHT)",
+        )
+        .unwrap_err();
         assert_eq!(e.span.unwrap().0.line, 3);
         let e = parse("SELECT a\n  FROM t WHERE (").unwrap_err();
         assert!(e.message.starts_with("syntax error"), "{}", e.message);

@@ -178,9 +178,13 @@ impl Plan {
                 .join(", ")
         };
         let routing = match &self.routing {
-            Routing::Local => "local: each core processes the blocks it reads (no shuffle)".to_string(),
+            Routing::Local => {
+                "local: each core processes the blocks it reads (no shuffle)".to_string()
+            }
             Routing::Hash(k) => format!("hash(FxHash of {}) to the owner shard", cols(k)),
-            Routing::Single => "single shard: every record goes to shard 0 in input order".to_string(),
+            Routing::Single => {
+                "single shard: every record goes to shard 0 in input order".to_string()
+            }
         };
         let mut s = String::new();
         s.push_str(&format!(
@@ -190,7 +194,11 @@ impl Plan {
         match &self.body {
             Body::Project(_) => s.push_str("└─ Project (stateless)\n"),
             Body::Aggregate(a) => {
-                let emit = if a.emit == EmitMode::Final { "FINAL" } else { "CHANGES" };
+                let emit = if a.emit == EmitMode::Final {
+                    "FINAL"
+                } else {
+                    "CHANGES"
+                };
                 s.push_str(&format!("└─ Emit {emit}\n"));
                 if a.having.is_some() {
                     s.push_str("   └─ Having\n");
@@ -202,7 +210,9 @@ impl Plan {
                     aggs.join(", ")
                 ));
                 if let Some(w) = a.window {
-                    let t = self.time_column.map_or("?", |i| self.input.fields[i].name.as_str());
+                    let t = self
+                        .time_column
+                        .map_or("?", |i| self.input.fields[i].name.as_str());
                     s.push_str(&format!("      └─ Window {w:?} ms on {t}\n"));
                 }
             }
@@ -237,14 +247,26 @@ impl Plan {
 pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
     let query = &q.query;
     if let Some(ob) = &query.order_by {
-        return Err(unsupported("ORDER BY on a stream", ob.span(), "streams are unbounded; ORDER BY is only supported inside OVER (...)"));
+        return Err(unsupported(
+            "ORDER BY on a stream",
+            ob.span(),
+            "streams are unbounded; ORDER BY is only supported inside OVER (...)",
+        ));
     }
     if let Some(l) = &query.limit_clause {
-        return Err(unsupported("LIMIT", l.span(), "remove LIMIT; use --records to bound the generator"));
+        return Err(unsupported(
+            "LIMIT",
+            l.span(),
+            "remove LIMIT; use --records to bound the generator",
+        ));
     }
     let select = q.select();
     if select.distinct.is_some() {
-        return Err(unsupported("SELECT DISTINCT", select.select_token.0.span, "use GROUP BY on the columns instead"));
+        return Err(unsupported(
+            "SELECT DISTINCT",
+            select.select_token.0.span,
+            "use GROUP BY on the columns instead",
+        ));
     }
     let source_name = source_name(select)?;
     let filter = match &select.selection {
@@ -264,12 +286,17 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
     if let Some(h) = &select.having
         && !is_grouped(select)
     {
-        return Err(SqlError::at("HAVING needs GROUP BY or an aggregate", h.span()));
+        return Err(SqlError::at(
+            "HAVING needs GROUP BY or an aggregate",
+            h.span(),
+        ));
     }
 
     let mut functions = Vec::new();
     for item in &select.projection {
-        if let ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } = item {
+        if let ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } =
+            item
+        {
             collect_functions(e, &mut functions);
         }
     }
@@ -293,13 +320,17 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
                 .with_hint("add GROUP BY <key columns>, or remove the WINDOW clause"));
         }
         if let Some((EmitMode::Final, span)) = q.emit {
-            return Err(SqlError::at("EMIT FINAL needs GROUP BY: this query emits each row as it arrives", span)
-                .with_hint("remove EMIT FINAL, or add GROUP BY with a WINDOW"));
+            return Err(SqlError::at(
+                "EMIT FINAL needs GROUP BY: this query emits each row as it arrives",
+                span,
+            )
+            .with_hint("remove EMIT FINAL, or add GROUP BY with a WINDOW"));
         }
         if has_window_fn {
             plan_rows(select, input)?
         } else {
-            let (outputs, schema) = plan_projection(select, &mut InputScope::new(input, "SELECT"), input)?;
+            let (outputs, schema) =
+                plan_projection(select, &mut InputScope::new(input, "SELECT"), input)?;
             (Body::Project(outputs), schema, Routing::Local, None)
         }
     };
@@ -331,14 +362,26 @@ fn source_name(select: &ast::Select) -> Result<String, SqlError> {
             .with_hint("add FROM market_data")),
         [t] => {
             if let Some(j) = t.joins.first() {
-                return Err(unsupported("JOIN", j.relation.span(), "joins are planned, not yet supported"));
+                return Err(unsupported(
+                    "JOIN",
+                    j.relation.span(),
+                    "joins are planned, not yet supported",
+                ));
             }
             match &t.relation {
                 ast::TableFactor::Table { name, .. } => Ok(name.to_string()),
-                other => Err(unsupported("a subquery or table function in FROM", other.span(), "read from one stream: FROM market_data")),
+                other => Err(unsupported(
+                    "a subquery or table function in FROM",
+                    other.span(),
+                    "read from one stream: FROM market_data",
+                )),
             }
         }
-        [_, second, ..] => Err(unsupported("several tables in FROM", second.relation.span(), "read from one stream")),
+        [_, second, ..] => Err(unsupported(
+            "several tables in FROM",
+            second.relation.span(),
+            "read from one stream",
+        )),
     }
 }
 
@@ -363,12 +406,18 @@ fn collect_functions<'a>(e: &'a ast::Expr, out: &mut Vec<&'a ast::Function>) {
         | E::Cast { expr, .. }
         | E::IsNull(expr)
         | E::IsNotNull(expr) => collect_functions(expr, out),
-        E::Between { expr, low, high, .. } => {
+        E::Between {
+            expr, low, high, ..
+        } => {
             for x in [expr, low, high] {
                 collect_functions(x, out);
             }
         }
-        E::In { expr, target: ast::InTarget::List(list), .. } => {
+        E::In {
+            expr,
+            target: ast::InTarget::List(list),
+            ..
+        } => {
             collect_functions(expr, out);
             list.iter().for_each(|x| collect_functions(x, out));
         }
@@ -414,8 +463,10 @@ fn plan_projection(
         match item {
             ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
                 if !scope.allows_star() {
-                    return Err(SqlError::at("SELECT * cannot be used with GROUP BY", item.span())
-                        .with_hint("list the GROUP BY columns and aggregates"));
+                    return Err(
+                        SqlError::at("SELECT * cannot be used with GROUP BY", item.span())
+                            .with_hint("list the GROUP BY columns and aggregates"),
+                    );
                 }
                 for (i, f) in input.fields.iter().enumerate() {
                     exprs.push(Expr::Column { index: i, ty: f.ty });
@@ -428,7 +479,11 @@ fn plan_projection(
                 exprs.push(compiled);
             }
             other => {
-                return Err(unsupported("this SELECT item", other.span(), "write expressions with optional AS aliases"));
+                return Err(unsupported(
+                    "this SELECT item",
+                    other.span(),
+                    "write expressions with optional AS aliases",
+                ));
             }
         }
     }
@@ -437,11 +492,19 @@ fn plan_projection(
 
 type Planned = (Body, Schema, Routing, Option<usize>);
 
-fn plan_aggregate(q: &ParsedQuery, select: &ast::Select, input: &Schema) -> Result<Planned, SqlError> {
+fn plan_aggregate(
+    q: &ParsedQuery,
+    select: &ast::Select,
+    input: &Schema,
+) -> Result<Planned, SqlError> {
     let group_exprs: &[ast::Expr] = match &select.group_by {
         ast::GroupByExpr::Expressions(v, _) => v,
         ast::GroupByExpr::All(_) => {
-            return Err(unsupported("GROUP BY ALL", select.span(), "name the key columns"));
+            return Err(unsupported(
+                "GROUP BY ALL",
+                select.span(),
+                "name the key columns",
+            ));
         }
     };
     let mut keys = Vec::new();
@@ -450,12 +513,19 @@ fn plan_aggregate(q: &ParsedQuery, select: &ast::Select, input: &Schema) -> Resu
             ast::Expr::Identifier(i) => &i.value,
             ast::Expr::CompoundIdentifier(p) if !p.is_empty() => &p[p.len() - 1].value,
             other => {
-                return Err(unsupported("GROUP BY on an expression", other.span(), "group by column names"));
+                return Err(unsupported(
+                    "GROUP BY on an expression",
+                    other.span(),
+                    "group by column names",
+                ));
             }
         };
         let idx = resolve_column(input, name, g.span())?;
         if keys.contains(&idx) {
-            return Err(SqlError::at(format!("column `{name}` appears twice in GROUP BY"), g.span()));
+            return Err(SqlError::at(
+                format!("column `{name}` appears twice in GROUP BY"),
+                g.span(),
+            ));
         }
         keys.push(idx);
     }
@@ -545,7 +615,12 @@ fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), 
         .with_hint("window on an epoch-millisecond TIMESTAMP or BIGINT column, e.g. trade_time"));
     }
     match w.kind {
-        WindowKind::Tumbling => Ok((WindowSpec::Tumbling { size: w.intervals[0].0 }, col)),
+        WindowKind::Tumbling => Ok((
+            WindowSpec::Tumbling {
+                size: w.intervals[0].0,
+            },
+            col,
+        )),
         WindowKind::Hopping | WindowKind::Session => Err(unsupported(
             &format!("{:?} windows", w.kind).to_uppercase(),
             w.span,
@@ -597,7 +672,9 @@ trait Scope {
 }
 
 fn resolve_column(input: &Schema, name: &str, span: Span) -> Result<usize, SqlError> {
-    input.index_of(name).ok_or_else(|| unknown_column(input, name, span))
+    input
+        .index_of(name)
+        .ok_or_else(|| unknown_column(input, name, span))
 }
 
 fn unknown_column(input: &Schema, name: &str, span: Span) -> SqlError {
@@ -665,7 +742,11 @@ impl Scope for InputScope<'_> {
                 "aggregates cannot be nested or used here"
             };
             return Err(SqlError::at(
-                format!("aggregate function {} is not allowed in {}", name.to_uppercase(), self.clause),
+                format!(
+                    "aggregate function {} is not allowed in {}",
+                    name.to_uppercase(),
+                    self.clause
+                ),
                 span,
             )
             .with_hint(hint));
@@ -690,14 +771,22 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
     let args = match &f.args {
         ast::FunctionArguments::List(l) => {
             if l.duplicate_treatment == Some(ast::DuplicateTreatment::Distinct) {
-                return Err(unsupported(&format!("{}(DISTINCT ...)", name.to_uppercase()), span, "COUNT(DISTINCT) is planned"));
+                return Err(unsupported(
+                    &format!("{}(DISTINCT ...)", name.to_uppercase()),
+                    span,
+                    "COUNT(DISTINCT) is planned",
+                ));
             }
             l.args.as_slice()
         }
         _ => &[],
     };
     if f.filter.is_some() {
-        return Err(unsupported("FILTER (WHERE ...) on aggregates", span, "use WHERE on the query"));
+        return Err(unsupported(
+            "FILTER (WHERE ...) on aggregates",
+            span,
+            "use WHERE on the query",
+        ));
     }
     let arg = match args {
         [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)] if func == AggFunc::Count => {
@@ -708,12 +797,18 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
             let arg = compile(e, &mut InputScope::new(input, "an aggregate argument"))?;
             let ok = match func {
                 AggFunc::Count => true,
-                AggFunc::Min | AggFunc::Max => arg.ty() != DataType::Str && arg.ty() != DataType::Bool,
+                AggFunc::Min | AggFunc::Max => {
+                    arg.ty() != DataType::Str && arg.ty() != DataType::Bool
+                }
                 _ => arg.ty().is_numeric(),
             };
             if !ok {
                 return Err(SqlError::at(
-                    format!("{}() needs a numeric argument, found {}", name.to_uppercase(), arg.ty()),
+                    format!(
+                        "{}() needs a numeric argument, found {}",
+                        name.to_uppercase(),
+                        arg.ty()
+                    ),
                     e.span(),
                 )
                 .with_hint("aggregate a numeric column such as price or quantity"));
@@ -743,7 +838,12 @@ struct AggScope<'a> {
 impl Scope for AggScope<'_> {
     fn column(&mut self, name: &str, span: Span) -> Result<Expr, SqlError> {
         let lower = name.to_ascii_lowercase();
-        if self.windowed && matches!(lower.as_str(), "window_start" | "windowstart" | "window_end" | "windowend") {
+        if self.windowed
+            && matches!(
+                lower.as_str(),
+                "window_start" | "windowstart" | "window_end" | "windowend"
+            )
+        {
             let off = usize::from(lower.ends_with("end"));
             return Ok(Expr::Column {
                 index: WINDOW_COL_BASE + off,
@@ -763,16 +863,24 @@ impl Scope for AggScope<'_> {
                 ty: self.input.fields[i].ty,
             }),
             None => Err(SqlError::at(
-                format!("column `{name}` must appear in GROUP BY or be used in an aggregate function"),
+                format!(
+                    "column `{name}` must appear in GROUP BY or be used in an aggregate function"
+                ),
                 span,
             )
-            .with_hint(format!("add `{name}` to GROUP BY, or aggregate it, e.g. MAX({name})"))),
+            .with_hint(format!(
+                "add `{name}` to GROUP BY, or aggregate it, e.g. MAX({name})"
+            ))),
         }
     }
 
     fn function(&mut self, f: &ast::Function, span: Span) -> Result<Expr, SqlError> {
         if f.over.is_some() {
-            return Err(unsupported("window functions (OVER) together with GROUP BY", span, "run them as separate queries"));
+            return Err(unsupported(
+                "window functions (OVER) together with GROUP BY",
+                span,
+                "run them as separate queries",
+            ));
         }
         let call = agg_call(f, self.input, span)?;
         let ty = call.ty;
@@ -814,15 +922,26 @@ impl Scope for RowsScope<'_> {
         let spec = match over {
             ast::WindowType::WindowSpec(s) => s,
             ast::WindowType::NamedWindow(n) => {
-                return Err(unsupported("named windows in OVER", n.span, "write the window inline: OVER (ORDER BY ... ROWS ...)"));
+                return Err(unsupported(
+                    "named windows in OVER",
+                    n.span,
+                    "write the window inline: OVER (ORDER BY ... ROWS ...)",
+                ));
             }
         };
-        let hint = "write OVER ([PARTITION BY k] ORDER BY t ROWS BETWEEN n PRECEDING AND CURRENT ROW)";
+        let hint =
+            "write OVER ([PARTITION BY k] ORDER BY t ROWS BETWEEN n PRECEDING AND CURRENT ROW)";
         let mut partition = Vec::new();
         for p in &spec.partition_by {
             let name = match p {
                 ast::Expr::Identifier(i) => &i.value,
-                other => return Err(unsupported("PARTITION BY on an expression", other.span(), hint)),
+                other => {
+                    return Err(unsupported(
+                        "PARTITION BY on an expression",
+                        other.span(),
+                        hint,
+                    ));
+                }
             };
             partition.push(resolve_column(self.input, name, p.span())?);
         }
@@ -830,38 +949,82 @@ impl Scope for RowsScope<'_> {
             [o] => match &o.expr {
                 ast::Expr::Identifier(i) => {
                     if matches!(o.options.sort, Some(ast::OrderBySort::Desc)) {
-                        return Err(unsupported("ORDER BY ... DESC in a ROWS window", o.expr.span(), hint));
+                        return Err(unsupported(
+                            "ORDER BY ... DESC in a ROWS window",
+                            o.expr.span(),
+                            hint,
+                        ));
                     }
                     resolve_column(self.input, &i.value, i.span)?
                 }
                 other => return Err(unsupported("ORDER BY on an expression", other.span(), hint)),
             },
             [] => return Err(SqlError::at("a ROWS window needs ORDER BY", span).with_hint(hint)),
-            [_, second, ..] => return Err(unsupported("ORDER BY on several columns", second.expr.span(), hint)),
+            [_, second, ..] => {
+                return Err(unsupported(
+                    "ORDER BY on several columns",
+                    second.expr.span(),
+                    hint,
+                ));
+            }
         };
         let preceding = match &spec.window_frame {
             Some(frame) => {
                 if frame.units != ast::WindowFrameUnits::Rows {
                     return Err(unsupported(&format!("{} frames", frame.units), span, hint));
                 }
-                if !matches!(frame.end_bound, None | Some(ast::WindowFrameBound::CurrentRow)) {
-                    return Err(unsupported("a frame that ends after CURRENT ROW", span, hint));
+                if !matches!(
+                    frame.end_bound,
+                    None | Some(ast::WindowFrameBound::CurrentRow)
+                ) {
+                    return Err(unsupported(
+                        "a frame that ends after CURRENT ROW",
+                        span,
+                        hint,
+                    ));
                 }
                 match &frame.start_bound {
                     ast::WindowFrameBound::CurrentRow => 0,
                     ast::WindowFrameBound::Preceding(Some(n)) => match &**n {
                         ast::Expr::Value(v) => match &v.value {
-                            ast::Value::Number(s, _) => s.parse::<usize>().ok().filter(|n| *n <= 1_000_000).ok_or_else(|| {
-                                SqlError::at("the frame size must be an integer from 0 to 1000000", v.span).with_hint(hint)
-                            })?,
-                            _ => return Err(SqlError::at("the frame size must be a number", v.span).with_hint(hint)),
+                            ast::Value::Number(s, _) => s
+                                .parse::<usize>()
+                                .ok()
+                                .filter(|n| *n <= 1_000_000)
+                                .ok_or_else(|| {
+                                    SqlError::at(
+                                        "the frame size must be an integer from 0 to 1000000",
+                                        v.span,
+                                    )
+                                    .with_hint(hint)
+                                })?,
+                            _ => {
+                                return Err(SqlError::at("the frame size must be a number", v.span)
+                                    .with_hint(hint));
+                            }
                         },
-                        other => return Err(SqlError::at("the frame size must be a number", other.span()).with_hint(hint)),
+                        other => {
+                            return Err(SqlError::at(
+                                "the frame size must be a number",
+                                other.span(),
+                            )
+                            .with_hint(hint));
+                        }
                     },
-                    _ => return Err(unsupported("UNBOUNDED or FOLLOWING frame starts", span, hint)),
+                    _ => {
+                        return Err(unsupported(
+                            "UNBOUNDED or FOLLOWING frame starts",
+                            span,
+                            hint,
+                        ));
+                    }
                 }
             }
-            None => return Err(SqlError::at("a window function needs a ROWS frame", span).with_hint(hint)),
+            None => {
+                return Err(
+                    SqlError::at("a window function needs a ROWS frame", span).with_hint(hint)
+                );
+            }
         };
         if self.partition_by.as_ref().is_some_and(|p| *p != partition)
             || self.order_by.is_some_and(|o| o != order)
@@ -922,8 +1085,11 @@ fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
         BinOp::And | BinOp::Or => {
             if lt != DataType::Bool || rt != DataType::Bool {
                 let name = if op == BinOp::And { "AND" } else { "OR" };
-                return Err(SqlError::at(format!("{name} needs boolean operands, found {lt} and {rt}"), span)
-                    .with_hint("combine comparisons, e.g. price > 10 AND quantity < 5"));
+                return Err(SqlError::at(
+                    format!("{name} needs boolean operands, found {lt} and {rt}"),
+                    span,
+                )
+                .with_hint("combine comparisons, e.g. price > 10 AND quantity < 5"));
             }
             DataType::Bool
         }
@@ -937,8 +1103,11 @@ fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
         }
         _ => {
             if !lt.is_numeric() || !rt.is_numeric() {
-                return Err(SqlError::at(format!("arithmetic needs numbers, found {lt} and {rt}"), span)
-                    .with_hint("use numeric columns, or CAST strings to DOUBLE"));
+                return Err(SqlError::at(
+                    format!("arithmetic needs numbers, found {lt} and {rt}"),
+                    span,
+                )
+                .with_hint("use numeric columns, or CAST strings to DOUBLE"));
             }
             if op == BinOp::Div || lt == DataType::Float || rt == DataType::Float {
                 DataType::Float
@@ -967,20 +1136,35 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             ast::Value::Number(s, _) => Ok(Expr::Literal(match s.parse::<i64>() {
                 Ok(i) => Literal::Int(i),
                 Err(_) => Literal::Float(s.parse::<f64>().map_err(|_| {
-                    SqlError::at(format!("`{s}` is not a number shardsql can represent"), v.span)
+                    SqlError::at(
+                        format!("`{s}` is not a number shardsql can represent"),
+                        v.span,
+                    )
                 })?),
             })),
             ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => {
                 Ok(Expr::Literal(Literal::Str(s.clone())))
             }
             ast::Value::Boolean(b) => Ok(Expr::Literal(Literal::Bool(*b))),
-            ast::Value::Null => Err(unsupported("NULL literals", v.span, "shardsql streams carry no NULLs yet")),
-            other => Err(unsupported(&format!("the literal {other}"), v.span, "use numbers, 'strings' or TRUE/FALSE")),
+            ast::Value::Null => Err(unsupported(
+                "NULL literals",
+                v.span,
+                "shardsql streams carry no NULLs yet",
+            )),
+            other => Err(unsupported(
+                &format!("the literal {other}"),
+                v.span,
+                "use numbers, 'strings' or TRUE/FALSE",
+            )),
         },
         E::Nested(x) => compile(x, scope),
         E::BinaryOp { left, op, right } => {
             let Some(bop) = binop(op) else {
-                return Err(unsupported(&format!("the operator {op}"), e.span(), "use + - * / % = <> < <= > >= AND OR"));
+                return Err(unsupported(
+                    &format!("the operator {op}"),
+                    e.span(),
+                    "use + - * / % = <> < <= > >= AND OR",
+                ));
             };
             let l = compile(left, scope)?;
             let r = compile(right, scope)?;
@@ -991,7 +1175,10 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             match op {
                 ast::UnaryOperator::Not => {
                     if x.ty() != DataType::Bool {
-                        return Err(SqlError::at(format!("NOT needs a boolean, found {}", x.ty()), e.span()));
+                        return Err(SqlError::at(
+                            format!("NOT needs a boolean, found {}", x.ty()),
+                            e.span(),
+                        ));
                     }
                     Ok(Expr::Not(Box::new(x)))
                 }
@@ -1000,13 +1187,19 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
                         return Err(SqlError::at(format!("cannot negate {}", x.ty()), e.span()));
                     }
                     Ok(match x {
-                        Expr::Literal(Literal::Int(v)) => Expr::Literal(Literal::Int(v.wrapping_neg())),
+                        Expr::Literal(Literal::Int(v)) => {
+                            Expr::Literal(Literal::Int(v.wrapping_neg()))
+                        }
                         Expr::Literal(Literal::Float(v)) => Expr::Literal(Literal::Float(-v)),
                         x => Expr::Neg(Box::new(x)),
                     })
                 }
                 ast::UnaryOperator::Plus => Ok(x),
-                other => Err(unsupported(&format!("the operator {other}"), e.span(), "use NOT or -")),
+                other => Err(unsupported(
+                    &format!("the operator {other}"),
+                    e.span(),
+                    "use NOT or -",
+                )),
             }
         }
         E::Between {
@@ -1019,7 +1212,11 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             let lo = binary(BinOp::GtEq, x.clone(), compile(low, scope)?, e.span())?;
             let hi = binary(BinOp::LtEq, x, compile(high, scope)?, e.span())?;
             let both = binary(BinOp::And, lo, hi, e.span())?;
-            Ok(if *negated { Expr::Not(Box::new(both)) } else { both })
+            Ok(if *negated {
+                Expr::Not(Box::new(both))
+            } else {
+                both
+            })
         }
         E::In {
             expr,
@@ -1037,19 +1234,36 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
                 });
             }
             let any = any.unwrap_or(Expr::Literal(Literal::Bool(false)));
-            Ok(if *negated { Expr::Not(Box::new(any)) } else { any })
+            Ok(if *negated {
+                Expr::Not(Box::new(any))
+            } else {
+                any
+            })
         }
-        E::Cast { expr, data_type, .. } => {
+        E::Cast {
+            expr, data_type, ..
+        } => {
             let x = compile(expr, scope)?;
             let name = data_type.to_string();
             let base = name.split('(').next().unwrap_or("").trim();
             let to = DataType::parse(base).ok_or_else(|| {
-                unsupported(&format!("CAST to {name}"), e.span(), "cast to BIGINT, DOUBLE, VARCHAR, TIMESTAMP or BOOLEAN")
+                unsupported(
+                    &format!("CAST to {name}"),
+                    e.span(),
+                    "cast to BIGINT, DOUBLE, VARCHAR, TIMESTAMP or BOOLEAN",
+                )
             })?;
             if to == DataType::Str && x.ty() != DataType::Str {
-                return Err(unsupported("CAST to VARCHAR of a non-string", e.span(), "output the value as it is"));
+                return Err(unsupported(
+                    "CAST to VARCHAR of a non-string",
+                    e.span(),
+                    "output the value as it is",
+                ));
             }
-            Ok(Expr::Cast { expr: Box::new(x), to })
+            Ok(Expr::Cast {
+                expr: Box::new(x),
+                to,
+            })
         }
         E::Function(f) => scope.function(f, e.span()),
         other => Err(unsupported(
@@ -1087,7 +1301,10 @@ mod tests {
         assert_eq!(p.time_column, Some(6));
         assert_eq!(p.window(), Some(WindowSpec::Tumbling { size: 60_000 }));
         assert_eq!(p.emit(), EmitMode::Final);
-        assert_eq!(p.output.names().collect::<Vec<_>>(), ["trader_id", "symbol", "n", "AVG(price)"]);
+        assert_eq!(
+            p.output.names().collect::<Vec<_>>(),
+            ["trader_id", "symbol", "n", "AVG(price)"]
+        );
     }
 
     #[test]
@@ -1108,9 +1325,17 @@ mod tests {
              HAVING MAX(price) > 1 WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE)",
         )
         .unwrap();
-        let Body::Aggregate(a) = &p.body else { panic!() };
+        let Body::Aggregate(a) = &p.body else {
+            panic!()
+        };
         assert_eq!(a.aggs.len(), 2);
-        assert_eq!(a.outputs[0], Expr::Column { index: 3, ty: DataType::Timestamp });
+        assert_eq!(
+            a.outputs[0],
+            Expr::Column {
+                index: 3,
+                ty: DataType::Timestamp
+            }
+        );
     }
 
     #[test]
@@ -1119,12 +1344,24 @@ mod tests {
         assert_eq!(e.message, "unknown column `pricee`");
         assert_eq!(e.hint.as_deref(), Some("did you mean `price`?"));
         let e = plan_sql("SELECT symbol, price FROM market_data GROUP BY symbol").unwrap_err();
-        assert!(e.message.contains("must appear in GROUP BY"), "{}", e.message);
+        assert!(
+            e.message.contains("must appear in GROUP BY"),
+            "{}",
+            e.message
+        );
         let e = plan_sql("SELECT * FROM market_data WHERE SUM(price) > 1").unwrap_err();
         assert!(e.message.contains("not allowed in WHERE"), "{}", e.message);
         let e = plan_sql("SELECT * FROM market_data EMIT FINAL").unwrap_err();
-        assert!(e.message.contains("EMIT FINAL needs GROUP BY"), "{}", e.message);
+        assert!(
+            e.message.contains("EMIT FINAL needs GROUP BY"),
+            "{}",
+            e.message
+        );
         let e = plan_sql("SELECT symbol + 1 FROM market_data").unwrap_err();
-        assert!(e.message.contains("arithmetic needs numbers"), "{}", e.message);
+        assert!(
+            e.message.contains("arithmetic needs numbers"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -74,18 +74,35 @@ pub fn read_csv_text(text: &[u8]) -> Table {
 pub fn run_query(dir: &Path, tag: &str, query: &str, extra: &[&str]) -> (Table, serde_json::Value) {
     let out = dir.join(format!("{tag}.csv"));
     let stats = dir.join(format!("{tag}.json"));
-    let mut args = vec!["--query", query, "--output", out.to_str().unwrap(), "--stats", stats.to_str().unwrap()];
+    let mut args = vec![
+        "--query",
+        query,
+        "--output",
+        out.to_str().unwrap(),
+        "--stats",
+        stats.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     shardsql(&args);
     let table = read_csv(&out);
-    let stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
     (table, stats)
 }
 
 /// Checks `records_in = Σ shards.records + filtered + late_dropped + malformed`.
 pub fn assert_conserved(stats: &serde_json::Value, context: &str) {
-    let n = |k: &str| stats[k].as_u64().unwrap_or_else(|| panic!("stats lack {k}: {stats}"));
-    let processed: u64 = stats["shards"].as_array().unwrap().iter().map(|s| s["records"].as_u64().unwrap()).sum();
+    let n = |k: &str| {
+        stats[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("stats lack {k}: {stats}"))
+    };
+    let processed: u64 = stats["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["records"].as_u64().unwrap())
+        .sum();
     assert_eq!(
         n("records_in"),
         processed + n("filtered") + n("late_dropped") + n("malformed"),
@@ -179,7 +196,9 @@ pub fn same_changelog(a: &Table, b: &Table, key_cols: &[usize]) -> Result<(), St
     let by_key = |t: &Table| {
         let mut m: BTreeMap<Vec<String>, Vec<Vec<String>>> = BTreeMap::new();
         for r in &t.rows {
-            m.entry(key_cols.iter().map(|&k| r[k].clone()).collect()).or_default().push(r.clone());
+            m.entry(key_cols.iter().map(|&k| r[k].clone()).collect())
+                .or_default()
+                .push(r.clone());
         }
         m
     };
