@@ -65,6 +65,17 @@ fn run(args: RunArgs) -> Result<()> {
         Gen(Generator),
         Text(Box<TextReader>),
     }
+    if let Some(input) = &args.input {
+        let same = |a: &str, b: &str| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        };
+        if input != "-" && same(input, &args.output) {
+            return Err(Error::Usage(format!(
+                "--output is the --input file ({input}): writing results would destroy the input"
+            )));
+        }
+    }
     let (schema, source) = match &args.input {
         Some(path) => {
             let r = TextReader::open(path, fixed.as_ref(), dict.clone(), args.on_error.into())?;

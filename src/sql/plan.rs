@@ -999,8 +999,11 @@ impl Scope for RowsScope<'_> {
                                     .with_hint(hint)
                                 })?,
                             _ => {
-                                return Err(SqlError::at("the frame size must be a number", v.span)
-                                    .with_hint(hint));
+                                return Err(SqlError::at(
+                                    "the frame size must be a number",
+                                    v.span,
+                                )
+                                .with_hint(hint));
                             }
                         },
                         other => {

@@ -1,0 +1,341 @@
+//! End-to-end tests of the command line: the stats JSON, the generator's output, input and
+//! output formats, explain, and the errors a user sees.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn shardsql_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "shardsql {} should fail",
+        args.join(" ")
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !err.contains("panicked"),
+        "a user error must not panic:\n{err}"
+    );
+    err
+}
+
+#[test]
+fn stats_json_has_every_field_in_every_mode() {
+    let dir = scratch("cli-stats");
+    for mode in ["v1", "mutex", "v2"] {
+        for q in SEED_QUERIES {
+            let (_, s) = run_query(
+                &dir,
+                mode,
+                q,
+                &[
+                    "--mode",
+                    mode,
+                    "--cores",
+                    "2",
+                    "--records",
+                    "20000",
+                    "--preload",
+                ],
+            );
+            for key in [
+                "records_in",
+                "rows_out",
+                "late_dropped",
+                "malformed",
+                "elapsed_s",
+                "records_per_s",
+                "mode",
+                "cores",
+                "host_cpus",
+                "shards",
+            ] {
+                assert!(!s[key].is_null(), "{mode} {q}: stats lack `{key}`: {s}");
+            }
+            assert_eq!(s["records_in"], 20000);
+            assert_eq!(s["mode"], mode);
+            let shards = s["shards"].as_array().unwrap();
+            assert_eq!(shards.len(), if mode == "v1" { 1 } else { 2 });
+            assert!(
+                shards
+                    .iter()
+                    .all(|x| x["id"].is_u64() && x["records"].is_u64())
+            );
+            assert_conserved(&s, q);
+        }
+    }
+}
+
+#[test]
+fn gen_writes_the_documented_header_and_is_deterministic() {
+    let a = shardsql(&["gen", "--records", "1000", "--seed", "5"]).stdout;
+    let b = shardsql(&["gen", "--records", "1000", "--seed", "5"]).stdout;
+    let c = shardsql(&["gen", "--records", "1000", "--seed", "6"]).stdout;
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    let t = read_csv_text(&a);
+    assert_eq!(
+        t.header.join(","),
+        "trade_id,trader_id,symbol,price,quantity,value,trade_time,event_time"
+    );
+    assert_eq!(t.rows.len(), 1000);
+}
+
+#[test]
+fn stdin_and_json_lines_round_trip() {
+    let dir = scratch("cli-jsonl");
+    let csv = shardsql(&["gen", "--records", "3000", "--seed", "9"]).stdout;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args(["--query", SEED_QUERIES[2], "--input", "-", "--cores", "2"])
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&csv).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_stdin = read_csv_text(&out.stdout);
+
+    let jsonl = dir.join("in.jsonl");
+    shardsql(&[
+        "gen",
+        "--records",
+        "3000",
+        "--seed",
+        "9",
+        "--output",
+        jsonl.to_str().unwrap(),
+    ]);
+    let (from_jsonl, _) = run_query(
+        &dir,
+        "jsonl",
+        SEED_QUERIES[2],
+        &["--input", jsonl.to_str().unwrap()],
+    );
+    assert_eq!(same_multiset(&from_stdin, &from_jsonl), Ok(()));
+
+    let out = dir.join("out.jsonl");
+    shardsql(&[
+        "--query",
+        SEED_QUERIES[2],
+        "--records",
+        "3000",
+        "--seed",
+        "9",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let lines = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(lines.lines().count(), from_stdin.rows.len());
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert!(
+        first["trade_count"].is_i64() && first["trader_id"].is_string(),
+        "{first}"
+    );
+}
+
+#[test]
+fn malformed_csv_rows_are_counted_and_reported_with_line_numbers() {
+    let dir = scratch("cli-malformed");
+    let path = dir.join("bad.csv");
+    std::fs::write(
+        &path,
+        "trade_id,trader_id,symbol,price,quantity,value,trade_time,event_time\n\
+         0,A,X,1.5,2,3.0,1000,1000\n\
+         1,A,X,oops,2,3.0,1001,1001\n\
+         2,A,X,1.5,2\n\
+         3,B,Y,2.5,1,2.5,1002,1002\n",
+    )
+    .unwrap();
+    let (t, s) = run_query(
+        &dir,
+        "out",
+        SEED_QUERIES[2],
+        &["--input", path.to_str().unwrap(), "--cores", "2"],
+    );
+    assert_eq!(s["malformed"], 2);
+    assert_eq!(s["records_in"], 4);
+    assert_conserved(&s, "malformed");
+    assert_eq!(t.rows.len(), 2);
+    let err = shardsql_fails(&[
+        "--query",
+        SEED_QUERIES[2],
+        "--input",
+        path.to_str().unwrap(),
+        "--on-error",
+        "fail",
+    ]);
+    assert!(
+        err.contains(":3: malformed record: column `price` (DOUBLE): cannot parse `oops`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn explain_shows_routing_window_and_emit() {
+    let out = shardsql(&["explain", "--query", SEED_QUERIES[4]]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Emit CHANGES"), "{text}");
+    assert!(text.contains("hash(FxHash of trader_id, symbol)"), "{text}");
+    assert!(text.contains("Window Tumbling"), "{text}");
+    let out = shardsql(&["explain", "--query", SEED_QUERIES[1]]);
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("single shard")
+    );
+}
+
+#[test]
+fn error_bad_sql_points_at_line_and_column() {
+    let dir = scratch("cli-errors");
+    let cases = [
+        (
+            "SELECT pric FROM market_data",
+            "unknown column `pric`",
+            "1:8",
+            "did you mean `price`?",
+        ),
+        (
+            "SELECT symbol, price\nFROM market_data GROUP BY symbol",
+            "must appear in GROUP BY",
+            "1:16",
+            "add `price` to GROUP BY",
+        ),
+        (
+            "SELECT * FROM market_data\nWHERE COUNT(*) > 1",
+            "aggregate function COUNT is not allowed in WHERE",
+            "2:7",
+            "HAVING",
+        ),
+        (
+            "SELECT FOO(price) FROM market_data",
+            "unknown function `FOO`",
+            "1:8",
+            "supported:",
+        ),
+        (
+            "SELECT * FROM market_data EMIT FINAL",
+            "EMIT FINAL needs GROUP BY",
+            "1:27",
+            "remove EMIT FINAL",
+        ),
+        (
+            "SELECT symbol FROM market_data GROUP BY symbol WINDOW TUMBLING (trade_time)",
+            "malformed WINDOW clause",
+            "1:",
+            "INTERVAL",
+        ),
+        (
+            "SELECT * FROM market_data a JOIN market_data b ON a.trade_id = b.trade_id",
+            "unsupported: JOIN",
+            "1:",
+            "joins",
+        ),
+        (
+            "SELECT * FROM market_data WHERE symbol > 3",
+            "cannot compare VARCHAR with BIGINT",
+            "1:33",
+            "CAST",
+        ),
+        ("SELECT * FROM", "syntax error", "1:", "check the SQL"),
+        (
+            "DELETE FROM market_data",
+            "unsupported statement `DELETE`",
+            "1:1",
+            "SELECT",
+        ),
+    ];
+    for (i, (sql, message, pos, hint)) in cases.iter().enumerate() {
+        let q = dir.join(format!("q{i}.sql"));
+        std::fs::write(&q, sql).unwrap();
+        let err = shardsql_fails(&["--query", q.to_str().unwrap(), "--records", "10"]);
+        assert!(err.starts_with("Error: "), "{err}");
+        assert!(
+            err.contains(message),
+            "{sql}: expected `{message}` in:\n{err}"
+        );
+        assert!(
+            err.contains(&format!("q{i}.sql:{pos}")),
+            "{sql}: expected position {pos} in:\n{err}"
+        );
+        assert!(
+            err.contains(hint),
+            "{sql}: expected hint `{hint}` in:\n{err}"
+        );
+        assert!(err.contains('^'), "{sql}: expected a caret in:\n{err}");
+    }
+}
+
+#[test]
+fn error_bad_flags_and_files_are_one_clear_line() {
+    let err = shardsql_fails(&["--query", "no/such/file.sql"]);
+    assert!(
+        err.contains("--query no/such/file.sql: cannot read"),
+        "{err}"
+    );
+    let err = shardsql_fails(&["--query", SEED_QUERIES[0], "--input", "no/such.csv"]);
+    assert!(err.contains("--input no/such.csv: cannot open"), "{err}");
+    let err = shardsql_fails(&["--query", SEED_QUERIES[0], "--cores", "0"]);
+    assert!(err.contains("--cores"), "{err}");
+    let err = shardsql_fails(&["--query", SEED_QUERIES[0], "--mode", "v3"]);
+    assert!(err.contains("v3"), "{err}");
+}
+
+#[test]
+fn empty_and_header_only_inputs_give_no_rows_not_errors() {
+    let dir = scratch("cli-empty");
+    let header_only = dir.join("input-h.csv");
+    std::fs::write(
+        &header_only,
+        "trade_id,trader_id,symbol,price,quantity,value,trade_time,event_time\n",
+    )
+    .unwrap();
+    for q in SEED_QUERIES {
+        let (t, s) = run_query(
+            &dir,
+            "h",
+            q,
+            &["--input", header_only.to_str().unwrap(), "--cores", "3"],
+        );
+        assert!(t.rows.is_empty());
+        assert_eq!(s["records_in"], 0);
+    }
+    let err = shardsql_fails(&[
+        "--query",
+        SEED_QUERIES[0],
+        "--input",
+        header_only.to_str().unwrap(),
+        "--output",
+        header_only.to_str().unwrap(),
+    ]);
+    assert!(err.contains("--output is the --input file"), "{err}");
+    let empty = dir.join("e.csv");
+    std::fs::write(&empty, "").unwrap();
+    let err = shardsql_fails(&[
+        "--query",
+        SEED_QUERIES[0],
+        "--input",
+        empty.to_str().unwrap(),
+    ]);
+    assert!(err.contains("empty"), "{err}");
+    let (_, s) = run_query(
+        &dir,
+        "zero",
+        SEED_QUERIES[3],
+        &["--records", "0", "--cores", "2"],
+    );
+    assert_eq!(s["rows_out"], 0);
+}
