@@ -11,7 +11,7 @@ pub mod router;
 pub mod state;
 
 use self::core::{
-    Core, CoreReader, CoreStats, Fault, Msg, ShardSide, SourceMsg, blocking_wait, glommio_wait,
+    Control, Core, CoreReader, CoreStats, Fault, Msg, ShardSide, SourceMsg, blocking_wait,
 };
 use self::state::{LockPer, State};
 use crate::data::{Batch, Dict};
@@ -23,7 +23,7 @@ use crate::source::{BLOCK_ROWS, Input};
 use crate::sql::{Plan, Routing};
 use futures_lite::FutureExt;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -107,7 +107,7 @@ pub fn run(
         Routing::Single => 1,
         Routing::Hash(_) => n,
     };
-    let abort = Arc::new(AtomicBool::new(false));
+    let control = Arc::new(Control::default());
 
     // The mesh: ring[r][s] carries reader r's rows for shard s; back[s][r] returns buffers.
     let mut to_shard: Vec<Vec<rtrb::Producer<Msg>>> = (0..n).map(|_| Vec::new()).collect();
@@ -165,18 +165,17 @@ pub fn run(
                 backs.push(bc);
                 core_readers.push(CoreReader::Stream { ring: c, back: bp });
             }
-            let abort = abort.clone();
+            let control = control.clone();
             parser = Some(
                 std::thread::Builder::new()
                     .name("shardsql-reader".into())
-                    .spawn(move || parse_input(reader, rings, backs, &abort))
+                    .spawn(move || parse_input(reader, rings, backs, &control))
                     .map_err(|e| Error::io("cannot start the input reader thread", e))?,
             );
             core_readers
         }
     };
 
-    let start = Instant::now();
     let mut handles = Vec::new();
     let host = host_cpus();
     let mut start_error = None;
@@ -188,7 +187,7 @@ pub fn run(
             dict.clone(),
             cfg.lateness_ms,
             reader,
-            abort.clone(),
+            control.clone(),
             cfg.fault,
         );
         core.outbound = std::mem::take(&mut to_shard[id]);
@@ -206,15 +205,21 @@ pub fn run(
                 finished: false,
             });
         }
-        match spawn_core(cfg.effective_runtime(), id % host, core, abort.clone()) {
+        match spawn_core(cfg.effective_runtime(), id % host, core, control.clone()) {
             Ok(h) => handles.push(h),
             Err(e) => {
-                abort.store(true, Ordering::Relaxed);
+                control.stop();
                 start_error = Some(e);
                 break;
             }
         }
     }
+    // The clock starts once every executor is up and waiting.
+    while start_error.is_none() && control.ready.load(Ordering::Acquire) < n && !control.aborted() {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    let start = Instant::now();
+    control.go.store(true, Ordering::Release);
 
     let mut cores = Vec::new();
     let mut failure: Option<Error> = start_error;
@@ -227,9 +232,14 @@ pub fn run(
             }
         }
     }
+    let end = cores
+        .iter()
+        .filter_map(|c| c.finished_at)
+        .max()
+        .unwrap_or_else(Instant::now);
     let mut report = RunReport {
         cores,
-        elapsed: start.elapsed(),
+        elapsed: end.saturating_duration_since(start),
         malformed: 0,
         malformed_examples: Vec::new(),
     };
@@ -283,19 +293,19 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 
 fn outcome(
     r: std::thread::Result<Result<CoreStats, core::Aborted>>,
-    abort: &AtomicBool,
+    control: &Control,
 ) -> Result<CoreStats, CoreFailure> {
     match r {
         Ok(Ok(stats)) => Ok(stats),
         Ok(Err(core::Aborted)) => Err(CoreFailure::Aborted),
         Err(p) => {
-            abort.store(true, Ordering::Relaxed);
+            control.stop();
             Err(CoreFailure::Panicked(panic_message(p)))
         }
     }
 }
 
-fn spawn_core(kind: RuntimeKind, cpu: usize, core: Core, abort: Arc<AtomicBool>) -> Result<Handle> {
+fn spawn_core(kind: RuntimeKind, cpu: usize, core: Core, control: Arc<Control>) -> Result<Handle> {
     let name = format!("shardsql-shard-{}", core.id);
     match kind {
         RuntimeKind::Glommio => {
@@ -304,10 +314,10 @@ fn spawn_core(kind: RuntimeKind, cpu: usize, core: Core, abort: Arc<AtomicBool>)
                 .io_memory(256 << 10)
                 .ring_depth(32)
                 .spawn(move || async move {
-                    let r = AssertUnwindSafe(core.run(glommio_wait))
+                    let r = AssertUnwindSafe(core.run(blocking_wait))
                         .catch_unwind()
                         .await;
-                    outcome(r, &abort)
+                    outcome(r, &control)
                 })
                 .map_err(|e| Error::Runtime(glommio_help(&e.to_string())))?;
             Ok(Handle::Glommio(h))
@@ -320,7 +330,7 @@ fn spawn_core(kind: RuntimeKind, cpu: usize, core: Core, abort: Arc<AtomicBool>)
                     let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
                         futures_lite::future::block_on(core.run(blocking_wait))
                     }));
-                    outcome(r, &abort)
+                    outcome(r, &control)
                 })
                 .map_err(|e| Error::io("cannot start a shard thread", e))?;
             Ok(Handle::Thread(h))
@@ -345,7 +355,7 @@ fn parse_input(
     mut reader: Box<TextReader>,
     mut rings: Vec<rtrb::Producer<SourceMsg>>,
     mut backs: Vec<rtrb::Consumer<Batch>>,
-    abort: &AtomicBool,
+    control: &Control,
 ) -> Result<Box<TextReader>> {
     let n = rings.len();
     let mut block = 0usize;
@@ -358,7 +368,7 @@ fn parse_input(
                     return Ok(());
                 }
                 Err(rtrb::PushError::Full(m)) => {
-                    if abort.load(Ordering::Relaxed) {
+                    if control.aborted() {
                         return Err(Error::Internal("stopped: a shard failed".into()));
                     }
                     msg = m;
@@ -376,7 +386,7 @@ fn parse_input(
         let seen = match reader.read_block(&mut b, BLOCK_ROWS) {
             Ok(s) => s,
             Err(e) => {
-                abort.store(true, Ordering::Relaxed);
+                control.stop();
                 return Err(e);
             }
         };
