@@ -111,6 +111,7 @@ fn run(args: RunArgs) -> Result<()> {
         runtime: args.runtime,
         lateness_ms: args.allowed_lateness,
         fault: args.inject_fault,
+        rate: args.rate,
     };
     let routing = describe_routing(&plan);
     let mut report = runtime::run(&cfg, Arc::new(plan), input, sink, dict)?;
@@ -120,12 +121,37 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let stats = Stats::new(&cfg, routing, &report, runtime::host_cpus());
     eprint!("{}", stats.summary());
+    if args.latency {
+        eprint!("{}", stats.latency_report());
+    }
+    if let Some(path) = &args.hgrm {
+        write_hgrm(path, &stats.latency)?;
+        if !stats.window_latency.is_empty() {
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("latency");
+            write_hgrm(
+                &path.with_file_name(format!("{stem}-window.hgrm")),
+                &stats.window_latency,
+            )?;
+        }
+    }
     if let Some(path) = &args.stats {
         let json = serde_json::to_string_pretty(&stats).expect("stats serialise");
         std::fs::write(path, json + "\n")
             .map_err(|e| Error::io(format!("--stats {}: cannot write", path.display()), e))?;
     }
     Ok(())
+}
+
+fn write_hgrm(path: &Path, latency: &crate::metrics::latency::Latency) -> Result<()> {
+    let io = |e| Error::io(format!("--hgrm {}: cannot write", path.display()), e);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    latency
+        .write_hgrm(&mut f)
+        .and_then(|_| f.flush())
+        .map_err(io)
 }
 
 fn describe_routing(plan: &sql::Plan) -> String {

@@ -84,6 +84,16 @@ pub struct RunArgs {
     /// Write run statistics as JSON to this file.
     #[arg(long)]
     pub stats: Option<PathBuf>,
+    /// Print latency percentiles (p50 … max, µs) on stderr.
+    #[arg(long)]
+    pub latency: bool,
+    /// Write the latency histogram in HdrHistogram's percentile-distribution format (a
+    /// `-window.hgrm` file beside it holds window-emission latency when there is any).
+    #[arg(long)]
+    pub hgrm: Option<PathBuf>,
+    /// Pace the input to this many records per second (measure latency below saturation).
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
     /// Allowed lateness of event time, e.g. 5s, 250ms, 1m (default 0).
     #[arg(long, default_value = "0", value_parser = parse_duration_ms)]
     pub allowed_lateness: i64,
@@ -129,6 +139,16 @@ pub struct ExplainArgs {
     /// Plan against this input's columns instead of market_data.
     #[arg(long, short = 'i')]
     pub input: Option<String>,
+}
+
+/// A positive, finite records-per-second rate (`1e6` and `1000000` both work).
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a positive number of records per second"
+        )),
+    }
 }
 
 /// Parses `250ms`, `5s`, `1m`, `2h`, or a bare number of milliseconds.

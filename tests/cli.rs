@@ -339,3 +339,45 @@ fn empty_and_header_only_inputs_give_no_rows_not_errors() {
     );
     assert_eq!(s["rows_out"], 0);
 }
+
+#[test]
+fn latency_percentiles_reach_stats_stderr_and_hgrm() {
+    let dir = scratch("cli-latency");
+    let hgrm = dir.join("lat.hgrm");
+    let stats = dir.join("s.json");
+    let out = shardsql(&[
+        "--query",
+        SEED_QUERIES[3],
+        "--records",
+        "200000",
+        "--cores",
+        "2",
+        "--output",
+        "null",
+        "--latency",
+        "--rate",
+        "2000000",
+        "--hgrm",
+        hgrm.to_str().unwrap(),
+        "--stats",
+        stats.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("p99.9"), "{err}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let lat = &s["latency_us"];
+    assert!(lat["count"].as_u64().unwrap() > 0, "{s}");
+    assert!(lat["p50"].as_u64().unwrap() <= lat["p99"].as_u64().unwrap());
+    assert!(lat["p99"].as_u64().unwrap() <= lat["max"].as_u64().unwrap());
+    assert!(
+        s["window_latency_us"]["count"].as_u64().unwrap() > 0,
+        "tumbling windows closed: {s}"
+    );
+    // 200000 records at 2M records/s take at least 0.1 s.
+    assert!(s["elapsed_s"].as_f64().unwrap() >= 0.09, "{s}");
+    let text = std::fs::read_to_string(&hgrm).unwrap();
+    let rows = shardsql::metrics::latency::parse_hgrm(&text).unwrap();
+    assert_eq!(rows.last().unwrap().1, 1.0);
+    assert!(dir.join("lat-window.hgrm").exists());
+}

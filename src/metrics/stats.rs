@@ -2,6 +2,7 @@
 //! source of the summary printed on stderr. Conservation holds by construction and is checked
 //! by tests: `records_in = Σ shards.records + filtered + late_dropped + malformed`.
 
+use crate::metrics::latency::{Latency, LatencySummary};
 use crate::runtime::{Mode, RunConfig, RunReport, RuntimeKind};
 use crate::source::text::Malformed;
 use serde::Serialize;
@@ -30,8 +31,18 @@ pub struct Stats {
     pub runtime: RuntimeKind,
     pub routing: String,
     pub shards: Vec<ShardLoad>,
+    /// Per batch, ingestion to results leaving the shard (µs).
+    pub latency_us: LatencySummary,
+    /// EMIT FINAL windows: the watermark passing a window's end to its emission (µs).
+    pub window_latency_us: LatencySummary,
+    /// `--rate`, if the input was paced.
+    pub rate: Option<f64>,
     #[serde(skip)]
     pub malformed_examples: Vec<Malformed>,
+    #[serde(skip)]
+    pub latency: Latency,
+    #[serde(skip)]
+    pub window_latency: Latency,
 }
 
 impl Stats {
@@ -42,6 +53,12 @@ impl Stats {
         let records_in = sum(|c| c.read) + report.malformed;
         let elapsed_s = report.elapsed.as_secs_f64();
         let shards = cfg.shards();
+        let mut latency = Latency::default();
+        let mut window_latency = Latency::default();
+        for c in &report.cores {
+            latency.merge(&c.latency);
+            window_latency.merge(&c.window_latency);
+        }
         Stats {
             records_in,
             rows_out: sum(|c| c.rows_out),
@@ -69,7 +86,32 @@ impl Stats {
                 })
                 .collect(),
             malformed_examples: report.malformed_examples.clone(),
+            latency_us: latency.summary(),
+            window_latency_us: window_latency.summary(),
+            rate: cfg.rate,
+            latency,
+            window_latency,
         }
+    }
+
+    /// The latency percentiles for `--latency`.
+    pub fn latency_report(&self) -> String {
+        let line = |name: &str, l: &LatencySummary| {
+            format!(
+                "  {name:<12} p50 {} µs  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}  ({} samples)\n",
+                l.p50, l.p90, l.p99, l.p99_9, l.p99_99, l.max, l.count
+            )
+        };
+        let mut s =
+            String::from("latency (µs; per batch, ingestion to results leaving the shard)\n");
+        s.push_str(&line("batch", &self.latency_us));
+        if self.window_latency_us.count > 0 {
+            s.push_str(&line("window emit", &self.window_latency_us));
+        }
+        if self.rate.is_none() {
+            s.push_str("  (unthrottled: at saturation latency mostly measures queueing; use --rate R to measure below it)\n");
+        }
+        s
     }
 
     /// The short human summary for stderr.

@@ -113,13 +113,24 @@ impl Aggregate {
     }
 
     /// Emits and frees the owner's windows for which `closes(start)` holds, oldest first.
-    fn close_windows(&mut self, owner: usize, closes: impl Fn(i64) -> bool, out: &mut ShardOutput) {
+    /// Returns how many windows were emitted (EMIT FINAL) on closing.
+    fn close_windows(
+        &mut self,
+        owner: usize,
+        closes: impl Fn(i64) -> bool,
+        out: &mut ShardOutput,
+    ) -> usize {
         let mut closing: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.slots[i].owner == owner && closes(self.slots[i].start))
             .collect();
         if closing.is_empty() {
-            return;
+            return 0;
         }
+        let emitted = if self.plan.emit == EmitMode::Final {
+            closing.len()
+        } else {
+            0
+        };
         closing.sort_by_key(|&i| self.slots[i].start);
         if self.plan.emit == EmitMode::Final {
             for &s in &closing {
@@ -138,6 +149,7 @@ impl Aggregate {
             slot.table.clear();
             self.free.push(slot.table);
         }
+        emitted
     }
 
     fn fold(
@@ -213,9 +225,10 @@ impl Operator for Aggregate {
         }
     }
 
-    fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) {
-        if let Some(w) = self.plan.window {
-            self.close_windows(owner, |start| start.saturating_add(w.size()) <= wm, out);
+    fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize {
+        match self.plan.window {
+            Some(w) => self.close_windows(owner, |start| start.saturating_add(w.size()) <= wm, out),
+            None => 0,
         }
     }
 

@@ -21,8 +21,9 @@ use std::sync::Arc;
 pub trait Operator: Send {
     /// Processes `batch[rows]`, whose keys all belong to shard `owner`.
     fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput);
-    /// The watermark of `owner`'s input reached `wm`: emit and free what it closes.
-    fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput);
+    /// The watermark of `owner`'s input reached `wm`: emit and free what it closes. Returns
+    /// how many windows closed.
+    fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize;
     /// End of input for `owner`: emit everything still open.
     fn finish(&mut self, owner: usize, out: &mut ShardOutput);
 }

@@ -62,7 +62,9 @@ impl Operator for Project {
         out.flush_if_full();
     }
 
-    fn watermark(&mut self, _wm: i64, _owner: usize, _out: &mut ShardOutput) {}
+    fn watermark(&mut self, _wm: i64, _owner: usize, _out: &mut ShardOutput) -> usize {
+        0
+    }
 
     fn finish(&mut self, _owner: usize, _out: &mut ShardOutput) {}
 }

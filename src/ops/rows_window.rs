@@ -301,7 +301,9 @@ impl Operator for RowsWindow {
         out.flush_if_full();
     }
 
-    fn watermark(&mut self, _wm: i64, _owner: usize, _out: &mut ShardOutput) {}
+    fn watermark(&mut self, _wm: i64, _owner: usize, _out: &mut ShardOutput) -> usize {
+        0
+    }
 
     fn finish(&mut self, _owner: usize, _out: &mut ShardOutput) {}
 }

@@ -19,14 +19,16 @@ use super::backoff::{Backoff, Idle};
 use super::router::{key_hash, scatter, shard_of};
 use super::state::State;
 use crate::data::{Batch, Schema};
+use crate::metrics::latency::Latency;
 use crate::sink::ShardOutput;
 use crate::source::BLOCK_ROWS;
 use crate::source::generator::Generator;
 use crate::sql::{Plan, Routing, WindowSpec};
 use rtrb::{Consumer, Producer};
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// What crosses a ring from a reader to a shard.
 pub enum Msg {
@@ -35,6 +37,8 @@ pub enum Msg {
         block: u64,
         rows: Batch,
         max_time: i64,
+        /// When the reader took the block from the input (latency starts here).
+        ingested: Instant,
     },
     /// The reader has no more blocks.
     End,
@@ -149,7 +153,7 @@ impl CoreReader {
 }
 
 /// Per-core counters, summed into the run's stats.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct CoreStats {
     /// When this core emitted its last result (executor teardown is not measured).
     pub finished_at: Option<std::time::Instant>,
@@ -163,6 +167,10 @@ pub struct CoreStats {
     /// Records this core's operator processed (its shard's load).
     pub processed: u64,
     pub rows_out: u64,
+    /// Per batch: ingestion to results leaving the shard.
+    pub latency: Latency,
+    /// EMIT FINAL: the watermark passing a window's end to its emission.
+    pub window_latency: Latency,
 }
 
 /// The consuming half of a core.
@@ -191,6 +199,8 @@ pub struct Core {
     pub shard: Option<ShardSide>,
     pub control: Arc<Control>,
     pub fault: Option<Fault>,
+    /// `--rate`: records per second over the whole run, shared by the readers.
+    pub rate: Option<f64>,
     pending: Vec<Option<Msg>>,
     exhausted: bool,
     /// The input block number of the next block this core reads.
@@ -211,6 +221,8 @@ pub struct Control {
     pub ready: AtomicUsize,
     /// Set once every core is up, so runtime start-up stays out of the measured time.
     pub go: AtomicBool,
+    /// The instant `go` was given; `--rate` paces blocks from it.
+    pub start: OnceLock<Instant>,
 }
 
 impl Control {
@@ -253,6 +265,7 @@ impl Core {
             shard: None,
             control,
             fault,
+            rate: None,
             pending: Vec::new(),
             exhausted: false,
             block_no: id as u64,
@@ -332,6 +345,13 @@ impl Core {
         if self.pending.iter().any(Option::is_some) || self.exhausted {
             return progress;
         }
+        if let (Some(rate), Some(start)) = (self.rate, self.control.start.get()) {
+            let due =
+                *start + Duration::from_secs_f64(self.block_no as f64 * BLOCK_ROWS as f64 / rate);
+            if Instant::now() < due {
+                return progress;
+            }
+        }
         match self.reader.next() {
             Read::NotReady => {}
             Read::Exhausted => {
@@ -351,6 +371,7 @@ impl Core {
 
     /// Filters a block, drops the rows it proves late, and processes or routes the rest.
     fn route_block(&mut self, batch: &Batch) {
+        let ingested = Instant::now();
         let plan = self.plan.clone();
         let n = batch.len();
         let block_no = self.block_no;
@@ -386,6 +407,7 @@ impl Core {
                     self.scratch.gather_from(batch, &self.sel);
                     state.process(&self.scratch, 0..self.sel.len(), self.id, output);
                 }
+                self.stats.latency.record_since(ingested);
                 return;
             }
             Routing::Single => {
@@ -395,6 +417,7 @@ impl Core {
                     block: block_no,
                     rows: out,
                     max_time,
+                    ingested,
                 });
             }
             Routing::Hash(keys) => {
@@ -412,6 +435,7 @@ impl Core {
                         block: block_no,
                         rows,
                         max_time,
+                        ingested,
                     });
                 }
             }
@@ -501,6 +525,7 @@ impl Core {
                     block,
                     rows,
                     max_time,
+                    ingested,
                 } => {
                     debug_assert_eq!(block, shard.next_block, "blocks must arrive in order");
                     let mut n = rows.len();
@@ -527,10 +552,13 @@ impl Core {
                     n -= late_rows;
                     self.stats.processed += n as u64;
                     shard.state.process(input, 0..n, id, &mut shard.output);
+                    self.stats.latency.record_since(ingested);
                     shard.max_time = shard.max_time.max(max_time);
                     if plan.time_column.is_some() && shard.max_time != i64::MIN {
                         let wm = shard.max_time.saturating_sub(lateness);
-                        shard.state.watermark(wm, id, &mut shard.output);
+                        if shard.state.watermark(wm, id, &mut shard.output) > 0 {
+                            self.stats.window_latency.record_since(ingested);
+                        }
                     }
                     shard.next_block += 1;
                     let _ = shard.backs[r].push(rows);

@@ -58,6 +58,8 @@ pub struct RunConfig {
     pub runtime: RuntimeKind,
     pub lateness_ms: i64,
     pub fault: Option<Fault>,
+    /// `--rate`: pace the input to this many records per second.
+    pub rate: Option<f64>,
 }
 
 impl RunConfig {
@@ -190,6 +192,7 @@ pub fn run(
             control.clone(),
             cfg.fault,
         );
+        core.rate = cfg.rate;
         core.outbound = std::mem::take(&mut to_shard[id]);
         core.returns = std::mem::take(&mut returned[id]);
         if plan.routing == Routing::Local {
@@ -219,6 +222,7 @@ pub fn run(
         std::thread::sleep(Duration::from_micros(50));
     }
     let start = Instant::now();
+    control.start.set(start).expect("the run starts once");
     control.go.store(true, Ordering::Release);
 
     let mut cores = Vec::new();

@@ -56,7 +56,8 @@ impl State {
         }
     }
 
-    pub fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) {
+    /// Returns how many windows the watermark closed.
+    pub fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize {
         match self {
             State::Owned(op) => op.watermark(wm, owner, out),
             State::Shared { op, .. } => lock(op).watermark(wm, owner, out),

@@ -1287,6 +1287,29 @@ mod tests {
     }
 
     #[test]
+    fn tumbling_windows_are_epoch_aligned_half_open_intervals() {
+        let w = WindowSpec::Tumbling { size: 60_000 };
+        assert_eq!(w.start_of(0), 0);
+        assert_eq!(w.start_of(59_999), 0);
+        assert_eq!(w.end_of(59_999), 60_000);
+        assert_eq!(w.start_of(60_000), 60_000, "the end is exclusive");
+        assert_eq!(
+            w.start_of(-1),
+            -60_000,
+            "negative times round down, not toward zero"
+        );
+        assert_eq!(w.start_of(1_700_000_012_345), 1_699_999_980_000);
+        assert_eq!(
+            w.end_of(i64::MAX),
+            i64::MAX,
+            "saturates instead of overflowing"
+        );
+        for t in [-120_001i64, -1, 0, 1, 59_999, 60_000, 123_456_789] {
+            assert!(w.start_of(t) <= t && t < w.end_of(t));
+        }
+    }
+
+    #[test]
     fn passthrough_is_local() {
         let p = plan_sql("SELECT * FROM market_data").unwrap();
         assert_eq!(p.routing, Routing::Local);
