@@ -19,6 +19,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Gen(a)) => generate(a),
         Some(Command::Explain(a)) => explain(a),
+        Some(Command::Bench(a)) => crate::bench::bench(&a.config),
         None => run(cli.run),
     }
 }

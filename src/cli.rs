@@ -29,6 +29,9 @@ pub enum Command {
     Gen(GenArgs),
     /// Print the plan of a query: operators, partition key and routing, window, emit mode.
     Explain(ExplainArgs),
+    /// Run a YAML-described sweep over scenarios, modes and core counts; print the matrix and
+    /// write the report folder (CSV, JSON, Markdown, .hgrm, SVG charts).
+    Bench(BenchArgs),
 }
 
 /// The built-in market_data generator.
@@ -129,6 +132,12 @@ pub struct GenArgs {
     /// Where to write: a file (.jsonl for JSON lines) or `-` for stdout.
     #[arg(long, short = 'o', default_value = "-")]
     pub output: String,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The sweep's YAML file, e.g. bench-configs/quick.yaml.
+    pub config: PathBuf,
 }
 
 #[derive(Args, Debug)]

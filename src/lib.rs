@@ -16,7 +16,8 @@
 //! | runtime | [`runtime`] | placement, the SPSC mesh, the router, the core loop, the mutex baseline |
 //! | operators | [`ops`] | projection, GROUP BY + windows, ROWS windows |
 //! | sinks | [`sink`] | CSV / JSON lines / null output, written in large chunks |
-//! | metrics | [`metrics`] | the stats JSON and the run summary |
+//! | metrics | [`metrics`] | the stats JSON, the run summary, HDR latency |
+//! | bench | [`bench`] | YAML sweeps over modes and core counts, and their reports |
 //!
 //! ## Example
 //!
@@ -32,6 +33,7 @@
 //! ```
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod error;

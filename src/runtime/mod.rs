@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 /// Batches a ring holds: enough for readers to run a few blocks ahead of a shard.
 const RING_SLOTS: usize = 16;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// One shard: the single-core baseline.
@@ -41,7 +43,9 @@ pub enum Mode {
     V2,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
     /// glommio LocalExecutors pinned to CPUs (needs io_uring).

@@ -10,7 +10,9 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// How often the mutex baseline takes its lock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LockPer {
     Record,
