@@ -5,12 +5,20 @@
 //! EMIT CHANGES folds record by record and emits the group's new row after each one, so the
 //! k-th row of a group is its state after its k-th record whatever the shard count. A closed
 //! window's table is cleared and reused, so memory stays bounded by the open windows.
+//!
+//! EMIT FINAL also runs split in two (DataFusion's Partial / Final): each reader combines its
+//! block into partial states (`combine` + `drain_partials`) and sends each key's partial to
+//! the key's owner, which merges them (`merge_partials`) in block order. Partials of a block
+//! do not depend on the shard count, and owners merge them in block order, so the results are
+//! the same for any number of shards; only ~one row per group and block crosses cores instead
+//! of every record, and key skew stops mattering.
 
 use super::Operator;
 use super::group_table::GroupTable;
 use super::project::project_into;
 use crate::data::batch::Column;
 use crate::data::{Batch, Dict};
+use crate::runtime::router::shard_of;
 use crate::sink::ShardOutput;
 use crate::sql::{AggregatePlan, EmitMode};
 use std::borrow::Cow;
@@ -35,6 +43,7 @@ pub struct Aggregate {
     /// Rows in the group-row layout `[keys, aggregates, window_start, window_end]`.
     group_rows: Batch,
     groups: Vec<u32>,
+    runs: Vec<(i64, Range<usize>)>,
 }
 
 impl Aggregate {
@@ -48,6 +57,7 @@ impl Aggregate {
             free: Vec::new(),
             group_rows,
             groups: Vec::new(),
+            runs: Vec::new(),
             plan,
         }
     }
@@ -152,18 +162,31 @@ impl Aggregate {
         emitted
     }
 
-    fn fold(
-        &mut self,
-        batch: &Batch,
-        rows: Range<usize>,
-        owner: usize,
-        start: i64,
-        out: &mut ShardOutput,
-    ) {
-        let s = self.slot(owner, start);
-        let key_cols: Vec<&Column> = self.plan.keys.iter().map(|&k| &batch.columns[k]).collect();
-        let args: Vec<Option<Cow<Column>>> = self
-            .plan
+    /// Splits `rows` into runs of consecutive rows in one window (one run without a window).
+    fn window_runs(&mut self, batch: &Batch, rows: Range<usize>) -> Vec<(i64, Range<usize>)> {
+        let mut runs = std::mem::take(&mut self.runs);
+        runs.clear();
+        match (self.plan.window, self.time_column) {
+            (Some(w), Some(tc)) => {
+                let times = batch.columns[tc].as_int();
+                let mut run_start = rows.start;
+                while run_start < rows.end {
+                    let start = w.start_of(times[run_start]);
+                    let mut run_end = run_start + 1;
+                    while run_end < rows.end && w.start_of(times[run_end]) == start {
+                        run_end += 1;
+                    }
+                    runs.push((start, run_start..run_end));
+                    run_start = run_end;
+                }
+            }
+            _ => runs.push((NO_WINDOW, rows)),
+        }
+        runs
+    }
+
+    fn args<'a>(&self, batch: &'a Batch) -> Vec<Option<Cow<'a, Column>>> {
+        self.plan
             .aggs
             .iter()
             .map(|a| match &a.arg {
@@ -173,56 +196,174 @@ impl Aggregate {
                 }
                 Some(e) => Some(Cow::Owned(e.eval(batch, &self.dict))),
             })
-            .collect();
-        let arg_ref = |i: usize| args[i].as_deref();
-        match self.plan.emit {
-            EmitMode::Final => {
-                let table = &mut self.slots[s].table;
-                self.groups.clear();
-                for r in rows.clone() {
-                    let g = table.group_of(&key_cols, r);
-                    self.groups.push(g);
-                }
-                for (i, acc) in table.accs.iter_mut().enumerate() {
-                    acc.update_batch(&self.groups, arg_ref(i), rows.clone());
-                }
-            }
-            EmitMode::Changes => {
-                for r in rows {
-                    let table = &mut self.slots[s].table;
-                    let g = table.group_of(&key_cols, r) as usize;
-                    for (i, acc) in table.accs.iter_mut().enumerate() {
-                        acc.update(g, arg_ref(i), r);
-                    }
-                    self.push_group_row(s, g);
-                    if self.group_rows.len() >= 4096 {
-                        self.flush_group_rows(out);
-                    }
-                }
-                self.flush_group_rows(out);
+            .collect()
+    }
+
+    /// Folds `batch[rows]` into the owner's window tables, column by column (EMIT FINAL, and
+    /// the readers' pre-aggregation).
+    pub fn combine(&mut self, batch: &Batch, rows: Range<usize>, owner: usize) {
+        let key_cols: Vec<&Column> = self.plan.keys.iter().map(|&k| &batch.columns[k]).collect();
+        let args = self.args(batch);
+        let runs = self.window_runs(batch, rows);
+        for (start, run) in &runs {
+            let s = self.slot(owner, *start);
+            let table = &mut self.slots[s].table;
+            table.group_ids(&key_cols, run.clone(), &mut self.groups);
+            table.count_records(&self.groups);
+            for (i, acc) in table.accs.iter_mut().enumerate() {
+                acc.update_batch(&self.groups, args[i].as_deref(), run.clone());
             }
         }
+        self.runs = runs;
     }
+
+    /// EMIT CHANGES: folds the rows and appends, for each, its group's row right after it —
+    /// keys copied from the row, each aggregate's value from one typed loop.
+    fn fold_changes(
+        &mut self,
+        batch: &Batch,
+        rows: Range<usize>,
+        owner: usize,
+        out: &mut ShardOutput,
+    ) {
+        let key_cols: Vec<&Column> = self.plan.keys.iter().map(|&k| &batch.columns[k]).collect();
+        let args = self.args(batch);
+        let runs = self.window_runs(batch, rows);
+        let nk = self.plan.keys.len();
+        let na = self.plan.aggs.len();
+        let size = self.plan.window.map_or(0, |w| w.size());
+        for (start, run) in &runs {
+            let s = self.slot(owner, *start);
+            let table = &mut self.slots[s].table;
+            table.group_ids(&key_cols, run.clone(), &mut self.groups);
+            table.count_records(&self.groups);
+            let cols = &mut self.group_rows.columns;
+            for (dst, src) in cols[..nk].iter_mut().zip(&key_cols) {
+                dst.extend_from(src, run.clone());
+            }
+            for (i, acc) in table.accs.iter_mut().enumerate() {
+                acc.update_and_emit(
+                    &self.groups,
+                    args[i].as_deref(),
+                    run.clone(),
+                    &mut cols[nk + i],
+                );
+            }
+            let (ws, we) = if *start == NO_WINDOW {
+                (0, 0)
+            } else {
+                (*start, start.saturating_add(size))
+            };
+            if let [Column::Int(a), Column::Int(b)] = &mut cols[nk + na..] {
+                a.extend(std::iter::repeat_n(ws, run.len()));
+                b.extend(std::iter::repeat_n(we, run.len()));
+            }
+        }
+        self.runs = runs;
+        self.flush_group_rows(out);
+    }
+
+    /// Moves every open group into partial rows (layout `AggregatePlan::partial_types`), each
+    /// into the batch of the shard that owns its key, and empties the tables. A reader calls
+    /// this after combining a block.
+    pub fn drain_partials(&mut self, outs: &mut [Batch]) {
+        let nk = self.plan.keys.len();
+        let shards = outs.len();
+        for mut slot in self.slots.drain(..) {
+            let t = &slot.table;
+            let keys: Vec<&Column> = t.keys.iter().collect();
+            for g in 0..t.len() {
+                let owner = if shards == 1 {
+                    0
+                } else {
+                    shard_of(column_hash(&keys, g), shards)
+                };
+                let cols = &mut outs[owner].columns;
+                for (dst, src) in cols[..nk].iter_mut().zip(&t.keys) {
+                    dst.push_from(src, g);
+                }
+                if let [Column::Int(start), Column::Int(records), ..] = &mut cols[nk..] {
+                    start.push(slot.start);
+                    records.push(t.records[g]);
+                }
+                let mut c = nk + 2;
+                for acc in &t.accs {
+                    c += acc.emit_state(g, &mut cols[c..]);
+                }
+            }
+            slot.table.clear();
+            self.free.push(slot.table);
+        }
+    }
+
+    /// Merges partial rows (from `drain_partials`) into the owner's tables. A row whose window
+    /// ended at or before `watermark` is late: dropped and counted. Returns (records merged,
+    /// records dropped late).
+    pub fn merge_partials(
+        &mut self,
+        batch: &Batch,
+        owner: usize,
+        watermark: Option<i64>,
+    ) -> (u64, u64) {
+        let nk = self.plan.keys.len();
+        let key_cols: Vec<&Column> = batch.columns[..nk].iter().collect();
+        let starts = batch.columns[nk].as_int();
+        let records = batch.columns[nk + 1].as_int();
+        let (mut merged, mut late) = (0u64, 0u64);
+        let mut cached: Option<(i64, usize)> = None;
+        for r in 0..batch.len() {
+            let start = starts[r];
+            if let (Some(w), Some(wm)) = (self.plan.window, watermark)
+                && start.saturating_add(w.size()) <= wm
+            {
+                late += records[r] as u64;
+                continue;
+            }
+            let s = match cached {
+                Some((st, s)) if st == start => s,
+                _ => {
+                    let s = self.slot(owner, start);
+                    cached = Some((start, s));
+                    s
+                }
+            };
+            let table = &mut self.slots[s].table;
+            let g = table.group_of(&key_cols, r) as usize;
+            table.records[g] += records[r];
+            let mut c = nk + 2;
+            for acc in table.accs.iter_mut() {
+                c += acc.merge_state(g, &batch.columns[c..], r);
+            }
+            merged += records[r] as u64;
+        }
+        (merged, late)
+    }
+}
+
+/// FxHash of key columns at `row`, as `router::key_hash` computes it over a batch.
+fn column_hash(cols: &[&Column], row: usize) -> u64 {
+    let mut h = 0u64;
+    for c in cols {
+        h = crate::runtime::router::fx_combine(h, c.key_at(row));
+    }
+    h
 }
 
 impl Operator for Aggregate {
     fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
-        let (Some(w), Some(tc)) = (self.plan.window, self.time_column) else {
-            self.fold(batch, rows, owner, NO_WINDOW, out);
-            return;
-        };
-        // Runs of consecutive rows in one window share a table lookup.
-        let times = batch.columns[tc].as_int();
-        let mut run_start = rows.start;
-        while run_start < rows.end {
-            let start = w.start_of(times[run_start]);
-            let mut run_end = run_start + 1;
-            while run_end < rows.end && w.start_of(times[run_end]) == start {
-                run_end += 1;
-            }
-            self.fold(batch, run_start..run_end, owner, start, out);
-            run_start = run_end;
+        match self.plan.emit {
+            EmitMode::Final => self.combine(batch, rows, owner),
+            EmitMode::Changes => self.fold_changes(batch, rows, owner, out),
         }
+    }
+
+    fn merge_partials(
+        &mut self,
+        batch: &Batch,
+        owner: usize,
+        watermark: Option<i64>,
+    ) -> (u64, u64) {
+        Aggregate::merge_partials(self, batch, owner, watermark)
     }
 
     fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize {

@@ -26,6 +26,16 @@ pub trait Operator: Send {
     fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize;
     /// End of input for `owner`: emit everything still open.
     fn finish(&mut self, owner: usize, out: &mut ShardOutput);
+    /// Merges pre-aggregated partial rows (EMIT FINAL aggregates only); returns (records
+    /// merged, records dropped late).
+    fn merge_partials(
+        &mut self,
+        _batch: &Batch,
+        _owner: usize,
+        _watermark: Option<i64>,
+    ) -> (u64, u64) {
+        panic!("internal: partial states sent to an operator that does not aggregate")
+    }
 }
 
 /// Builds the operator a plan's body needs.

@@ -201,6 +201,11 @@ pub struct Core {
     pub fault: Option<Fault>,
     /// `--rate`: records per second over the whole run, shared by the readers.
     pub rate: Option<f64>,
+    /// EMIT FINAL aggregates: the reader's pre-aggregation, which sends partial states
+    /// instead of records (None: records are routed).
+    pub combiner: Option<crate::ops::aggregate::Aggregate>,
+    /// Column types of the batches this core sends (the input's, or the partial layout).
+    pub route_types: Vec<crate::data::DataType>,
     pending: Vec<Option<Msg>>,
     exhausted: bool,
     /// The input block number of the next block this core reads.
@@ -252,6 +257,7 @@ impl Core {
         fault: Option<Fault>,
     ) -> Core {
         let scratch = Batch::new(&plan.input, 0);
+        let route_types = plan.input.fields.iter().map(|f| f.ty).collect();
         Core {
             id,
             n_cores,
@@ -266,6 +272,8 @@ impl Core {
             control,
             fault,
             rate: None,
+            combiner: None,
+            route_types,
             pending: Vec::new(),
             exhausted: false,
             block_no: id as u64,
@@ -410,26 +418,35 @@ impl Core {
                 self.stats.latency.record_since(ingested);
                 return;
             }
-            Routing::Single => {
-                let mut out = self.take_buffer(0);
-                out.gather_from(batch, &self.sel);
-                self.pending[0] = Some(Msg::Block {
-                    block: block_no,
-                    rows: out,
-                    max_time,
-                    ingested,
-                });
-            }
-            Routing::Hash(keys) => {
+            Routing::Single | Routing::Hash(_) => {
                 let shards = self.outbound.len();
-                self.dest.clear();
-                self.dest.extend(
-                    self.sel
-                        .iter()
-                        .map(|&r| shard_of(key_hash(batch, keys, r as usize), shards) as u32),
-                );
                 let mut outs: Vec<Batch> = (0..shards).map(|s| self.take_buffer(s)).collect();
-                scatter(batch, &self.sel, &self.dest, &mut outs);
+                let all_rows = self.sel.len() == n;
+                if let Some(combiner) = self.combiner.as_mut() {
+                    // EMIT FINAL: pre-aggregate the block, send partial states to the owners.
+                    if all_rows {
+                        combiner.combine(batch, 0..n, 0);
+                    } else {
+                        self.scratch.clear();
+                        self.scratch.gather_from(batch, &self.sel);
+                        combiner.combine(&self.scratch, 0..self.sel.len(), 0);
+                    }
+                    combiner.drain_partials(&mut outs);
+                } else if shards == 1 {
+                    if all_rows {
+                        outs[0].extend_from(batch, 0..n);
+                    } else {
+                        outs[0].gather_from(batch, &self.sel);
+                    }
+                } else if let Routing::Hash(keys) = &plan.routing {
+                    self.dest.clear();
+                    self.dest.extend(
+                        self.sel
+                            .iter()
+                            .map(|&r| shard_of(key_hash(batch, keys, r as usize), shards) as u32),
+                    );
+                    scatter(batch, &self.sel, &self.dest, &mut outs);
+                }
                 for (s, rows) in outs.into_iter().enumerate() {
                     self.pending[s] = Some(Msg::Block {
                         block: block_no,
@@ -466,8 +483,8 @@ impl Core {
     fn take_buffer(&mut self, shard: usize) -> Batch {
         let mut b = match self.returns[shard].pop() {
             Ok(b) => b,
-            Err(_) => Batch::new(
-                &self.plan.input,
+            Err(_) => Batch::with_types(
+                self.route_types.iter().copied(),
                 BLOCK_ROWS / self.outbound.len().max(1) + 64,
             ),
         };
@@ -500,6 +517,7 @@ impl Core {
         let n_cores = self.n_cores as u64;
         let plan = self.plan.clone();
         let lateness = self.lateness_ms;
+        let partial = self.combiner.is_some();
         let Some(shard) = self.shard.as_mut() else {
             return false;
         };
@@ -531,6 +549,7 @@ impl Core {
                     let mut n = rows.len();
                     let watermark = shard.max_time.saturating_sub(lateness);
                     let late_rows = match (plan.window(), plan.time_column) {
+                        _ if partial => 0,
                         (Some(w), Some(t)) if shard.max_time != i64::MIN => {
                             let times = rows.columns[t].as_int();
                             let late = times.iter().filter(|&&x| w.end_of(x) <= watermark).count();
@@ -550,8 +569,15 @@ impl Core {
                     self.stats.late_dropped += late_rows as u64;
                     let input = if late_rows > 0 { &self.scratch } else { &rows };
                     n -= late_rows;
-                    self.stats.processed += n as u64;
-                    shard.state.process(input, 0..n, id, &mut shard.output);
+                    if partial {
+                        let wm = (shard.max_time != i64::MIN).then_some(watermark);
+                        let (merged, late) = shard.state.merge_partials(&rows, id, wm);
+                        self.stats.processed += merged;
+                        self.stats.late_dropped += late;
+                    } else {
+                        self.stats.processed += n as u64;
+                        shard.state.process(input, 0..n, id, &mut shard.output);
+                    }
                     self.stats.latency.record_since(ingested);
                     shard.max_time = shard.max_time.max(max_time);
                     if plan.time_column.is_some() && shard.max_time != i64::MIN {

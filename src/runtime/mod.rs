@@ -114,6 +114,10 @@ pub fn run(
         Routing::Hash(_) => n,
     };
     let control = Arc::new(Control::default());
+    // EMIT FINAL aggregates pre-aggregate on the reading core (v1, v2). The mutex baseline keeps
+    // the seed's design — every record updates the shared state — so it routes records.
+    let pre_aggregate = cfg.mode != Mode::Mutex
+        && matches!(&plan.body, crate::sql::Body::Aggregate(a) if a.emit == crate::sql::EmitMode::Final);
 
     // The mesh: ring[r][s] carries reader r's rows for shard s; back[s][r] returns buffers.
     let mut to_shard: Vec<Vec<rtrb::Producer<Msg>>> = (0..n).map(|_| Vec::new()).collect();
@@ -197,6 +201,16 @@ pub fn run(
             cfg.fault,
         );
         core.rate = cfg.rate;
+        if pre_aggregate && plan.routing != Routing::Local {
+            if let crate::sql::Body::Aggregate(a) = &plan.body {
+                core.route_types = a.partial_types();
+                core.combiner = Some(ops::aggregate::Aggregate::new(
+                    a.clone(),
+                    plan.time_column,
+                    dict.clone(),
+                ));
+            }
+        }
         core.outbound = std::mem::take(&mut to_shard[id]);
         core.returns = std::mem::take(&mut returned[id]);
         if plan.routing == Routing::Local {

@@ -8,14 +8,17 @@ use crate::data::batch::Column;
 
 const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
-/// FxHash's combining step over the key columns of `row`.
+/// FxHash's combining step.
+#[inline]
+pub fn fx_combine(h: u64, v: u64) -> u64 {
+    (h.rotate_left(5) ^ v).wrapping_mul(FX_SEED)
+}
+
+/// FxHash over the key columns of `row`.
 #[inline]
 pub fn key_hash(batch: &Batch, keys: &[usize], row: usize) -> u64 {
-    let mut h = 0u64;
-    for &k in keys {
-        h = (h.rotate_left(5) ^ batch.columns[k].key_at(row)).wrapping_mul(FX_SEED);
-    }
-    h
+    keys.iter()
+        .fold(0, |h, &k| fx_combine(h, batch.columns[k].key_at(row)))
 }
 
 /// Maps a hash onto `0..n` using its high bits.

@@ -66,6 +66,19 @@ impl State {
         }
     }
 
+    /// Merges pre-aggregated partial rows; returns (records merged, records dropped late).
+    pub fn merge_partials(
+        &mut self,
+        batch: &Batch,
+        owner: usize,
+        watermark: Option<i64>,
+    ) -> (u64, u64) {
+        match self {
+            State::Owned(op) => op.merge_partials(batch, owner, watermark),
+            State::Shared { op, .. } => lock(op).merge_partials(batch, owner, watermark),
+        }
+    }
+
     pub fn finish(&mut self, owner: usize, out: &mut ShardOutput) {
         match self {
             State::Owned(op) => op.finish(owner, out),

@@ -105,6 +105,17 @@ pub struct AggregatePlan {
 }
 
 impl AggregatePlan {
+    /// Types of a partial row, what a reader's pre-aggregation sends an owner shard: keys,
+    /// window start, records folded, then each aggregate's state columns.
+    pub fn partial_types(&self) -> Vec<DataType> {
+        let mut t = self.key_types.clone();
+        t.extend([DataType::Timestamp, DataType::Int]);
+        for a in &self.aggs {
+            t.extend(crate::ops::group_table::Acc::state_types(a));
+        }
+        t
+    }
+
     /// Types of the group row: keys, aggregate results, window start and end.
     pub fn group_row_types(&self) -> Vec<DataType> {
         let mut t = self.key_types.clone();
