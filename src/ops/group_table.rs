@@ -400,13 +400,14 @@ impl GroupTable {
             let (ba, bb) = (bits[0], bits[1]);
             for r in rows.clone() {
                 let (ka, kb) = (a[r], b[r]);
-                if (ka >> ba) == 0 && (kb >> bb) == 0 {
-                    if let KeyIndex::Dense { slots, .. } = &self.index {
-                        let g = slots[((ka as usize) << bb) | kb as usize];
-                        if g != EMPTY {
-                            out.push(g);
-                            continue;
-                        }
+                if (ka >> ba) == 0
+                    && (kb >> bb) == 0
+                    && let KeyIndex::Dense { slots, .. } = &self.index
+                {
+                    let g = slots[((ka as usize) << bb) | kb as usize];
+                    if g != EMPTY {
+                        out.push(g);
+                        continue;
                     }
                 }
                 // New group or a wider key: the general path (which may re-layout the index).

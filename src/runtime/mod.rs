@@ -201,15 +201,16 @@ pub fn run(
             cfg.fault,
         );
         core.rate = cfg.rate;
-        if pre_aggregate && plan.routing != Routing::Local {
-            if let crate::sql::Body::Aggregate(a) = &plan.body {
-                core.route_types = a.partial_types();
-                core.combiner = Some(ops::aggregate::Aggregate::new(
-                    a.clone(),
-                    plan.time_column,
-                    dict.clone(),
-                ));
-            }
+        if pre_aggregate
+            && plan.routing != Routing::Local
+            && let crate::sql::Body::Aggregate(a) = &plan.body
+        {
+            core.route_types = a.partial_types();
+            core.combiner = Some(ops::aggregate::Aggregate::new(
+                a.clone(),
+                plan.time_column,
+                dict.clone(),
+            ));
         }
         core.outbound = std::mem::take(&mut to_shard[id]);
         core.returns = std::mem::take(&mut returned[id]);
