@@ -206,6 +206,12 @@ pub struct Core {
     pub combiner: Option<crate::ops::aggregate::Aggregate>,
     /// Column types of the batches this core sends (the input's, or the partial layout).
     pub route_types: Vec<crate::data::DataType>,
+    /// Input columns sent to shards when records are routed (those the operator reads).
+    pub route_columns: Vec<usize>,
+    /// The plan over the routed layout, which the shard side runs (`Plan::for_shards`).
+    pub shard_plan: Arc<Plan>,
+    /// Scratch in the routed layout, for the rows a shard keeps when some are late.
+    pub shard_scratch: Batch,
     pending: Vec<Option<Msg>>,
     exhausted: bool,
     /// The input block number of the next block this core reads.
@@ -258,6 +264,8 @@ impl Core {
     ) -> Core {
         let scratch = Batch::new(&plan.input, 0);
         let route_types = plan.input.fields.iter().map(|f| f.ty).collect();
+        let route_columns = (0..plan.input.len()).collect();
+        let shard_plan = plan.clone();
         Core {
             id,
             n_cores,
@@ -274,6 +282,9 @@ impl Core {
             rate: None,
             combiner: None,
             route_types,
+            route_columns,
+            shard_scratch: scratch.clone(),
+            shard_plan,
             pending: Vec::new(),
             exhausted: false,
             block_no: id as u64,
@@ -433,10 +444,12 @@ impl Core {
                     }
                     combiner.drain_partials(&mut outs);
                 } else if shards == 1 {
-                    if all_rows {
-                        outs[0].extend_from(batch, 0..n);
-                    } else {
-                        outs[0].gather_from(batch, &self.sel);
+                    for (dst, &c) in outs[0].columns.iter_mut().zip(&self.route_columns) {
+                        if all_rows {
+                            dst.extend_from(&batch.columns[c], 0..n);
+                        } else {
+                            dst.gather_from(&batch.columns[c], &self.sel);
+                        }
                     }
                 } else if let Routing::Hash(keys) = &plan.routing {
                     self.dest.clear();
@@ -445,7 +458,7 @@ impl Core {
                             .iter()
                             .map(|&r| shard_of(key_hash(batch, keys, r as usize), shards) as u32),
                     );
-                    scatter(batch, &self.sel, &self.dest, &mut outs);
+                    scatter(batch, &self.route_columns, &self.sel, &self.dest, &mut outs);
                 }
                 for (s, rows) in outs.into_iter().enumerate() {
                     self.pending[s] = Some(Msg::Block {
@@ -515,7 +528,7 @@ impl Core {
     fn shard_step(&mut self) -> bool {
         let id = self.id;
         let n_cores = self.n_cores as u64;
-        let plan = self.plan.clone();
+        let plan = self.shard_plan.clone();
         let lateness = self.lateness_ms;
         let partial = self.combiner.is_some();
         let Some(shard) = self.shard.as_mut() else {
@@ -559,15 +572,19 @@ impl Core {
                                     (0..n as u32)
                                         .filter(|&i| w.end_of(times[i as usize]) > watermark),
                                 );
-                                self.scratch.clear();
-                                self.scratch.gather_from(&rows, &self.sel);
+                                self.shard_scratch.clear();
+                                self.shard_scratch.gather_from(&rows, &self.sel);
                             }
                             late
                         }
                         _ => 0,
                     };
                     self.stats.late_dropped += late_rows as u64;
-                    let input = if late_rows > 0 { &self.scratch } else { &rows };
+                    let input = if late_rows > 0 {
+                        &self.shard_scratch
+                    } else {
+                        &rows
+                    };
                     n -= late_rows;
                     if partial {
                         let wm = (shard.max_time != i64::MIN).then_some(watermark);

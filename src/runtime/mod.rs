@@ -137,13 +137,21 @@ pub fn run(
         }
     }
 
-    let shared = (cfg.mode == Mode::Mutex).then(|| Arc::new(Mutex::new(ops::build(&plan, &dict))));
+    // Routed records carry only the columns the shard's operator reads.
+    let (shard_plan, route_columns) = if plan.routing == Routing::Local || pre_aggregate {
+        (plan.clone(), (0..plan.input.len()).collect())
+    } else {
+        let (p, cols) = plan.for_shards();
+        (Arc::new(p), cols)
+    };
+    let shared =
+        (cfg.mode == Mode::Mutex).then(|| Arc::new(Mutex::new(ops::build(&shard_plan, &dict))));
     let new_state = || match &shared {
         Some(op) if plan.routing != Routing::Local => State::Shared {
             op: op.clone(),
             per: cfg.lock_per,
         },
-        _ => State::Owned(ops::build(&plan, &dict)),
+        _ => State::Owned(ops::build(&shard_plan, &dict)),
     };
 
     // Readers.
@@ -201,6 +209,13 @@ pub fn run(
             cfg.fault,
         );
         core.rate = cfg.rate;
+        core.shard_plan = shard_plan.clone();
+        core.route_types = route_columns
+            .iter()
+            .map(|&c| plan.input.fields[c].ty)
+            .collect();
+        core.route_columns = route_columns.clone();
+        core.shard_scratch = Batch::new(&shard_plan.input, 0);
         if pre_aggregate
             && plan.routing != Routing::Local
             && let crate::sql::Body::Aggregate(a) = &plan.body

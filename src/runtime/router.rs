@@ -27,14 +27,15 @@ pub fn shard_of(hash: u64, n: usize) -> usize {
     ((hash as u128 * n as u128) >> 64) as usize
 }
 
-/// Appends the rows `rows[k]` of `src` to `outs[dest[k]]`, column by column.
-pub fn scatter(src: &Batch, rows: &[u32], dest: &[u32], outs: &mut [Batch]) {
+/// Appends the rows `rows[k]` of `src`'s columns `cols` to `outs[dest[k]]` (whose column `i`
+/// receives `src` column `cols[i]`), column by column.
+pub fn scatter(src: &Batch, cols: &[usize], rows: &[u32], dest: &[u32], outs: &mut [Batch]) {
     fn go<T: Copy>(vals: &[T], rows: &[u32], dest: &[u32], outs: &mut [&mut Vec<T>]) {
         for (&r, &d) in rows.iter().zip(dest) {
             outs[d as usize].push(vals[r as usize]);
         }
     }
-    for (c, col) in src.columns.iter().enumerate() {
+    for (c, col) in cols.iter().map(|&i| &src.columns[i]).enumerate() {
         macro_rules! typed {
             ($variant:ident, $vals:expr) => {{
                 let mut targets: Vec<_> = outs
@@ -94,10 +95,19 @@ mod tests {
     }
 
     #[test]
+    fn scatter_can_send_a_subset_of_columns() {
+        let b = keyed(&[5, 6, 7]);
+        let mut outs = vec![Batch::with_types([DataType::Int], 0); 2];
+        scatter(&b, &[1], &[0, 1, 2], &[0, 1, 0], &mut outs);
+        assert_eq!(outs[0].columns[0].as_int(), &[0, 2]);
+        assert_eq!(outs[1].columns[0].as_int(), &[1]);
+    }
+
+    #[test]
     fn scatter_keeps_every_row_once_in_order() {
         let b = keyed(&[5, 6, 7, 8, 9]);
         let mut outs = vec![Batch::with_types([DataType::Str, DataType::Int], 0); 2];
-        scatter(&b, &[0, 1, 2, 4], &[1, 0, 1, 1], &mut outs);
+        scatter(&b, &[0, 1], &[0, 1, 2, 4], &[1, 0, 1, 1], &mut outs);
         assert_eq!(outs[0].columns[1].as_int(), &[1]);
         assert_eq!(outs[1].columns[1].as_int(), &[0, 2, 4]);
     }

@@ -77,6 +77,34 @@ impl Expr {
         }
     }
 
+    /// Adds the column indices this expression reads to `out`.
+    pub fn columns(&self, out: &mut std::collections::BTreeSet<usize>) {
+        match self {
+            Expr::Column { index, .. } => {
+                out.insert(*index);
+            }
+            Expr::Literal(_) => {}
+            Expr::Binary { left, right, .. } => {
+                left.columns(out);
+                right.columns(out);
+            }
+            Expr::Not(e) | Expr::Neg(e) | Expr::Cast { expr: e, .. } => e.columns(out),
+        }
+    }
+
+    /// Rewrites every column index `i` to `map(i)`.
+    pub fn remap(&mut self, map: &impl Fn(usize) -> usize) {
+        match self {
+            Expr::Column { index, .. } => *index = map(*index),
+            Expr::Literal(_) => {}
+            Expr::Binary { left, right, .. } => {
+                left.remap(map);
+                right.remap(map);
+            }
+            Expr::Not(e) | Expr::Neg(e) | Expr::Cast { expr: e, .. } => e.remap(map),
+        }
+    }
+
     /// Evaluates over all rows of `batch`, producing one column of `self.ty()`.
     pub fn eval(&self, batch: &Batch, dict: &Dict) -> Column {
         let n = batch.len();

@@ -180,6 +180,68 @@ impl Plan {
         }
     }
 
+    /// The plan shards run when records are routed to them: only the input columns the
+    /// operator reads cross cores (WHERE already ran on the reader). Returns that plan, whose
+    /// input is the pruned layout, and the input columns kept, in order.
+    pub fn for_shards(&self) -> (Plan, Vec<usize>) {
+        let n = self.input.len();
+        let mut used = std::collections::BTreeSet::new();
+        match &self.body {
+            Body::Project(_) => return (self.clone(), (0..n).collect()),
+            Body::Aggregate(a) => {
+                used.extend(a.keys.iter().copied());
+                a.aggs
+                    .iter()
+                    .filter_map(|c| c.arg.as_ref())
+                    .for_each(|e| e.columns(&mut used));
+            }
+            Body::Rows(r) => {
+                used.extend(r.partition_by.iter().copied());
+                used.insert(r.order_by);
+                r.funcs
+                    .iter()
+                    .filter_map(|f| f.arg.as_ref())
+                    .for_each(|e| e.columns(&mut used));
+                let mut out_cols = std::collections::BTreeSet::new();
+                r.outputs.iter().for_each(|e| e.columns(&mut out_cols));
+                used.extend(out_cols.into_iter().filter(|&c| c < n));
+            }
+        }
+        used.extend(self.time_column);
+        let kept: Vec<usize> = used.into_iter().collect();
+        let at = |i: usize| {
+            kept.iter()
+                .position(|&k| k == i)
+                .expect("every used column is kept")
+        };
+        let mut p = self.clone();
+        p.input = Schema::new(kept.iter().map(|&i| self.input.fields[i].clone()).collect());
+        p.filter = None;
+        p.time_column = self.time_column.map(at);
+        match &mut p.body {
+            Body::Project(_) => unreachable!("returned above"),
+            Body::Aggregate(a) => {
+                a.keys.iter_mut().for_each(|k| *k = at(*k));
+                a.aggs
+                    .iter_mut()
+                    .filter_map(|c| c.arg.as_mut())
+                    .for_each(|e| e.remap(&at));
+            }
+            Body::Rows(r) => {
+                r.partition_by.iter_mut().for_each(|k| *k = at(*k));
+                r.order_by = at(r.order_by);
+                r.funcs
+                    .iter_mut()
+                    .filter_map(|f| f.arg.as_mut())
+                    .for_each(|e| e.remap(&at));
+                let width = kept.len();
+                let out_at = |i: usize| if i < n { at(i) } else { i - n + width };
+                r.outputs.iter_mut().for_each(|e| e.remap(&out_at));
+            }
+        }
+        (p, kept)
+    }
+
     /// The plan as a tree, for `shardsql explain` and the run summary.
     pub fn explain(&self) -> String {
         let cols = |idx: &[usize]| {
@@ -1318,6 +1380,39 @@ mod tests {
         for t in [-120_001i64, -1, 0, 1, 59_999, 60_000, 123_456_789] {
             assert!(w.start_of(t) <= t && t < w.end_of(t));
         }
+    }
+
+    #[test]
+    fn shards_receive_only_the_columns_they_read() {
+        let p = plan_sql(
+            "SELECT value, AVG(price) OVER (ORDER BY event_time ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) AS m \
+             FROM market_data WHERE quantity > 5",
+        )
+        .unwrap();
+        let (shard, kept) = p.for_shards();
+        assert_eq!(
+            kept,
+            vec![3, 5, 7],
+            "price, value, event_time; quantity is only in WHERE"
+        );
+        let Body::Rows(r) = &shard.body else { panic!() };
+        assert_eq!(r.order_by, 2);
+        assert_eq!(
+            r.outputs[0],
+            Expr::Column {
+                index: 1,
+                ty: DataType::Float
+            }
+        );
+        assert_eq!(
+            r.outputs[1],
+            Expr::Column {
+                index: 3,
+                ty: DataType::Float
+            },
+            "the function result follows"
+        );
+        assert!(shard.filter.is_none());
     }
 
     #[test]
