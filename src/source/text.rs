@@ -54,6 +54,10 @@ pub struct TextReader {
     on_error: OnError,
     sample: VecDeque<(u64, ByteRecord)>,
     record: ByteRecord,
+    /// The previous record's buffers, reused for the next read.
+    spare: ByteRecord,
+    /// One parsed value per field (integers, float bits, booleans) before the row is appended.
+    staged: Vec<u64>,
     pub malformed: u64,
     pub examples: Vec<Malformed>,
     pub records_read: u64,
@@ -99,6 +103,8 @@ impl TextReader {
             on_error,
             sample: VecDeque::new(),
             record: ByteRecord::new(),
+            spare: ByteRecord::new(),
+            staged: Vec::new(),
             malformed: 0,
             examples: Vec::new(),
             records_read: 0,
@@ -249,7 +255,8 @@ impl TextReader {
         let name = &self.name;
         match &mut self.raw {
             Raw::Csv(reader) => {
-                let mut rec = ByteRecord::new();
+                // Reuse the record's buffers: no allocation per record.
+                let mut rec = std::mem::take(&mut self.spare);
                 match reader.read_byte_record(&mut rec) {
                     Ok(false) => Ok(None),
                     Ok(true) => {
@@ -342,7 +349,7 @@ impl TextReader {
             self.records_read += 1;
             match next {
                 Ok((line, rec)) => {
-                    self.record = rec;
+                    self.spare = std::mem::replace(&mut self.record, rec);
                     if let Err(reason) = self.append(out) {
                         self.report(Malformed { line, reason })?;
                     }
@@ -359,50 +366,47 @@ impl TextReader {
         if self.record.len() != n {
             return Err(format!("expected {n} fields, found {}", self.record.len()));
         }
+        // Parse every field once into `staged`; append only when the whole record is valid.
+        self.staged.clear();
         for (i, f) in self.schema.fields.iter().enumerate() {
             let text = std::str::from_utf8(&self.record[i])
                 .map_err(|_| format!("column `{}` is not valid UTF-8", f.name))?;
-            check_field(text, f)?;
-        }
-        for (i, (f, col)) in self
-            .schema
-            .fields
-            .iter()
-            .zip(out.columns.iter_mut())
-            .enumerate()
-        {
-            let text = std::str::from_utf8(&self.record[i]).expect("checked above");
-            match col {
-                Column::Int(v) => v.push(text.trim().parse().expect("checked above")),
-                Column::Float(v) => v.push(text.trim().parse().expect("checked above")),
-                Column::Bool(v) => v.push(parse_bool(text).expect("checked above")),
-                Column::Str(v) => v.push(self.interner.intern(text)),
+            let value = match f.ty {
+                DataType::Int | DataType::Timestamp => {
+                    text.trim().parse::<i64>().ok().map(|v| v as u64)
+                }
+                DataType::Float => text.trim().parse::<f64>().ok().map(f64::to_bits),
+                DataType::Bool => parse_bool(text).map(u64::from),
+                DataType::Str => Some(0),
+            };
+            match value {
+                Some(v) => self.staged.push(v),
+                None => return Err(field_error(text, f)),
             }
-            let _ = f;
+        }
+        for (i, (col, &v)) in out.columns.iter_mut().zip(&self.staged).enumerate() {
+            match col {
+                Column::Int(c) => c.push(v as i64),
+                Column::Float(c) => c.push(f64::from_bits(v)),
+                Column::Bool(c) => c.push(v != 0),
+                Column::Str(c) => {
+                    let text = std::str::from_utf8(&self.record[i]).expect("validated above");
+                    c.push(self.interner.intern(text));
+                }
+            }
         }
         Ok(())
     }
 }
 
-fn check_field(text: &str, f: &Field) -> std::result::Result<(), String> {
+/// Why `text` is not a valid value for field `f`.
+fn field_error(text: &str, f: &Field) -> String {
     let t = text.trim();
-    let ok = match f.ty {
-        DataType::Int | DataType::Timestamp => t.parse::<i64>().is_ok(),
-        DataType::Float => t.parse::<f64>().is_ok(),
-        DataType::Bool => parse_bool(t).is_some(),
-        DataType::Str => true,
-    };
-    if ok {
-        return Ok(());
-    }
     if t.is_empty() {
-        return Err(format!("column `{}` is empty", f.name));
+        return format!("column `{}` is empty", f.name);
     }
     let shown: String = t.chars().take(40).collect();
-    Err(format!(
-        "column `{}` ({}): cannot parse `{shown}`",
-        f.name, f.ty
-    ))
+    format!("column `{}` ({}): cannot parse `{shown}`", f.name, f.ty)
 }
 
 fn parse_bool(t: &str) -> Option<bool> {
