@@ -172,8 +172,9 @@ impl Aggregate {
                 let mut run_start = rows.start;
                 while run_start < rows.end {
                     let start = w.start_of(times[run_start]);
+                    let end = start.saturating_add(w.size());
                     let mut run_end = run_start + 1;
-                    while run_end < rows.end && w.start_of(times[run_end]) == start {
+                    while run_end < rows.end && (start..end).contains(&times[run_end]) {
                         run_end += 1;
                     }
                     runs.push((start, run_start..run_end));

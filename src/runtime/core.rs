@@ -16,7 +16,7 @@
 //! Threading: a `Core` is built on the spawning thread and then owned by its executor thread.
 
 use super::backoff::{Backoff, Idle};
-use super::router::{key_hash, partition, scatter, shard_of};
+use super::router::{partition_by_key, scatter};
 use super::state::State;
 use crate::data::{Batch, Schema};
 use crate::metrics::latency::Latency;
@@ -217,7 +217,6 @@ pub struct Core {
     /// The input block number of the next block this core reads.
     block_no: u64,
     sel: Vec<u32>,
-    dest: Vec<u32>,
     by_dest: Vec<Vec<u32>>,
     scratch: Batch,
     stats: CoreStats,
@@ -290,7 +289,6 @@ impl Core {
             exhausted: false,
             block_no: id as u64,
             sel: Vec::new(),
-            dest: Vec::new(),
             by_dest: Vec::new(),
             scratch,
             stats: CoreStats {
@@ -454,14 +452,7 @@ impl Core {
                         }
                     }
                 } else if let Routing::Hash(keys) = &plan.routing {
-                    self.dest.clear();
-                    self.dest.extend(
-                        self.sel
-                            .iter()
-                            .map(|&r| shard_of(key_hash(batch, keys, r as usize), shards) as u32),
-                    );
-                    self.by_dest.resize_with(shards, Vec::new);
-                    partition(&self.sel, &self.dest, &mut self.by_dest);
+                    partition_by_key(batch, keys, &self.sel, shards, &mut self.by_dest);
                     scatter(batch, &self.route_columns, &self.by_dest, &mut outs);
                 }
                 for (s, rows) in outs.into_iter().enumerate() {
@@ -573,13 +564,12 @@ impl Core {
                         _ if partial => 0,
                         (Some(w), Some(t)) if shard.max_time != i64::MIN => {
                             let times = rows.columns[t].as_int();
-                            let late = times.iter().filter(|&&x| w.end_of(x) <= watermark).count();
+                            let open = w.first_open_time(watermark);
+                            let late = times.iter().filter(|&&x| x < open).count();
                             if late > 0 {
                                 self.sel.clear();
-                                self.sel.extend(
-                                    (0..n as u32)
-                                        .filter(|&i| w.end_of(times[i as usize]) > watermark),
-                                );
+                                self.sel
+                                    .extend((0..n as u32).filter(|&i| times[i as usize] >= open));
                                 self.shard_scratch.clear();
                                 self.shard_scratch.gather_from(&rows, &self.sel);
                             }
