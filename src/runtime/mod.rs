@@ -27,8 +27,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Batches a ring holds: enough for readers to run a few blocks ahead of a shard.
-const RING_SLOTS: usize = 16;
+/// Batches a ring holds: enough for readers to run well ahead of a shard (measured: EMIT
+/// CHANGES at 2 shards, 20M records, median of 7: 16 slots ~99, 64 slots ~117, 256 ~117 M/s).
+const RING_SLOTS: usize = 64;
 
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
