@@ -1,0 +1,45 @@
+//! Routing one 4096-row block: hash the GROUP BY key of every row, partition the rows by owner
+//! shard, and gather the routed columns per shard (what a reader does per block for EMIT
+//! CHANGES), for 1 to 8 shards. Throughput is in records.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use shardsql::data::Batch;
+use shardsql::runtime::router::{partition_by_key, scatter};
+
+mod common;
+
+fn route_block(c: &mut Criterion) {
+    let (blocks, _) = common::blocks(1);
+    let block = &blocks[0];
+    let rows: Vec<u32> = (0..block.len() as u32).collect();
+    // trader_id, symbol, price, trade_time: what EMIT CHANGES routes.
+    let cols = [1usize, 2, 3, 6];
+    let types: Vec<_> = cols
+        .iter()
+        .map(|&c| shardsql::data::Schema::market_data().fields[c].ty)
+        .collect();
+    let mut group = c.benchmark_group("router");
+    group.throughput(Throughput::Elements(block.len() as u64));
+    for shards in [1usize, 2, 4, 8] {
+        let mut by_dest = Vec::new();
+        let mut outs: Vec<Batch> = (0..shards)
+            .map(|_| Batch::with_types(types.iter().copied(), 4096))
+            .collect();
+        group.bench_with_input(
+            BenchmarkId::new("hash_partition_gather", shards),
+            &shards,
+            |b, &shards| {
+                b.iter(|| {
+                    outs.iter_mut().for_each(Batch::clear);
+                    partition_by_key(block, &[1, 2], &rows, shards, &mut by_dest);
+                    scatter(block, &cols, &by_dest, &mut outs);
+                    std::hint::black_box(&outs);
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, route_block);
+criterion_main!(benches);
