@@ -270,10 +270,18 @@ impl Aggregate {
     pub fn drain_partials(&mut self, outs: &mut [Batch]) {
         let nk = self.plan.keys.len();
         let shards = outs.len();
-        for mut slot in self.slots.drain(..) {
-            let t = &slot.table;
+        let mut i = 0;
+        while i < self.slots.len() {
+            let slot = &mut self.slots[i];
+            let t = &mut slot.table;
             let keys: Vec<&Column> = t.keys.iter().collect();
+            let mut touched = false;
             for g in 0..t.len() {
+                // Only groups this block touched; the others carry nothing new.
+                if t.records[g] == 0 {
+                    continue;
+                }
+                touched = true;
                 let owner = if shards == 1 {
                     0
                 } else {
@@ -292,8 +300,22 @@ impl Aggregate {
                     c += acc.emit_state(g, &mut cols[c..]);
                 }
             }
-            slot.table.clear();
-            self.free.push(slot.table);
+            // Keep the groups (and their index) for the next block, so a block does not pay
+            // for re-creating them: reset their states instead. A window this block did not
+            // touch is over for this reader, and a table grown past a few blocks' worth of
+            // groups is dropped, so memory stays bounded.
+            if !touched || t.len() > 2 * crate::source::BLOCK_ROWS {
+                let mut slot = self.slots.swap_remove(i);
+                slot.table.clear();
+                self.free.push(slot.table);
+            } else {
+                for g in 0..t.len() {
+                    if t.records[g] != 0 {
+                        t.reset_group(g);
+                    }
+                }
+                i += 1;
+            }
         }
     }
 

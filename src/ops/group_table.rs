@@ -80,6 +80,22 @@ impl Acc {
         }
     }
 
+    /// Puts group `g` back to the identity state (as `push_group` creates it).
+    fn reset(&mut self, g: usize) {
+        match self {
+            Acc::Count(v) | Acc::SumInt(v) => v[g] = 0,
+            Acc::SumFloat(v) => v[g] = 0.0,
+            Acc::Avg { sum, n } => {
+                sum[g] = 0.0;
+                n[g] = 0;
+            }
+            Acc::MinInt(v) => v[g] = i64::MAX,
+            Acc::MaxInt(v) => v[g] = i64::MIN,
+            Acc::MinFloat(v) => v[g] = f64::INFINITY,
+            Acc::MaxFloat(v) => v[g] = f64::NEG_INFINITY,
+        }
+    }
+
     fn clear(&mut self) {
         match self {
             Acc::Count(v) | Acc::SumInt(v) | Acc::MinInt(v) | Acc::MaxInt(v) => v.clear(),
@@ -376,6 +392,13 @@ impl GroupTable {
         self.accs.iter_mut().for_each(Acc::push_group);
         self.records.push(0);
         g
+    }
+
+    /// Puts group `g`'s accumulators and record count back to identity, keeping the group (its
+    /// key and index entry) for the next block.
+    pub fn reset_group(&mut self, g: usize) {
+        self.accs.iter_mut().for_each(|a| a.reset(g));
+        self.records[g] = 0;
     }
 
     /// Counts one record for each group id in `groups`.
