@@ -1,11 +1,17 @@
 //! The idle strategy of a core with nothing to do: spin briefly (work usually arrives within
 //! microseconds), then yield the CPU, then sleep with a growing timer, so eight shards on two
 //! CPUs do not spin each other to a standstill. Any progress resets it.
+//!
+//! Yielding lasts long (thousands of rounds, a few ms) before the first sleep: when shards
+//! outnumber CPUs, a waiting shard is usually waiting for a sibling on its own CPU, and a yield
+//! hands it the CPU at once, while a sleep leaves the CPU idle until the timer fires. Measured,
+//! 8 shards on 2 CPUs, 20M records, median of 3: GROUP BY 75 -> 124, EMIT CHANGES 58 -> 71 M/s
+//! (128 vs 4096 yield rounds).
 
 use std::time::Duration;
 
 const SPIN_ROUNDS: u32 = 64;
-const YIELD_ROUNDS: u32 = 128;
+const YIELD_ROUNDS: u32 = 4096;
 const MAX_SLEEP: Duration = Duration::from_micros(1000);
 
 #[derive(Default)]
