@@ -91,6 +91,10 @@ fn run(args: RunArgs) -> Result<()> {
         }
     };
     let plan = sql::compile_query(&sql_text, &query_path.display().to_string(), &schema)?;
+    let mut literals = Interner::new(dict.clone());
+    plan.string_literals().iter().for_each(|s| {
+        literals.intern(s);
+    });
     let sink = Sink::open(&args.output, &plan.output, dict.clone())?;
 
     let mut preload_malformed = None;

@@ -381,3 +381,26 @@ fn latency_percentiles_reach_stats_stderr_and_hgrm() {
     assert_eq!(rows.last().unwrap().1, 1.0);
     assert!(dir.join("lat-window.hgrm").exists());
 }
+
+#[test]
+fn string_literals_are_output_and_compared() {
+    let dir = scratch("cli-literals");
+    let q = dir.join("q.sql");
+    std::fs::write(
+        &q,
+        "SELECT 'tag' AS label, symbol, price > 100 AS dear FROM market_data WHERE symbol = 'AAPL' OR symbol IN ('MSFT', 'NOPE')",
+    )
+    .unwrap();
+    let (t, _) = run_query(
+        &dir,
+        "out",
+        q.to_str().unwrap(),
+        &["--records", "2000", "--cores", "2"],
+    );
+    assert!(!t.rows.is_empty());
+    for row in &t.rows {
+        assert_eq!(row[0], "tag", "{row:?}");
+        assert!(row[1] == "AAPL" || row[1] == "MSFT", "{row:?}");
+        assert!(row[2] == "true" || row[2] == "false", "{row:?}");
+    }
+}

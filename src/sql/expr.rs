@@ -92,6 +92,19 @@ impl Expr {
         }
     }
 
+    /// Adds the string literals in this expression to `out`.
+    pub fn string_literals(&self, out: &mut Vec<String>) {
+        match self {
+            Expr::Literal(Literal::Str(s)) => out.push(s.clone()),
+            Expr::Column { .. } | Expr::Literal(_) => {}
+            Expr::Binary { left, right, .. } => {
+                left.string_literals(out);
+                right.string_literals(out);
+            }
+            Expr::Not(e) | Expr::Neg(e) | Expr::Cast { expr: e, .. } => e.string_literals(out),
+        }
+    }
+
     /// Rewrites every column index `i` to `map(i)`.
     pub fn remap(&mut self, map: &impl Fn(usize) -> usize) {
         match self {

@@ -188,6 +188,27 @@ impl Plan {
         }
     }
 
+    /// Every string literal in the plan. They are interned before the run so that a literal
+    /// in the output has an id and a comparison with one is a comparison of ids.
+    pub fn string_literals(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut exprs: Vec<&Expr> = self.filter.iter().collect();
+        match &self.body {
+            Body::Project(e) => exprs.extend(e),
+            Body::Aggregate(a) => {
+                exprs.extend(a.aggs.iter().filter_map(|c| c.arg.as_ref()));
+                exprs.extend(&a.having);
+                exprs.extend(&a.outputs);
+            }
+            Body::Rows(r) => {
+                exprs.extend(r.funcs.iter().filter_map(|f| f.arg.as_ref()));
+                exprs.extend(&r.outputs);
+            }
+        }
+        exprs.iter().for_each(|e| e.string_literals(&mut out));
+        out
+    }
+
     /// The plan shards run when records are routed to them: only the input columns the
     /// operator reads cross cores (WHERE already ran on the reader). Returns that plan, whose
     /// input is the pruned layout, and the input columns kept, in order.
