@@ -404,3 +404,35 @@ fn string_literals_are_output_and_compared() {
         assert!(row[2] == "true" || row[2] == "false", "{row:?}");
     }
 }
+
+/// glommio needs locked memory; under a tiny `ulimit -l` the run must stop with the reason and
+/// the fix (never hang), and `--runtime threads` must run the same query.
+#[test]
+fn error_glommio_start_failure_says_why_and_threads_runtime_works() {
+    let run = |extra: &str| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -l 64 && exec {} --query {} --records 20000 --cores 2 --output null {extra}",
+                env!("CARGO_BIN_EXE_shardsql"),
+                SEED_QUERIES[2]
+            ))
+            .current_dir(repo())
+            .output()
+            .unwrap()
+    };
+    let failed = run("");
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{err}");
+    assert!(
+        err.contains("cannot start the glommio runtime") && err.contains("--runtime threads"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let ok = run("--runtime threads");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}

@@ -263,11 +263,14 @@ pub fn run(
     let mut cores = Vec::new();
     let mut failure: Option<Error> = start_error;
     for h in handles {
-        match h.join() {
+        match join(h) {
             Ok(stats) => cores.push(stats),
             Err(CoreFailure::Aborted) => {}
             Err(CoreFailure::Panicked(msg)) => {
                 failure.get_or_insert(Error::Internal(format!("a shard failed: {msg}")));
+            }
+            Err(CoreFailure::Start(cause)) => {
+                failure.get_or_insert(Error::Runtime(glommio_help(&cause)));
             }
         }
     }
@@ -303,24 +306,15 @@ pub fn run(
 enum CoreFailure {
     Aborted,
     Panicked(String),
+    /// The executor could not be built (glommio: io_uring or locked memory).
+    Start(String),
 }
 
-enum Handle {
-    Glommio(glommio::ExecutorJoinHandle<Result<CoreStats, CoreFailure>>),
-    Thread(std::thread::JoinHandle<Result<CoreStats, CoreFailure>>),
-}
-
-impl Handle {
-    fn join(self) -> Result<CoreStats, CoreFailure> {
-        match self {
-            Handle::Glommio(h) => h
-                .join()
-                .unwrap_or_else(|e| Err(CoreFailure::Panicked(e.to_string()))),
-            Handle::Thread(h) => h
-                .join()
-                .unwrap_or_else(|_| Err(CoreFailure::Panicked("thread panicked".into()))),
-        }
-    }
+fn join(
+    h: std::thread::JoinHandle<Result<CoreStats, CoreFailure>>,
+) -> Result<CoreStats, CoreFailure> {
+    h.join()
+        .unwrap_or_else(|p| Err(CoreFailure::Panicked(panic_message(p))))
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -344,37 +338,47 @@ fn outcome(
     }
 }
 
-fn spawn_core(kind: RuntimeKind, cpu: usize, core: Core, control: Arc<Control>) -> Result<Handle> {
+/// Starts core `core` on its own thread pinned to `cpu`: inside a glommio executor built on
+/// that thread (so a failed start is reported through `control`, never waited on), or on the
+/// plain thread.
+fn spawn_core(
+    kind: RuntimeKind,
+    cpu: usize,
+    core: Core,
+    control: Arc<Control>,
+) -> Result<std::thread::JoinHandle<Result<CoreStats, CoreFailure>>> {
     let name = format!("shardsql-shard-{}", core.id);
-    match kind {
-        RuntimeKind::Glommio => {
-            let h = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
-                .name(&name)
-                .io_memory(256 << 10)
-                .ring_depth(32)
-                .spawn(move || async move {
-                    let r = AssertUnwindSafe(core.run(blocking_wait))
-                        .catch_unwind()
-                        .await;
-                    outcome(r, &control)
-                })
-                .map_err(|e| Error::Runtime(glommio_help(&e.to_string())))?;
-            Ok(Handle::Glommio(h))
-        }
-        RuntimeKind::Threads => {
-            let h = std::thread::Builder::new()
-                .name(name)
-                .spawn(move || {
-                    core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
-                    let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        futures_lite::future::block_on(core.run(blocking_wait))
-                    }));
-                    outcome(r, &control)
-                })
-                .map_err(|e| Error::io("cannot start a shard thread", e))?;
-            Ok(Handle::Thread(h))
-        }
-    }
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || match kind {
+            RuntimeKind::Glommio => {
+                let executor = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
+                    .name(&name)
+                    .io_memory(256 << 10)
+                    .ring_depth(32)
+                    .make();
+                match executor {
+                    Ok(ex) => ex.run(async move {
+                        let r = AssertUnwindSafe(core.run(blocking_wait))
+                            .catch_unwind()
+                            .await;
+                        outcome(r, &control)
+                    }),
+                    Err(e) => {
+                        control.stop();
+                        Err(CoreFailure::Start(e.to_string()))
+                    }
+                }
+            }
+            RuntimeKind::Threads => {
+                core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    futures_lite::future::block_on(core.run(blocking_wait))
+                }));
+                outcome(r, &control)
+            }
+        })
+        .map_err(|e| Error::io("cannot start a shard thread", e))
 }
 
 /// Explains a failed glommio start and how to get past it.
