@@ -51,13 +51,8 @@ pub struct Table {
 }
 
 pub fn read_csv(path: &Path) -> Table {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = r.headers().unwrap().iter().map(str::to_string).collect();
-    let rows = r
-        .records()
-        .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
-        .collect();
-    Table { header, rows }
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    read_csv_text(&bytes)
 }
 
 pub fn read_csv_text(text: &[u8]) -> Table {
