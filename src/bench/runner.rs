@@ -201,14 +201,15 @@ pub fn run_cell(
     })
 }
 
-/// Fills speedup over v1 and scaling efficiency once every cell is measured.
+/// Fills speedup over v1 and scaling efficiency once every cell is measured. Paced cells
+/// (`rate`) run at the rate by design, so they get neither.
 pub fn fill_speedups(results: &mut [CellResult]) {
     let base: Vec<(String, Option<u64>, f64)> = results
         .iter()
         .filter(|r| r.mode == Mode::V1)
         .map(|r| (r.scenario.clone(), r.rate.map(|x| x as u64), r.median_rps))
         .collect();
-    for r in results.iter_mut() {
+    for r in results.iter_mut().filter(|r| r.rate.is_none()) {
         let v1 = base
             .iter()
             .find(|(s, rate, _)| *s == r.scenario && *rate == r.rate.map(|x| x as u64))
