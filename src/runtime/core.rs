@@ -623,7 +623,7 @@ pub fn idle_blocking(idle: Idle) {
 /// executor here runs exactly one task (this loop), so blocking its thread for a few
 /// microseconds starves nothing, while glommio's own timer (`glommio::timer::sleep`) was
 /// measured to oversleep by about a millisecond per wake-up, which halved throughput on short
-/// runs (1M records, `queries/01_passthrough.sql`, 2 shards: 42 vs 143 M records/s).
+/// runs (1M records, `queries/01_passthrough.sql`, 2 shards, single runs: 42 vs 100–143 M/s).
 pub fn blocking_wait(idle: Idle) -> std::future::Ready<()> {
     idle_blocking(idle);
     std::future::ready(())
