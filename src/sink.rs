@@ -183,6 +183,13 @@ pub fn encode(batch: &Batch, format: Format, schema: &Schema, dict: &Dict, out: 
                 write_json_str(out, &schema.fields[c].name);
                 out.push(b':');
             }
+            if col.is_null(row) {
+                // NULL: an empty CSV field (what DuckDB writes and reads back as NULL).
+                if format == Format::JsonLines {
+                    out.extend_from_slice(b"null");
+                }
+                continue;
+            }
             match col {
                 Column::Int(v) => out.extend_from_slice(ib.format(v[row]).as_bytes()),
                 Column::Float(v) => {
@@ -193,7 +200,9 @@ pub fn encode(batch: &Batch, format: Format, schema: &Schema, dict: &Dict, out: 
                         out.extend_from_slice(fb.format(x).as_bytes());
                     }
                 }
-                Column::Bool(v) => out.extend_from_slice(if v[row] { b"true" } else { b"false" }),
+                Column::Bool(v) => {
+                    out.extend_from_slice(if v[row] == 1 { b"true" } else { b"false" })
+                }
                 Column::Str(v) => match format {
                     Format::Csv => write_csv_str(out, dict.get(v[row])),
                     Format::JsonLines => write_json_str(out, dict.get(v[row])),

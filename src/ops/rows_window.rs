@@ -7,7 +7,7 @@
 
 use super::Operator;
 use super::project::project_into;
-use crate::data::batch::Column;
+use crate::data::batch::{Column, NULL_INT, is_null_float, null_float};
 use crate::data::{Batch, DataType, Dict, Schema};
 use crate::sink::ShardOutput;
 use crate::sql::{AggFunc, Expr, RowsFunc, RowsPlan};
@@ -61,17 +61,21 @@ impl<T: PartialOrd + Copy> MonotonicDeque<T> {
         }
     }
 
+    /// Adds the current row's value (`None` for NULL, which takes a place in the frame but
+    /// is never the answer) and returns the frame's min or max (`None`: all NULL).
     #[inline]
-    fn push(&mut self, x: T) -> T {
-        // Drop values the new one dominates; they can never be the answer again.
-        while let Some(&(_, back)) = self.deque.back() {
-            let dominated = if self.max { back <= x } else { back >= x };
-            if !dominated {
-                break;
+    fn push(&mut self, x: Option<T>) -> Option<T> {
+        if let Some(x) = x {
+            // Drop values the new one dominates; they can never be the answer again.
+            while let Some(&(_, back)) = self.deque.back() {
+                let dominated = if self.max { back <= x } else { back >= x };
+                if !dominated {
+                    break;
+                }
+                self.deque.pop_back();
             }
-            self.deque.pop_back();
+            self.deque.push_back((self.seq, x));
         }
-        self.deque.push_back((self.seq, x));
         self.seq += 1;
         while self
             .deque
@@ -80,11 +84,13 @@ impl<T: PartialOrd + Copy> MonotonicDeque<T> {
         {
             self.deque.pop_front();
         }
-        self.deque.front().expect("just pushed").1
+        self.deque.front().map(|e| e.1)
     }
 }
 
-/// One window function's state for one partition.
+/// One window function's state for one partition. Sums keep the frame's values in a ring
+/// with NULLs as their sentinel (counted in `valid` only when not NULL), so COUNT(x), SUM and
+/// AVG skip NULLs like their GROUP BY forms; COUNT(x) is an integer sum of "x is not NULL".
 enum Frame {
     Count {
         seen: u64,
@@ -94,13 +100,17 @@ enum Frame {
         ring: VecDeque<f64>,
         cap: usize,
         sum: CompensatedSum,
+        valid: usize,
         avg: bool,
     },
     IntSum {
         ring: VecDeque<i64>,
         cap: usize,
         sum: i64,
+        valid: usize,
         avg: bool,
+        /// COUNT(x): add 1 per non-NULL value instead of the value.
+        count: bool,
     },
     MinMaxInt(MonotonicDeque<i64>),
     MinMaxFloat(MonotonicDeque<f64>),
@@ -111,28 +121,34 @@ impl Frame {
         let cap = f.preceding + 1;
         let int_arg = f.arg.as_ref().is_some_and(|a| a.ty().is_integer());
         match f.func {
-            AggFunc::CountStar | AggFunc::Count => Frame::Count {
+            AggFunc::CountStar => Frame::Count {
                 seen: 0,
                 cap: cap as u64,
             },
-            AggFunc::Sum | AggFunc::Avg if int_arg => Frame::IntSum {
-                ring: VecDeque::with_capacity(cap),
-                cap,
-                sum: 0,
-                avg: f.func == AggFunc::Avg,
-            },
-            AggFunc::Sum | AggFunc::Avg => Frame::FloatSum {
-                ring: VecDeque::with_capacity(cap),
-                cap,
-                sum: CompensatedSum::default(),
-                avg: f.func == AggFunc::Avg,
-            },
+            AggFunc::Count | AggFunc::Sum | AggFunc::Avg if int_arg || f.func == AggFunc::Count => {
+                Frame::IntSum {
+                    ring: VecDeque::with_capacity(cap),
+                    cap,
+                    sum: 0,
+                    valid: 0,
+                    avg: f.func == AggFunc::Avg,
+                    count: f.func == AggFunc::Count,
+                }
+            }
             AggFunc::Min | AggFunc::Max if int_arg => {
                 Frame::MinMaxInt(MonotonicDeque::new(cap, f.func == AggFunc::Max))
             }
             AggFunc::Min | AggFunc::Max => {
                 Frame::MinMaxFloat(MonotonicDeque::new(cap, f.func == AggFunc::Max))
             }
+            // SUM / AVG of floats (the planner admits no other function over ROWS).
+            _ => Frame::FloatSum {
+                ring: VecDeque::with_capacity(cap),
+                cap,
+                sum: CompensatedSum::default(),
+                valid: 0,
+                avg: f.func == AggFunc::Avg,
+            },
         }
     }
 
@@ -149,25 +165,33 @@ impl Frame {
                     ring,
                     cap,
                     sum,
+                    valid,
                     avg,
                 },
                 out,
             ) => {
                 let x = match arg {
                     Some(Column::Float(v)) => v[row],
+                    Some(Column::Int(v)) if v[row] == NULL_INT => null_float(),
                     Some(Column::Int(v)) => v[row] as f64,
                     _ => 0.0,
                 };
                 if ring.len() == *cap {
                     let old = ring.pop_front().expect("full ring");
-                    sum.add(-old);
+                    if !is_null_float(old) {
+                        sum.add(-old);
+                        *valid -= 1;
+                    }
                 }
                 ring.push_back(x);
-                sum.add(x);
-                let v = if *avg {
-                    sum.value() / ring.len() as f64
-                } else {
-                    sum.value()
+                if !is_null_float(x) {
+                    sum.add(x);
+                    *valid += 1;
+                }
+                let v = match (*valid, *avg) {
+                    (0, _) => null_float(),
+                    (n, true) => sum.value() / n as f64,
+                    (_, false) => sum.value(),
                 };
                 if let Column::Float(o) = out {
                     o.push(v);
@@ -178,21 +202,33 @@ impl Frame {
                     ring,
                     cap,
                     sum,
+                    valid,
                     avg,
+                    count,
                 },
                 out,
             ) => {
                 let x = match arg {
+                    Some(c) if *count => (!c.is_null(row)) as i64,
                     Some(Column::Int(v)) => v[row],
                     _ => 0,
                 };
                 if ring.len() == *cap {
-                    *sum = sum.wrapping_sub(ring.pop_front().expect("full ring"));
+                    let old = ring.pop_front().expect("full ring");
+                    if old != NULL_INT {
+                        *sum = sum.wrapping_sub(old);
+                        *valid -= 1;
+                    }
                 }
                 ring.push_back(x);
-                *sum = sum.wrapping_add(x);
+                if x != NULL_INT {
+                    *sum = sum.wrapping_add(x);
+                    *valid += 1;
+                }
                 match out {
-                    Column::Float(o) if *avg => o.push(*sum as f64 / ring.len() as f64),
+                    Column::Float(o) if *valid == 0 => o.push(null_float()),
+                    Column::Float(o) if *avg => o.push(*sum as f64 / *valid as f64),
+                    Column::Int(o) if *valid == 0 && !*count => o.push(NULL_INT),
                     Column::Int(o) => o.push(*sum),
                     _ => {}
                 }
@@ -202,15 +238,19 @@ impl Frame {
                     Some(Column::Int(v)) => v[row],
                     _ => 0,
                 };
-                o.push(d.push(x));
+                o.push(d.push((x != NULL_INT).then_some(x)).unwrap_or(NULL_INT));
             }
             (Frame::MinMaxFloat(d), Column::Float(o)) => {
                 let x = match arg {
                     Some(Column::Float(v)) => v[row],
+                    Some(Column::Int(v)) if v[row] == NULL_INT => null_float(),
                     Some(Column::Int(v)) => v[row] as f64,
                     _ => 0.0,
                 };
-                o.push(d.push(x));
+                o.push(
+                    d.push((!is_null_float(x)).then_some(x))
+                        .unwrap_or(null_float()),
+                );
             }
             _ => panic!("internal: ROWS frame and output column types differ"),
         }
@@ -320,8 +360,8 @@ mod tests {
             for (i, &x) in xs.iter().enumerate() {
                 let lo = (i + 1).saturating_sub(cap);
                 assert_eq!(
-                    d.push(x),
-                    *xs[lo..=i].iter().max().unwrap(),
+                    d.push(Some(x)),
+                    xs[lo..=i].iter().max().copied(),
                     "cap {cap} at {i}"
                 );
             }

@@ -406,7 +406,7 @@ impl Core {
             Some(f) => {
                 let mask = f.eval(batch, &self.dict);
                 self.sel
-                    .extend((0..n as u32).filter(|&i| mask.as_bool()[i as usize]));
+                    .extend((0..n as u32).filter(|&i| mask.as_bool()[i as usize] == 1));
                 self.stats.filtered += (n - self.sel.len()) as u64;
             }
             None => self.sel.extend(0..n as u32),

@@ -119,7 +119,7 @@ pub fn run(
     // EMIT FINAL aggregates pre-aggregate on the reading core (v1, v2). The mutex baseline keeps
     // the seed's design — every record updates the shared state — so it routes records.
     let pre_aggregate = cfg.mode != Mode::Mutex
-        && matches!(&plan.body, crate::sql::Body::Aggregate(a) if a.emit == crate::sql::EmitMode::Final);
+        && matches!(&plan.body, crate::sql::Body::Aggregate(a) if a.can_pre_aggregate());
 
     // The mesh: ring[r][s] carries reader r's rows for shard s; back[s][r] returns buffers.
     let mut to_shard: Vec<Vec<rtrb::Producer<Msg>>> = (0..n).map(|_| Vec::new()).collect();

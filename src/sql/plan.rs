@@ -2,7 +2,7 @@
 //! the operator, the window and the emit mode. Every user mistake is found here and reported
 //! as a `SqlError` with a span and a hint; nothing past planning can fail on a query.
 
-use super::expr::{BinOp, Expr, Literal};
+use super::expr::{BinOp, Expr, Func, LikePattern, Literal};
 use super::parse::{EmitMode, ParsedQuery, WindowClause, WindowKind};
 use crate::data::{DataType, Field, Schema};
 use crate::error::SqlError;
@@ -25,10 +25,15 @@ pub enum Routing {
 pub enum AggFunc {
     CountStar,
     Count,
+    CountDistinct,
     Sum,
     Avg,
     Min,
     Max,
+    StddevSamp,
+    StddevPop,
+    VarSamp,
+    VarPop,
 }
 
 impl AggFunc {
@@ -39,6 +44,10 @@ impl AggFunc {
             "AVG" | "MEAN" => AggFunc::Avg,
             "MIN" => AggFunc::Min,
             "MAX" => AggFunc::Max,
+            "STDDEV" | "STDDEV_SAMP" => AggFunc::StddevSamp,
+            "STDDEV_POP" => AggFunc::StddevPop,
+            "VARIANCE" | "VAR_SAMP" => AggFunc::VarSamp,
+            "VAR_POP" => AggFunc::VarPop,
             _ => return None,
         })
     }
@@ -46,8 +55,15 @@ impl AggFunc {
     /// The result type for an argument of type `arg`.
     pub fn result_type(self, arg: Option<DataType>) -> DataType {
         match (self, arg) {
-            (AggFunc::CountStar | AggFunc::Count, _) => DataType::Int,
-            (AggFunc::Avg, _) => DataType::Float,
+            (AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct, _) => DataType::Int,
+            (
+                AggFunc::Avg
+                | AggFunc::StddevSamp
+                | AggFunc::StddevPop
+                | AggFunc::VarSamp
+                | AggFunc::VarPop,
+                _,
+            ) => DataType::Float,
             (AggFunc::Sum, Some(t)) if t.is_integer() => DataType::Int,
             (AggFunc::Sum, _) => DataType::Float,
             (AggFunc::Min | AggFunc::Max, Some(t)) => t,
@@ -113,6 +129,16 @@ pub struct AggregatePlan {
 }
 
 impl AggregatePlan {
+    /// Whether readers can fold records into partial states for the owners (EMIT FINAL with
+    /// accumulators whose state is a few fixed columns). Otherwise records are routed.
+    pub fn can_pre_aggregate(&self) -> bool {
+        self.emit == EmitMode::Final
+            && self
+                .aggs
+                .iter()
+                .all(crate::ops::group_table::Acc::has_fixed_state)
+    }
+
     /// Types of a partial row, what a reader's pre-aggregation sends an owner shard: keys,
     /// window start, records folded, then each aggregate's state columns.
     pub fn partial_types(&self) -> Vec<DataType> {
@@ -498,16 +524,33 @@ fn fn_name(f: &ast::Function) -> String {
 fn collect_functions<'a>(e: &'a ast::Expr, out: &mut Vec<&'a ast::Function>) {
     use ast::Expr as E;
     match e {
-        E::Function(f) => out.push(f),
+        E::Function(f) => {
+            out.push(f);
+            if scalar_func(&fn_name(f)).is_some()
+                && let ast::FunctionArguments::List(l) = &f.args
+            {
+                for a in &l.args {
+                    if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
+                        collect_functions(x, out);
+                    }
+                }
+            }
+        }
         E::BinaryOp { left, right, .. } => {
             collect_functions(left, out);
             collect_functions(right, out);
+        }
+        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
+            collect_functions(expr, out);
+            collect_functions(pattern, out);
         }
         E::UnaryOp { expr, .. }
         | E::Nested(expr)
         | E::Cast { expr, .. }
         | E::IsNull(expr)
-        | E::IsNotNull(expr) => collect_functions(expr, out),
+        | E::IsNotNull(expr)
+        | E::IsTrue(expr)
+        | E::IsFalse(expr) => collect_functions(expr, out),
         E::Between {
             expr, low, high, ..
         } => {
@@ -691,17 +734,13 @@ fn plan_aggregate(
 const WINDOW_COL_BASE: usize = usize::MAX / 2;
 
 fn shift_window_columns(e: &mut Expr, nk: usize, na: usize) {
-    match e {
-        Expr::Column { index, .. } if *index >= WINDOW_COL_BASE => {
-            *index = nk + na + (*index - WINDOW_COL_BASE);
+    e.remap(&|i| {
+        if i >= WINDOW_COL_BASE {
+            nk + na + (i - WINDOW_COL_BASE)
+        } else {
+            i
         }
-        Expr::Binary { left, right, .. } => {
-            shift_window_columns(left, nk, na);
-            shift_window_columns(right, nk, na);
-        }
-        Expr::Not(x) | Expr::Neg(x) | Expr::Cast { expr: x, .. } => shift_window_columns(x, nk, na),
-        _ => {}
-    }
+    });
 }
 
 fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), SqlError> {
@@ -862,8 +901,10 @@ impl Scope for InputScope<'_> {
 }
 
 fn unknown_function(name: &str, span: Span) -> SqlError {
-    SqlError::at(format!("unknown function `{name}`"), span)
-        .with_hint("supported: COUNT, SUM, AVG, MIN, MAX (aggregates and OVER window functions)")
+    SqlError::at(format!("unknown function `{name}`"), span).with_hint(
+        "aggregates: COUNT, COUNT(DISTINCT), SUM, AVG, MIN, MAX, STDDEV, STDDEV_POP, VARIANCE, \
+             VAR_POP; scalar: ABS, ROUND, FLOOR, CEIL, SQRT, COALESCE, NULLIF, LENGTH",
+    )
 }
 
 /// Parses an aggregate call's argument: `(*)` for COUNT, otherwise one numeric expression.
@@ -873,11 +914,14 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
     let args = match &f.args {
         ast::FunctionArguments::List(l) => {
             if l.duplicate_treatment == Some(ast::DuplicateTreatment::Distinct) {
-                return Err(unsupported(
-                    &format!("{}(DISTINCT ...)", name.to_uppercase()),
-                    span,
-                    "COUNT(DISTINCT) is planned",
-                ));
+                if func != AggFunc::Count {
+                    return Err(unsupported(
+                        &format!("{}(DISTINCT ...)", name.to_uppercase()),
+                        span,
+                        "DISTINCT is supported in COUNT(DISTINCT x)",
+                    ));
+                }
+                func = AggFunc::CountDistinct;
             }
             l.args.as_slice()
         }
@@ -898,7 +942,7 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
         [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))] => {
             let arg = compile(e, &mut InputScope::new(input, "an aggregate argument"))?;
             let ok = match func {
-                AggFunc::Count => true,
+                AggFunc::Count | AggFunc::CountDistinct => true,
                 AggFunc::Min | AggFunc::Max => {
                     arg.ty() != DataType::Str && arg.ty() != DataType::Bool
                 }
@@ -1143,6 +1187,21 @@ impl Scope for RowsScope<'_> {
         self.partition_by = Some(partition);
         self.order_by = Some(order);
         let call = agg_call(f, self.input, span)?;
+        if !matches!(
+            call.func,
+            AggFunc::CountStar
+                | AggFunc::Count
+                | AggFunc::Sum
+                | AggFunc::Avg
+                | AggFunc::Min
+                | AggFunc::Max
+        ) {
+            return Err(unsupported(
+                &format!("{} over a ROWS frame", fn_name(f).to_uppercase()),
+                span,
+                "ROWS windows support COUNT, SUM, AVG, MIN and MAX",
+            ));
+        }
         let func = RowsFunc {
             func: call.func,
             arg: call.arg,
@@ -1185,6 +1244,19 @@ fn binop(op: &ast::BinaryOperator) -> Option<BinOp> {
 
 /// Builds a type-checked binary node.
 fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
+    // An untyped NULL takes the other side's type (for AND/OR: BOOLEAN).
+    let (l, r) = match (l.is_null_literal(), r.is_null_literal()) {
+        (true, true) if matches!(op, BinOp::And | BinOp::Or) => (
+            Expr::Literal(Literal::Null(DataType::Bool)),
+            Expr::Literal(Literal::Null(DataType::Bool)),
+        ),
+        (true, false) => (Expr::Literal(Literal::Null(r.ty())), r),
+        (false, true) => {
+            let t = l.ty();
+            (l, Expr::Literal(Literal::Null(t)))
+        }
+        _ => (l, r),
+    };
     let (lt, rt) = (l.ty(), r.ty());
     let ty = match op {
         BinOp::And | BinOp::Or => {
@@ -1229,6 +1301,173 @@ fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
     })
 }
 
+/// A scalar function by SQL name.
+fn scalar_func(name: &str) -> Option<Func> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "ABS" => Func::Abs,
+        "ROUND" => Func::Round,
+        "FLOOR" => Func::Floor,
+        "CEIL" | "CEILING" => Func::Ceil,
+        "SQRT" => Func::Sqrt,
+        "COALESCE" | "IFNULL" => Func::Coalesce,
+        "NULLIF" => Func::NullIf,
+        "LENGTH" | "CHAR_LENGTH" => Func::Length,
+        _ => return None,
+    })
+}
+
+/// Brings expressions to one type: untyped NULLs take it, integers widen to DOUBLE next to a
+/// DOUBLE; anything else must already agree.
+fn unify(exprs: Vec<(Expr, Span)>, what: &str) -> Result<Vec<Expr>, SqlError> {
+    let typed: Vec<DataType> = exprs
+        .iter()
+        .filter(|(e, _)| !e.is_null_literal())
+        .map(|(e, _)| e.ty())
+        .collect();
+    let target = match typed.first() {
+        None => DataType::Int,
+        Some(&first) => {
+            if typed.iter().all(|t| *t == first) {
+                first
+            } else if typed.iter().all(|t| t.is_numeric()) {
+                if typed.contains(&DataType::Float) {
+                    DataType::Float
+                } else {
+                    DataType::Int
+                }
+            } else {
+                let (_, span) = exprs
+                    .iter()
+                    .find(|(e, _)| !e.is_null_literal() && e.ty() != first)
+                    .expect("a differing type exists");
+                let t = typed.iter().find(|t| **t != first).expect("exists");
+                return Err(SqlError::at(
+                    format!("{what} have different types: {first} and {t}"),
+                    *span,
+                )
+                .with_hint("make every branch the same type, or CAST one"));
+            }
+        }
+    };
+    Ok(exprs
+        .into_iter()
+        .map(|(e, _)| {
+            if e.is_null_literal() {
+                Expr::Literal(Literal::Null(target))
+            } else if e.ty() == target || (e.ty().is_integer() && target.is_integer()) {
+                e
+            } else {
+                Expr::Cast {
+                    expr: Box::new(e),
+                    to: target,
+                }
+            }
+        })
+        .collect())
+}
+
+/// Compiles a scalar function call, checking its arguments.
+fn compile_scalar(
+    func: Func,
+    f: &ast::Function,
+    scope: &mut dyn Scope,
+    span: Span,
+) -> Result<Expr, SqlError> {
+    let name = fn_name(f).to_uppercase();
+    let raw: &[ast::FunctionArg] = match &f.args {
+        ast::FunctionArguments::List(l) => &l.args,
+        _ => &[],
+    };
+    let mut args = Vec::new();
+    for a in raw {
+        match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
+                args.push((compile(x, scope)?, x.span()))
+            }
+            _ => {
+                return Err(SqlError::at(format!("{name}() takes expressions"), span));
+            }
+        }
+    }
+    let (min, max) = match func {
+        Func::Round => (1, 2),
+        Func::NullIf => (2, 2),
+        Func::Coalesce => (1, usize::MAX),
+        _ => (1, 1),
+    };
+    if args.len() < min || args.len() > max {
+        let want = match (min, max) {
+            (1, 1) => "one argument".to_string(),
+            (a, b) if a == b => format!("{a} arguments"),
+            (a, usize::MAX) => format!("at least {a} argument(s)"),
+            (a, b) => format!("{a} to {b} arguments"),
+        };
+        return Err(SqlError::at(
+            format!("{name}() takes {want}, found {}", args.len()),
+            span,
+        ));
+    }
+    let numeric = |(e, s): &(Expr, Span)| -> Result<(), SqlError> {
+        if e.ty().is_numeric() || e.is_null_literal() {
+            Ok(())
+        } else {
+            Err(SqlError::at(
+                format!("{name}() needs a number, found {}", e.ty()),
+                *s,
+            ))
+        }
+    };
+    let ty = match func {
+        Func::Abs => {
+            numeric(&args[0])?;
+            args[0].0.ty()
+        }
+        Func::Round | Func::Floor | Func::Ceil | Func::Sqrt => {
+            numeric(&args[0])?;
+            if let Some((d, s)) = args.get(1)
+                && !d.ty().is_integer()
+            {
+                return Err(SqlError::at("ROUND's digits must be an integer", *s));
+            }
+            if func == Func::Sqrt || !args[0].0.ty().is_integer() {
+                DataType::Float
+            } else {
+                args[0].0.ty()
+            }
+        }
+        Func::Length => {
+            if args[0].0.ty() != DataType::Str {
+                return Err(SqlError::at(
+                    format!("LENGTH() needs a string, found {}", args[0].0.ty()),
+                    args[0].1,
+                ));
+            }
+            DataType::Int
+        }
+        Func::Coalesce | Func::NullIf => {
+            let unified = unify(args, &format!("{name}() arguments"))?;
+            let ty = unified[0].ty();
+            return Ok(Expr::Call {
+                func,
+                args: unified,
+                ty,
+            });
+        }
+    };
+    let mut args: Vec<Expr> = args.into_iter().map(|(e, _)| e).collect();
+    if func == Func::Sqrt && args[0].ty().is_integer() {
+        let x = args.remove(0);
+        args.insert(
+            0,
+            Expr::Cast {
+                expr: Box::new(x),
+                to: DataType::Float,
+            },
+        );
+    }
+    Ok(Expr::Call { func, args, ty })
+}
+
 fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
     use ast::Expr as E;
     match e {
@@ -1251,11 +1490,8 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
                 Ok(Expr::Literal(Literal::Str(s.clone())))
             }
             ast::Value::Boolean(b) => Ok(Expr::Literal(Literal::Bool(*b))),
-            ast::Value::Null => Err(unsupported(
-                "NULL literals",
-                v.span,
-                "shardsql streams carry no NULLs yet",
-            )),
+            // Typed by its context (`binary`, `unify`); alone it is a BIGINT NULL.
+            ast::Value::Null => Ok(Expr::Literal(Literal::Null(DataType::Int))),
             other => Err(unsupported(
                 &format!("the literal {other}"),
                 v.span,
@@ -1370,11 +1606,130 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
                 to,
             })
         }
-        E::Function(f) => scope.function(f, e.span()),
+        E::Function(f) => match scalar_func(&fn_name(f)) {
+            Some(func) => compile_scalar(func, f, scope, e.span()),
+            None => scope.function(f, e.span()),
+        },
+        E::IsNull(x) | E::IsNotNull(x) => Ok(Expr::IsNull {
+            expr: Box::new(compile(x, scope)?),
+            negated: matches!(e, E::IsNotNull(_)),
+        }),
+        E::IsTrue(x) | E::IsFalse(x) => {
+            let x = compile(x, scope)?;
+            if x.ty() != DataType::Bool {
+                return Err(SqlError::at(
+                    format!("IS TRUE / IS FALSE needs a boolean, found {}", x.ty()),
+                    e.span(),
+                ));
+            }
+            // x IS TRUE: true only for true (never NULL); x IS FALSE likewise.
+            let want = matches!(e, E::IsTrue(_));
+            let eq = binary(
+                BinOp::Eq,
+                x.clone(),
+                Expr::Literal(Literal::Bool(want)),
+                e.span(),
+            )?;
+            let known = Expr::IsNull {
+                expr: Box::new(x),
+                negated: true,
+            };
+            binary(BinOp::And, known, eq, e.span())
+        }
+        E::Like {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+            any,
+        }
+        | E::ILike {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+            any,
+        } => {
+            let insensitive = matches!(e, E::ILike { .. });
+            if *any {
+                return Err(unsupported("LIKE ANY", e.span(), "combine LIKEs with OR"));
+            }
+            let x = compile(expr, scope)?;
+            if x.ty() != DataType::Str {
+                return Err(SqlError::at(
+                    format!("LIKE needs a string, found {}", x.ty()),
+                    expr.span(),
+                )
+                .with_hint("match a VARCHAR column such as symbol"));
+            }
+            let Expr::Literal(Literal::Str(p)) = compile(pattern, scope)? else {
+                return Err(SqlError::at(
+                    "the LIKE pattern must be a string literal",
+                    pattern.span(),
+                )
+                .with_hint("e.g. symbol LIKE 'AA%'"));
+            };
+            let escape = match escape_char
+                .as_deref()
+                .map(|x| compile(x, scope))
+                .transpose()?
+            {
+                None => None,
+                Some(Expr::Literal(Literal::Str(s))) if s.chars().count() == 1 => s.chars().next(),
+                Some(_) => {
+                    return Err(SqlError::at("ESCAPE takes one character", e.span())
+                        .with_hint("e.g. LIKE '100!%' ESCAPE '!'"));
+                }
+            };
+            Ok(Expr::Like {
+                expr: Box::new(x),
+                pattern: LikePattern::new(&p, escape, insensitive),
+                negated: *negated,
+            })
+        }
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            let operand = operand.as_ref().map(|o| compile(o, scope)).transpose()?;
+            let mut conds = Vec::new();
+            let mut results = Vec::new();
+            for w in conditions {
+                let c = compile(&w.condition, scope)?;
+                let c = match &operand {
+                    Some(o) => binary(BinOp::Eq, o.clone(), c, w.condition.span())?,
+                    None => c,
+                };
+                if c.ty() != DataType::Bool {
+                    return Err(SqlError::at(
+                        format!("a CASE WHEN condition must be boolean, found {}", c.ty()),
+                        w.condition.span(),
+                    )
+                    .with_hint("e.g. CASE WHEN price > 100 THEN 'high' ELSE 'low' END"));
+                }
+                conds.push(c);
+                results.push((compile(&w.result, scope)?, w.result.span()));
+            }
+            let otherwise = match else_result {
+                Some(x) => (compile(x, scope)?, x.span()),
+                None => (Expr::Literal(Literal::Null(DataType::Int)), e.span()),
+            };
+            results.push(otherwise);
+            let mut results = unify(results, "CASE branches")?;
+            let otherwise = results.pop().expect("ELSE is last");
+            let ty = otherwise.ty();
+            Ok(Expr::Case {
+                whens: conds.into_iter().zip(results).collect(),
+                otherwise: Box::new(otherwise),
+                ty,
+            })
+        }
         other => Err(unsupported(
             &format!("the expression `{other}`"),
             other.span(),
-            "supported: columns, literals, arithmetic, comparisons, AND/OR/NOT, BETWEEN, IN, CAST, aggregates",
+            "supported: columns, literals, NULL, arithmetic, comparisons, AND/OR/NOT, IS [NOT] NULL, BETWEEN, IN, LIKE, CASE, CAST, functions, aggregates",
         )),
     }
 }
