@@ -429,8 +429,12 @@ pub struct GroupTable {
     /// Key values per group, in first-seen order.
     pub keys: Vec<Column>,
     pub accs: Vec<Acc>,
-    /// Records folded into each group (partials carry it, so late partials count records).
+    /// Records folded into each group (a record folded into several hopping windows counts
+    /// in each): nonzero marks a group a block touched.
     pub records: Vec<i64>,
+    /// Records whose latest window this is (each record counts once, in one window):
+    /// partials carry it, so late partials count records exactly.
+    pub primary: Vec<i64>,
     groups: u32,
     scratch: Vec<u64>,
 }
@@ -453,6 +457,7 @@ impl GroupTable {
                 .collect(),
             accs: aggs.iter().map(Acc::new).collect(),
             records: Vec::new(),
+            primary: Vec::new(),
             groups: 0,
             scratch: Vec::new(),
         }
@@ -487,6 +492,7 @@ impl GroupTable {
         self.keys.iter_mut().for_each(Column::clear);
         self.accs.iter_mut().for_each(Acc::clear);
         self.records.clear();
+        self.primary.clear();
         self.groups = 0;
     }
 
@@ -498,6 +504,7 @@ impl GroupTable {
         }
         self.accs.iter_mut().for_each(Acc::push_group);
         self.records.push(0);
+        self.primary.push(0);
         g
     }
 
@@ -506,12 +513,17 @@ impl GroupTable {
     pub fn reset_group(&mut self, g: usize) {
         self.accs.iter_mut().for_each(|a| a.reset(g));
         self.records[g] = 0;
+        self.primary[g] = 0;
     }
 
-    /// Counts one record for each group id in `groups`.
-    pub fn count_records(&mut self, groups: &[u32]) {
+    /// Counts one record for each group id in `groups`; `primary` when this window is the
+    /// records' latest.
+    pub fn count_records(&mut self, groups: &[u32], primary: bool) {
         for &g in groups {
             self.records[g as usize] += 1;
+            if primary {
+                self.primary[g as usize] += 1;
+            }
         }
     }
 

@@ -18,7 +18,7 @@
 use super::backoff::{Backoff, Idle};
 use super::router::{partition_by_key, scatter};
 use super::state::State;
-use crate::data::{Batch, Schema};
+use crate::data::{Batch, Column, Schema};
 use crate::metrics::latency::Latency;
 use crate::sink::ShardOutput;
 use crate::source::BLOCK_ROWS;
@@ -219,6 +219,10 @@ pub struct Core {
     sel: Vec<u32>,
     by_dest: Vec<Vec<u32>>,
     scratch: Batch,
+    /// Hopping and session windows: each row's cutoff, the watermark from the rows before it
+    /// in its block (`Plan::CUTOFF`), and the same for the selected rows.
+    cutoffs: Column,
+    selected_cutoffs: Vec<i64>,
     stats: CoreStats,
 }
 
@@ -291,6 +295,8 @@ impl Core {
             sel: Vec::new(),
             by_dest: Vec::new(),
             scratch,
+            cutoffs: Column::Int(Vec::new()),
+            selected_cutoffs: Vec::new(),
             stats: CoreStats {
                 id,
                 ..CoreStats::default()
@@ -413,6 +419,9 @@ impl Core {
         }
         if let (Some(w), Some(t)) = (plan.window(), times) {
             self.drop_late_in_block(w, t);
+            if w.needs_cutoffs() {
+                self.fill_cutoffs(t);
+            }
         }
 
         match &plan.routing {
@@ -433,27 +442,47 @@ impl Core {
                 let shards = self.outbound.len();
                 let mut outs: Vec<Batch> = (0..shards).map(|s| self.take_buffer(s)).collect();
                 let all_rows = self.sel.len() == n;
+                let cutoffs = plan.needs_cutoffs().then(|| self.cutoffs.as_int());
                 if let Some(combiner) = self.combiner.as_mut() {
                     // EMIT FINAL: pre-aggregate the block, send partial states to the owners.
                     if all_rows {
-                        combiner.combine(batch, 0..n, 0);
+                        combiner.combine(batch, 0..n, 0, cutoffs);
                     } else {
                         self.scratch.clear();
                         self.scratch.gather_from(batch, &self.sel);
-                        combiner.combine(&self.scratch, 0..self.sel.len(), 0);
+                        let cutoffs = cutoffs.map(|c| {
+                            self.selected_cutoffs.clear();
+                            self.selected_cutoffs
+                                .extend(self.sel.iter().map(|&r| c[r as usize]));
+                            &self.selected_cutoffs[..]
+                        });
+                        combiner.combine(&self.scratch, 0..self.sel.len(), 0, cutoffs);
                     }
                     combiner.drain_partials(&mut outs);
-                } else if shards == 1 {
-                    for (dst, &c) in outs[0].columns.iter_mut().zip(&self.route_columns) {
-                        if all_rows {
-                            dst.extend_from(&batch.columns[c], 0..n);
-                        } else {
-                            dst.gather_from(&batch.columns[c], &self.sel);
+                } else {
+                    let srcs: Vec<&Column> = self
+                        .route_columns
+                        .iter()
+                        .map(|&c| {
+                            if c == Plan::CUTOFF {
+                                &self.cutoffs
+                            } else {
+                                &batch.columns[c]
+                            }
+                        })
+                        .collect();
+                    if shards == 1 {
+                        for (dst, src) in outs[0].columns.iter_mut().zip(&srcs) {
+                            if all_rows {
+                                dst.extend_from(src, 0..n);
+                            } else {
+                                dst.gather_from(src, &self.sel);
+                            }
                         }
+                    } else if let Routing::Hash(keys) = &plan.routing {
+                        partition_by_key(batch, keys, &self.sel, shards, &mut self.by_dest);
+                        scatter(&srcs, &self.by_dest, &mut outs);
                     }
-                } else if let Routing::Hash(keys) = &plan.routing {
-                    partition_by_key(batch, keys, &self.sel, shards, &mut self.by_dest);
-                    scatter(batch, &self.route_columns, &self.by_dest, &mut outs);
                 }
                 for (s, rows) in outs.into_iter().enumerate() {
                     self.pending[s] = Some(Msg::Block {
@@ -467,6 +496,25 @@ impl Core {
         }
         if block_no == 0 {
             self.inject_fault();
+        }
+    }
+
+    /// Sets each row's cutoff: the maximum event time of the rows before it in this block,
+    /// minus the allowed lateness (`i64::MIN` for the first row). The shard raises it to the
+    /// watermark of the earlier blocks.
+    fn fill_cutoffs(&mut self, times: &[i64]) {
+        let Column::Int(c) = &mut self.cutoffs else {
+            unreachable!("cutoffs are integers")
+        };
+        c.clear();
+        let mut prefix_max = i64::MIN;
+        for &t in times {
+            c.push(if prefix_max == i64::MIN {
+                i64::MIN
+            } else {
+                prefix_max.saturating_sub(self.lateness_ms)
+            });
+            prefix_max = prefix_max.max(t);
         }
     }
 
@@ -530,6 +578,7 @@ impl Core {
         let plan = self.shard_plan.clone();
         let lateness = self.lateness_ms;
         let partial = self.combiner.is_some();
+        let cutoff_column = plan.cutoff_column();
         let Some(shard) = self.shard.as_mut() else {
             return false;
         };
@@ -553,13 +602,19 @@ impl Core {
                 }
                 Msg::Block {
                     block,
-                    rows,
+                    mut rows,
                     max_time,
                     ingested,
                 } => {
                     debug_assert_eq!(block, shard.next_block, "blocks must arrive in order");
                     let mut n = rows.len();
                     let watermark = shard.max_time.saturating_sub(lateness);
+                    if let Some(c) = cutoff_column
+                        && shard.max_time != i64::MIN
+                        && let Column::Int(cutoffs) = &mut rows.columns[c]
+                    {
+                        cutoffs.iter_mut().for_each(|x| *x = (*x).max(watermark));
+                    }
                     let late_rows = match (plan.window(), plan.time_column) {
                         _ if partial => 0,
                         (Some(w), Some(t)) if shard.max_time != i64::MIN => {

@@ -212,10 +212,7 @@ pub fn run(
         );
         core.rate = cfg.rate;
         core.shard_plan = shard_plan.clone();
-        core.route_types = route_columns
-            .iter()
-            .map(|&c| plan.input.fields[c].ty)
-            .collect();
+        core.route_types = shard_plan.input.fields.iter().map(|f| f.ty).collect();
         core.route_columns = route_columns.clone();
         core.shard_scratch = Batch::new(&shard_plan.input, 0);
         if pre_aggregate

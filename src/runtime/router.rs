@@ -32,10 +32,10 @@ pub fn shard_of(hash: u64, n: usize) -> usize {
 /// destination, then each column is gathered per destination: sequential writes of a known
 /// length, instead of one push to a random destination per row and column (which the profile
 /// showed as the routing hot spot).
-pub fn scatter(src: &Batch, cols: &[usize], by_dest: &[Vec<u32>], outs: &mut [Batch]) {
+pub fn scatter(srcs: &[&Column], by_dest: &[Vec<u32>], outs: &mut [Batch]) {
     for (out, rows) in outs.iter_mut().zip(by_dest) {
-        for (dst, &c) in out.columns.iter_mut().zip(cols) {
-            dst.gather_from(&src.columns[c], rows);
+        for (dst, src) in out.columns.iter_mut().zip(srcs) {
+            dst.gather_from(src, rows);
         }
     }
 }

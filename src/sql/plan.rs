@@ -80,38 +80,80 @@ pub struct AggCall {
     pub ty: DataType,
 }
 
-/// Event-time windows (epoch-aligned, `[start, end)`).
+/// Event-time windows, `[start, end)`. Tumbling and hopping windows are epoch-aligned: a
+/// hopping window starts every `advance` ms and lasts `size`, so a record belongs to up to
+/// `ceil(size / advance)` windows. A session window per key starts at its first record and
+/// ends `gap` ms after its last; records closer than `gap` join one session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowSpec {
     Tumbling { size: i64 },
+    Hopping { size: i64, advance: i64 },
+    Session { gap: i64 },
 }
 
 impl WindowSpec {
+    /// A window's length (a session's gap).
     pub fn size(&self) -> i64 {
         match self {
-            WindowSpec::Tumbling { size } => *size,
+            WindowSpec::Tumbling { size } | WindowSpec::Hopping { size, .. } => *size,
+            WindowSpec::Session { gap } => *gap,
         }
     }
 
-    /// The start of the (single) window holding time `t`.
+    /// The distance between consecutive window starts.
+    fn advance(&self) -> i64 {
+        match self {
+            WindowSpec::Tumbling { size } => *size,
+            WindowSpec::Hopping { advance, .. } => *advance,
+            WindowSpec::Session { .. } => 1,
+        }
+    }
+
+    /// The start of the latest window holding time `t` (a session: `t` itself).
     #[inline]
     pub fn start_of(&self, t: i64) -> i64 {
-        let size = self.size();
-        t.div_euclid(size).saturating_mul(size)
+        let adv = self.advance();
+        t.div_euclid(adv).saturating_mul(adv)
     }
 
-    /// The earliest time whose window ends after `wm`: a record is late against watermark
-    /// `wm` exactly when its time is below this (one comparison instead of a division per row).
+    /// The earliest time whose latest window ends after `wm`: a record is late against
+    /// watermark `wm` exactly when its time is below this (one comparison instead of a
+    /// division per row).
     #[inline]
     pub fn first_open_time(&self, wm: i64) -> i64 {
-        self.start_of(wm.saturating_sub(self.size()))
-            .saturating_add(self.size())
+        match self {
+            WindowSpec::Session { gap } => wm.saturating_sub(*gap).saturating_add(1),
+            _ => self
+                .start_of(wm.saturating_sub(self.size()))
+                .saturating_add(self.advance()),
+        }
     }
 
-    /// The end of the window holding time `t`, the instant lateness is judged against.
+    /// The end of the latest window holding time `t` (a session: of the record's own
+    /// `[t, t + gap)`), the instant lateness is judged against: a record is late when even
+    /// this window has closed.
     #[inline]
     pub fn end_of(&self, t: i64) -> i64 {
         self.start_of(t).saturating_add(self.size())
+    }
+
+    /// Whether routed records carry the watermark just before them (`Plan::CUTOFF`): hopping
+    /// windows skip the windows already closed for a record, sessions close before it.
+    pub fn needs_cutoffs(&self) -> bool {
+        !matches!(self, WindowSpec::Tumbling { .. })
+    }
+
+    /// The starts of the windows holding `t` that are still open against watermark `cutoff`,
+    /// latest first (one for tumbling windows; sessions are not enumerable).
+    #[inline]
+    pub fn open_starts(&self, t: i64, cutoff: i64) -> impl Iterator<Item = i64> {
+        let (size, adv) = (self.size(), self.advance());
+        let last = self.start_of(t);
+        let tumbling = matches!(self, WindowSpec::Tumbling { .. });
+        (0..)
+            .map(move |j: i64| last.saturating_sub(j.saturating_mul(adv)))
+            .take_while(move |&s| s.saturating_add(size) > t && s.saturating_add(size) > cutoff)
+            .take(if tumbling { 1 } else { usize::MAX })
     }
 }
 
@@ -126,6 +168,9 @@ pub struct AggregatePlan {
     pub emit: EmitMode,
     pub having: Option<Expr>,
     pub outputs: Vec<Expr>,
+    /// The input column holding each row's cutoff watermark (`Plan::CUTOFF`), in the shard
+    /// layout of hopping and session windows.
+    pub cutoff_column: Option<usize>,
 }
 
 impl AggregatePlan {
@@ -200,6 +245,25 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The pseudo input column, in `for_shards`' kept list, of each routed row's cutoff: the
+    /// watermark just before the row, from the rows before it in its block (the reader knows
+    /// them); the shard raises it to its own watermark of earlier blocks.
+    pub const CUTOFF: usize = usize::MAX;
+
+    /// Whether routed rows carry a cutoff column (hopping and session windows).
+    pub fn needs_cutoffs(&self) -> bool {
+        self.window().is_some_and(|w| w.needs_cutoffs())
+    }
+
+    /// Where the cutoff column is in this plan's input (shard plans of hopping and session
+    /// windows).
+    pub fn cutoff_column(&self) -> Option<usize> {
+        match &self.body {
+            Body::Aggregate(a) => a.cutoff_column,
+            _ => None,
+        }
+    }
+
     pub fn emit(&self) -> EmitMode {
         match &self.body {
             Body::Aggregate(a) => a.emit,
@@ -263,7 +327,7 @@ impl Plan {
             }
         }
         used.extend(self.time_column);
-        let kept: Vec<usize> = used.into_iter().collect();
+        let mut kept: Vec<usize> = used.into_iter().collect();
         let at = |i: usize| {
             kept.iter()
                 .position(|&k| k == i)
@@ -271,6 +335,14 @@ impl Plan {
         };
         let mut p = self.clone();
         p.input = Schema::new(kept.iter().map(|&i| self.input.fields[i].clone()).collect());
+        if self.needs_cutoffs() {
+            p.input
+                .fields
+                .push(Field::new("__cutoff".to_string(), DataType::Timestamp));
+            if let Body::Aggregate(a) = &mut p.body {
+                a.cutoff_column = Some(kept.len());
+            }
+        }
         p.filter = None;
         p.time_column = self.time_column.map(at);
         match &mut p.body {
@@ -293,6 +365,9 @@ impl Plan {
                 let out_at = |i: usize| if i < n { at(i) } else { i - n + width };
                 r.outputs.iter_mut().for_each(|e| e.remap(&out_at));
             }
+        }
+        if self.needs_cutoffs() {
+            kept.push(Plan::CUTOFF);
         }
         (p, kept)
     }
@@ -722,6 +797,7 @@ fn plan_aggregate(
             emit,
             having,
             outputs,
+            cutoff_column: None,
         }),
         output,
         routing,
@@ -755,19 +831,33 @@ fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), 
         )
         .with_hint("window on an epoch-millisecond TIMESTAMP or BIGINT column, e.g. trade_time"));
     }
-    match w.kind {
-        WindowKind::Tumbling => Ok((
-            WindowSpec::Tumbling {
-                size: w.intervals[0].0,
-            },
-            col,
-        )),
-        WindowKind::Hopping | WindowKind::Session => Err(unsupported(
-            &format!("{:?} windows", w.kind).to_uppercase(),
-            w.span,
-            "TUMBLING windows are supported; HOPPING and SESSION are planned",
-        )),
-    }
+    let spec = match w.kind {
+        WindowKind::Tumbling => WindowSpec::Tumbling {
+            size: w.intervals[0].0,
+        },
+        WindowKind::Hopping => {
+            let ((size, _), (advance, adv_span)) = (w.intervals[0], w.intervals[1]);
+            if advance > size {
+                return Err(SqlError::at(
+                    "a hopping window's advance must not exceed its size",
+                    adv_span,
+                )
+                .with_hint("e.g. WINDOW HOPPING (trade_time, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE); use TUMBLING when they are equal"));
+            }
+            if size / advance > 10_000 {
+                return Err(SqlError::at(
+                    "a hopping window may overlap at most 10000 others (size / advance)",
+                    adv_span,
+                )
+                .with_hint("use a larger advance"));
+            }
+            WindowSpec::Hopping { size, advance }
+        }
+        WindowKind::Session => WindowSpec::Session {
+            gap: w.intervals[0].0,
+        },
+    };
+    Ok((spec, col))
 }
 
 fn plan_rows(select: &ast::Select, input: &Schema) -> Result<Planned, SqlError> {
