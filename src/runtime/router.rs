@@ -148,7 +148,7 @@ mod tests {
         let mut outs = vec![Batch::with_types([DataType::Int], 0); 2];
         let mut by_dest = vec![Vec::new(); 2];
         partition(&[0, 1, 2], &[0, 1, 0], &mut by_dest);
-        scatter(&b, &[1], &by_dest, &mut outs);
+        scatter(&[&b.columns[1]], &by_dest, &mut outs);
         assert_eq!(outs[0].columns[0].as_int(), &[0, 2]);
         assert_eq!(outs[1].columns[0].as_int(), &[1]);
     }
@@ -159,7 +159,7 @@ mod tests {
         let mut outs = vec![Batch::with_types([DataType::Str, DataType::Int], 0); 2];
         let mut by_dest = vec![Vec::new(); 2];
         partition(&[0, 1, 2, 4], &[1, 0, 1, 1], &mut by_dest);
-        scatter(&b, &[0, 1], &by_dest, &mut outs);
+        scatter(&[&b.columns[0], &b.columns[1]], &by_dest, &mut outs);
         assert_eq!(outs[0].columns[1].as_int(), &[1]);
         assert_eq!(outs[1].columns[1].as_int(), &[0, 2, 4]);
     }
