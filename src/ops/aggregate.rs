@@ -232,17 +232,7 @@ impl Aggregate {
     }
 
     fn args<'a>(&self, batch: &'a Batch) -> Vec<Option<Cow<'a, Column>>> {
-        self.plan
-            .aggs
-            .iter()
-            .map(|a| match &a.arg {
-                None => None,
-                Some(crate::sql::Expr::Column { index, .. }) => {
-                    Some(Cow::Borrowed(&batch.columns[*index]))
-                }
-                Some(e) => Some(Cow::Owned(e.eval(batch, &self.dict))),
-            })
-            .collect()
+        eval_args(&self.plan.aggs, batch, &self.dict)
     }
 
     /// Folds `batch[rows]` into the owner's window tables, column by column (EMIT FINAL, and
@@ -413,6 +403,23 @@ impl Aggregate {
         }
         (merged, late)
     }
+}
+
+/// Each aggregate's argument over `batch`: borrowed when it is a plain column.
+pub(super) fn eval_args<'a>(
+    aggs: &[crate::sql::AggCall],
+    batch: &'a Batch,
+    dict: &Dict,
+) -> Vec<Option<Cow<'a, Column>>> {
+    aggs.iter()
+        .map(|a| match &a.arg {
+            None => None,
+            Some(crate::sql::Expr::Column { index, .. }) => {
+                Some(Cow::Borrowed(&batch.columns[*index]))
+            }
+            Some(e) => Some(Cow::Owned(e.eval(batch, dict))),
+        })
+        .collect()
 }
 
 /// FxHash of key columns at `row`, as `router::key_hash` computes it over a batch.

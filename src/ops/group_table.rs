@@ -128,7 +128,7 @@ impl Acc {
     }
 
     /// Adds the initial state of one new group.
-    fn push_group(&mut self) {
+    pub fn push_group(&mut self) {
         self.n.push(0);
         match self.kind {
             Kind::CountStar | Kind::Count => {}
@@ -143,7 +143,7 @@ impl Acc {
     }
 
     /// Puts group `g` back to the identity state (as `push_group` creates it).
-    fn reset(&mut self, g: usize) {
+    pub fn reset(&mut self, g: usize) {
         self.n[g] = 0;
         match self.kind {
             Kind::CountStar | Kind::Count => {}
@@ -310,6 +310,24 @@ impl Acc {
             return;
         }
         self.merge_values(g, other.n[src_g], i, f, m2);
+    }
+
+    /// Merges group `src`'s state into group `dst` of the same accumulator (sessions that
+    /// merge); `src` is left for `reset`.
+    pub fn merge_groups(&mut self, dst: usize, src: usize) {
+        if self.kind == Kind::Distinct {
+            let set = std::mem::take(&mut self.sets[src]);
+            self.sets[dst].extend(set);
+            self.n[dst] += self.n[src];
+            return;
+        }
+        let (n, i, f, m2) = (
+            self.n[src],
+            self.i.get(src).copied().unwrap_or(0),
+            self.f.get(src).copied().unwrap_or(0.0),
+            self.m2.get(src).copied().unwrap_or(0.0),
+        );
+        self.merge_values(dst, n, i, f, m2);
     }
 
     fn merge_values(&mut self, g: usize, n: i64, i: i64, f: f64, m2: f64) {

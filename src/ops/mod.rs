@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod group_table;
 pub mod project;
 pub mod rows_window;
+pub mod session;
 
 use crate::data::{Batch, Dict};
 use crate::sink::ShardOutput;
@@ -42,6 +43,13 @@ pub trait Operator: Send {
 pub fn build(plan: &Plan, dict: &Arc<Dict>) -> Box<dyn Operator> {
     match &plan.body {
         Body::Project(exprs) => Box::new(project::Project::new(exprs.clone(), dict.clone())),
+        Body::Aggregate(a) if matches!(a.window, Some(crate::sql::WindowSpec::Session { .. })) => {
+            Box::new(session::Sessions::new(
+                a.clone(),
+                plan.time_column.expect("a window has a time column"),
+                dict.clone(),
+            ))
+        }
         Body::Aggregate(a) => Box::new(aggregate::Aggregate::new(
             a.clone(),
             plan.time_column,

@@ -178,6 +178,7 @@ impl AggregatePlan {
     /// accumulators whose state is a few fixed columns). Otherwise records are routed.
     pub fn can_pre_aggregate(&self) -> bool {
         self.emit == EmitMode::Final
+            && !matches!(self.window, Some(WindowSpec::Session { .. }))
             && self
                 .aggs
                 .iter()
