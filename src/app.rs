@@ -77,6 +77,11 @@ fn run(args: RunArgs) -> Result<()> {
             )));
         }
     }
+    if args.input.is_some() && args.generator.partitions > 1 {
+        return Err(Error::Usage(
+            "--partitions applies to the built-in generator; a file is one partition".into(),
+        ));
+    }
     let (schema, source) = match &args.input {
         Some(path) => {
             let r = TextReader::open(path, fixed.as_ref(), dict.clone(), args.on_error.into())?;
@@ -114,7 +119,15 @@ fn run(args: RunArgs) -> Result<()> {
         cores: args.cores as usize,
         lock_per: args.lock_per,
         runtime: args.runtime,
-        lateness_ms: args.allowed_lateness,
+        lateness_ms: args
+            .allowed_lateness
+            .or(plan.allowed_lateness_ms)
+            .unwrap_or(0),
+        partitions: if args.input.is_some() {
+            1
+        } else {
+            args.generator.partitions
+        },
         fault: args.inject_fault,
         rate: args.rate,
     };

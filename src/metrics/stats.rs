@@ -37,6 +37,9 @@ pub struct Stats {
     pub window_latency_us: LatencySummary,
     /// `--rate`, if the input was paced.
     pub rate: Option<f64>,
+    /// Source partitions (each has its own watermark) and the allowed lateness in force.
+    pub partitions: u32,
+    pub allowed_lateness_ms: i64,
     #[serde(skip)]
     pub malformed_examples: Vec<Malformed>,
     #[serde(skip)]
@@ -89,6 +92,8 @@ impl Stats {
             latency_us: latency.summary(),
             window_latency_us: window_latency.summary(),
             rate: cfg.rate,
+            partitions: cfg.partitions,
+            allowed_lateness_ms: cfg.lateness_ms,
             latency,
             window_latency,
         }

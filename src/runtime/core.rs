@@ -35,6 +35,9 @@ pub enum Msg {
     /// The rows of block `block` owned by the receiving shard, and the block's max event time.
     Block {
         block: u64,
+        /// The source partition the block belongs to (block `b` of a `P`-partition input is
+        /// partition `b mod P`).
+        partition: u32,
         rows: Batch,
         max_time: i64,
         /// When the reader took the block from the input (latency starts here).
@@ -180,8 +183,18 @@ pub struct ShardSide {
     pub state: State,
     pub output: ShardOutput,
     pub next_block: u64,
-    pub max_time: i64,
+    /// The maximum event time seen so far in each source partition (`i64::MIN`: none yet).
+    pub part_max: Vec<i64>,
     pub finished: bool,
+}
+
+impl ShardSide {
+    /// The watermark windows close on: the minimum over partitions, once every partition has
+    /// been seen.
+    fn closing_watermark(&self, lateness: i64) -> Option<i64> {
+        let min = *self.part_max.iter().min()?;
+        (min != i64::MIN).then(|| min.saturating_sub(lateness))
+    }
 }
 
 pub struct Core {
@@ -190,6 +203,8 @@ pub struct Core {
     pub plan: Arc<Plan>,
     pub dict: Arc<crate::data::Dict>,
     pub lateness_ms: i64,
+    /// Source partitions of the input (watermarks are kept per partition).
+    pub partitions: u32,
     pub reader: CoreReader,
     /// Outbound rings and their return rings, one per consuming shard (none for `Local`).
     pub outbound: Vec<Producer<Msg>>,
@@ -276,6 +291,7 @@ impl Core {
             plan,
             dict,
             lateness_ms,
+            partitions: 1,
             reader,
             outbound: Vec::new(),
             returns: Vec::new(),
@@ -487,6 +503,7 @@ impl Core {
                 for (s, rows) in outs.into_iter().enumerate() {
                     self.pending[s] = Some(Msg::Block {
                         block: block_no,
+                        partition: (block_no % self.partitions as u64) as u32,
                         rows,
                         max_time,
                         ingested,
@@ -602,22 +619,25 @@ impl Core {
                 }
                 Msg::Block {
                     block,
+                    partition,
                     mut rows,
                     max_time,
                     ingested,
                 } => {
                     debug_assert_eq!(block, shard.next_block, "blocks must arrive in order");
                     let mut n = rows.len();
-                    let watermark = shard.max_time.saturating_sub(lateness);
+                    // Lateness is judged against the block's own partition.
+                    let part_max = shard.part_max[partition as usize];
+                    let watermark = part_max.saturating_sub(lateness);
                     if let Some(c) = cutoff_column
-                        && shard.max_time != i64::MIN
+                        && part_max != i64::MIN
                         && let Column::Int(cutoffs) = &mut rows.columns[c]
                     {
                         cutoffs.iter_mut().for_each(|x| *x = (*x).max(watermark));
                     }
                     let late_rows = match (plan.window(), plan.time_column) {
                         _ if partial => 0,
-                        (Some(w), Some(t)) if shard.max_time != i64::MIN => {
+                        (Some(w), Some(t)) if part_max != i64::MIN => {
                             let times = rows.columns[t].as_int();
                             let open = w.first_open_time(watermark);
                             let late = times.iter().filter(|&&x| x < open).count();
@@ -640,7 +660,7 @@ impl Core {
                     };
                     n -= late_rows;
                     if partial {
-                        let wm = (shard.max_time != i64::MIN).then_some(watermark);
+                        let wm = (part_max != i64::MIN).then_some(watermark);
                         let (merged, late) = shard.state.merge_partials(&rows, id, wm);
                         self.stats.processed += merged;
                         self.stats.late_dropped += late;
@@ -649,9 +669,11 @@ impl Core {
                         shard.state.process(input, 0..n, id, &mut shard.output);
                     }
                     self.stats.latency.record_since(ingested);
-                    shard.max_time = shard.max_time.max(max_time);
-                    if plan.time_column.is_some() && shard.max_time != i64::MIN {
-                        let wm = shard.max_time.saturating_sub(lateness);
+                    let part = &mut shard.part_max[partition as usize];
+                    *part = (*part).max(max_time);
+                    if plan.time_column.is_some()
+                        && let Some(wm) = shard.closing_watermark(lateness)
+                    {
                         if shard.state.watermark(wm, id, &mut shard.output) > 0 {
                             self.stats.window_latency.record_since(ingested);
                         }

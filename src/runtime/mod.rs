@@ -63,6 +63,8 @@ pub struct RunConfig {
     pub lock_per: LockPer,
     pub runtime: RuntimeKind,
     pub lateness_ms: i64,
+    /// Source partitions of the input (`--partitions` for the generator; 1 for a file).
+    pub partitions: u32,
     pub fault: Option<Fault>,
     /// `--rate`: pace the input to this many records per second.
     pub rate: Option<f64>,
@@ -211,6 +213,7 @@ pub fn run(
             cfg.fault,
         );
         core.rate = cfg.rate;
+        core.partitions = cfg.partitions.max(1);
         core.shard_plan = shard_plan.clone();
         core.route_types = shard_plan.input.fields.iter().map(|f| f.ty).collect();
         core.route_columns = route_columns.clone();
@@ -237,7 +240,7 @@ pub fn run(
                 state: new_state(),
                 output: ShardOutput::new(sink.clone()),
                 next_block: 0,
-                max_time: i64::MIN,
+                part_max: vec![i64::MIN; cfg.partitions.max(1) as usize],
                 finished: false,
             });
         }

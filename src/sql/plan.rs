@@ -243,6 +243,8 @@ pub struct Plan {
     pub routing: Routing,
     /// The event-time column watermarks are computed from, if the query has one.
     pub time_column: Option<usize>,
+    /// `ALLOWED LATENESS` in the query (ms); `--allowed-lateness` overrides it.
+    pub allowed_lateness_ms: Option<i64>,
 }
 
 impl Plan {
@@ -546,6 +548,7 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
         output,
         routing,
         time_column,
+        allowed_lateness_ms: q.lateness.map(|l| l.0),
     })
 }
 
