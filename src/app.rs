@@ -101,6 +101,28 @@ fn run(args: RunArgs) -> Result<()> {
         literals.intern(s);
     });
     let sink = Sink::open(&args.output, &plan.output, dict.clone())?;
+    let late_output = match &args.late_output {
+        Some(path) => {
+            if plan.window().is_none() {
+                return Err(Error::Usage(
+                    "--late-output needs a windowed query (only window aggregates drop late records)"
+                        .into(),
+                ));
+            }
+            if Some(path) == args.input.as_ref() || *path == args.output {
+                return Err(Error::Usage(format!(
+                    "--late-output {path} is also the --input or --output"
+                )));
+            }
+            Some(Sink::open_for(
+                "--late-output",
+                path,
+                &plan.input,
+                dict.clone(),
+            )?)
+        }
+        None => None,
+    };
 
     let mut preload_malformed = None;
     let input = match (source, args.preload) {
@@ -128,6 +150,7 @@ fn run(args: RunArgs) -> Result<()> {
         } else {
             args.generator.partitions
         },
+        late_output,
         fault: args.inject_fault,
         rate: args.rate,
     };

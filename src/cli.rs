@@ -105,6 +105,9 @@ pub struct RunArgs {
     /// LATENESS clause, else 0).
     #[arg(long, value_parser = parse_duration_ms)]
     pub allowed_lateness: Option<i64>,
+    /// Write late records (input columns, CSV or .jsonl) here as well as counting them.
+    #[arg(long)]
+    pub late_output: Option<String>,
     /// What to do with a malformed input record: skip and count it, or stop.
     #[arg(long, value_enum, default_value_t = OnErrorArg::Skip)]
     pub on_error: OnErrorArg,

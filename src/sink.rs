@@ -27,19 +27,30 @@ pub struct Sink {
     error: Mutex<Option<std::io::Error>>,
     schema: Schema,
     dict: Arc<Dict>,
+    /// The flag that named this sink, for error messages.
+    flag: &'static str,
 }
 
 impl Sink {
     /// Opens `--output`: `-` for stdout, `null` to count and discard, else a file (`.jsonl`
     /// or `.json` for JSON lines, CSV otherwise). Writes the CSV header.
     pub fn open(target: &str, schema: &Schema, dict: Arc<Dict>) -> Result<Arc<Sink>> {
+        Sink::open_for("--output", target, schema, dict)
+    }
+
+    /// `open` for the sink of another flag (`--late-output`).
+    pub fn open_for(
+        flag: &'static str,
+        target: &str,
+        schema: &Schema,
+        dict: Arc<Dict>,
+    ) -> Result<Arc<Sink>> {
         let (format, writer): (Option<Format>, Option<Box<dyn Write + Send>>) = match target {
             "null" => (None, None),
             "-" => (Some(Format::Csv), Some(Box::new(std::io::stdout()))),
             path => {
-                let file = std::fs::File::create(path).map_err(|e| {
-                    Error::io(format!("--output {path}: cannot create the file"), e)
-                })?;
+                let file = std::fs::File::create(path)
+                    .map_err(|e| Error::io(format!("{flag} {path}: cannot create the file"), e))?;
                 (
                     Some(format_of(Path::new(path))),
                     Some(Box::new(std::io::BufWriter::with_capacity(1 << 16, file))),
@@ -52,6 +63,7 @@ impl Sink {
             error: Mutex::new(None),
             schema: schema.clone(),
             dict,
+            flag,
         };
         if format == Some(Format::Csv) {
             let mut header = Vec::new();
@@ -95,9 +107,15 @@ impl Sink {
         *w = None;
         match self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
             Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            Some(e) => Err(Error::io("--output: writing results failed", e)),
+            Some(e) => Err(Error::io(format!("{}: writing failed", self.flag), e)),
             None => Ok(()),
         }
+    }
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sink({}, {:?})", self.flag, self.format)
     }
 }
 

@@ -234,6 +234,8 @@ pub struct Core {
     sel: Vec<u32>,
     by_dest: Vec<Vec<u32>>,
     scratch: Batch,
+    /// `--late-output`: where this core writes the late records it drops.
+    pub late: Option<ShardOutput>,
     /// Hopping and session windows: each row's cutoff, the watermark from the rows before it
     /// in its block (`Plan::CUTOFF`), and the same for the selected rows.
     cutoffs: Column,
@@ -311,6 +313,7 @@ impl Core {
             sel: Vec::new(),
             by_dest: Vec::new(),
             scratch,
+            late: None,
             cutoffs: Column::Int(Vec::new()),
             selected_cutoffs: Vec::new(),
             stats: CoreStats {
@@ -363,6 +366,9 @@ impl Core {
         }
         if let Some(s) = &self.shard {
             self.stats.rows_out = s.output.rows;
+        }
+        if let Some(late) = self.late.as_mut() {
+            late.finish();
         }
         self.stats.finished_at = Some(std::time::Instant::now());
         Ok(self.stats)
@@ -434,7 +440,7 @@ impl Core {
             None => self.sel.extend(0..n as u32),
         }
         if let (Some(w), Some(t)) = (plan.window(), times) {
-            self.drop_late_in_block(w, t);
+            self.drop_late_in_block(w, t, batch);
             if w.needs_cutoffs() {
                 self.fill_cutoffs(t);
             }
@@ -537,7 +543,7 @@ impl Core {
 
     /// Drops rows whose window ended at or before the maximum event time seen earlier in this
     /// block (minus the allowed lateness). The shard checks earlier blocks.
-    fn drop_late_in_block(&mut self, w: WindowSpec, times: &[i64]) {
+    fn drop_late_in_block(&mut self, w: WindowSpec, times: &[i64], batch: &Batch) {
         let lateness = self.lateness_ms;
         // Fast path: in an in-order block no row can be late against the rows before it.
         if times.windows(2).all(|p| p[0] <= p[1]) {
@@ -546,15 +552,28 @@ impl Core {
         let mut prefix_max = i64::MIN;
         let mut next_row = 0usize;
         let before = self.sel.len();
+        let mut late_rows = Vec::new();
+        let keep_late = self.late.is_some();
         self.sel.retain(|&r| {
-            let r = r as usize;
-            while next_row < r {
+            let ri = r as usize;
+            while next_row < ri {
                 prefix_max = prefix_max.max(times[next_row]);
                 next_row += 1;
             }
-            prefix_max == i64::MIN || w.end_of(times[r]) > prefix_max.saturating_sub(lateness)
+            let keep =
+                prefix_max == i64::MIN || w.end_of(times[ri]) > prefix_max.saturating_sub(lateness);
+            if !keep && keep_late {
+                late_rows.push(r);
+            }
+            keep
         });
         self.stats.late_dropped += (before - self.sel.len()) as u64;
+        if let Some(late) = self.late.as_mut()
+            && !late_rows.is_empty()
+        {
+            late.batch.gather_from(batch, &late_rows);
+            late.flush_if_full();
+        }
     }
 
     fn take_buffer(&mut self, shard: usize) -> Batch {
@@ -647,6 +666,18 @@ impl Core {
                                     .extend((0..n as u32).filter(|&i| times[i as usize] >= open));
                                 self.shard_scratch.clear();
                                 self.shard_scratch.gather_from(&rows, &self.sel);
+                                if let Some(out) = self.late.as_mut() {
+                                    // The routed layout is the whole input (+ a cutoff column).
+                                    let late_rows: Vec<u32> = (0..n as u32)
+                                        .filter(|&i| times[i as usize] < open)
+                                        .collect();
+                                    for (dst, src) in
+                                        out.batch.columns.iter_mut().zip(&rows.columns)
+                                    {
+                                        dst.gather_from(src, &late_rows);
+                                    }
+                                    out.flush_if_full();
+                                }
                             }
                             late
                         }

@@ -207,7 +207,7 @@ fn lift_streaming_clauses(tokens: Vec<TokenWithSpan>) -> Result<Lifted, SqlError
             })?;
             if ms < 0 {
                 return Err(
-                    SqlError::at("the allowed lateness cannot be negative", span).with_hint(hint)
+                    SqlError::at("the allowed lateness cannot be negative", span).with_hint(hint),
                 );
             }
             lateness = Some((ms, tokens[i].span.union(&span)));

@@ -303,9 +303,10 @@ impl Plan {
     }
 
     /// The plan shards run when records are routed to them: only the input columns the
-    /// operator reads cross cores (WHERE already ran on the reader). Returns that plan, whose
-    /// input is the pruned layout, and the input columns kept, in order.
-    pub fn for_shards(&self) -> (Plan, Vec<usize>) {
+    /// operator reads cross cores (WHERE already ran on the reader), or all of them with
+    /// `keep_all` (late records are written whole). Returns that plan, whose input is the
+    /// routed layout, and the input columns kept, in order.
+    pub fn for_shards(&self, keep_all: bool) -> (Plan, Vec<usize>) {
         let n = self.input.len();
         let mut used = std::collections::BTreeSet::new();
         match &self.body {
@@ -330,6 +331,9 @@ impl Plan {
             }
         }
         used.extend(self.time_column);
+        if keep_all {
+            used.extend(0..n);
+        }
         let mut kept: Vec<usize> = used.into_iter().collect();
         let at = |i: usize| {
             kept.iter()
