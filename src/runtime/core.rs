@@ -704,10 +704,9 @@ impl Core {
                     *part = (*part).max(max_time);
                     if plan.time_column.is_some()
                         && let Some(wm) = shard.closing_watermark(lateness)
+                        && shard.state.watermark(wm, id, &mut shard.output) > 0
                     {
-                        if shard.state.watermark(wm, id, &mut shard.output) > 0 {
-                            self.stats.window_latency.record_since(ingested);
-                        }
+                        self.stats.window_latency.record_since(ingested);
                     }
                     shard.next_block += 1;
                     let _ = shard.backs[r].push(rows);

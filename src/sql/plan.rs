@@ -1886,7 +1886,7 @@ mod tests {
              FROM market_data WHERE quantity > 5",
         )
         .unwrap();
-        let (shard, kept) = p.for_shards();
+        let (shard, kept) = p.for_shards(false);
         assert_eq!(
             kept,
             vec![3, 5, 7],
