@@ -103,9 +103,9 @@ fn run(args: RunArgs) -> Result<()> {
     let sink = Sink::open(&args.output, &plan.output, dict.clone())?;
     let late_output = match &args.late_output {
         Some(path) => {
-            if plan.window().is_none() {
+            if plan.lateness_window().is_none() {
                 return Err(Error::Usage(
-                    "--late-output needs a windowed query (only window aggregates drop late records)"
+                    "--late-output needs a windowed query or a ROWS window ordered by event time (only those drop late records)"
                         .into(),
                 ));
             }

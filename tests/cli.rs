@@ -189,7 +189,10 @@ fn explain_shows_routing_window_and_emit() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("Emit CHANGES"), "{text}");
     assert!(text.contains("hash(FxHash of trader_id, symbol)"), "{text}");
-    assert!(text.contains("Window Tumbling"), "{text}");
+    assert!(
+        text.contains("Window TUMBLING 1 min on trade_time"),
+        "{text}"
+    );
     let out = shardsql(&["explain", "--query", SEED_QUERIES[1]]);
     assert!(
         String::from_utf8(out.stdout)
@@ -224,7 +227,7 @@ fn error_bad_sql_points_at_line_and_column() {
             "SELECT FOO(price) FROM market_data",
             "unknown function `FOO`",
             "1:8",
-            "supported:",
+            "aggregates: COUNT",
         ),
         (
             "SELECT * FROM market_data EMIT FINAL",

@@ -208,7 +208,7 @@ pub fn float_key(x: f64) -> u64 {
 }
 
 /// A set of equally long columns.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batch {
     pub columns: Vec<Column>,
 }

@@ -1,9 +1,15 @@
 //! ROWS windows: `agg(x) OVER ([PARTITION BY k] ORDER BY t ROWS BETWEEN n PRECEDING AND
 //! CURRENT ROW)`. COUNT/SUM/AVG keep a ring of the frame's values and a running sum (O(1) per
 //! row; float sums are compensated so subtracting old values does not drift); MIN/MAX keep a
-//! monotonic deque (amortised O(1)). Rows are taken in arrival order, which with in-order
-//! input is the ORDER BY order; without PARTITION BY the plan routes everything to one shard
-//! so the single global order holds.
+//! monotonic deque (amortised O(1)). Without PARTITION BY the plan routes everything to one
+//! shard so the single global order holds.
+//!
+//! Order: when the ORDER BY column is the event time (an integer or timestamp column), rows
+//! wait in a per-owner buffer until the watermark reaches them and are then released sorted by
+//! that column, ties in arrival order (a stable sort), so out-of-order rows within the allowed
+//! lateness land in place. A row below the watermark just before it is late (the rows it would
+//! precede are already out): the runtime drops and counts it like a late window record. With
+//! in-order input every row is released at the end of its own block, in arrival order.
 
 use super::Operator;
 use super::project::project_into;
@@ -260,6 +266,14 @@ impl Frame {
 pub struct RowsWindow {
     plan: RowsPlan,
     dict: Arc<Dict>,
+    /// The ORDER BY column when rows are released by watermark (see the module docs).
+    order_time: Option<usize>,
+    /// Rows waiting for the watermark, per owner, in arrival order.
+    pending: Vec<Batch>,
+    /// Scratch: the rows being released, sorted.
+    release: Batch,
+    order: Vec<u32>,
+    keep: Vec<u32>,
     /// The state when there is no PARTITION BY.
     global: Vec<Frame>,
     partitions: FxHashMap<Box<[u64]>, Vec<Frame>>,
@@ -276,7 +290,16 @@ impl RowsWindow {
             .map(|f| f.ty)
             .chain(plan.funcs.iter().map(|f| f.ty))
             .collect();
+        let input_types: Vec<DataType> = input.fields.iter().map(|f| f.ty).collect();
         RowsWindow {
+            order_time: input.fields[plan.order_by]
+                .ty
+                .is_integer()
+                .then_some(plan.order_by),
+            pending: Vec::new(),
+            release: Batch::with_types(input_types, 0),
+            order: Vec::new(),
+            keep: Vec::new(),
             global: plan.funcs.iter().map(Frame::new).collect(),
             partitions: FxHashMap::default(),
             key: Vec::new(),
@@ -287,8 +310,60 @@ impl RowsWindow {
     }
 }
 
-impl Operator for RowsWindow {
-    fn process(&mut self, batch: &Batch, rows: Range<usize>, _owner: usize, out: &mut ShardOutput) {
+impl RowsWindow {
+    fn pending(&mut self, owner: usize) -> &mut Batch {
+        if self.pending.len() <= owner {
+            let types: Vec<DataType> = self.release.columns.iter().map(column_type).collect();
+            self.pending
+                .resize_with(owner + 1, || Batch::with_types(types.iter().copied(), 0));
+        }
+        &mut self.pending[owner]
+    }
+
+    /// Releases `owner`'s buffered rows with order value at or below `wm` (all of them with
+    /// `None`), sorted, ties in arrival order.
+    fn release(&mut self, owner: usize, wm: Option<i64>, out: &mut ShardOutput) {
+        let Some(t) = self.order_time else { return };
+        if self.pending.len() <= owner || self.pending[owner].is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending[owner]);
+        let times = pending.columns[t].as_int();
+        let ready = |x: i64| wm.is_none_or(|wm| x <= wm);
+        let sorted = times.windows(2).all(|p| p[0] <= p[1]);
+        if sorted && times.iter().all(|&x| ready(x)) {
+            // The in-order case: everything goes, as it is.
+            let n = pending.len();
+            self.compute(&pending, 0..n, out);
+            pending.clear();
+        } else {
+            self.order.clear();
+            self.keep.clear();
+            for (i, &x) in times.iter().enumerate() {
+                if ready(x) {
+                    self.order.push(i as u32);
+                } else {
+                    self.keep.push(i as u32);
+                }
+            }
+            if !sorted {
+                self.order.sort_by_key(|&i| times[i as usize]);
+            }
+            let mut release = std::mem::take(&mut self.release);
+            release.clear();
+            release.gather_from(&pending, &self.order);
+            let n = release.len();
+            self.compute(&release, 0..n, out);
+            self.release = release;
+            let mut rest = Batch::with_types(pending.columns.iter().map(column_type), 0);
+            rest.gather_from(&pending, &self.keep);
+            pending = rest;
+        }
+        self.pending[owner] = pending;
+    }
+
+    /// Computes the window functions over `batch[rows]` in that order and emits the rows.
+    fn compute(&mut self, batch: &Batch, rows: Range<usize>, out: &mut ShardOutput) {
         let n_in = batch.columns.len();
         self.extended.clear();
         for (dst, src) in self.extended.columns[..n_in].iter_mut().zip(&batch.columns) {
@@ -340,12 +415,33 @@ impl Operator for RowsWindow {
         );
         out.flush_if_full();
     }
+}
 
-    fn watermark(&mut self, _wm: i64, _owner: usize, _out: &mut ShardOutput) -> usize {
+fn column_type(c: &Column) -> DataType {
+    match c {
+        Column::Int(_) => DataType::Int,
+        Column::Float(_) => DataType::Float,
+        Column::Str(_) => DataType::Str,
+        Column::Bool(_) => DataType::Bool,
+    }
+}
+
+impl Operator for RowsWindow {
+    fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
+        if self.order_time.is_none() {
+            return self.compute(batch, rows, out);
+        }
+        self.pending(owner).extend_from(batch, rows);
+    }
+
+    fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize {
+        self.release(owner, Some(wm), out);
         0
     }
 
-    fn finish(&mut self, _owner: usize, _out: &mut ShardOutput) {}
+    fn finish(&mut self, owner: usize, out: &mut ShardOutput) {
+        self.release(owner, None, out);
+    }
 }
 
 #[cfg(test)]

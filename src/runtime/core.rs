@@ -439,7 +439,7 @@ impl Core {
             }
             None => self.sel.extend(0..n as u32),
         }
-        if let (Some(w), Some(t)) = (plan.window(), times) {
+        if let (Some(w), Some(t)) = (plan.lateness_window(), times) {
             self.drop_late_in_block(w, t, batch);
             if w.needs_cutoffs() {
                 self.fill_cutoffs(t);
@@ -654,7 +654,7 @@ impl Core {
                     {
                         cutoffs.iter_mut().for_each(|x| *x = (*x).max(watermark));
                     }
-                    let late_rows = match (plan.window(), plan.time_column) {
+                    let late_rows = match (plan.lateness_window(), plan.time_column) {
                         _ if partial => 0,
                         (Some(w), Some(t)) if part_max != i64::MIN => {
                             let times = rows.columns[t].as_int();

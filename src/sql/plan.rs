@@ -274,6 +274,15 @@ impl Plan {
         }
     }
 
+    /// The rule late records are judged by: the window's, or for a ROWS window ordered by
+    /// event time a 1 ms "window" per row (late when below the watermark just before it).
+    pub fn lateness_window(&self) -> Option<WindowSpec> {
+        match &self.body {
+            Body::Rows(_) => self.time_column.map(|_| WindowSpec::Tumbling { size: 1 }),
+            _ => self.window(),
+        }
+    }
+
     pub fn window(&self) -> Option<WindowSpec> {
         match &self.body {
             Body::Aggregate(a) => a.window,
@@ -379,78 +388,157 @@ impl Plan {
         (p, kept)
     }
 
-    /// The plan as a tree, for `shardsql explain` and the run summary.
+    /// The plan as a tree, for `shardsql explain`: sink at the top, source at the bottom,
+    /// each line one stage with what it does and how it runs in parallel.
     pub fn explain(&self) -> String {
-        let cols = |idx: &[usize]| {
-            idx.iter()
-                .map(|&i| self.input.fields[i].name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+        let name = |i: usize| {
+            self.input
+                .fields
+                .get(i)
+                .map_or("?".to_string(), |f| f.name.clone())
         };
-        let routing = match &self.routing {
-            Routing::Local => {
-                "local: each core processes the blocks it reads (no shuffle)".to_string()
-            }
-            Routing::Hash(k) => format!("hash(FxHash of {}) to the owner shard", cols(k)),
-            Routing::Single => {
-                "single shard: every record goes to shard 0 in input order".to_string()
-            }
-        };
-        let mut s = String::new();
-        s.push_str(&format!(
-            "Sink: {}\n",
+        let cols = |idx: &[usize]| idx.iter().map(|&i| name(i)).collect::<Vec<_>>().join(", ");
+        let mut lines: Vec<String> = vec![format!(
+            "Sink: {}",
             self.output.names().collect::<Vec<_>>().join(", ")
-        ));
+        )];
         match &self.body {
-            Body::Project(_) => s.push_str("└─ Project (stateless)\n"),
+            Body::Project(_) => lines.push("Project (stateless, row by row)".into()),
             Body::Aggregate(a) => {
-                let emit = if a.emit == EmitMode::Final {
-                    "FINAL"
-                } else {
-                    "CHANGES"
-                };
-                s.push_str(&format!("└─ Emit {emit}\n"));
+                lines.push(match a.emit {
+                    EmitMode::Final if a.window.is_some() => {
+                        "Emit FINAL: one row per group when the watermark closes its window".into()
+                    }
+                    EmitMode::Final => "Emit FINAL: one row per group at end of input".into(),
+                    EmitMode::Changes => {
+                        "Emit CHANGES: the group's updated row after every record".into()
+                    }
+                });
                 if a.having.is_some() {
-                    s.push_str("   └─ Having\n");
+                    lines.push("Having (filters group rows)".into());
                 }
-                let aggs: Vec<String> = a.aggs.iter().map(|c| format!("{:?}", c.func)).collect();
-                s.push_str(&format!(
-                    "   └─ Aggregate group by [{}] aggs [{}]\n",
-                    cols(&a.keys),
-                    aggs.join(", ")
-                ));
+                let aggs: Vec<String> = a
+                    .aggs
+                    .iter()
+                    .map(|c| {
+                        let arg = match &c.arg {
+                            None => "*".to_string(),
+                            Some(Expr::Column { index, .. }) => name(*index),
+                            Some(_) => "expr".to_string(),
+                        };
+                        format!("{:?}({arg})", c.func)
+                    })
+                    .collect();
+                let keys = if a.keys.is_empty() {
+                    "(global)".to_string()
+                } else {
+                    format!("group by [{}]", cols(&a.keys))
+                };
+                lines.push(format!("Aggregate {keys}: {}", aggs.join(", ")));
                 if let Some(w) = a.window {
-                    let t = self
-                        .time_column
-                        .map_or("?", |i| self.input.fields[i].name.as_str());
-                    s.push_str(&format!("      └─ Window {w:?} ms on {t}\n"));
+                    let t = self.time_column.map_or("?".to_string(), name);
+                    lines.push(match w {
+                        WindowSpec::Tumbling { size } => format!(
+                            "Window TUMBLING {} on {t}: epoch-aligned [start, end)",
+                            duration(size)
+                        ),
+                        WindowSpec::Hopping { size, advance } => format!(
+                            "Window HOPPING size {} advance {} on {t}: epoch-aligned [start, end), \
+                             each record in up to {} windows",
+                            duration(size),
+                            duration(advance),
+                            (size + advance - 1) / advance
+                        ),
+                        WindowSpec::Session { gap } => format!(
+                            "Window SESSION gap {} on {t}: per key, [first, last + gap)",
+                            duration(gap)
+                        ),
+                    });
+                }
+                let exchange = match &self.routing {
+                    Routing::Hash(k) => format!("hash(FxHash of {}) to the owner shard", cols(k)),
+                    _ => "single shard: every record goes to shard 0 in input order".into(),
+                };
+                if a.can_pre_aggregate() {
+                    lines.push(format!(
+                        "Exchange: {exchange}; each reading core pre-aggregates its blocks and \
+                         sends partial states (merged exactly, in block order)"
+                    ));
+                } else {
+                    lines.push(format!(
+                        "Exchange: {exchange}; records are routed in batches, per-key order kept"
+                    ));
                 }
             }
             Body::Rows(r) => {
-                s.push_str(&format!(
-                    "└─ RowsWindow partition by [{}] order by {} ({} function(s))\n",
+                lines.push(format!(
+                    "RowsWindow partition by [{}] order by {}: {} function(s), O(1) per row",
                     cols(&r.partition_by),
-                    self.input.fields[r.order_by].name,
+                    name(r.order_by),
                     r.funcs.len()
                 ));
-                if r.partition_by.is_empty() {
-                    s.push_str("   (no PARTITION BY: one global order, runs on shard 0)\n");
+                lines.push(if r.partition_by.is_empty() {
+                    "Exchange: single shard: one global order, every record goes to shard 0".into()
+                } else {
+                    format!(
+                        "Exchange: hash(FxHash of {}) to the owner shard, per-partition order kept",
+                        cols(&r.partition_by)
+                    )
+                });
+            }
+        }
+        if matches!(self.routing, Routing::Local) {
+            lines.push("Exchange: none; each core processes the blocks it reads".into());
+        }
+        if self.filter.is_some() {
+            lines.push("Filter (WHERE, on the reading core)".into());
+        }
+        let mut source = format!(
+            "Source: {} ({} columns); blocks of 4096 records dealt to cores round-robin",
+            self.source_name,
+            self.input.len()
+        );
+        if let Some(t) = self.time_column {
+            let lateness = match self.allowed_lateness_ms {
+                Some(ms) => format!("{} (query; --allowed-lateness overrides)", duration(ms)),
+                None => "from --allowed-lateness (default 0)".to_string(),
+            };
+            source.push_str(&format!(
+                "\nwatermark: max({}) per source partition minus allowed lateness {lateness}; \
+                 windows close on the minimum over partitions; late records dropped and counted",
+                name(t)
+            ));
+        }
+        lines.push(source);
+        let mut out = String::new();
+        for (depth, line) in lines.iter().enumerate() {
+            let indent = "   ".repeat(depth.saturating_sub(1));
+            let branch = if depth == 0 { "" } else { "└─ " };
+            for (i, part) in line.split('\n').enumerate() {
+                if i == 0 {
+                    out.push_str(&format!("{indent}{branch}{part}\n"));
+                } else {
+                    out.push_str(&format!("{indent}   {part}\n"));
                 }
             }
         }
-        if self.filter.is_some() {
-            s.push_str("   └─ Filter (WHERE)\n");
-        }
-        s.push_str(&format!("   └─ Route: {routing}\n"));
-        s.push_str(&format!("      └─ Source: {}\n", self.source_name));
-        if let Some(t) = self.time_column {
-            s.push_str(&format!(
-                "         watermark: max({}) per partition minus --allowed-lateness\n",
-                self.input.fields[t].name
-            ));
-        }
-        s
+        out
     }
+}
+
+/// Milliseconds as the largest whole unit ("90 ms", "5 s", "1 min", "2 h").
+fn duration(ms: i64) -> String {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("min", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms != 0 && ms % size == 0 {
+            return format!("{} {unit}", ms / size);
+        }
+    }
+    format!("{ms} ms")
 }
 
 /// Plans a parsed query against the input's schema.
