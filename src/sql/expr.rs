@@ -543,10 +543,10 @@ fn to_float(c: Column) -> Vec<f64> {
     }
 }
 
-/// A float as an integer (SQL rounds half away from zero); NaN, ±inf and out-of-range values
-/// have no integer and become NULL.
+/// A float as an integer, rounded half to even as DuckDB's DOUBLE → BIGINT cast does; NaN,
+/// ±inf and out-of-range values have no integer and become NULL.
 fn float_to_int(x: f64) -> i64 {
-    let r = x.round();
+    let r = x.round_ties_even();
     if is_null_float(x) || !r.is_finite() || r <= i64::MIN as f64 || r >= i64::MAX as f64 {
         NULL_INT
     } else {
@@ -628,6 +628,32 @@ fn cast(c: Column, to: DataType, dict: &Dict) -> Column {
     }
 }
 
+/// `x` rounded to `digits` decimal places, half away from zero, decided on the exact value of
+/// the double (so 57.65, which is 57.6499…, rounds to 57.6, as in DuckDB); negative digits
+/// round to tens, hundreds, ….
+fn round_to(x: f64, digits: i64) -> f64 {
+    if !x.is_finite() || digits > 300 {
+        return x;
+    }
+    if digits <= 0 {
+        let p = 10f64.powi((-digits).min(308) as i32);
+        return (x / p).round() * p;
+    }
+    let d = digits as usize;
+    // A double's exact decimal expansion has at most ~1075 digits, but 70 past the rounding
+    // digit decide every tie that matters at the precisions people use.
+    let exact = format!("{:.*}", d + 70, x.abs());
+    let (int, frac) = exact.split_once('.').unwrap_or((&exact, ""));
+    let kept = format!("{int}.{}", &frac[..d]);
+    let up = frac.as_bytes()[d] >= b'5';
+    let mut r: f64 = kept.parse().unwrap_or(x.abs());
+    if up {
+        r += 10f64.powi(-(d as i32));
+        r = format!("{r:.d$}").parse().unwrap_or(r);
+    }
+    r.copysign(x)
+}
+
 /// Evaluates a scalar function call.
 fn call(func: Func, args: &[Expr], ty: DataType, batch: &Batch, dict: &Dict) -> Column {
     let n = batch.len();
@@ -661,11 +687,7 @@ fn call(func: Func, args: &[Expr], ty: DataType, batch: &Batch, dict: &Dict) -> 
                             Func::Ceil => x.ceil(),
                             Func::Sqrt if x < 0.0 => null_float(),
                             Func::Sqrt => x.sqrt(),
-                            _ if d == 0 => x.round(),
-                            _ => {
-                                let p = 10f64.powi(d.clamp(-300, 300) as i32);
-                                (x * p).round() / p
-                            }
+                            _ => round_to(x, d),
                         }
                     })
                     .collect(),
@@ -801,6 +823,18 @@ mod tests {
             negated: false,
         };
         assert_eq!(is_null.eval(&b, &d), Column::Bool(vec![0, 1, 0]));
+    }
+
+    #[test]
+    fn round_decides_on_the_exact_value_half_away_from_zero() {
+        assert_eq!(round_to(57.65, 1), 57.6);
+        assert_eq!(round_to(0.125, 2), 0.13);
+        assert_eq!(round_to(0.285, 2), 0.28);
+        assert_eq!(round_to(-57.65, 1), -57.6);
+        assert_eq!(round_to(2.5, 0), 3.0);
+        assert_eq!(round_to(123.456, -1), 120.0);
+        assert_eq!(round_to(9.995, 2), 9.99);
+        assert_eq!(round_to(9.9951, 2), 10.0);
     }
 
     #[test]
