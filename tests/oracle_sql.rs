@@ -101,8 +101,8 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "hopping_emit_changes",
-        sql: "SELECT trader_id, window_start, COUNT(*) AS n FROM market_data GROUP BY trader_id WINDOW SLIDING (trade_time, INTERVAL '20' SECOND, INTERVAL '5' SECOND) EMIT CHANGES",
-        duck: "SELECT trader_id, ws, COUNT(*) OVER (PARTITION BY trader_id, ws ORDER BY trade_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM {src} ORDER BY trade_id",
+        sql: "SELECT trader_id, window_start, COUNT(*) AS n, SUM(quantity) AS q FROM market_data GROUP BY trader_id WINDOW SLIDING (trade_time, INTERVAL '20' SECOND, INTERVAL '5' SECOND) EMIT CHANGES",
+        duck: "SELECT trader_id, ws, COUNT(*) OVER w, SUM(quantity) OVER w FROM {src} WINDOW w AS (PARTITION BY trader_id, ws ORDER BY trade_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) ORDER BY trade_id",
         cmp: Cmp::Changelog(&[0, 1]),
         src: Src::Hopping(20_000, 5_000),
     },

@@ -220,6 +220,10 @@ impl Aggregate {
                         r = e;
                     }
                 }
+                // Runs in row order, so each window takes its rows in arrival order (a row
+                // reaching a window as its second window may precede one reaching it as its
+                // first): EMIT CHANGES depends on it.
+                runs.sort_by_key(|run| run.1.start);
             }
             _ => runs.push((NO_WINDOW, rows, true)),
         }
