@@ -261,7 +261,51 @@ fn error_bad_sql_points_at_line_and_column() {
             "SELECT",
         ),
     ];
-    for (i, (sql, message, pos, hint)) in cases.iter().enumerate() {
+    let new_features = [
+        (
+            "SELECT symbol LIKE 3 FROM market_data",
+            "the LIKE pattern must be a string literal",
+            "1:20",
+            "LIKE 'AA%'",
+        ),
+        (
+            "SELECT CASE WHEN price > 1 THEN 'x' ELSE 2 END AS c FROM market_data",
+            "CASE branches have different types: VARCHAR and BIGINT",
+            "1:42",
+            "CAST",
+        ),
+        (
+            "SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol\nWINDOW HOPPING (trade_time, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)",
+            "advance must not exceed its size",
+            "2:50",
+            "TUMBLING",
+        ),
+        (
+            "SELECT COUNT(DISTINCT price) OVER (ORDER BY event_time ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS d FROM market_data",
+            "unsupported: COUNT(DISTINCT ...) over a ROWS frame",
+            "1:8",
+            "COUNT, SUM, AVG, MIN and MAX",
+        ),
+        (
+            "SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE) ALLOWED LATENESS 5",
+            "ALLOWED LATENESS needs an INTERVAL",
+            "1:125",
+            "INTERVAL '5' SECOND",
+        ),
+        (
+            "SELECT ROUND(symbol) FROM market_data",
+            "ROUND() needs a number, found VARCHAR",
+            "1:14",
+            "ROUND(price, 2)",
+        ),
+        (
+            "SELECT SUM(DISTINCT price) FROM market_data",
+            "unsupported: SUM(DISTINCT ...)",
+            "1:8",
+            "COUNT(DISTINCT x)",
+        ),
+    ];
+    for (i, (sql, message, pos, hint)) in cases.iter().chain(&new_features).enumerate() {
         let q = dir.join(format!("q{i}.sql"));
         std::fs::write(&q, sql).unwrap();
         let err = shardsql_fails(&["--query", q.to_str().unwrap(), "--records", "10"]);

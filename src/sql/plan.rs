@@ -1382,8 +1382,13 @@ impl Scope for RowsScope<'_> {
                 | AggFunc::Min
                 | AggFunc::Max
         ) {
+            let what = if call.func == AggFunc::CountDistinct {
+                "COUNT(DISTINCT ...)".to_string()
+            } else {
+                fn_name(f).to_uppercase()
+            };
             return Err(unsupported(
-                &format!("{} over a ROWS frame", fn_name(f).to_uppercase()),
+                &format!("{what} over a ROWS frame"),
                 span,
                 "ROWS windows support COUNT, SUM, AVG, MIN and MAX",
             ));
@@ -1597,10 +1602,10 @@ fn compile_scalar(
         if e.ty().is_numeric() || e.is_null_literal() {
             Ok(())
         } else {
-            Err(SqlError::at(
-                format!("{name}() needs a number, found {}", e.ty()),
-                *s,
-            ))
+            Err(
+                SqlError::at(format!("{name}() needs a number, found {}", e.ty()), *s)
+                    .with_hint("pass a numeric column or CAST the value, e.g. ROUND(price, 2)"),
+            )
         }
     };
     let ty = match func {
