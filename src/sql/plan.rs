@@ -142,19 +142,6 @@ impl WindowSpec {
     pub fn needs_cutoffs(&self) -> bool {
         !matches!(self, WindowSpec::Tumbling { .. })
     }
-
-    /// The starts of the windows holding `t` that are still open against watermark `cutoff`,
-    /// latest first (one for tumbling windows; sessions are not enumerable).
-    #[inline]
-    pub fn open_starts(&self, t: i64, cutoff: i64) -> impl Iterator<Item = i64> {
-        let (size, adv) = (self.size(), self.advance());
-        let last = self.start_of(t);
-        let tumbling = matches!(self, WindowSpec::Tumbling { .. });
-        (0..)
-            .map(move |j: i64| last.saturating_sub(j.saturating_mul(adv)))
-            .take_while(move |&s| s.saturating_add(size) > t && s.saturating_add(size) > cutoff)
-            .take(if tumbling { 1 } else { usize::MAX })
-    }
 }
 
 /// GROUP BY (optionally windowed). Output expressions read the "group row" layout:
@@ -1932,6 +1919,25 @@ mod tests {
 
     fn plan_sql(sql: &str) -> Result<Plan, SqlError> {
         plan(&parse(sql)?, &Schema::market_data())
+    }
+
+    #[test]
+    fn hopping_and_session_lateness_use_the_latest_window() {
+        let h = WindowSpec::Hopping {
+            size: 10_000,
+            advance: 2_500,
+        };
+        // t = 12_345: windows start 10_000, 7_500, 5_000, 2_500; the latest ends at 20_000.
+        assert_eq!(h.start_of(12_345), 10_000);
+        assert_eq!(h.end_of(12_345), 20_000);
+        // Against watermark 20_000 the first time whose latest window is open is 12_500.
+        assert_eq!(h.first_open_time(20_000), 12_500);
+        assert!(h.end_of(12_499) <= 20_000 && h.end_of(12_500) > 20_000);
+        let s = WindowSpec::Session { gap: 300 };
+        assert_eq!(s.end_of(1_000), 1_300);
+        assert_eq!(s.first_open_time(1_300), 1_001);
+        assert!(s.needs_cutoffs() && h.needs_cutoffs());
+        assert!(!WindowSpec::Tumbling { size: 5 }.needs_cutoffs());
     }
 
     #[test]
