@@ -51,6 +51,13 @@ const CASES: &[Case] = &[
         src: Src::All,
     },
     Case {
+        name: "strings",
+        sql: "SELECT trade_id, UPPER(trader_id) AS u, LOWER(symbol) AS l, symbol || '@' || CAST(quantity AS VARCHAR) AS tag, CONCAT(symbol, '/', trader_id) AS c, SUBSTRING(trader_id, 8, 4) AS num, LENGTH(symbol) AS n, CAST(price AS VARCHAR) AS p FROM market_data WHERE trade_id % 7 = 1",
+        duck: "SELECT trade_id, UPPER(trader_id), LOWER(symbol), symbol || '@' || CAST(quantity AS VARCHAR), CONCAT(symbol, '/', trader_id), SUBSTRING(trader_id, 8, 4), LENGTH(symbol), CAST(price AS VARCHAR) FROM {src} WHERE trade_id % 7 = 1",
+        cmp: Cmp::Multiset,
+        src: Src::All,
+    },
+    Case {
         name: "filters",
         sql: "SELECT trade_id, symbol, quantity FROM market_data WHERE symbol IN ('AAPL', 'MSFT', 'TSLA') AND quantity BETWEEN 100 AND 600 AND trader_id <> 'TRADER_0001' AND NOT symbol IS NULL",
         duck: "SELECT trade_id, symbol, quantity FROM {src} WHERE symbol IN ('AAPL', 'MSFT', 'TSLA') AND quantity BETWEEN 100 AND 600 AND trader_id <> 'TRADER_0001' AND NOT symbol IS NULL",

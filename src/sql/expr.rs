@@ -62,6 +62,17 @@ pub enum Func {
     NullIf,
     /// Characters in a string.
     Length,
+    Upper,
+    Lower,
+    Trim,
+    /// `CONCAT(a, b, ...)`: NULL arguments are skipped.
+    Concat,
+    /// `a || b`: NULL if either is NULL.
+    ConcatOp,
+    /// `SUBSTRING(s, start[, length])`, 1-based, in characters.
+    Substring,
+    /// `CAST(x AS VARCHAR)`: the value as text.
+    ToText,
 }
 
 /// A compiled `LIKE` pattern: `%` any run, `_` any one character, an escape character that
@@ -654,6 +665,84 @@ fn round_to(x: f64, digits: i64) -> f64 {
     r.copysign(x)
 }
 
+/// A value as text, the way the sink writes it (NULL: `None`).
+fn text_of(c: &Column, row: usize, dict: &Dict, out: &mut String) -> bool {
+    use std::fmt::Write;
+    if c.is_null(row) {
+        return false;
+    }
+    match c {
+        Column::Int(v) => {
+            let _ = write!(out, "{}", v[row]);
+        }
+        Column::Float(v) => out.push_str(ryu::Buffer::new().format(v[row])),
+        Column::Str(v) => out.push_str(dict.get(v[row])),
+        Column::Bool(v) => out.push_str(if v[row] == 1 { "true" } else { "false" }),
+    }
+    true
+}
+
+/// String-producing functions. Results are interned in the shared dictionary, with a cache
+/// per call so a batch takes the dictionary's lock once per distinct string, not per row.
+fn string_call(func: Func, args: &[Expr], batch: &Batch, dict: &Dict) -> Column {
+    let cols: Vec<Column> = args.iter().map(|a| a.eval(batch, dict)).collect();
+    let mut cache: fxhash::FxHashMap<String, u32> = fxhash::FxHashMap::default();
+    let mut text = String::new();
+    let mut part = String::new();
+    let mut out = Vec::with_capacity(batch.len());
+    for row in 0..batch.len() {
+        text.clear();
+        let present = match func {
+            Func::Concat => {
+                for c in &cols {
+                    text_of(c, row, dict, &mut text);
+                }
+                true
+            }
+            Func::ConcatOp => cols.iter().all(|c| text_of(c, row, dict, &mut text)),
+            Func::Substring => {
+                part.clear();
+                let ok = text_of(&cols[0], row, dict, &mut part);
+                let start = cols[1].as_int()[row];
+                let len = cols.get(2).map(|c| c.as_int()[row]);
+                if !ok || start == NULL_INT || len == Some(NULL_INT) {
+                    false
+                } else {
+                    // SQL positions are 1-based; a start before 1 eats into the length.
+                    let from = start.max(1);
+                    let take = match len {
+                        Some(l) => (start.saturating_add(l.max(0)) - from).max(0) as usize,
+                        None => usize::MAX,
+                    };
+                    text.extend(part.chars().skip(from as usize - 1).take(take));
+                    true
+                }
+            }
+            _ => {
+                part.clear();
+                let ok = text_of(&cols[0], row, dict, &mut part);
+                match func {
+                    Func::Upper => text.push_str(&part.to_uppercase()),
+                    Func::Lower => text.push_str(&part.to_lowercase()),
+                    Func::Trim => text.push_str(part.trim()),
+                    _ => text.push_str(&part),
+                }
+                ok
+            }
+        };
+        out.push(if !present {
+            NULL_STR
+        } else if let Some(&id) = cache.get(&text) {
+            id
+        } else {
+            let id = dict.intern(&text);
+            cache.insert(text.clone(), id);
+            id
+        });
+    }
+    Column::Str(out)
+}
+
 /// Evaluates a scalar function call.
 fn call(func: Func, args: &[Expr], ty: DataType, batch: &Batch, dict: &Dict) -> Column {
     let n = batch.len();
@@ -710,6 +799,13 @@ fn call(func: Func, args: &[Expr], ty: DataType, batch: &Batch, dict: &Dict) -> 
             select_where(&mut out, &nulls, eq.as_bool());
             out
         }
+        Func::Upper
+        | Func::Lower
+        | Func::Trim
+        | Func::Concat
+        | Func::ConcatOp
+        | Func::ToText
+        | Func::Substring => string_call(func, args, batch, dict),
         Func::Length => Column::Int(
             arg(0)
                 .as_str_ids()

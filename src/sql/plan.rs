@@ -1076,7 +1076,8 @@ impl Scope for InputScope<'_> {
 fn unknown_function(name: &str, span: Span) -> SqlError {
     SqlError::at(format!("unknown function `{name}`"), span).with_hint(
         "aggregates: COUNT, COUNT(DISTINCT), SUM, AVG, MIN, MAX, STDDEV, STDDEV_POP, VARIANCE, \
-             VAR_POP; scalar: ABS, ROUND, FLOOR, CEIL, SQRT, COALESCE, NULLIF, LENGTH",
+             VAR_POP; scalar: ABS, ROUND, FLOOR, CEIL, SQRT, COALESCE, NULLIF, LENGTH, \
+             UPPER, LOWER, TRIM, CONCAT, SUBSTRING",
     )
 }
 
@@ -1490,6 +1491,11 @@ fn scalar_func(name: &str) -> Option<Func> {
         "COALESCE" | "IFNULL" => Func::Coalesce,
         "NULLIF" => Func::NullIf,
         "LENGTH" | "CHAR_LENGTH" => Func::Length,
+        "UPPER" | "UCASE" => Func::Upper,
+        "LOWER" | "LCASE" => Func::Lower,
+        "TRIM" => Func::Trim,
+        "CONCAT" => Func::Concat,
+        "SUBSTRING" | "SUBSTR" => Func::Substring,
         _ => return None,
     })
 }
@@ -1567,10 +1573,21 @@ fn compile_scalar(
             }
         }
     }
+    scalar_call(func, &name, args, span)
+}
+
+/// Checks a scalar function's compiled arguments and types the call.
+fn scalar_call(
+    func: Func,
+    name: &str,
+    args: Vec<(Expr, Span)>,
+    span: Span,
+) -> Result<Expr, SqlError> {
     let (min, max) = match func {
         Func::Round => (1, 2),
-        Func::NullIf => (2, 2),
-        Func::Coalesce => (1, usize::MAX),
+        Func::NullIf | Func::ConcatOp => (2, 2),
+        Func::Substring => (2, 3),
+        Func::Coalesce | Func::Concat => (1, usize::MAX),
         _ => (1, 1),
     };
     if args.len() < min || args.len() > max {
@@ -1613,15 +1630,27 @@ fn compile_scalar(
                 args[0].0.ty()
             }
         }
-        Func::Length => {
-            if args[0].0.ty() != DataType::Str {
+        Func::Length | Func::Upper | Func::Lower | Func::Trim | Func::Substring => {
+            if args[0].0.ty() != DataType::Str && !args[0].0.is_null_literal() {
                 return Err(SqlError::at(
-                    format!("LENGTH() needs a string, found {}", args[0].0.ty()),
+                    format!("{name}() needs a string, found {}", args[0].0.ty()),
                     args[0].1,
+                )
+                .with_hint("CAST the value AS VARCHAR first"));
+            }
+            if let Some((e, s)) = args[1..].iter().find(|(e, _)| !e.ty().is_integer()) {
+                return Err(SqlError::at(
+                    format!("{name}() positions must be integers, found {}", e.ty()),
+                    *s,
                 ));
             }
-            DataType::Int
+            if func == Func::Length {
+                DataType::Int
+            } else {
+                DataType::Str
+            }
         }
+        Func::Concat | Func::ConcatOp | Func::ToText => DataType::Str,
         Func::Coalesce | Func::NullIf => {
             let unified = unify(args, &format!("{name}() arguments"))?;
             let ty = unified[0].ty();
@@ -1677,6 +1706,46 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             )),
         },
         E::Nested(x) => compile(x, scope),
+        E::BinaryOp {
+            left,
+            op: ast::BinaryOperator::StringConcat,
+            right,
+        } => scalar_call(
+            Func::ConcatOp,
+            "||",
+            vec![
+                (compile(left, scope)?, left.span()),
+                (compile(right, scope)?, right.span()),
+            ],
+            e.span(),
+        ),
+        E::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let mut args = vec![(compile(expr, scope)?, expr.span())];
+            match substring_from {
+                Some(f) => args.push((compile(f, scope)?, f.span())),
+                None => args.push((Expr::Literal(Literal::Int(1)), e.span())),
+            }
+            if let Some(l) = substring_for {
+                args.push((compile(l, scope)?, l.span()));
+            }
+            scalar_call(Func::Substring, "SUBSTRING", args, e.span())
+        }
+        E::Trim {
+            expr,
+            trim_where: None,
+            trim_what: None,
+            trim_characters: None,
+        } => scalar_call(
+            Func::Trim,
+            "TRIM",
+            vec![(compile(expr, scope)?, expr.span())],
+            e.span(),
+        ),
         E::BinaryOp { left, op, right } => {
             let Some(bop) = binop(op) else {
                 return Err(unsupported(
@@ -1773,11 +1842,11 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
                 )
             })?;
             if to == DataType::Str && x.ty() != DataType::Str {
-                return Err(unsupported(
-                    "CAST to VARCHAR of a non-string",
-                    e.span(),
-                    "output the value as it is",
-                ));
+                return Ok(Expr::Call {
+                    func: Func::ToText,
+                    args: vec![x],
+                    ty: DataType::Str,
+                });
             }
             Ok(Expr::Cast {
                 expr: Box::new(x),
