@@ -25,6 +25,10 @@ pub trait Operator: Send {
     /// The watermark of `owner`'s input reached `wm`: emit and free what it closes. Returns
     /// how many windows closed.
     fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize;
+    /// The watermark `owner` will have once the batch about to be processed is done: an
+    /// operator that buffers rows until the watermark (ROWS windows) may pass them straight
+    /// through when it already covers them.
+    fn expect_watermark(&mut self, _wm: i64, _owner: usize) {}
     /// End of input for `owner`: emit everything still open.
     fn finish(&mut self, owner: usize, out: &mut ShardOutput);
     /// Merges pre-aggregated partial rows (EMIT FINAL aggregates only); returns (records

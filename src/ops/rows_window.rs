@@ -274,6 +274,8 @@ pub struct RowsWindow {
     release: Batch,
     order: Vec<u32>,
     keep: Vec<u32>,
+    /// The watermark the runtime announced for after the next batch (`expect_watermark`).
+    next_watermark: Option<(usize, i64)>,
     /// The state when there is no PARTITION BY.
     global: Vec<Frame>,
     partitions: FxHashMap<Box<[u64]>, Vec<Frame>>,
@@ -300,6 +302,7 @@ impl RowsWindow {
             release: Batch::with_types(input_types, 0),
             order: Vec::new(),
             keep: Vec::new(),
+            next_watermark: None,
             global: plan.funcs.iter().map(Frame::new).collect(),
             partitions: FxHashMap::default(),
             key: Vec::new(),
@@ -428,10 +431,25 @@ fn column_type(c: &Column) -> DataType {
 
 impl Operator for RowsWindow {
     fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
-        if self.order_time.is_none() {
+        let Some(t) = self.order_time else {
             return self.compute(batch, rows, out);
+        };
+        // In-order input: nothing waits and the watermark after this batch covers it, so the
+        // rows go straight through (what buffering would release, without the copy).
+        if let Some((o, wm)) = self.next_watermark.take()
+            && o == owner
+            && self.pending.get(owner).is_none_or(Batch::is_empty)
+        {
+            let times = &batch.columns[t].as_int()[rows.clone()];
+            if times.windows(2).all(|p| p[0] <= p[1]) && times.last().is_none_or(|&x| x <= wm) {
+                return self.compute(batch, rows, out);
+            }
         }
         self.pending(owner).extend_from(batch, rows);
+    }
+
+    fn expect_watermark(&mut self, wm: i64, owner: usize) {
+        self.next_watermark = Some((owner, wm));
     }
 
     fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize {

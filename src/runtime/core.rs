@@ -195,6 +195,20 @@ impl ShardSide {
         let min = *self.part_max.iter().min()?;
         (min != i64::MIN).then(|| min.saturating_sub(lateness))
     }
+
+    /// `closing_watermark` once partition `p` has seen `max_time` too.
+    fn closing_watermark_after(&self, p: usize, max_time: i64, lateness: i64) -> Option<i64> {
+        let min = (0..self.part_max.len())
+            .map(|i| {
+                if i == p {
+                    self.part_max[i].max(max_time)
+                } else {
+                    self.part_max[i]
+                }
+            })
+            .min()?;
+        (min != i64::MIN).then(|| min.saturating_sub(lateness))
+    }
 }
 
 pub struct Core {
@@ -697,6 +711,15 @@ impl Core {
                         self.stats.late_dropped += late;
                     } else {
                         self.stats.processed += n as u64;
+                        if plan.time_column.is_some()
+                            && let Some(wm) = shard.closing_watermark_after(
+                                partition as usize,
+                                max_time,
+                                lateness,
+                            )
+                        {
+                            shard.state.expect_watermark(wm, id);
+                        }
                         shard.state.process(input, 0..n, id, &mut shard.output);
                     }
                     self.stats.latency.record_since(ingested);

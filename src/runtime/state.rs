@@ -58,6 +58,13 @@ impl State {
         }
     }
 
+    pub fn expect_watermark(&mut self, wm: i64, owner: usize) {
+        match self {
+            State::Owned(op) => op.expect_watermark(wm, owner),
+            State::Shared { op, .. } => lock(op).expect_watermark(wm, owner),
+        }
+    }
+
     /// Returns how many windows the watermark closed.
     pub fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize {
         match self {
