@@ -483,3 +483,38 @@ fn error_glommio_start_failure_says_why_and_threads_runtime_works() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+#[test]
+fn null_event_times_are_late_and_kept_by_late_output() {
+    let dir = scratch("cli-null-time");
+    let csv = dir.join("in.csv");
+    std::fs::write(&csv, "k,t,x\na,,2\na,1000,1\nb,1500,3\na,,5\na,2500,4\n").unwrap();
+    let q = dir.join("q.sql");
+    std::fs::write(
+        &q,
+        "SELECT k, window_start, COUNT(*) AS n, SUM(x) AS s FROM market_data GROUP BY k \
+         WINDOW TUMBLING (t, INTERVAL '1' SECOND)",
+    )
+    .unwrap();
+    let late = dir.join("late.csv");
+    for cores in ["1", "2"] {
+        let (rows, stats) = common::run_query(
+            &dir,
+            &format!("c{cores}"),
+            q.to_str().unwrap(),
+            &[
+                "--input",
+                csv.to_str().unwrap(),
+                "--cores",
+                cores,
+                "--late-output",
+                late.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(stats["late_dropped"], 2, "{stats}");
+        assert_eq!(rows.rows.len(), 3);
+        let kept = std::fs::read_to_string(&late).unwrap();
+        assert_eq!(kept.lines().count(), 3, "{kept}");
+        assert!(kept.contains("a,,2") && kept.contains("a,,5"), "{kept}");
+    }
+}

@@ -18,6 +18,7 @@
 use super::backoff::{Backoff, Idle};
 use super::router::{partition_by_key, scatter};
 use super::state::State;
+use crate::data::batch::NULL_INT;
 use crate::data::{Batch, Column, Schema};
 use crate::metrics::latency::Latency;
 use crate::sink::ShardOutput;
@@ -559,8 +560,10 @@ impl Core {
     /// block (minus the allowed lateness). The shard checks earlier blocks.
     fn drop_late_in_block(&mut self, w: WindowSpec, times: &[i64], batch: &Batch) {
         let lateness = self.lateness_ms;
-        // Fast path: in an in-order block no row can be late against the rows before it.
-        if times.windows(2).all(|p| p[0] <= p[1]) {
+        // Fast path: in an in-order block no row can be late against the rows before it. (A
+        // NULL event time is the smallest integer, so it would sort first; such a row has no
+        // window and is always late.)
+        if times.windows(2).all(|p| p[0] <= p[1]) && times.first() != Some(&NULL_INT) {
             return;
         }
         let mut prefix_max = i64::MIN;
@@ -574,8 +577,9 @@ impl Core {
                 prefix_max = prefix_max.max(times[next_row]);
                 next_row += 1;
             }
-            let keep =
-                prefix_max == i64::MIN || w.end_of(times[ri]) > prefix_max.saturating_sub(lateness);
+            let keep = times[ri] != NULL_INT
+                && (prefix_max == i64::MIN
+                    || w.end_of(times[ri]) > prefix_max.saturating_sub(lateness));
             if !keep && keep_late {
                 late_rows.push(r);
             }
