@@ -90,7 +90,8 @@ fn run(args: RunArgs) -> Result<()> {
             (Schema::market_data(), Source::Gen(g))
         }
     };
-    let plan = sql::compile_query(&sql_text, &query_path.display().to_string(), &schema)?;
+    let plan = sql::compile_query(&sql_text, &query_path.display().to_string(), &schema)
+        .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))?;
     let mut literals = Interner::new(dict.clone());
     plan.string_literals().iter().for_each(|s| {
         literals.intern(s);
@@ -148,6 +149,20 @@ fn run(args: RunArgs) -> Result<()> {
             .map_err(|e| Error::io(format!("--stats {}: cannot write", path.display()), e))?;
     }
     Ok(())
+}
+
+/// A query naming a column the input file lacks (a header without it) gets a note listing
+/// the columns the file does have, so the user sees it is the input, not the query, at fault.
+fn with_input_columns(e: Error, input: Option<&str>, schema: &Schema) -> Error {
+    match (e, input) {
+        (Error::Query(msg), Some(path)) if msg.starts_with("unknown column") => {
+            let cols = schema.names().collect::<Vec<_>>().join(", ");
+            Error::Query(format!(
+                "{msg}\n = note: --input {path} has the columns: {cols}"
+            ))
+        }
+        (e, _) => e,
+    }
 }
 
 fn write_hgrm(path: &Path, latency: &crate::metrics::latency::Latency) -> Result<()> {
@@ -226,7 +241,8 @@ fn explain(a: ExplainArgs) -> Result<()> {
             .clone(),
         None => Schema::market_data(),
     };
-    let plan = sql::compile_query(&sql_text, &a.query.display().to_string(), &schema)?;
+    let plan = sql::compile_query(&sql_text, &a.query.display().to_string(), &schema)
+        .map_err(|e| with_input_columns(e, a.input.as_deref(), &schema))?;
     print!("{}", plan.explain());
     Ok(())
 }

@@ -37,7 +37,7 @@ pub struct Stats {
     pub window_latency_us: LatencySummary,
     /// `--rate`, if the input was paced.
     pub rate: Option<f64>,
-    #[serde(skip)]
+    /// The first few malformed records (by line) with the reason each was rejected.
     pub malformed_examples: Vec<Malformed>,
     #[serde(skip)]
     pub latency: Latency,
