@@ -57,6 +57,9 @@ fn parse_schema(spec: &str) -> Result<Schema> {
 }
 
 fn run(args: RunArgs) -> Result<()> {
+    // From here on SIGINT / SIGTERM stop the run gracefully (see runtime::signals), also while
+    // the input's schema is being sampled (a second signal exits at once).
+    let signals = runtime::signals::Signals::install()?;
     let query_path = args.query.clone().expect("clap requires --query");
     let sql_text = read_query(&query_path)?;
     let dict = Dict::new();
@@ -118,6 +121,7 @@ fn run(args: RunArgs) -> Result<()> {
         lateness_ms: args.allowed_lateness,
         fault: args.inject_fault,
         rate: args.rate,
+        interrupt: signals.stop.clone(),
     };
     let routing = describe_routing(&plan);
     let mut report = runtime::run(&cfg, Arc::new(plan), input, sink, dict)?;
@@ -147,6 +151,18 @@ fn run(args: RunArgs) -> Result<()> {
         let json = serde_json::to_string_pretty(&stats).expect("stats serialise");
         std::fs::write(path, json + "\n")
             .map_err(|e| Error::io(format!("--stats {}: cannot write", path.display()), e))?;
+    }
+    if report.interrupted {
+        let (name, status) = signals.received().unwrap_or(("a signal", 130));
+        return Err(Error::Interrupted {
+            message: format!(
+                "interrupted by {name}: stopped reading after {} records; the output holds the \
+                 results of every record read (open windows flushed as at end of input) and the \
+                 stats are marked interrupted",
+                stats.records_in
+            ),
+            status,
+        });
     }
     Ok(())
 }

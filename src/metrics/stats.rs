@@ -37,6 +37,9 @@ pub struct Stats {
     pub window_latency_us: LatencySummary,
     /// `--rate`, if the input was paced.
     pub rate: Option<f64>,
+    /// Stopped early by SIGINT / SIGTERM: the results cover the records read (`records_in`),
+    /// open windows flushed as at end of input.
+    pub interrupted: bool,
     /// The first few malformed records (by line) with the reason each was rejected.
     pub malformed_examples: Vec<Malformed>,
     #[serde(skip)]
@@ -89,6 +92,7 @@ impl Stats {
             latency_us: latency.summary(),
             window_latency_us: window_latency.summary(),
             rate: cfg.rate,
+            interrupted: report.interrupted,
             latency,
             window_latency,
         }
@@ -146,6 +150,11 @@ impl Stats {
             group(self.late_dropped)
         ));
         s.push_str(&format!("  rows out     {}\n", group(self.rows_out)));
+        if self.interrupted {
+            s.push_str(
+                "  interrupted  stopped reading on a signal; results cover the records in\n",
+            );
+        }
         s.push_str(&format!(
             "  elapsed      {:.3} s   {:.2} M records/s\n",
             self.elapsed_s,
