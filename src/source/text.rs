@@ -80,7 +80,27 @@ impl TextReader {
                     .map_err(|e| Error::io(format!("--input {path}: cannot open"), e))?,
             )
         };
-        let raw = match format_of(Path::new(path)) {
+        TextReader::from_reader(
+            input,
+            path,
+            format_of(Path::new(path)),
+            schema,
+            dict,
+            on_error,
+        )
+    }
+
+    /// As `open`, over any byte stream in `format`; `path` names it in messages. (The fuzz
+    /// targets and their regression tests read from memory through this.)
+    pub fn from_reader(
+        input: Box<dyn Read + Send>,
+        path: &str,
+        format: Format,
+        schema: Option<&Schema>,
+        dict: Arc<Dict>,
+        on_error: OnError,
+    ) -> Result<TextReader> {
+        let raw = match format {
             Format::Csv => Raw::Csv(
                 csv::ReaderBuilder::new()
                     .has_headers(false)
@@ -579,6 +599,43 @@ fn infer_type<'a>(texts: impl Iterator<Item = &'a [u8]>) -> DataType {
         (true, true, _) => DataType::Int,
         (true, false, true) => DataType::Float,
         _ => DataType::Str,
+    }
+}
+
+/// The fuzz targets' and their regression tests' harness: reads `bytes` as `format` (with the
+/// schema inferred, or fixed to `market_data` when `fixed`), in both `--on-error` modes,
+/// encodes every batch back to text, and checks the reader's invariants. Any panic is a bug.
+#[doc(hidden)]
+pub fn fuzz_read(bytes: &[u8], format: Format, fixed: bool) {
+    let market = Schema::market_data();
+    let fixed = fixed.then_some(&market);
+    for on_error in [OnError::Skip, OnError::Fail] {
+        let dict = Dict::new();
+        let input = Box::new(std::io::Cursor::new(bytes.to_vec()));
+        let Ok(mut r) =
+            TextReader::from_reader(input, "fuzz", format, fixed, dict.clone(), on_error)
+        else {
+            continue;
+        };
+        let schema = r.schema().clone();
+        let mut out = Vec::new();
+        loop {
+            let mut b = Batch::new(&schema, 64);
+            match r.read_block(&mut b, 64) {
+                Ok(0) => break,
+                Ok(_) => {
+                    assert!(b.columns.iter().all(|c| c.len() == b.len()), "ragged batch");
+                    out.clear();
+                    crate::sink::encode(&b, format, &schema, &dict, &mut out);
+                }
+                Err(_) => {
+                    assert_eq!(on_error, OnError::Fail, "skip mode never stops on bad data");
+                    break;
+                }
+            }
+        }
+        assert!(r.examples.len() as u64 == r.malformed.min(EXAMPLES_KEPT as u64));
+        assert!(r.examples.windows(2).all(|w| w[0].line <= w[1].line));
     }
 }
 
