@@ -57,6 +57,9 @@ fn parse_schema(spec: &str) -> Result<Schema> {
 }
 
 fn run(args: RunArgs) -> Result<()> {
+    // From here on SIGINT / SIGTERM stop the run gracefully (see runtime::signals), also while
+    // the input's schema is being sampled (a second signal exits at once).
+    let signals = runtime::signals::Signals::install()?;
     let query_path = args.query.clone().expect("clap requires --query");
     let sql_text = read_query(&query_path)?;
     let dict = Dict::new();
@@ -95,7 +98,8 @@ fn run(args: RunArgs) -> Result<()> {
             (Schema::market_data(), Source::Gen(g))
         }
     };
-    let plan = sql::compile_query(&sql_text, &query_path.display().to_string(), &schema)?;
+    let plan = sql::compile_query(&sql_text, &query_path.display().to_string(), &schema)
+        .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))?;
     let mut literals = Interner::new(dict.clone());
     plan.string_literals().iter().for_each(|s| {
         literals.intern(s);
@@ -153,6 +157,7 @@ fn run(args: RunArgs) -> Result<()> {
         late_output,
         fault: args.inject_fault,
         rate: args.rate,
+        interrupt: signals.stop.clone(),
     };
     let routing = describe_routing(&plan);
     let mut report = runtime::run(&cfg, Arc::new(plan), input, sink, dict)?;
@@ -183,7 +188,33 @@ fn run(args: RunArgs) -> Result<()> {
         std::fs::write(path, json + "\n")
             .map_err(|e| Error::io(format!("--stats {}: cannot write", path.display()), e))?;
     }
+    if report.interrupted {
+        let (name, status) = signals.received().unwrap_or(("a signal", 130));
+        return Err(Error::Interrupted {
+            message: format!(
+                "interrupted by {name}: stopped reading after {} records; the output holds the \
+                 results of every record read (open windows flushed as at end of input) and the \
+                 stats are marked interrupted",
+                stats.records_in
+            ),
+            status,
+        });
+    }
     Ok(())
+}
+
+/// A query naming a column the input file lacks (a header without it) gets a note listing
+/// the columns the file does have, so the user sees it is the input, not the query, at fault.
+fn with_input_columns(e: Error, input: Option<&str>, schema: &Schema) -> Error {
+    match (e, input) {
+        (Error::Query(msg), Some(path)) if msg.starts_with("unknown column") => {
+            let cols = schema.names().collect::<Vec<_>>().join(", ");
+            Error::Query(format!(
+                "{msg}\n = note: --input {path} has the columns: {cols}"
+            ))
+        }
+        (e, _) => e,
+    }
 }
 
 fn write_hgrm(path: &Path, latency: &crate::metrics::latency::Latency) -> Result<()> {
@@ -262,7 +293,8 @@ fn explain(a: ExplainArgs) -> Result<()> {
             .clone(),
         None => Schema::market_data(),
     };
-    let plan = sql::compile_query(&sql_text, &a.query.display().to_string(), &schema)?;
+    let plan = sql::compile_query(&sql_text, &a.query.display().to_string(), &schema)
+        .map_err(|e| with_input_columns(e, a.input.as_deref(), &schema))?;
     print!("{}", plan.explain());
     Ok(())
 }

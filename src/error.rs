@@ -26,6 +26,10 @@ pub enum Error {
     /// The runtime could not start (the environment's fault), with how to fix it.
     #[error("{0}")]
     Runtime(String),
+    /// The run was stopped by a signal after emitting the results of what it had read (the
+    /// user's request): exit with the status it carries (128 + the signal).
+    #[error("{message}")]
+    Interrupted { message: String, status: i32 },
     /// A bug in shardsql: no input or query may trigger it.
     #[error("internal error (a bug in shardsql): {0}")]
     Internal(String),

@@ -14,6 +14,7 @@ fn main() {
         eprintln!("{label} {e}");
         std::process::exit(match e {
             shardsql::error::Error::Usage(_) => 2,
+            shardsql::error::Error::Interrupted { status, .. } => status,
             _ => 1,
         });
     }

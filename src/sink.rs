@@ -2,13 +2,15 @@
 //! columnar batch (fully formed, also for the null sink), encodes them to CSV or JSON lines in
 //! a private buffer, and writes the buffer to the shared writer under one lock per ~64 KiB —
 //! never per record. A slow reader of the output stalls the writes, which stalls the shard,
-//! which stalls the rings: backpressure, not buffering.
+//! which stalls the rings: backpressure, not buffering. A failed write (a closed pipe, a full
+//! disk) raises `Sink::failed`, on which the runtime stops reading and ends the run.
 
 use crate::data::batch::Column;
 use crate::data::{Batch, Dict, Schema};
 use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 const ROWS_PER_FLUSH: usize = 4096;
@@ -25,6 +27,9 @@ pub struct Sink {
     format: Option<Format>,
     writer: Mutex<Option<Box<dyn Write + Send>>>,
     error: Mutex<Option<std::io::Error>>,
+    /// Set on the first failed write: the runtime then stops reading (nothing more can be
+    /// written), drains and ends, and `close` reports the error.
+    failed: AtomicBool,
     schema: Schema,
     dict: Arc<Dict>,
     /// The flag that named this sink, for error messages.
@@ -61,6 +66,7 @@ impl Sink {
             format,
             writer: Mutex::new(writer),
             error: Mutex::new(None),
+            failed: AtomicBool::new(false),
             schema: schema.clone(),
             dict,
             flag,
@@ -86,11 +92,17 @@ impl Sink {
         {
             // Stop writing after the first failure (e.g. a closed pipe); report it at the end.
             *w = None;
+            self.failed.store(true, Ordering::Relaxed);
             self.error
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert(e);
         }
+    }
+
+    /// Whether a write has failed (a closed pipe, a full disk): nothing more will be written.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 
     /// Flushes the writer and reports the first write error, if any.
@@ -107,7 +119,10 @@ impl Sink {
         *w = None;
         match self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
             Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            Some(e) => Err(Error::io(format!("{}: writing failed", self.flag), e)),
+            Some(e) => Err(Error::io(
+                format!("{}: writing results failed", self.flag),
+                e,
+            )),
             None => Ok(()),
         }
     }

@@ -40,7 +40,10 @@ pub struct Stats {
     /// Source partitions (each has its own watermark) and the allowed lateness in force.
     pub partitions: u32,
     pub allowed_lateness_ms: i64,
-    #[serde(skip)]
+    /// Stopped early by SIGINT / SIGTERM: the results cover the records read (`records_in`),
+    /// open windows flushed as at end of input.
+    pub interrupted: bool,
+    /// The first few malformed records (by line) with the reason each was rejected.
     pub malformed_examples: Vec<Malformed>,
     #[serde(skip)]
     pub latency: Latency,
@@ -94,6 +97,7 @@ impl Stats {
             rate: cfg.rate,
             partitions: cfg.partitions,
             allowed_lateness_ms: cfg.lateness_ms,
+            interrupted: report.interrupted,
             latency,
             window_latency,
         }
@@ -151,6 +155,11 @@ impl Stats {
             group(self.late_dropped)
         ));
         s.push_str(&format!("  rows out     {}\n", group(self.rows_out)));
+        if self.interrupted {
+            s.push_str(
+                "  interrupted  stopped reading on a signal; results cover the records in\n",
+            );
+        }
         s.push_str(&format!(
             "  elapsed      {:.3} s   {:.2} M records/s\n",
             self.elapsed_s,

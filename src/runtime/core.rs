@@ -27,7 +27,7 @@ use crate::source::generator::Generator;
 use crate::sql::{Plan, Routing, WindowSpec};
 use rtrb::{Consumer, Producer};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,9 @@ pub enum Fault {
     DropRecord,
     /// Shard 1 (or 0) receives the first row of block 0 twice.
     DuplicateRecord,
+    /// Core 1 (or 0) panics on reading its fifth block: the run must stop every other core
+    /// and exit with the message, never hang.
+    PanicShard,
 }
 
 /// Where a core's blocks come from.
@@ -244,6 +247,8 @@ pub struct Core {
     pub shard_scratch: Batch,
     pending: Vec<Option<Msg>>,
     exhausted: bool,
+    /// This reader has published its next block number for a graceful stop (see `Control`).
+    published: bool,
     /// The input block number of the next block this core reads.
     block_no: u64,
     sel: Vec<u32>,
@@ -258,12 +263,30 @@ pub struct Core {
     stats: CoreStats,
 }
 
-/// Start and stop signals shared by every thread of a run (touched only at start, when idle,
-/// and at the end — never per record).
+/// Start and stop signals shared by every thread of a run (touched only at start, once per
+/// block or idle turn, and at the end — never per record).
+///
+/// Two ways to stop: `abort` (a part of the run failed: everyone returns at once, no results
+/// are trusted) and a **graceful stop** (`interrupt`, raised by SIGINT / SIGTERM, or a failed
+/// output write): readers stop reading at one block number agreed by all (`cut`), so every
+/// shard sees the same prefix of the input, then everything drains and ends as at end of
+/// input. Agreeing on the cut: each reader, on seeing the stop (or on running out of input),
+/// publishes the number of the next block it would read into `cut` (`fetch_max`) and counts
+/// itself in `published`; once all have, each reads its blocks below `cut` and sends end of
+/// input. Every block below the cut is read by its reader, none at or above it is, so shards,
+/// which consume blocks in order, all end at the cut.
 #[derive(Default)]
 pub struct Control {
     /// Set when any part of the run fails: everyone stops.
     pub abort: AtomicBool,
+    /// Graceful stop requested (a signal handler sets it).
+    pub interrupt: Arc<AtomicBool>,
+    /// The output: a failed write is a graceful stop too (nothing more can be written).
+    pub sink: Option<Arc<crate::sink::Sink>>,
+    /// Readers that have published their next block number (graceful stop).
+    pub published: AtomicUsize,
+    /// The first block no reader reads after a graceful stop.
+    pub cut: AtomicU64,
     /// Cores whose executor is up and waiting for `go`.
     pub ready: AtomicUsize,
     /// Set once every core is up, so runtime start-up stays out of the measured time.
@@ -279,6 +302,11 @@ impl Control {
 
     pub fn stop(&self) {
         self.abort.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether readers should stop reading: a signal arrived, or the output failed.
+    pub fn stop_reading(&self) -> bool {
+        self.interrupt.load(Ordering::Relaxed) || self.sink.as_ref().is_some_and(|s| s.failed())
     }
 }
 
@@ -324,6 +352,7 @@ impl Core {
             shard_plan,
             pending: Vec::new(),
             exhausted: false,
+            published: false,
             block_no: id as u64,
             sel: Vec::new(),
             by_dest: Vec::new(),
@@ -365,12 +394,14 @@ impl Core {
             if reader_done && shard_done {
                 break;
             }
+            // Checked every turn, not only when idle: a busy core (a generator, a stateless
+            // plan) must still stop when another fails.
+            if self.control.aborted() {
+                return Err(Aborted);
+            }
             if progress {
                 backoff.reset();
             } else {
-                if self.control.aborted() {
-                    return Err(Aborted);
-                }
                 wait(backoff.next_idle()).await;
             }
         }
@@ -402,10 +433,39 @@ impl Core {
         progress
     }
 
+    /// Publishes this reader's next block number towards the graceful-stop cut (once).
+    fn publish(&mut self) {
+        if !self.published {
+            self.published = true;
+            self.control.cut.fetch_max(self.block_no, Ordering::AcqRel);
+            self.control.published.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Ends this reader's input: end-of-input markers to every shard.
+    fn end_input(&mut self) -> bool {
+        self.exhausted = true;
+        self.pending.iter_mut().for_each(|p| *p = Some(Msg::End));
+        self.push_pending()
+    }
+
     fn reader_step(&mut self) -> bool {
         let mut progress = self.push_pending();
+        // A stream's parser thread stops reading itself (its cores read what it dealt them).
+        let stream = matches!(self.reader, CoreReader::Stream { .. });
+        if !stream && !self.published && self.control.stop_reading() {
+            self.publish();
+        }
         if self.pending.iter().any(Option::is_some) || self.exhausted {
             return progress;
+        }
+        if self.published {
+            if self.control.published.load(Ordering::Acquire) < self.n_cores {
+                return progress; // wait until every reader has published
+            }
+            if self.block_no >= self.control.cut.load(Ordering::Acquire) {
+                return self.end_input() || progress;
+            }
         }
         if let (Some(rate), Some(start)) = (self.rate, self.control.start.get()) {
             let due =
@@ -417,9 +477,11 @@ impl Core {
         match self.reader.next() {
             Read::NotReady => {}
             Read::Exhausted => {
-                self.exhausted = true;
-                self.pending.iter_mut().for_each(|p| *p = Some(Msg::End));
-                progress |= self.push_pending();
+                // Readers that have run out take part in a later graceful stop's cut too.
+                if !stream {
+                    self.publish();
+                }
+                progress |= self.end_input();
             }
             Read::Block(block) => {
                 self.route_block(block.batch());
@@ -438,6 +500,15 @@ impl Core {
         let n = batch.len();
         let block_no = self.block_no;
         self.block_no += self.n_cores as u64;
+        if self.fault == Some(Fault::PanicShard)
+            && self.id == 1.min(self.n_cores - 1)
+            && block_no >= 4 * self.n_cores as u64
+        {
+            panic!(
+                "injected fault: core {} panics at block {block_no}",
+                self.id
+            );
+        }
         self.stats.read += n as u64;
         let times = plan.time_column.map(|t| batch.columns[t].as_int());
         let max_time = times
@@ -607,7 +678,12 @@ impl Core {
     }
 
     fn inject_fault(&mut self) {
-        let Some(fault) = self.fault else { return };
+        let Some(fault) = self.fault.filter(|&f| f != Fault::PanicShard) else {
+            return;
+        };
+        if self.pending.is_empty() {
+            return; // a stateless plan routes nothing
+        }
         let victim = 1.min(self.pending.len() - 1);
         if let Some(Msg::Block { rows, .. }) = &mut self.pending[victim]
             && !rows.is_empty()
@@ -621,6 +697,7 @@ impl Core {
                     rows.extend_from(&copy, 0..1);
                     rows.extend_from(&copy, 0..n);
                 }
+                Fault::PanicShard => unreachable!("filtered above"),
             }
         }
     }

@@ -8,6 +8,7 @@
 pub mod backoff;
 pub mod core;
 pub mod router;
+pub mod signals;
 pub mod state;
 
 use self::core::{
@@ -23,7 +24,7 @@ use crate::source::{BLOCK_ROWS, Input};
 use crate::sql::{Plan, Routing};
 use futures_lite::FutureExt;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,9 @@ pub struct RunConfig {
     pub fault: Option<Fault>,
     /// `--rate`: pace the input to this many records per second.
     pub rate: Option<f64>,
+    /// Raised (by a signal handler) to stop the run gracefully: stop reading, drain, emit
+    /// what was read, end (see `core::Control`).
+    pub interrupt: Arc<AtomicBool>,
 }
 
 impl RunConfig {
@@ -99,6 +103,8 @@ pub struct RunReport {
     pub elapsed: Duration,
     pub malformed: u64,
     pub malformed_examples: Vec<crate::source::text::Malformed>,
+    /// The run stopped early on `RunConfig::interrupt`: the results cover the input read.
+    pub interrupted: bool,
 }
 
 pub fn host_cpus() -> usize {
@@ -119,7 +125,11 @@ pub fn run(
         Routing::Single => 1,
         Routing::Hash(_) => n,
     };
-    let control = Arc::new(Control::default());
+    let control = Arc::new(Control {
+        interrupt: cfg.interrupt.clone(),
+        sink: Some(sink.clone()),
+        ..Control::default()
+    });
     // EMIT FINAL aggregates pre-aggregate on the reading core (v1, v2). The mutex baseline keeps
     // the seed's design — every record updates the shared state — so it routes records.
     // Late records are kept whole for --late-output, so they are routed, not pre-aggregated.
@@ -293,7 +303,13 @@ pub fn run(
         elapsed: end.saturating_duration_since(start),
         malformed: 0,
         malformed_examples: Vec::new(),
+        interrupted: cfg.interrupt.load(Ordering::Relaxed),
     };
+    if let Some(e) = failure {
+        // A failed core is the cause: report it, never a reader's "stopped" that followed it.
+        // The stream parser is not joined: it may be blocked reading stdin.
+        return Err(e);
+    }
     if let Some(p) = parser {
         match p.join() {
             Ok(Ok(reader)) => {
@@ -303,9 +319,6 @@ pub fn run(
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(Error::Internal("the input reader thread panicked".into())),
         }
-    }
-    if let Some(e) = failure {
-        return Err(e);
     }
     sink.close()?;
     if let Some(late) = &cfg.late_output {
@@ -339,13 +352,18 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 fn outcome(
     r: std::thread::Result<Result<CoreStats, core::Aborted>>,
     control: &Control,
+    id: usize,
 ) -> Result<CoreStats, CoreFailure> {
     match r {
         Ok(Ok(stats)) => Ok(stats),
         Ok(Err(core::Aborted)) => Err(CoreFailure::Aborted),
         Err(p) => {
+            // Every other core sees the abort at its next idle turn and returns.
             control.stop();
-            Err(CoreFailure::Panicked(panic_message(p)))
+            Err(CoreFailure::Panicked(format!(
+                "shard {id}: {}",
+                panic_message(p)
+            )))
         }
     }
 }
@@ -359,7 +377,8 @@ fn spawn_core(
     core: Core,
     control: Arc<Control>,
 ) -> Result<std::thread::JoinHandle<Result<CoreStats, CoreFailure>>> {
-    let name = format!("shardsql-shard-{}", core.id);
+    let id = core.id;
+    let name = format!("shardsql-shard-{id}");
     std::thread::Builder::new()
         .name(name.clone())
         .spawn(move || match kind {
@@ -374,7 +393,7 @@ fn spawn_core(
                         let r = AssertUnwindSafe(core.run(blocking_wait))
                             .catch_unwind()
                             .await;
-                        outcome(r, &control)
+                        outcome(r, &control, id)
                     }),
                     Err(e) => {
                         control.stop();
@@ -387,7 +406,7 @@ fn spawn_core(
                 let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
                     futures_lite::future::block_on(core.run(blocking_wait))
                 }));
-                outcome(r, &control)
+                outcome(r, &control, id)
             }
         })
         .map_err(|e| Error::io("cannot start a shard thread", e))
@@ -433,6 +452,9 @@ fn parse_input(
         }
     };
     loop {
+        if control.stop_reading() {
+            break; // graceful stop: end every core's input here
+        }
         let c = block % n;
         let mut b = backs[c]
             .pop()

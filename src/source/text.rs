@@ -42,7 +42,7 @@ enum Raw {
 }
 
 /// A malformed record: its 1-based line and what was wrong.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Malformed {
     pub line: u64,
     pub reason: String,
@@ -83,7 +83,27 @@ impl TextReader {
                     .map_err(|e| Error::io(format!("--input {path}: cannot open"), e))?,
             )
         };
-        let raw = match format_of(Path::new(path)) {
+        TextReader::from_reader(
+            input,
+            path,
+            format_of(Path::new(path)),
+            schema,
+            dict,
+            on_error,
+        )
+    }
+
+    /// As `open`, over any byte stream in `format`; `path` names it in messages. (The fuzz
+    /// targets and their regression tests read from memory through this.)
+    pub fn from_reader(
+        input: Box<dyn Read + Send>,
+        path: &str,
+        format: Format,
+        schema: Option<&Schema>,
+        dict: Arc<Dict>,
+        on_error: OnError,
+    ) -> Result<TextReader> {
+        let raw = match format {
             Format::Csv => Raw::Csv(
                 csv::ReaderBuilder::new()
                     .has_headers(false)
@@ -112,7 +132,23 @@ impl TextReader {
             examples: Vec::new(),
             records_read: 0,
         };
-        let header = r.read_header()?;
+        let header = match r.read_header()? {
+            Some(h) => h,
+            // An empty input has no header to name its columns: `--schema` can name them (a
+            // clean run over zero records), otherwise it is a clear error.
+            None => match schema.filter(|s| !s.fields.is_empty()) {
+                Some(s) => s.names().map(str::to_string).collect(),
+                None => {
+                    let what = match r.raw {
+                        Raw::Csv(_) => "a CSV input needs a header row",
+                        Raw::Jsonl { .. } => "it holds no JSON object to name the columns",
+                    };
+                    return Err(Error::Input(format!(
+                        "--input {path}: the file is empty ({what}; or name the columns with --schema)"
+                    )));
+                }
+            },
+        };
         r.schema = r.infer_schema(header, schema)?;
         Ok(r)
     }
@@ -121,7 +157,9 @@ impl TextReader {
         &self.schema
     }
 
-    fn read_header(&mut self) -> Result<Vec<String>> {
+    /// The column names (CSV: the header row; JSON lines: the first object's keys), or `None`
+    /// for an empty input. Names must be non-empty, valid UTF-8 and unique (ignoring case).
+    fn read_header(&mut self) -> Result<Option<Vec<String>>> {
         let name = self.name.clone();
         let header = match &mut self.raw {
             Raw::Csv(reader) => {
@@ -130,9 +168,7 @@ impl TextReader {
                     Error::Input(format!("--input {name}: cannot read the CSV header: {e}"))
                 })?;
                 if !ok {
-                    return Err(Error::Input(format!(
-                        "--input {name}: the file is empty (a CSV input needs a header row)"
-                    )));
+                    return Ok(None);
                 }
                 rec.iter()
                     .enumerate()
@@ -151,15 +187,16 @@ impl TextReader {
             Raw::Jsonl { .. } => {
                 // The first object's keys name the columns; the object itself is replayed.
                 let Some((line, rec, keys)) = self.first_json_object()? else {
-                    return Err(Error::Input(format!(
-                        "--input {name}: the file holds no JSON object"
-                    )));
+                    return Ok(None);
                 };
-                self.sample.push_back((line, rec));
+                match rec {
+                    Ok(rec) => self.sample.push_back((line, rec)),
+                    Err(reason) => self.report(Malformed { line, reason })?,
+                }
                 keys
             }
         };
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::HashMap::new();
         for (i, h) in header.iter().enumerate() {
             if h.is_empty() {
                 return Err(Error::Input(format!(
@@ -167,16 +204,23 @@ impl TextReader {
                     i + 1
                 )));
             }
-            if !seen.insert(h.to_ascii_lowercase()) {
+            if let Some(first) = seen.insert(h.to_ascii_lowercase(), i) {
                 return Err(Error::Input(format!(
-                    "--input {name}: the header names column `{h}` twice"
+                    "--input {name}: the header names column `{h}` twice (columns {} and {}; \
+                     column names are case-insensitive)",
+                    first + 1,
+                    i + 1
                 )));
             }
         }
-        Ok(header)
+        Ok(Some(header))
     }
 
-    fn first_json_object(&mut self) -> Result<Option<(u64, ByteRecord, Vec<String>)>> {
+    /// The first JSON object's line, its record (or why it is malformed) and its keys.
+    #[allow(clippy::type_complexity)]
+    fn first_json_object(
+        &mut self,
+    ) -> Result<Option<(u64, std::result::Result<ByteRecord, String>, Vec<String>)>> {
         let name = self.name.clone();
         let Raw::Jsonl {
             lines,
@@ -199,17 +243,13 @@ impl TextReader {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)
-                .map_err(|e| {
-                    Error::Input(format!(
-                        "--input {name}:{line_no}: the first line is not a JSON object: {e}"
-                    ))
-                })?;
+            let obj = parse_object(line).map_err(|e| {
+                Error::Input(format!(
+                    "--input {name}:{line_no}: the first line is not a JSON object: {e}"
+                ))
+            })?;
             *keys = obj.keys().cloned().collect();
-            let mut rec = ByteRecord::new();
-            for v in obj.values() {
-                rec.push_field(json_text(v).as_bytes());
-            }
+            let rec = json_record(&obj, keys);
             return Ok(Some((*line_no, rec, keys.clone())));
         }
     }
@@ -297,25 +337,23 @@ impl TextReader {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let obj: serde_json::Map<String, serde_json::Value> =
-                    match serde_json::from_slice(line) {
-                        Ok(o) => o,
-                        Err(e) => {
-                            return Ok(Some(Err(Malformed {
-                                line: *line_no,
-                                reason: format!("not a JSON object: {e}"),
-                            })));
-                        }
-                    };
-                let mut rec = ByteRecord::new();
-                for k in keys.iter() {
-                    // A missing key is NULL, like an explicit null.
-                    match obj.get(k) {
-                        Some(v) => rec.push_field(json_text(v).as_bytes()),
-                        None => rec.push_field(b""),
+                let obj = match parse_object(line) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        return Ok(Some(Err(Malformed {
+                            line: *line_no,
+                            reason: format!("not a JSON object: {e}"),
+                        })));
                     }
-                }
-                return Ok(Some(Ok((*line_no, rec))));
+                };
+                return Ok(Some(
+                    json_record(&obj, keys)
+                        .map(|rec| (*line_no, rec))
+                        .map_err(|reason| Malformed {
+                            line: *line_no,
+                            reason,
+                        }),
+                ));
             },
         }
     }
@@ -328,8 +366,12 @@ impl TextReader {
             )));
         }
         self.malformed += 1;
-        if self.examples.len() < EXAMPLES_KEPT {
-            self.examples.push(m);
+        // Keep the first few by line: schema sampling reads ahead, so reports do not arrive
+        // in line order.
+        if self.examples.len() < EXAMPLES_KEPT || m.line < self.examples[EXAMPLES_KEPT - 1].line {
+            let at = self.examples.partition_point(|e| e.line <= m.line);
+            self.examples.insert(at, m);
+            self.examples.truncate(EXAMPLES_KEPT);
         }
         Ok(())
     }
@@ -374,21 +416,7 @@ impl TextReader {
                 self.staged.push(NULL_FIELD);
                 continue;
             }
-            let value = match f.ty {
-                DataType::Int | DataType::Timestamp => text
-                    .trim()
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|v| *v != NULL_INT)
-                    .map(|v| v as u64),
-                DataType::Float => text.trim().parse::<f64>().ok().map(f64::to_bits),
-                DataType::Bool => parse_bool(text).map(u64::from),
-                DataType::Str => Some(0),
-            };
-            match value {
-                Some(v) => self.staged.push(v),
-                None => return Err(field_error(text, f)),
-            }
+            self.staged.push(parse_value(text, f)?);
         }
         for (i, (col, &v)) in out.columns.iter_mut().zip(&self.staged).enumerate() {
             if v == NULL_FIELD && is_null_text(&self.record[i], self.schema.fields[i].ty) {
@@ -415,6 +443,60 @@ fn is_null_text(text: &[u8], ty: DataType) -> bool {
     text.is_empty() || (ty != DataType::Str && text.trim_ascii().is_empty())
 }
 
+/// The earliest valid TIMESTAMP: 0001-01-01T00:00:00Z in epoch milliseconds.
+pub const MIN_TIMESTAMP_MS: i64 = -62_135_596_800_000;
+/// The latest valid TIMESTAMP: 9999-12-31T23:59:59.999Z in epoch milliseconds.
+pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
+
+/// Parses one field of type `f.ty` into its staged bits (integers, float bits, booleans; 0 for
+/// strings, which are interned once the whole record is valid), or says why it is invalid:
+/// integers must fit BIGINT, DOUBLEs must be finite (`NaN`, `inf` and overflowing literals such
+/// as `1e400` are rejected: a price or quantity that is not a number would poison every
+/// aggregate it reaches), TIMESTAMPs must lie in years 0001–9999.
+fn parse_value(text: &str, f: &Field) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let bad = |why: &str| {
+        let shown: String = t.chars().take(40).collect();
+        let more = if t.chars().nth(40).is_some() {
+            "…"
+        } else {
+            ""
+        };
+        format!("column `{}` ({}): `{shown}{more}` {why}", f.name, f.ty)
+    };
+    match f.ty {
+        DataType::Int | DataType::Timestamp => {
+            let v = t.parse::<i64>().map_err(|e| match e.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    bad("is out of the BIGINT range (±9223372036854775807)")
+                }
+                _ => field_error(text, f),
+            })?;
+            if f.ty == DataType::Timestamp && !(MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS).contains(&v) {
+                return Err(bad(
+                    "is outside the TIMESTAMP range (epoch ms of years 0001 to 9999: \
+                     -62135596800000 to 253402300799999)",
+                ));
+            }
+            if v == NULL_INT {
+                return Err(bad("is the one BIGINT shardsql reserves for NULL"));
+            }
+            Ok(v as u64)
+        }
+        DataType::Float => match t.parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(x.to_bits()),
+            Ok(_) => Err(bad(
+                "is not a finite number (NaN and infinities are rejected)",
+            )),
+            Err(_) => Err(field_error(text, f)),
+        },
+        DataType::Bool => parse_bool(text)
+            .map(u64::from)
+            .ok_or_else(|| field_error(text, f)),
+        DataType::Str => Ok(0),
+    }
+}
+
 /// Why `text` is not a valid value for field `f`.
 fn field_error(text: &str, f: &Field) -> String {
     let t = text.trim();
@@ -431,6 +513,83 @@ fn parse_bool(t: &str) -> Option<bool> {
         "false" | "f" | "0" => Some(false),
         _ => None,
     }
+}
+
+/// A JSON-lines record: one object, its keys unique (a repeated key is an error, never a
+/// silent choice between the two values).
+struct Object(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> serde::Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Object, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Object;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> std::result::Result<Object, A::Error> {
+                let mut obj = serde_json::Map::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    if obj.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "duplicate key `{k}`"
+                        )));
+                    }
+                    let v = m.next_value()?;
+                    obj.insert(k, v);
+                }
+                Ok(Object(obj))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// Parses one line as a JSON object; the error names the column within the line (serde_json's
+/// own "line 1" would contradict the input line number the report carries).
+fn parse_object(
+    line: &[u8],
+) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
+    serde_json::from_slice::<Object>(line)
+        .map(|o| o.0)
+        .map_err(|e| {
+            let text = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            match text.strip_suffix(&suffix) {
+                Some(msg) if e.column() > 0 => format!("{msg} (at byte {})", e.column()),
+                Some(msg) => msg.to_string(),
+                None => text,
+            }
+        })
+}
+
+/// The fields of `obj` in `keys` order, or why it is malformed.
+fn json_record(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    keys: &[String],
+) -> std::result::Result<ByteRecord, String> {
+    let mut rec = ByteRecord::new();
+    for k in keys {
+        match obj.get(k) {
+            Some(v @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
+                let what = if v.is_object() {
+                    "an object"
+                } else {
+                    "an array"
+                };
+                return Err(format!(
+                    "field `{k}` is {what}; a column holds a number, string, boolean or null"
+                ));
+            }
+            Some(v) => rec.push_field(json_text(v).as_bytes()),
+            // A missing key is NULL, like an explicit null.
+            None => rec.push_field(b""),
+        }
+    }
+    Ok(rec)
 }
 
 fn json_text(v: &serde_json::Value) -> String {
@@ -454,13 +613,50 @@ fn infer_type<'a>(texts: impl Iterator<Item = &'a [u8]>) -> DataType {
         }
         any = true;
         all_int &= s.parse::<i64>().is_ok();
-        all_num &= s.parse::<f64>().is_ok();
+        all_num &= s.parse::<f64>().is_ok_and(f64::is_finite);
     }
     match (any, all_int, all_num) {
         (false, _, _) => DataType::Str,
         (true, true, _) => DataType::Int,
         (true, false, true) => DataType::Float,
         _ => DataType::Str,
+    }
+}
+
+/// The fuzz targets' and their regression tests' harness: reads `bytes` as `format` (with the
+/// schema inferred, or fixed to `market_data` when `fixed`), in both `--on-error` modes,
+/// encodes every batch back to text, and checks the reader's invariants. Any panic is a bug.
+#[doc(hidden)]
+pub fn fuzz_read(bytes: &[u8], format: Format, fixed: bool) {
+    let market = Schema::market_data();
+    let fixed = fixed.then_some(&market);
+    for on_error in [OnError::Skip, OnError::Fail] {
+        let dict = Dict::new();
+        let input = Box::new(std::io::Cursor::new(bytes.to_vec()));
+        let Ok(mut r) =
+            TextReader::from_reader(input, "fuzz", format, fixed, dict.clone(), on_error)
+        else {
+            continue;
+        };
+        let schema = r.schema().clone();
+        let mut out = Vec::new();
+        loop {
+            let mut b = Batch::new(&schema, 64);
+            match r.read_block(&mut b, 64) {
+                Ok(0) => break,
+                Ok(_) => {
+                    assert!(b.columns.iter().all(|c| c.len() == b.len()), "ragged batch");
+                    out.clear();
+                    crate::sink::encode(&b, format, &schema, &dict, &mut out);
+                }
+                Err(_) => {
+                    assert_eq!(on_error, OnError::Fail, "skip mode never stops on bad data");
+                    break;
+                }
+            }
+        }
+        assert!(r.examples.len() as u64 == r.malformed.min(EXAMPLES_KEPT as u64));
+        assert!(r.examples.windows(2).all(|w| w[0].line <= w[1].line));
     }
 }
 

@@ -1,0 +1,1 @@
+SELECT 'tag' AS label, symbol, price > 100 AS dear, CAST(quantity AS DOUBLE) / 2 AS h FROM market_data WHERE symbol = 'AAPL' OR symbol IN ('MSFT', 'NOPE') AND price BETWEEN 1 AND 2

@@ -1,0 +1,2 @@
+SELECT symbol, price
+FROM market_data GROUP BY symbol

@@ -1,0 +1,1 @@
+SELECT k, COUNT(*), AVG(x), MIN(t) FROM s WHERE NOT b AND n - 1 >= -5 GROUP BY k

@@ -1,0 +1,1 @@
+SELECT pric FROM market_data

@@ -1,0 +1,1 @@
+SELECT window_start, window_end, symbol, MAX(quantity) AS q, MIN(price) AS p, COUNT(price) AS c, SUM(value) s FROM market_data WHERE price > 100 AND quantity % 3 <> 0 GROUP BY symbol HAVING COUNT(*) > 2 WINDOW TUMBLING (trade_time, INTERVAL '30' SECONDS) EMIT CHANGES
