@@ -51,6 +51,8 @@ pub enum Msg {
 /// What the stream parser deals to a core.
 pub enum SourceMsg {
     Block(Batch),
+    /// Raw records for the core to parse itself (parallel parsing of a file).
+    Chunk(crate::source::chunker::Chunk),
     End,
 }
 
@@ -82,6 +84,9 @@ pub enum CoreReader {
     Stream {
         ring: Consumer<SourceMsg>,
         back: Producer<Batch>,
+        /// Parallel parsing: this core's parser for the chunks dealt to it, and its batch.
+        parser: Option<Box<crate::source::text::TextReader>>,
+        spare: Option<Batch>,
     },
 }
 
@@ -89,6 +94,8 @@ enum Read {
     Block(BlockRef),
     NotReady,
     Exhausted,
+    /// The input is bad and `--on-error fail` says stop.
+    Failed(crate::error::Error),
 }
 
 enum BlockRef {
@@ -138,8 +145,25 @@ impl CoreReader {
                 *next += *stride;
                 Read::Block(BlockRef::Shared(blocks.clone(), i))
             }
-            CoreReader::Stream { ring, .. } => match ring.pop() {
+            CoreReader::Stream {
+                ring,
+                parser,
+                spare,
+                ..
+            } => match ring.pop() {
                 Ok(SourceMsg::Block(b)) => Read::Block(BlockRef::Owned(b)),
+                Ok(SourceMsg::Chunk(chunk)) => {
+                    let parser = parser.as_mut().expect("chunks are dealt with a parser");
+                    parser.load_chunk(chunk.bytes, chunk.first_line);
+                    let mut b = spare
+                        .take()
+                        .unwrap_or_else(|| Batch::new(parser.schema(), BLOCK_ROWS));
+                    b.clear();
+                    match parser.read_block(&mut b, usize::MAX) {
+                        Ok(_) => Read::Block(BlockRef::Owned(b)),
+                        Err(e) => Read::Failed(e),
+                    }
+                }
                 Ok(SourceMsg::End) => Read::Exhausted,
                 Err(_) => Read::NotReady,
             },
@@ -150,6 +174,11 @@ impl CoreReader {
         if let BlockRef::Owned(b) = block {
             match self {
                 CoreReader::Generator { spare, .. } => *spare = Some(b),
+                CoreReader::Stream {
+                    parser: Some(_),
+                    spare,
+                    ..
+                } => *spare = Some(b),
                 CoreReader::Stream { back, .. } => {
                     let _ = back.push(b);
                 }
@@ -174,6 +203,9 @@ pub struct CoreStats {
     /// Records this core's operator processed (its shard's load).
     pub processed: u64,
     pub rows_out: u64,
+    /// Parallel parsing: the malformed records this core's parser skipped, first few by line.
+    pub malformed: u64,
+    pub malformed_examples: Vec<crate::source::text::Malformed>,
     /// Per batch: ingestion to results leaving the shard.
     pub latency: Latency,
     /// EMIT FINAL: the watermark passing a window's end to its emission.
@@ -279,6 +311,8 @@ pub struct Core {
 pub struct Control {
     /// Set when any part of the run fails: everyone stops.
     pub abort: AtomicBool,
+    /// What failed, when a core found it (bad input under `--on-error fail`).
+    pub failure: std::sync::Mutex<Option<crate::error::Error>>,
     /// Graceful stop requested (a signal handler sets it).
     pub interrupt: Arc<AtomicBool>,
     /// The output: a failed write is a graceful stop too (nothing more can be written).
@@ -302,6 +336,23 @@ impl Control {
 
     pub fn stop(&self) {
         self.abort.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops the run because of `e`, the first failure reported being the one the run ends
+    /// with.
+    pub fn fail(&self, e: crate::error::Error) {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(e);
+        self.stop();
+    }
+
+    pub fn take_failure(&self) -> Option<crate::error::Error> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Whether readers should stop reading: a signal arrived, or the output failed.
@@ -416,6 +467,13 @@ impl Core {
         if let Some(late) = self.late.as_mut() {
             late.finish();
         }
+        if let CoreReader::Stream {
+            parser: Some(p), ..
+        } = &self.reader
+        {
+            self.stats.malformed = p.malformed;
+            self.stats.malformed_examples = p.examples.clone();
+        }
         self.stats.finished_at = Some(std::time::Instant::now());
         Ok(self.stats)
     }
@@ -476,6 +534,9 @@ impl Core {
         }
         match self.reader.next() {
             Read::NotReady => {}
+            Read::Failed(e) => {
+                self.control.fail(e);
+            }
             Read::Exhausted => {
                 // Readers that have run out take part in a later graceful stop's cut too.
                 if !stream {

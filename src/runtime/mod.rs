@@ -191,6 +191,13 @@ pub fn run(
             })
             .collect(),
         Input::Stream(reader) => {
+            // A regular file read by several cores is cut into chunks that the cores parse
+            // (parallel parsing); stdin, a pipe, or a single core's input is parsed by the
+            // reader thread, which deals parsed blocks (with one core that thread is the
+            // parallelism).
+            let chunked = n > 1
+                && reader.path() != "-"
+                && std::fs::metadata(reader.path()).is_ok_and(|m| m.is_file());
             let mut rings = Vec::new();
             let mut backs = Vec::new();
             let mut core_readers = Vec::new();
@@ -199,13 +206,24 @@ pub fn run(
                 let (bp, bc) = rtrb::RingBuffer::new(RING_SLOTS + 4);
                 rings.push(p);
                 backs.push(bc);
-                core_readers.push(CoreReader::Stream { ring: c, back: bp });
+                core_readers.push(CoreReader::Stream {
+                    ring: c,
+                    back: bp,
+                    parser: chunked.then(|| Box::new(reader.chunk_parser())),
+                    spare: None,
+                });
             }
             let control = control.clone();
             parser = Some(
                 std::thread::Builder::new()
                     .name("shardsql-reader".into())
-                    .spawn(move || parse_input(reader, rings, backs, &control))
+                    .spawn(move || {
+                        if chunked {
+                            cut_input(&reader, rings, &control).map(|()| None)
+                        } else {
+                            parse_input(reader, rings, backs, &control).map(Some)
+                        }
+                    })
                     .map_err(|e| Error::io("cannot start the input reader thread", e))?,
             );
             core_readers
@@ -305,6 +323,9 @@ pub fn run(
         malformed_examples: Vec::new(),
         interrupted: cfg.interrupt.load(Ordering::Relaxed),
     };
+    if failure.is_none() {
+        failure = control.take_failure();
+    }
     if let Some(e) = failure {
         // A failed core is the cause: report it, never a reader's "stopped" that followed it.
         // The stream parser is not joined: it may be blocked reading stdin.
@@ -312,9 +333,21 @@ pub fn run(
     }
     if let Some(p) = parser {
         match p.join() {
-            Ok(Ok(reader)) => {
+            Ok(Ok(Some(reader))) => {
                 report.malformed = reader.malformed;
                 report.malformed_examples = reader.examples.clone();
+            }
+            Ok(Ok(None)) => {
+                // The cores parsed: their counts, and their first examples by line.
+                report.malformed = report.cores.iter().map(|c| c.malformed).sum();
+                let mut examples: Vec<_> = report
+                    .cores
+                    .iter()
+                    .flat_map(|c| c.malformed_examples.iter().cloned())
+                    .collect();
+                examples.sort_by_key(|m| m.line);
+                examples.truncate(crate::source::text::EXAMPLES_KEPT);
+                report.malformed_examples = examples;
             }
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(Error::Internal("the input reader thread panicked".into())),
@@ -422,6 +455,55 @@ fn glommio_help(cause: &str) -> String {
          --security-opt seccomp=unconfined), or run on plain pinned threads with `--runtime threads` \
          (same shard loop, same results)"
     )
+}
+
+/// The cutter thread of parallel parsing: cuts the file into chunks of `BLOCK_ROWS` records and
+/// deals chunk `b` (input block `b`) to core `b mod N`, which parses it.
+fn cut_input(
+    reader: &TextReader,
+    mut rings: Vec<rtrb::Producer<SourceMsg>>,
+    control: &Control,
+) -> Result<()> {
+    let n = rings.len();
+    let path = reader.path();
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("--input {path}: cannot open"), e))?;
+    let csv = reader.format() == crate::sink::Format::Csv;
+    let mut block = 0usize;
+    let mut backoff = backoff::Backoff::default();
+    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, mut msg: SourceMsg| -> Result<()> {
+        loop {
+            match ring.push(msg) {
+                Ok(()) => {
+                    backoff.reset();
+                    return Ok(());
+                }
+                Err(rtrb::PushError::Full(m)) => {
+                    if control.aborted() {
+                        return Err(Error::Internal("stopped: a shard failed".into()));
+                    }
+                    msg = m;
+                    core::idle_blocking(backoff.next_idle());
+                }
+            }
+        }
+    };
+    let cut = crate::source::chunker::cut(file, path, csv, csv, BLOCK_ROWS, |chunk| {
+        if control.stop_reading() {
+            return Ok(false); // graceful stop: end every core's input here
+        }
+        push(&mut rings[block % n], SourceMsg::Chunk(chunk))?;
+        block += 1;
+        Ok(true)
+    });
+    if let Err(e) = cut {
+        control.stop();
+        return Err(e);
+    }
+    for ring in &mut rings {
+        push(ring, SourceMsg::End)?;
+    }
+    Ok(())
 }
 
 /// The stream reader thread: parses the input into blocks and deals block `b` to core `b mod N`.

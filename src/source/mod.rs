@@ -2,6 +2,7 @@
 //! records. Block `b` is read by core `b mod N`; block numbers are the input's order, which
 //! shards restore when they consume (see `runtime`).
 
+pub mod chunker;
 pub mod generator;
 pub mod text;
 

@@ -64,6 +64,9 @@ pub struct TextReader {
     pub malformed: u64,
     pub examples: Vec<Malformed>,
     pub records_read: u64,
+    /// Added to CSV line numbers: a chunk parser's chunk starts at line `line_offset + 1`.
+    line_offset: u64,
+    format: Format,
 }
 
 impl TextReader {
@@ -131,6 +134,8 @@ impl TextReader {
             malformed: 0,
             examples: Vec::new(),
             records_read: 0,
+            line_offset: 0,
+            format,
         };
         let header = match r.read_header()? {
             Some(h) => h,
@@ -155,6 +160,66 @@ impl TextReader {
 
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// The input's path (`-` for stdin).
+    pub fn path(&self) -> &str {
+        &self.name
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// A parser for raw chunks of this input (parallel parsing): the same schema, format and
+    /// error policy, its own interner into the same dictionary, nothing read yet.
+    pub fn chunk_parser(&self) -> TextReader {
+        let empty = || -> Box<dyn Read + Send> { Box::new(std::io::empty()) };
+        let raw = match &self.raw {
+            Raw::Csv(_) => Raw::Csv(csv::ReaderBuilder::new().from_reader(empty())),
+            Raw::Jsonl { keys, .. } => Raw::Jsonl {
+                lines: BufReader::new(empty()),
+                keys: keys.clone(),
+                line: Vec::new(),
+                line_no: 0,
+            },
+        };
+        TextReader {
+            raw,
+            name: self.name.clone(),
+            schema: self.schema.clone(),
+            interner: Interner::new(self.interner.dict().clone()),
+            on_error: self.on_error,
+            sample: VecDeque::new(),
+            record: ByteRecord::new(),
+            spare: ByteRecord::new(),
+            staged: Vec::new(),
+            malformed: 0,
+            examples: Vec::new(),
+            records_read: 0,
+            line_offset: 0,
+            format: self.format,
+        }
+    }
+
+    /// Makes whole records `bytes`, which start at line `first_line` of the input, the next
+    /// thing `read_block` reads.
+    pub fn load_chunk(&mut self, bytes: Vec<u8>, first_line: u64) {
+        let input: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(bytes));
+        self.line_offset = first_line.saturating_sub(1);
+        match &mut self.raw {
+            Raw::Csv(reader) => {
+                *reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .buffer_capacity(1 << 16)
+                    .from_reader(input);
+            }
+            Raw::Jsonl { lines, line_no, .. } => {
+                *lines = BufReader::with_capacity(1 << 16, input);
+                *line_no = self.line_offset;
+            }
+        }
     }
 
     /// The column names (CSV: the header row; JSON lines: the first object's keys), or `None`
@@ -303,7 +368,7 @@ impl TextReader {
                 match reader.read_byte_record(&mut rec) {
                     Ok(false) => Ok(None),
                     Ok(true) => {
-                        let line = rec.position().map_or(0, |p| p.line());
+                        let line = rec.position().map_or(0, |p| p.line()) + self.line_offset;
                         Ok(Some(Ok((line, rec))))
                     }
                     Err(e) => match e.kind() {
@@ -311,7 +376,7 @@ impl TextReader {
                             Err(Error::Input(format!("--input {name}: read failed: {e}")))
                         }
                         _ => {
-                            let line = e.position().map_or(0, |p| p.line());
+                            let line = e.position().map_or(0, |p| p.line()) + self.line_offset;
                             Ok(Some(Err(Malformed {
                                 line,
                                 reason: e.to_string(),
