@@ -475,6 +475,14 @@ impl TextReader {
         // Parse every field once into `staged`; append only when the whole record is valid.
         self.staged.clear();
         for (i, f) in self.schema.fields.iter().enumerate() {
+            // The common case of an integer column, straight from the bytes.
+            if f.ty.is_integer()
+                && let Some(v) = plain_int(&self.record[i])
+                && (f.ty == DataType::Int || (MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS).contains(&v))
+            {
+                self.staged.push(v as u64);
+                continue;
+            }
             let text = std::str::from_utf8(&self.record[i])
                 .map_err(|_| format!("column `{}` is not valid UTF-8", f.name))?;
             if is_null_text(text.as_bytes(), f.ty) {
@@ -500,6 +508,28 @@ impl TextReader {
         }
         Ok(())
     }
+}
+
+/// A plain decimal integer of at most 17 digits with an optional sign, no spaces: it cannot
+/// overflow or be the NULL value, so it needs none of `parse_value`'s checks. Anything else
+/// (spaces, more digits, junk) returns `None` and takes the general path and its messages.
+fn plain_int(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 17 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (d - b'0') as i64;
+    }
+    Some(if neg { -v } else { v })
 }
 
 /// An empty field is SQL NULL in every column type, as DuckDB reads CSV (a number column also
@@ -728,6 +758,28 @@ pub fn fuzz_read(bytes: &[u8], format: Format, fixed: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_integers_take_the_fast_path_and_the_rest_fall_back() {
+        assert_eq!(plain_int(b"42"), Some(42));
+        assert_eq!(plain_int(b"-7"), Some(-7));
+        assert_eq!(plain_int(b"+0"), Some(0));
+        assert_eq!(
+            plain_int(b"99999999999999999"),
+            Some(99_999_999_999_999_999)
+        );
+        for slow in [
+            &b""[..],
+            b"-",
+            b" 1",
+            b"1 ",
+            b"1e3",
+            b"123456789012345678",
+            b"0x1",
+        ] {
+            assert_eq!(plain_int(slow), None, "{slow:?}");
+        }
+    }
 
     fn read(name: &str, text: &str) -> (TextReader, Batch) {
         let dir = std::env::temp_dir().join(format!("shardsql-text-{}-{name}", std::process::id()));
