@@ -327,6 +327,11 @@ pub struct Control {
     pub go: AtomicBool,
     /// The instant `go` was given; `--rate` paces blocks from it.
     pub start: OnceLock<Instant>,
+    /// Wake-on-push: each core's thread, and whether it is parked (or about to park) waiting
+    /// for input. A reader that hands a parked shard a batch unparks it, so an idle shard
+    /// wakes at once instead of when its sleep timer fires (the latency floor at low rates).
+    pub threads: Vec<OnceLock<std::thread::Thread>>,
+    pub parked: Vec<AtomicBool>,
 }
 
 impl Control {
@@ -346,6 +351,21 @@ impl Control {
             .unwrap_or_else(|p| p.into_inner())
             .get_or_insert(e);
         self.stop();
+    }
+
+    /// Wakes core `c` if it is parked waiting for input (after a batch was pushed to it).
+    pub fn wake(&self, c: usize) {
+        // Pairs with the fence in `Core::park`: either the sleeper sees the batch, or this
+        // sees the sleeper's flag.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self
+            .parked
+            .get(c)
+            .is_some_and(|p| p.load(Ordering::Relaxed))
+            && let Some(t) = self.threads[c].get()
+        {
+            t.unpark();
+        }
     }
 
     pub fn take_failure(&self) -> Option<crate::error::Error> {
@@ -426,6 +446,7 @@ impl Core {
         Fut: Future<Output = ()>,
     {
         self.pending = (0..self.outbound.len()).map(|_| None).collect();
+        let _ = self.control.threads[self.id].set(std::thread::current());
         let mut backoff = Backoff::default();
         self.control.ready.fetch_add(1, Ordering::AcqRel);
         while !self.control.go.load(Ordering::Acquire) {
@@ -453,7 +474,10 @@ impl Core {
             if progress {
                 backoff.reset();
             } else {
-                wait(backoff.next_idle()).await;
+                match backoff.next_idle() {
+                    Idle::Sleep(d) if self.shard.is_some() => self.park(d),
+                    idle => wait(idle).await,
+                }
             }
         }
         if let Some((state, output)) = self.local.as_mut() {
@@ -478,12 +502,36 @@ impl Core {
         Ok(self.stats)
     }
 
+    /// Parks this core for at most `d` unless its next input block has already arrived; a
+    /// reader pushing to it unparks it (`Control::wake`).
+    fn park(&mut self, d: Duration) {
+        let flag = &self.control.parked[self.id];
+        flag.store(true, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let ready = self.shard.as_ref().is_some_and(|s| {
+            let r = (s.next_block % self.n_cores as u64) as usize;
+            !s.inputs[r].is_empty()
+        });
+        if !ready {
+            std::thread::park_timeout(d);
+        }
+        flag.store(false, Ordering::Relaxed);
+    }
+
     fn push_pending(&mut self) -> bool {
         let mut progress = false;
-        for (slot, ring) in self.pending.iter_mut().zip(self.outbound.iter_mut()) {
+        for (s, (slot, ring)) in self
+            .pending
+            .iter_mut()
+            .zip(self.outbound.iter_mut())
+            .enumerate()
+        {
             if let Some(msg) = slot.take() {
                 match ring.push(msg) {
-                    Ok(()) => progress = true,
+                    Ok(()) => {
+                        progress = true;
+                        self.control.wake(s);
+                    }
                     Err(rtrb::PushError::Full(msg)) => *slot = Some(msg),
                 }
             }

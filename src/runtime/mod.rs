@@ -128,6 +128,10 @@ pub fn run(
     let control = Arc::new(Control {
         interrupt: cfg.interrupt.clone(),
         sink: Some(sink.clone()),
+        threads: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+        parked: (0..n)
+            .map(|_| std::sync::atomic::AtomicBool::new(false))
+            .collect(),
         ..Control::default()
     });
     // EMIT FINAL aggregates pre-aggregate on the reading core (v1, v2). The mutex baseline keeps
