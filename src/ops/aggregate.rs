@@ -204,7 +204,7 @@ impl Aggregate {
                     let cutoff = cutoffs.map_or(i64::MIN, |c| c[r]);
                     (end > t && end > cutoff).then_some(s)
                 };
-                let per_record = (size + advance - 1) / advance;
+                let per_record = size / advance + i64::from(size % advance != 0);
                 for j in 0..per_record {
                     let mut r = rows.start;
                     while r < rows.end {

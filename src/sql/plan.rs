@@ -434,7 +434,7 @@ impl Plan {
                              each record in up to {} windows",
                             duration(size),
                             duration(advance),
-                            (size + advance - 1) / advance
+                            size / advance + i64::from(size % advance != 0)
                         ),
                         WindowSpec::Session { gap } => format!(
                             "Window SESSION gap {} on {t}: per key, [first, last + gap)",
