@@ -64,7 +64,7 @@ fn operators(c: &mut Criterion) {
         group.bench_function("pre_aggregate_block_to_2_shards", |b| {
             b.iter(|| {
                 outs.iter_mut().for_each(Batch::clear);
-                combiner.combine(block(), 0..BLOCK_ROWS, 0);
+                combiner.combine(block(), 0..BLOCK_ROWS, 0, None);
                 combiner.drain_partials(&mut outs);
             })
         });

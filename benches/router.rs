@@ -32,7 +32,8 @@ fn route_block(c: &mut Criterion) {
                 b.iter(|| {
                     outs.iter_mut().for_each(Batch::clear);
                     partition_by_key(block, &[1, 2], &rows, shards, &mut by_dest);
-                    scatter(block, &cols, &by_dest, &mut outs);
+                    let srcs: Vec<&_> = cols.iter().map(|&c| &block.columns[c]).collect();
+                    scatter(&srcs, &by_dest, &mut outs);
                     std::hint::black_box(&outs);
                 })
             },

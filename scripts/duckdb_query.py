@@ -39,7 +39,11 @@ def main() -> None:
         rows = cur.fetchmany(10000)
         if not rows:
             break
-        out.writerows(rows)
+        # Booleans as shardsql writes them; NULL is an empty field either way.
+        out.writerows(
+            [("true" if v else "false") if isinstance(v, bool) else v for v in row]
+            for row in rows
+        )
 
 
 if __name__ == "__main__":

@@ -80,6 +80,11 @@ fn run(args: RunArgs) -> Result<()> {
             )));
         }
     }
+    if args.input.is_some() && args.generator.partitions > 1 {
+        return Err(Error::Usage(
+            "--partitions applies to the built-in generator; a file is one partition".into(),
+        ));
+    }
     let (schema, source) = match &args.input {
         Some(path) => {
             let r = TextReader::open(path, fixed.as_ref(), dict.clone(), args.on_error.into())?;
@@ -100,6 +105,28 @@ fn run(args: RunArgs) -> Result<()> {
         literals.intern(s);
     });
     let sink = Sink::open(&args.output, &plan.output, dict.clone())?;
+    let late_output = match &args.late_output {
+        Some(path) => {
+            if plan.lateness_window().is_none() {
+                return Err(Error::Usage(
+                    "--late-output needs a windowed query or a ROWS window ordered by event time (only those drop late records)"
+                        .into(),
+                ));
+            }
+            if Some(path) == args.input.as_ref() || *path == args.output {
+                return Err(Error::Usage(format!(
+                    "--late-output {path} is also the --input or --output"
+                )));
+            }
+            Some(Sink::open_for(
+                "--late-output",
+                path,
+                &plan.input,
+                dict.clone(),
+            )?)
+        }
+        None => None,
+    };
 
     let mut preload_malformed = None;
     let input = match (source, args.preload) {
@@ -118,7 +145,16 @@ fn run(args: RunArgs) -> Result<()> {
         cores: args.cores as usize,
         lock_per: args.lock_per,
         runtime: args.runtime,
-        lateness_ms: args.allowed_lateness,
+        lateness_ms: args
+            .allowed_lateness
+            .or(plan.allowed_lateness_ms)
+            .unwrap_or(0),
+        partitions: if args.input.is_some() {
+            1
+        } else {
+            args.generator.partitions
+        },
+        late_output,
         fault: args.inject_fault,
         rate: args.rate,
         interrupt: signals.stop.clone(),

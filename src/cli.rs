@@ -52,6 +52,10 @@ pub struct GeneratorArgs {
     /// Bounded out-of-orderness: a record's times lag the maximum so far by up to this (ms).
     #[arg(long, default_value_t = 0)]
     pub disorder_ms: u64,
+    /// Source partitions: block b (records b*4096 .. (b+1)*4096) belongs to partition b mod P;
+    /// each partition has its own watermark.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub partitions: u32,
 }
 
 #[derive(Args, Debug)]
@@ -97,9 +101,13 @@ pub struct RunArgs {
     /// Pace the input to this many records per second (measure latency below saturation).
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
-    /// Allowed lateness of event time, e.g. 5s, 250ms, 1m (default 0).
-    #[arg(long, default_value = "0", value_parser = parse_duration_ms)]
-    pub allowed_lateness: i64,
+    /// Allowed lateness of event time, e.g. 5s, 250ms, 1m (default: the query's ALLOWED
+    /// LATENESS clause, else 0).
+    #[arg(long, value_parser = parse_duration_ms)]
+    pub allowed_lateness: Option<i64>,
+    /// Write late records (input columns, CSV or .jsonl) here as well as counting them.
+    #[arg(long)]
+    pub late_output: Option<String>,
     /// What to do with a malformed input record: skip and count it, or stop.
     #[arg(long, value_enum, default_value_t = OnErrorArg::Skip)]
     pub on_error: OnErrorArg,

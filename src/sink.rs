@@ -32,19 +32,30 @@ pub struct Sink {
     failed: AtomicBool,
     schema: Schema,
     dict: Arc<Dict>,
+    /// The flag that named this sink, for error messages.
+    flag: &'static str,
 }
 
 impl Sink {
     /// Opens `--output`: `-` for stdout, `null` to count and discard, else a file (`.jsonl`
     /// or `.json` for JSON lines, CSV otherwise). Writes the CSV header.
     pub fn open(target: &str, schema: &Schema, dict: Arc<Dict>) -> Result<Arc<Sink>> {
+        Sink::open_for("--output", target, schema, dict)
+    }
+
+    /// `open` for the sink of another flag (`--late-output`).
+    pub fn open_for(
+        flag: &'static str,
+        target: &str,
+        schema: &Schema,
+        dict: Arc<Dict>,
+    ) -> Result<Arc<Sink>> {
         let (format, writer): (Option<Format>, Option<Box<dyn Write + Send>>) = match target {
             "null" => (None, None),
             "-" => (Some(Format::Csv), Some(Box::new(std::io::stdout()))),
             path => {
-                let file = std::fs::File::create(path).map_err(|e| {
-                    Error::io(format!("--output {path}: cannot create the file"), e)
-                })?;
+                let file = std::fs::File::create(path)
+                    .map_err(|e| Error::io(format!("{flag} {path}: cannot create the file"), e))?;
                 (
                     Some(format_of(Path::new(path))),
                     Some(Box::new(std::io::BufWriter::with_capacity(1 << 16, file))),
@@ -58,6 +69,7 @@ impl Sink {
             failed: AtomicBool::new(false),
             schema: schema.clone(),
             dict,
+            flag,
         };
         if format == Some(Format::Csv) {
             let mut header = Vec::new();
@@ -107,9 +119,18 @@ impl Sink {
         *w = None;
         match self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
             Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            Some(e) => Err(Error::io("--output: writing results failed", e)),
+            Some(e) => Err(Error::io(
+                format!("{}: writing results failed", self.flag),
+                e,
+            )),
             None => Ok(()),
         }
+    }
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sink({}, {:?})", self.flag, self.format)
     }
 }
 
@@ -195,6 +216,13 @@ pub fn encode(batch: &Batch, format: Format, schema: &Schema, dict: &Dict, out: 
                 write_json_str(out, &schema.fields[c].name);
                 out.push(b':');
             }
+            if col.is_null(row) {
+                // NULL: an empty CSV field (what DuckDB writes and reads back as NULL).
+                if format == Format::JsonLines {
+                    out.extend_from_slice(b"null");
+                }
+                continue;
+            }
             match col {
                 Column::Int(v) => out.extend_from_slice(ib.format(v[row]).as_bytes()),
                 Column::Float(v) => {
@@ -205,7 +233,9 @@ pub fn encode(batch: &Batch, format: Format, schema: &Schema, dict: &Dict, out: 
                         out.extend_from_slice(fb.format(x).as_bytes());
                     }
                 }
-                Column::Bool(v) => out.extend_from_slice(if v[row] { b"true" } else { b"false" }),
+                Column::Bool(v) => {
+                    out.extend_from_slice(if v[row] == 1 { b"true" } else { b"false" })
+                }
                 Column::Str(v) => match format {
                     Format::Csv => write_csv_str(out, dict.get(v[row])),
                     Format::JsonLines => write_json_str(out, dict.get(v[row])),

@@ -189,7 +189,10 @@ fn explain_shows_routing_window_and_emit() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("Emit CHANGES"), "{text}");
     assert!(text.contains("hash(FxHash of trader_id, symbol)"), "{text}");
-    assert!(text.contains("Window Tumbling"), "{text}");
+    assert!(
+        text.contains("Window TUMBLING 1 min on trade_time"),
+        "{text}"
+    );
     let out = shardsql(&["explain", "--query", SEED_QUERIES[1]]);
     assert!(
         String::from_utf8(out.stdout)
@@ -224,7 +227,7 @@ fn error_bad_sql_points_at_line_and_column() {
             "SELECT FOO(price) FROM market_data",
             "unknown function `FOO`",
             "1:8",
-            "supported:",
+            "aggregates: COUNT",
         ),
         (
             "SELECT * FROM market_data EMIT FINAL",
@@ -258,7 +261,51 @@ fn error_bad_sql_points_at_line_and_column() {
             "SELECT",
         ),
     ];
-    for (i, (sql, message, pos, hint)) in cases.iter().enumerate() {
+    let new_features = [
+        (
+            "SELECT symbol LIKE 3 FROM market_data",
+            "the LIKE pattern must be a string literal",
+            "1:20",
+            "LIKE 'AA%'",
+        ),
+        (
+            "SELECT CASE WHEN price > 1 THEN 'x' ELSE 2 END AS c FROM market_data",
+            "CASE branches have different types: VARCHAR and BIGINT",
+            "1:42",
+            "CAST",
+        ),
+        (
+            "SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol\nWINDOW HOPPING (trade_time, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)",
+            "advance must not exceed its size",
+            "2:50",
+            "TUMBLING",
+        ),
+        (
+            "SELECT COUNT(DISTINCT price) OVER (ORDER BY event_time ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS d FROM market_data",
+            "unsupported: COUNT(DISTINCT ...) over a ROWS frame",
+            "1:8",
+            "COUNT, SUM, AVG, MIN and MAX",
+        ),
+        (
+            "SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE) ALLOWED LATENESS 5",
+            "ALLOWED LATENESS needs an INTERVAL",
+            "1:125",
+            "INTERVAL '5' SECOND",
+        ),
+        (
+            "SELECT ROUND(symbol) FROM market_data",
+            "ROUND() needs a number, found VARCHAR",
+            "1:14",
+            "ROUND(price, 2)",
+        ),
+        (
+            "SELECT SUM(DISTINCT price) FROM market_data",
+            "unsupported: SUM(DISTINCT ...)",
+            "1:8",
+            "COUNT(DISTINCT x)",
+        ),
+    ];
+    for (i, (sql, message, pos, hint)) in cases.iter().chain(&new_features).enumerate() {
         let q = dir.join(format!("q{i}.sql"));
         std::fs::write(&q, sql).unwrap();
         let err = shardsql_fails(&["--query", q.to_str().unwrap(), "--records", "10"]);
@@ -435,4 +482,39 @@ fn error_glommio_start_failure_says_why_and_threads_runtime_works() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+}
+
+#[test]
+fn null_event_times_are_late_and_kept_by_late_output() {
+    let dir = scratch("cli-null-time");
+    let csv = dir.join("in.csv");
+    std::fs::write(&csv, "k,t,x\na,,2\na,1000,1\nb,1500,3\na,,5\na,2500,4\n").unwrap();
+    let q = dir.join("q.sql");
+    std::fs::write(
+        &q,
+        "SELECT k, window_start, COUNT(*) AS n, SUM(x) AS s FROM market_data GROUP BY k \
+         WINDOW TUMBLING (t, INTERVAL '1' SECOND)",
+    )
+    .unwrap();
+    let late = dir.join("late.csv");
+    for cores in ["1", "2"] {
+        let (rows, stats) = common::run_query(
+            &dir,
+            &format!("c{cores}"),
+            q.to_str().unwrap(),
+            &[
+                "--input",
+                csv.to_str().unwrap(),
+                "--cores",
+                cores,
+                "--late-output",
+                late.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(stats["late_dropped"], 2, "{stats}");
+        assert_eq!(rows.rows.len(), 3);
+        let kept = std::fs::read_to_string(&late).unwrap();
+        assert_eq!(kept.lines().count(), 3, "{kept}");
+        assert!(kept.contains("a,,2") && kept.contains("a,,5"), "{kept}");
+    }
 }

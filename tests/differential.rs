@@ -112,6 +112,20 @@ fn differential_tumbling_with_disorder_and_lateness_drops_the_same_records() {
 }
 
 #[test]
+fn differential_hopping_session_and_rows_under_disorder() {
+    let late = ["--disorder-ms", "8000", "--allowed-lateness", "2s"];
+    for (name, query) in [
+        ("hopping", "queries/06_hopping.sql"),
+        ("hopping-changes", "queries/07_hopping_emit_changes.sql"),
+        ("session", "queries/08_session.sql"),
+        ("rows-partitioned", "queries/11_rows_partitioned.sql"),
+        ("rows-global", SEED_QUERIES[1]),
+    ] {
+        check_query(name, query, &late);
+    }
+}
+
+#[test]
 fn differential_csv_stream_equals_generator() {
     let dir = scratch("diff-csv");
     let csv = dir.join("in.csv");

@@ -34,7 +34,7 @@ fn equivalents() -> Vec<(&'static str, String)> {
         (
             SEED_QUERIES[1],
             "SELECT value, AVG(price) OVER (ORDER BY event_time, trade_id ROWS BETWEEN 100 PRECEDING AND CURRENT ROW) \
-             AS moving_avg FROM market_data ORDER BY event_time, trade_id"
+             AS moving_avg FROM ({rows_late}) ORDER BY event_time, trade_id"
                 .into(),
         ),
         (
@@ -64,9 +64,16 @@ fn on_time(lateness_ms: i64) -> String {
     )
 }
 
-/// `ordered_rows`: whether the ROWS query is checked (its reordering of out-of-order input by
-/// event time is not built yet, so the disorder case leaves it out).
-fn check(name: &str, gen_args: &[&str], lateness_ms: i64, ordered_rows: bool) {
+/// The records a ROWS window ordered by event time keeps: a row is late when its event time is
+/// below the maximum earlier event time minus the allowed lateness.
+fn rows_on_time(lateness_ms: i64) -> String {
+    format!(
+        "SELECT * FROM (SELECT *, max(event_time) OVER (ORDER BY trade_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS wm \
+         FROM market_data) WHERE wm IS NULL OR event_time >= wm - {lateness_ms}"
+    )
+}
+
+fn check(name: &str, gen_args: &[&str], lateness_ms: i64) {
     let dir = scratch(&format!("oracle-{name}"));
     let csv = dir.join("t.csv");
     let mut args = vec!["gen", "--output", csv.to_str().unwrap()];
@@ -74,10 +81,12 @@ fn check(name: &str, gen_args: &[&str], lateness_ms: i64, ordered_rows: bool) {
     shardsql(&args);
     let lateness = format!("{lateness_ms}ms");
     for (query, duck_sql) in equivalents() {
-        if !ordered_rows && query.contains("rows_window") {
-            continue;
-        }
-        let expected = duckdb(&csv, &duck_sql.replace("{late}", &on_time(lateness_ms)));
+        let expected = duckdb(
+            &csv,
+            &duck_sql
+                .replace("{late}", &on_time(lateness_ms))
+                .replace("{rows_late}", &rows_on_time(lateness_ms)),
+        );
         for cores in ["1", "4"] {
             let (got, stats) = run_query(
                 &dir,
@@ -96,15 +105,18 @@ fn check(name: &str, gen_args: &[&str], lateness_ms: i64, ordered_rows: bool) {
             if let Err(e) = compare_seed(query, &expected, &got) {
                 panic!("{name}: {query} at {cores} shard(s) differs from DuckDB: {e}");
             }
-            if query.contains("tumbling") {
+            let kept = if query.contains("tumbling") {
+                Some(on_time(lateness_ms))
+            } else if query.contains("rows_window") {
+                Some(rows_on_time(lateness_ms))
+            } else {
+                None
+            };
+            if let Some(kept) = kept {
                 let late = duckdb(&csv, "SELECT COUNT(*) FROM market_data").rows[0][0]
                     .parse::<u64>()
                     .unwrap()
-                    - duckdb(
-                        &csv,
-                        &format!("SELECT COUNT(*) FROM ({})", on_time(lateness_ms)),
-                    )
-                    .rows[0][0]
+                    - duckdb(&csv, &format!("SELECT COUNT(*) FROM ({kept})")).rows[0][0]
                         .parse::<u64>()
                         .unwrap();
                 assert_eq!(
@@ -133,7 +145,6 @@ fn oracle_seed_queries_match_duckdb() {
             "20",
         ],
         0,
-        true,
     );
 }
 
@@ -154,6 +165,5 @@ fn oracle_seed_queries_with_disorder_and_lateness_match_duckdb() {
             "20000",
         ],
         3000,
-        false,
     );
 }

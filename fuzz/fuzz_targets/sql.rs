@@ -21,7 +21,8 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(plan) = shardsql::sql::compile_query(sql, "fuzz.sql", &schema) {
             let _ = plan.explain();
             let _ = plan.string_literals();
-            let _ = plan.for_shards();
+            let _ = plan.for_shards(false);
+            let _ = plan.for_shards(true);
         }
     }
 });

@@ -1,16 +1,43 @@
 //! Columnar batches: the unit that crosses threads. A batch owns one typed vector per column;
 //! batches are cleared and reused (never reallocated once warm), so moving records costs
 //! copies into existing capacity, not allocations.
+//!
+//! SQL NULL is one reserved value per representation (`NULL_INT`, `NULL_FLOAT_BITS`,
+//! `NULL_STR`, `NULL_BOOL`) rather than a separate validity bitmap: columns stay plain vectors
+//! that copy, gather and hash as before, a column without NULLs costs nothing extra, and the
+//! operators that must treat NULL specially (expressions, aggregates, the sink) test for it.
+//! The price is that `i64::MIN` cannot be an input value (the readers reject it).
 
 use super::schema::{DataType, Schema};
 
-/// One column of a batch. Timestamps use `Int`; strings are dictionary ids.
+/// NULL in an integer or timestamp column.
+pub const NULL_INT: i64 = i64::MIN;
+/// NULL in a float column: one NaN payload no arithmetic produces (NaN results of arithmetic
+/// are the default NaN, and expressions never compute on a NULL operand).
+pub const NULL_FLOAT_BITS: u64 = 0x7FF8_0000_4E55_4C4C;
+/// NULL in a string column (never a dictionary id).
+pub const NULL_STR: u32 = u32::MAX;
+/// Booleans are bytes: 0 false, 1 true, `NULL_BOOL` unknown (SQL's three-valued logic).
+pub const NULL_BOOL: u8 = 2;
+
+#[inline]
+pub fn null_float() -> f64 {
+    f64::from_bits(NULL_FLOAT_BITS)
+}
+
+#[inline]
+pub fn is_null_float(x: f64) -> bool {
+    x.to_bits() == NULL_FLOAT_BITS
+}
+
+/// One column of a batch. Timestamps use `Int`; strings are dictionary ids; booleans are
+/// 0 / 1 / `NULL_BOOL`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Column {
     Int(Vec<i64>),
     Float(Vec<f64>),
     Str(Vec<u32>),
-    Bool(Vec<bool>),
+    Bool(Vec<u8>),
 }
 
 impl Column {
@@ -66,10 +93,42 @@ impl Column {
         }
     }
 
-    pub fn as_bool(&self) -> &[bool] {
+    pub fn as_bool(&self) -> &[u8] {
         match self {
             Column::Bool(v) => v,
             _ => panic!("internal: column is not a boolean column"),
+        }
+    }
+
+    /// Whether the value at `row` is NULL.
+    #[inline]
+    pub fn is_null(&self, row: usize) -> bool {
+        match self {
+            Column::Int(v) => v[row] == NULL_INT,
+            Column::Float(v) => is_null_float(v[row]),
+            Column::Str(v) => v[row] == NULL_STR,
+            Column::Bool(v) => v[row] == NULL_BOOL,
+        }
+    }
+
+    /// Whether any value in `rows` is NULL (one vectorisable pass; operators take their
+    /// NULL-free fast path when it is false).
+    pub fn has_nulls(&self, rows: std::ops::Range<usize>) -> bool {
+        match self {
+            Column::Int(v) => v[rows].contains(&NULL_INT),
+            Column::Float(v) => v[rows].iter().any(|x| is_null_float(*x)),
+            Column::Str(v) => v[rows].contains(&NULL_STR),
+            Column::Bool(v) => v[rows].contains(&NULL_BOOL),
+        }
+    }
+
+    /// Appends a NULL.
+    pub fn push_null(&mut self) {
+        match self {
+            Column::Int(v) => v.push(NULL_INT),
+            Column::Float(v) => v.push(null_float()),
+            Column::Str(v) => v.push(NULL_STR),
+            Column::Bool(v) => v.push(NULL_BOOL),
         }
     }
 
@@ -128,15 +187,18 @@ impl Column {
             Column::Int(v) => v.push(key as i64),
             Column::Float(v) => v.push(f64::from_bits(key)),
             Column::Str(v) => v.push(key as u32),
-            Column::Bool(v) => v.push(key != 0),
+            Column::Bool(v) => v.push(key as u8),
         }
     }
 }
 
-/// A float as a grouping key: all NaNs are one key, and -0.0 equals 0.0.
+/// A float as a grouping key: NULL is one key, all other NaNs are one key, and -0.0 equals
+/// 0.0.
 #[inline]
 pub fn float_key(x: f64) -> u64 {
-    if x.is_nan() {
+    if is_null_float(x) {
+        NULL_FLOAT_BITS
+    } else if x.is_nan() {
         f64::NAN.to_bits()
     } else if x == 0.0 {
         0
@@ -146,7 +208,7 @@ pub fn float_key(x: f64) -> u64 {
 }
 
 /// A set of equally long columns.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batch {
     pub columns: Vec<Column>,
 }
@@ -218,5 +280,7 @@ mod tests {
         assert_eq!(float_key(0.0), float_key(-0.0));
         assert_eq!(float_key(f64::NAN), float_key(-f64::NAN));
         assert_ne!(float_key(1.0), float_key(2.0));
+        assert_ne!(float_key(null_float()), float_key(f64::NAN));
+        assert!(is_null_float(null_float()) && !is_null_float(f64::NAN));
     }
 }

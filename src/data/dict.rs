@@ -37,6 +37,23 @@ impl Dict {
             .copied()
     }
 
+    /// Interns `s` through the shared index (a lock per call): for strings computed by
+    /// expressions (CAST to VARCHAR, UPPER, ||), which cache ids per batch in front of this.
+    pub fn intern(&self, s: &str) -> u32 {
+        if let Some(id) = self.find(s) {
+            return id;
+        }
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        match index.get(s) {
+            Some(&id) => id,
+            None => {
+                let id = self.strings.push(s.into()) as u32;
+                index.insert(s.into(), id);
+                id
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.strings.count()
     }

@@ -37,6 +37,9 @@ pub struct Stats {
     pub window_latency_us: LatencySummary,
     /// `--rate`, if the input was paced.
     pub rate: Option<f64>,
+    /// Source partitions (each has its own watermark) and the allowed lateness in force.
+    pub partitions: u32,
+    pub allowed_lateness_ms: i64,
     /// Stopped early by SIGINT / SIGTERM: the results cover the records read (`records_in`),
     /// open windows flushed as at end of input.
     pub interrupted: bool,
@@ -92,6 +95,8 @@ impl Stats {
             latency_us: latency.summary(),
             window_latency_us: window_latency.summary(),
             rate: cfg.rate,
+            partitions: cfg.partitions,
+            allowed_lateness_ms: cfg.lateness_ms,
             interrupted: report.interrupted,
             latency,
             window_latency,

@@ -20,7 +20,7 @@ use crate::data::batch::Column;
 use crate::data::{Batch, Dict};
 use crate::runtime::router::shard_of;
 use crate::sink::ShardOutput;
-use crate::sql::{AggregatePlan, EmitMode};
+use crate::sql::{AggregatePlan, EmitMode, WindowSpec};
 use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
@@ -43,8 +43,12 @@ pub struct Aggregate {
     /// Rows in the group-row layout `[keys, aggregates, window_start, window_end]`.
     group_rows: Batch,
     groups: Vec<u32>,
-    runs: Vec<(i64, Range<usize>)>,
+    runs: Vec<Run>,
 }
+
+/// Consecutive rows that fold into one window: its start, the rows, and whether it is their
+/// latest window (each record has exactly one).
+type Run = (i64, Range<usize>, bool);
 
 impl Aggregate {
     /// `time_column` is the input column windows are assigned by (the plan's).
@@ -163,11 +167,18 @@ impl Aggregate {
     }
 
     /// Splits `rows` into runs of consecutive rows in one window (one run without a window).
-    fn window_runs(&mut self, batch: &Batch, rows: Range<usize>) -> Vec<(i64, Range<usize>)> {
+    /// A hopping window's rows fold into each of their windows still open against their
+    /// cutoff (the watermark just before them), so one row can be in several runs.
+    fn window_runs(
+        &mut self,
+        batch: &Batch,
+        rows: Range<usize>,
+        cutoffs: Option<&[i64]>,
+    ) -> Vec<Run> {
         let mut runs = std::mem::take(&mut self.runs);
         runs.clear();
         match (self.plan.window, self.time_column) {
-            (Some(w), Some(tc)) => {
+            (Some(w @ WindowSpec::Tumbling { .. }), Some(tc)) => {
                 let times = batch.columns[tc].as_int();
                 let mut run_start = rows.start;
                 while run_start < rows.end {
@@ -177,40 +188,74 @@ impl Aggregate {
                     while run_end < rows.end && (start..end).contains(&times[run_end]) {
                         run_end += 1;
                     }
-                    runs.push((start, run_start..run_end));
+                    runs.push((start, run_start..run_end, true));
                     run_start = run_end;
                 }
             }
-            _ => runs.push((NO_WINDOW, rows)),
+            (Some(WindowSpec::Hopping { size, advance }), Some(tc)) => {
+                let times = batch.columns[tc].as_int();
+                let window = |j: i64, r: usize| {
+                    let t = times[r];
+                    let s = t
+                        .div_euclid(advance)
+                        .saturating_mul(advance)
+                        .saturating_sub(j.saturating_mul(advance));
+                    let end = s.saturating_add(size);
+                    let cutoff = cutoffs.map_or(i64::MIN, |c| c[r]);
+                    (end > t && end > cutoff).then_some(s)
+                };
+                let per_record = (size + advance - 1) / advance;
+                for j in 0..per_record {
+                    let mut r = rows.start;
+                    while r < rows.end {
+                        let Some(s) = window(j, r) else {
+                            r += 1;
+                            continue;
+                        };
+                        let mut e = r + 1;
+                        while e < rows.end && window(j, e) == Some(s) {
+                            e += 1;
+                        }
+                        runs.push((s, r..e, j == 0));
+                        r = e;
+                    }
+                }
+                // Runs in row order, so each window takes its rows in arrival order (a row
+                // reaching a window as its second window may precede one reaching it as its
+                // first): EMIT CHANGES depends on it.
+                runs.sort_by_key(|run| run.1.start);
+            }
+            _ => runs.push((NO_WINDOW, rows, true)),
         }
         runs
     }
 
+    /// The rows' cutoff watermarks, in the shard layout of hopping windows.
+    fn cutoffs<'a>(&self, batch: &'a Batch) -> Option<&'a [i64]> {
+        self.plan.cutoff_column.map(|c| batch.columns[c].as_int())
+    }
+
     fn args<'a>(&self, batch: &'a Batch) -> Vec<Option<Cow<'a, Column>>> {
-        self.plan
-            .aggs
-            .iter()
-            .map(|a| match &a.arg {
-                None => None,
-                Some(crate::sql::Expr::Column { index, .. }) => {
-                    Some(Cow::Borrowed(&batch.columns[*index]))
-                }
-                Some(e) => Some(Cow::Owned(e.eval(batch, &self.dict))),
-            })
-            .collect()
+        eval_args(&self.plan.aggs, batch, &self.dict)
     }
 
     /// Folds `batch[rows]` into the owner's window tables, column by column (EMIT FINAL, and
-    /// the readers' pre-aggregation).
-    pub fn combine(&mut self, batch: &Batch, rows: Range<usize>, owner: usize) {
+    /// the readers' pre-aggregation). `cutoffs` (hopping windows) are the rows' watermarks.
+    pub fn combine(
+        &mut self,
+        batch: &Batch,
+        rows: Range<usize>,
+        owner: usize,
+        cutoffs: Option<&[i64]>,
+    ) {
         let key_cols: Vec<&Column> = self.plan.keys.iter().map(|&k| &batch.columns[k]).collect();
         let args = self.args(batch);
-        let runs = self.window_runs(batch, rows);
-        for (start, run) in &runs {
+        let runs = self.window_runs(batch, rows, cutoffs);
+        for (start, run, primary) in &runs {
             let s = self.slot(owner, *start);
             let table = &mut self.slots[s].table;
             table.group_ids(&key_cols, run.clone(), &mut self.groups);
-            table.count_records(&self.groups);
+            table.count_records(&self.groups, *primary);
             for (i, acc) in table.accs.iter_mut().enumerate() {
                 acc.update_batch(&self.groups, args[i].as_deref(), run.clone());
             }
@@ -229,15 +274,16 @@ impl Aggregate {
     ) {
         let key_cols: Vec<&Column> = self.plan.keys.iter().map(|&k| &batch.columns[k]).collect();
         let args = self.args(batch);
-        let runs = self.window_runs(batch, rows);
+        let cutoffs = self.cutoffs(batch);
+        let runs = self.window_runs(batch, rows, cutoffs);
         let nk = self.plan.keys.len();
         let na = self.plan.aggs.len();
         let size = self.plan.window.map_or(0, |w| w.size());
-        for (start, run) in &runs {
+        for (start, run, primary) in &runs {
             let s = self.slot(owner, *start);
             let table = &mut self.slots[s].table;
             table.group_ids(&key_cols, run.clone(), &mut self.groups);
-            table.count_records(&self.groups);
+            table.count_records(&self.groups, *primary);
             let cols = &mut self.group_rows.columns;
             for (dst, src) in cols[..nk].iter_mut().zip(&key_cols) {
                 dst.extend_from(src, run.clone());
@@ -293,7 +339,7 @@ impl Aggregate {
                 }
                 if let [Column::Int(start), Column::Int(records), ..] = &mut cols[nk..] {
                     start.push(slot.start);
-                    records.push(t.records[g]);
+                    records.push(t.primary[g]);
                 }
                 let mut c = nk + 2;
                 for acc in &t.accs {
@@ -363,6 +409,23 @@ impl Aggregate {
     }
 }
 
+/// Each aggregate's argument over `batch`: borrowed when it is a plain column.
+pub(super) fn eval_args<'a>(
+    aggs: &[crate::sql::AggCall],
+    batch: &'a Batch,
+    dict: &Dict,
+) -> Vec<Option<Cow<'a, Column>>> {
+    aggs.iter()
+        .map(|a| match &a.arg {
+            None => None,
+            Some(crate::sql::Expr::Column { index, .. }) => {
+                Some(Cow::Borrowed(&batch.columns[*index]))
+            }
+            Some(e) => Some(Cow::Owned(e.eval(batch, dict))),
+        })
+        .collect()
+}
+
 /// FxHash of key columns at `row`, as `router::key_hash` computes it over a batch.
 fn column_hash(cols: &[&Column], row: usize) -> u64 {
     let mut h = 0u64;
@@ -375,7 +438,10 @@ fn column_hash(cols: &[&Column], row: usize) -> u64 {
 impl Operator for Aggregate {
     fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
         match self.plan.emit {
-            EmitMode::Final => self.combine(batch, rows, owner),
+            EmitMode::Final => {
+                let cutoffs = self.cutoffs(batch);
+                self.combine(batch, rows, owner, cutoffs)
+            }
             EmitMode::Changes => self.fold_changes(batch, rows, owner, out),
         }
     }

@@ -4,9 +4,9 @@
 //! lets partial states from several cores combine into one.
 
 use crate::data::DataType;
-use crate::data::batch::Column;
+use crate::data::batch::{Column, null_float};
 use crate::sql::{AggCall, AggFunc};
-use fxhash::FxHashMap;
+use fxhash::{FxHashMap, FxHashSet};
 
 /// Key → group index, specialised by key width so the common cases hash one integer.
 enum KeyIndex {
@@ -33,108 +33,177 @@ fn bits_for(k: u64) -> u32 {
     (64 - k.leading_zeros()).max(1)
 }
 
-/// One aggregate's state for every group.
+/// What an accumulator computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    CountStar,
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    /// Variance / standard deviation: Welford's running mean and sum of squared deviations,
+    /// merged exactly with Chan's formula.
+    Var {
+        sample: bool,
+        sqrt: bool,
+    },
+    Distinct,
+}
+
+/// One aggregate's state for every group (struct of arrays). `n` counts the non-NULL inputs
+/// of each group (all records for COUNT(*)); a group with none gives NULL (0 for counts).
+/// Integer SUM/MIN/MAX keep `i`, float ones and AVG keep `f`, variance keeps the mean in `f`
+/// and the squared deviations in `m2`, COUNT(DISTINCT) keeps one set of value keys per group.
 #[derive(Debug)]
-pub enum Acc {
-    Count(Vec<i64>),
-    SumInt(Vec<i64>),
-    SumFloat(Vec<f64>),
-    Avg { sum: Vec<f64>, n: Vec<i64> },
-    MinInt(Vec<i64>),
-    MaxInt(Vec<i64>),
-    MinFloat(Vec<f64>),
-    MaxFloat(Vec<f64>),
+pub struct Acc {
+    kind: Kind,
+    int: bool,
+    n: Vec<i64>,
+    i: Vec<i64>,
+    f: Vec<f64>,
+    m2: Vec<f64>,
+    sets: Vec<FxHashSet<u64>>,
 }
 
 impl Acc {
     pub fn new(call: &AggCall) -> Acc {
-        let int_arg = call.arg.as_ref().is_some_and(|a| a.ty().is_integer());
-        match call.func {
-            AggFunc::CountStar | AggFunc::Count => Acc::Count(Vec::new()),
-            AggFunc::Sum if int_arg => Acc::SumInt(Vec::new()),
-            AggFunc::Sum => Acc::SumFloat(Vec::new()),
-            AggFunc::Avg => Acc::Avg {
-                sum: Vec::new(),
-                n: Vec::new(),
+        let int = call.arg.as_ref().is_some_and(|a| a.ty().is_integer());
+        let kind = match call.func {
+            AggFunc::CountStar => Kind::CountStar,
+            AggFunc::Count => Kind::Count,
+            AggFunc::CountDistinct => Kind::Distinct,
+            AggFunc::Sum => Kind::Sum,
+            AggFunc::Avg => Kind::Avg,
+            AggFunc::Min => Kind::Min,
+            AggFunc::Max => Kind::Max,
+            AggFunc::StddevSamp => Kind::Var {
+                sample: true,
+                sqrt: true,
             },
-            AggFunc::Min if int_arg => Acc::MinInt(Vec::new()),
-            AggFunc::Max if int_arg => Acc::MaxInt(Vec::new()),
-            AggFunc::Min => Acc::MinFloat(Vec::new()),
-            AggFunc::Max => Acc::MaxFloat(Vec::new()),
+            AggFunc::StddevPop => Kind::Var {
+                sample: false,
+                sqrt: true,
+            },
+            AggFunc::VarSamp => Kind::Var {
+                sample: true,
+                sqrt: false,
+            },
+            AggFunc::VarPop => Kind::Var {
+                sample: false,
+                sqrt: false,
+            },
+        };
+        Acc {
+            kind,
+            int: int && matches!(kind, Kind::Sum | Kind::Min | Kind::Max),
+            n: Vec::new(),
+            i: Vec::new(),
+            f: Vec::new(),
+            m2: Vec::new(),
+            sets: Vec::new(),
+        }
+    }
+
+    /// Whether partial states of this accumulator can cross cores as fixed columns (a
+    /// distinct set cannot, so COUNT(DISTINCT) is folded at the owner).
+    pub fn has_fixed_state(call: &AggCall) -> bool {
+        call.func != AggFunc::CountDistinct
+    }
+
+    fn identity_i(&self) -> i64 {
+        match self.kind {
+            Kind::Min => i64::MAX,
+            Kind::Max => i64::MIN,
+            _ => 0,
+        }
+    }
+
+    fn identity_f(&self) -> f64 {
+        match self.kind {
+            Kind::Min => f64::INFINITY,
+            Kind::Max => f64::NEG_INFINITY,
+            _ => 0.0,
         }
     }
 
     /// Adds the initial state of one new group.
-    fn push_group(&mut self) {
-        match self {
-            Acc::Count(v) | Acc::SumInt(v) => v.push(0),
-            Acc::SumFloat(v) => v.push(0.0),
-            Acc::Avg { sum, n } => {
-                sum.push(0.0);
-                n.push(0);
+    pub fn push_group(&mut self) {
+        self.n.push(0);
+        match self.kind {
+            Kind::CountStar | Kind::Count => {}
+            Kind::Distinct => self.sets.push(FxHashSet::default()),
+            Kind::Var { .. } => {
+                self.f.push(0.0);
+                self.m2.push(0.0);
             }
-            Acc::MinInt(v) => v.push(i64::MAX),
-            Acc::MaxInt(v) => v.push(i64::MIN),
-            Acc::MinFloat(v) => v.push(f64::INFINITY),
-            Acc::MaxFloat(v) => v.push(f64::NEG_INFINITY),
+            _ if self.int => self.i.push(self.identity_i()),
+            _ => self.f.push(self.identity_f()),
         }
     }
 
     /// Puts group `g` back to the identity state (as `push_group` creates it).
-    fn reset(&mut self, g: usize) {
-        match self {
-            Acc::Count(v) | Acc::SumInt(v) => v[g] = 0,
-            Acc::SumFloat(v) => v[g] = 0.0,
-            Acc::Avg { sum, n } => {
-                sum[g] = 0.0;
-                n[g] = 0;
+    pub fn reset(&mut self, g: usize) {
+        self.n[g] = 0;
+        match self.kind {
+            Kind::CountStar | Kind::Count => {}
+            Kind::Distinct => self.sets[g].clear(),
+            Kind::Var { .. } => {
+                self.f[g] = 0.0;
+                self.m2[g] = 0.0;
             }
-            Acc::MinInt(v) => v[g] = i64::MAX,
-            Acc::MaxInt(v) => v[g] = i64::MIN,
-            Acc::MinFloat(v) => v[g] = f64::INFINITY,
-            Acc::MaxFloat(v) => v[g] = f64::NEG_INFINITY,
+            _ if self.int => self.i[g] = self.identity_i(),
+            _ => self.f[g] = self.identity_f(),
         }
     }
 
     fn clear(&mut self) {
-        match self {
-            Acc::Count(v) | Acc::SumInt(v) | Acc::MinInt(v) | Acc::MaxInt(v) => v.clear(),
-            Acc::SumFloat(v) | Acc::MinFloat(v) | Acc::MaxFloat(v) => v.clear(),
-            Acc::Avg { sum, n } => {
-                sum.clear();
-                n.clear();
-            }
-        }
+        self.n.clear();
+        self.i.clear();
+        self.f.clear();
+        self.m2.clear();
+        self.sets.clear();
     }
 
-    /// Folds `arg[row]` into group `g`.
+    /// Folds `arg[row]` into group `g` (NULL inputs are skipped, except by COUNT(*)).
     #[inline]
     pub fn update(&mut self, g: usize, arg: Option<&Column>, row: usize) {
-        let f = |c: Option<&Column>| match c {
-            Some(Column::Float(v)) => v[row],
-            Some(Column::Int(v)) => v[row] as f64,
-            _ => 0.0,
+        let Some(arg) = arg else {
+            self.n[g] += 1;
+            return;
         };
-        let i = |c: Option<&Column>| match c {
-            Some(Column::Int(v)) => v[row],
-            _ => 0,
+        if arg.is_null(row) {
+            return;
+        }
+        self.n[g] += 1;
+        let x = || match arg {
+            Column::Float(v) => v[row],
+            Column::Int(v) => v[row] as f64,
+            Column::Bool(v) => v[row] as f64,
+            Column::Str(_) => 0.0,
         };
-        match self {
-            Acc::Count(v) => v[g] += 1,
-            Acc::SumInt(v) => v[g] = v[g].wrapping_add(i(arg)),
-            Acc::SumFloat(v) => v[g] += f(arg),
-            Acc::Avg { sum, n } => {
-                sum[g] += f(arg);
-                n[g] += 1;
+        match self.kind {
+            Kind::CountStar | Kind::Count => {}
+            Kind::Distinct => {
+                self.sets[g].insert(arg.key_at(row));
             }
-            Acc::MinInt(v) => v[g] = v[g].min(i(arg)),
-            Acc::MaxInt(v) => v[g] = v[g].max(i(arg)),
-            Acc::MinFloat(v) => v[g] = v[g].min(f(arg)),
-            Acc::MaxFloat(v) => v[g] = v[g].max(f(arg)),
+            Kind::Var { .. } => {
+                let x = x();
+                let d = x - self.f[g];
+                self.f[g] += d / self.n[g] as f64;
+                self.m2[g] += d * (x - self.f[g]);
+            }
+            Kind::Sum if self.int => self.i[g] = self.i[g].wrapping_add(arg.as_int()[row]),
+            Kind::Min if self.int => self.i[g] = self.i[g].min(arg.as_int()[row]),
+            Kind::Max if self.int => self.i[g] = self.i[g].max(arg.as_int()[row]),
+            Kind::Sum | Kind::Avg => self.f[g] += x(),
+            Kind::Min => self.f[g] = self.f[g].min(x()),
+            Kind::Max => self.f[g] = self.f[g].max(x()),
         }
     }
 
-    /// Folds every row of `rows` (with group ids `groups`) in one typed loop.
+    /// Folds every row of `rows` (with group ids `groups`) in one typed loop when the
+    /// argument has no NULLs in the rows (the common case), row by row otherwise.
     pub fn update_batch(
         &mut self,
         groups: &[u32],
@@ -144,36 +213,39 @@ impl Acc {
         macro_rules! fold {
             ($v:expr, $vals:expr, $op:expr) => {
                 for (&g, x) in groups.iter().zip(&$vals[rows.clone()]) {
-                    let s = &mut $v[g as usize];
-                    *s = $op(*s, *x);
+                    let g = g as usize;
+                    $v[g] = $op($v[g], *x);
+                    self.n[g] += 1;
                 }
             };
         }
-        match (self, arg) {
-            (Acc::Count(v), _) => groups.iter().for_each(|&g| v[g as usize] += 1),
-            (Acc::SumInt(v), Some(Column::Int(a))) => fold!(v, a, i64::wrapping_add),
-            (Acc::SumFloat(v), Some(Column::Float(a))) => fold!(v, a, |s: f64, x: f64| s + x),
-            (Acc::MinInt(v), Some(Column::Int(a))) => fold!(v, a, i64::min),
-            (Acc::MaxInt(v), Some(Column::Int(a))) => fold!(v, a, i64::max),
-            (Acc::MinFloat(v), Some(Column::Float(a))) => fold!(v, a, f64::min),
-            (Acc::MaxFloat(v), Some(Column::Float(a))) => fold!(v, a, f64::max),
-            (Acc::Avg { sum, n }, Some(Column::Float(a))) => {
-                for (&g, x) in groups.iter().zip(&a[rows.clone()]) {
-                    sum[g as usize] += *x;
-                    n[g as usize] += 1;
-                }
+        let fast = arg.is_none_or(|a| !a.has_nulls(rows.clone()));
+        match (self.kind, self.int, arg) {
+            (Kind::CountStar, ..) | (Kind::Count, _, _) if fast => {
+                groups.iter().for_each(|&g| self.n[g as usize] += 1)
             }
-            (acc, arg) => {
+            (Kind::Sum, true, Some(Column::Int(a))) if fast => {
+                fold!(self.i, a, i64::wrapping_add)
+            }
+            (Kind::Min, true, Some(Column::Int(a))) if fast => fold!(self.i, a, i64::min),
+            (Kind::Max, true, Some(Column::Int(a))) if fast => fold!(self.i, a, i64::max),
+            (Kind::Sum | Kind::Avg, false, Some(Column::Float(a))) if fast => {
+                fold!(self.f, a, |s: f64, x: f64| s + x)
+            }
+            (Kind::Min, false, Some(Column::Float(a))) if fast => fold!(self.f, a, f64::min),
+            (Kind::Max, false, Some(Column::Float(a))) if fast => fold!(self.f, a, f64::max),
+            _ => {
                 for (k, &g) in groups.iter().enumerate() {
-                    acc.update(g as usize, arg, rows.start + k);
+                    self.update(g as usize, arg, rows.start + k);
                 }
             }
         }
     }
 
     /// Folds each row of `rows` into its group and appends the group's new result after each
-    /// one (EMIT CHANGES), one typed loop per accumulator: each group's updates still happen in
-    /// row order, so every appended value is the group's state right after that row.
+    /// one (EMIT CHANGES): each group's updates still happen in row order, so every appended
+    /// value is the group's state right after that row. The common accumulators have one
+    /// typed loop each.
     pub fn update_and_emit(
         &mut self,
         groups: &[u32],
@@ -181,136 +253,189 @@ impl Acc {
         rows: std::ops::Range<usize>,
         out: &mut Column,
     ) {
-        macro_rules! fold {
-            ($v:expr, $vals:expr, $o:expr, $op:expr) => {
-                for (&g, x) in groups.iter().zip(&$vals[rows.clone()]) {
-                    let s = &mut $v[g as usize];
-                    *s = $op(*s, *x);
-                    $o.push(*s);
-                }
-            };
-        }
-        match (self, arg, out) {
-            (Acc::Count(v), _, Column::Int(o)) => {
+        let fast = arg.is_none_or(|a| !a.has_nulls(rows.clone()));
+        match (self.kind, arg, out) {
+            (Kind::CountStar | Kind::Count, _, Column::Int(o)) if fast => {
                 for &g in groups {
-                    v[g as usize] += 1;
-                    o.push(v[g as usize]);
+                    let g = g as usize;
+                    self.n[g] += 1;
+                    o.push(self.n[g]);
                 }
             }
-            (Acc::SumInt(v), Some(Column::Int(a)), Column::Int(o)) => {
-                fold!(v, a, o, i64::wrapping_add)
-            }
-            (Acc::SumFloat(v), Some(Column::Float(a)), Column::Float(o)) => {
-                fold!(v, a, o, |s: f64, x: f64| s + x)
-            }
-            (Acc::MinInt(v), Some(Column::Int(a)), Column::Int(o)) => fold!(v, a, o, i64::min),
-            (Acc::MaxInt(v), Some(Column::Int(a)), Column::Int(o)) => fold!(v, a, o, i64::max),
-            (Acc::MinFloat(v), Some(Column::Float(a)), Column::Float(o)) => {
-                fold!(v, a, o, f64::min)
-            }
-            (Acc::MaxFloat(v), Some(Column::Float(a)), Column::Float(o)) => {
-                fold!(v, a, o, f64::max)
-            }
-            (Acc::Avg { sum, n }, Some(Column::Float(a)), Column::Float(o)) => {
+            (Kind::Avg, Some(Column::Float(a)), Column::Float(o)) if fast => {
                 for (&g, x) in groups.iter().zip(&a[rows.clone()]) {
                     let g = g as usize;
-                    sum[g] += *x;
-                    n[g] += 1;
-                    o.push(sum[g] / n[g] as f64);
+                    self.f[g] += *x;
+                    self.n[g] += 1;
+                    o.push(self.f[g] / self.n[g] as f64);
                 }
             }
-            (acc, arg, out) => {
+            (Kind::Sum | Kind::Min | Kind::Max, Some(Column::Float(a)), Column::Float(o))
+                if fast =>
+            {
+                let op: fn(f64, f64) -> f64 = match self.kind {
+                    Kind::Sum => |s, x| s + x,
+                    Kind::Min => f64::min,
+                    _ => f64::max,
+                };
+                for (&g, x) in groups.iter().zip(&a[rows.clone()]) {
+                    let g = g as usize;
+                    self.f[g] = op(self.f[g], *x);
+                    self.n[g] += 1;
+                    o.push(self.f[g]);
+                }
+            }
+            (_, arg, out) => {
                 for (k, &g) in groups.iter().enumerate() {
-                    acc.update(g as usize, arg, rows.start + k);
-                    acc.emit(g as usize, out);
+                    self.update(g as usize, arg, rows.start + k);
+                    self.emit(g as usize, out);
                 }
             }
         }
     }
 
-    /// Combines group `src_g` of `other` (same variant) into group `g`: exact for counts,
-    /// integer sums, min and max; float sums add partial sums.
+    /// Combines group `src_g` of `other` (same kind) into group `g`: exact for counts,
+    /// integer sums, min, max and distinct sets; float sums add partial sums; variances
+    /// combine by Chan's formula.
     pub fn merge_from(&mut self, g: usize, other: &Acc, src_g: usize) {
-        match (self, other) {
-            (Acc::Count(a), Acc::Count(b)) | (Acc::SumInt(a), Acc::SumInt(b)) => {
-                a[g] = a[g].wrapping_add(b[src_g])
-            }
-            (Acc::SumFloat(a), Acc::SumFloat(b)) => a[g] += b[src_g],
-            (Acc::Avg { sum, n }, Acc::Avg { sum: s2, n: n2 }) => {
-                sum[g] += s2[src_g];
-                n[g] += n2[src_g];
-            }
-            (Acc::MinInt(a), Acc::MinInt(b)) => a[g] = a[g].min(b[src_g]),
-            (Acc::MaxInt(a), Acc::MaxInt(b)) => a[g] = a[g].max(b[src_g]),
-            (Acc::MinFloat(a), Acc::MinFloat(b)) => a[g] = a[g].min(b[src_g]),
-            (Acc::MaxFloat(a), Acc::MaxFloat(b)) => a[g] = a[g].max(b[src_g]),
-            _ => panic!("internal: merging different accumulator kinds"),
+        let (i, f, m2) = (
+            other.i.get(src_g).copied().unwrap_or(0),
+            other.f.get(src_g).copied().unwrap_or(0.0),
+            other.m2.get(src_g).copied().unwrap_or(0.0),
+        );
+        if other.kind == Kind::Distinct {
+            let set = other.sets[src_g].clone();
+            self.sets[g].extend(set);
+            self.n[g] += other.n[src_g];
+            return;
         }
+        self.merge_values(g, other.n[src_g], i, f, m2);
     }
 
-    /// The columns of this accumulator's partial state (what `emit_state` writes).
-    pub fn state_types(call: &AggCall) -> Vec<DataType> {
-        let int_arg = call.arg.as_ref().is_some_and(|a| a.ty().is_integer());
-        match call.func {
-            AggFunc::CountStar | AggFunc::Count => vec![DataType::Int],
-            AggFunc::Avg => vec![DataType::Float, DataType::Int],
-            AggFunc::Sum | AggFunc::Min | AggFunc::Max if int_arg => vec![DataType::Int],
-            _ => vec![DataType::Float],
+    /// Merges group `src`'s state into group `dst` of the same accumulator (sessions that
+    /// merge); `src` is left for `reset`.
+    pub fn merge_groups(&mut self, dst: usize, src: usize) {
+        if self.kind == Kind::Distinct {
+            let set = std::mem::take(&mut self.sets[src]);
+            self.sets[dst].extend(set);
+            self.n[dst] += self.n[src];
+            return;
         }
+        let (n, i, f, m2) = (
+            self.n[src],
+            self.i.get(src).copied().unwrap_or(0),
+            self.f.get(src).copied().unwrap_or(0.0),
+            self.m2.get(src).copied().unwrap_or(0.0),
+        );
+        self.merge_values(dst, n, i, f, m2);
+    }
+
+    fn merge_values(&mut self, g: usize, n: i64, i: i64, f: f64, m2: f64) {
+        if n == 0 {
+            return;
+        }
+        match self.kind {
+            Kind::CountStar | Kind::Count => {}
+            Kind::Distinct => unreachable!("distinct sets merge in merge_from"),
+            Kind::Var { .. } => {
+                let (na, nb) = (self.n[g] as f64, n as f64);
+                let delta = f - self.f[g];
+                let total = na + nb;
+                self.f[g] += delta * nb / total;
+                self.m2[g] += m2 + delta * delta * na * nb / total;
+            }
+            Kind::Sum if self.int => self.i[g] = self.i[g].wrapping_add(i),
+            Kind::Min if self.int => self.i[g] = self.i[g].min(i),
+            Kind::Max if self.int => self.i[g] = self.i[g].max(i),
+            Kind::Sum | Kind::Avg => self.f[g] += f,
+            Kind::Min => self.f[g] = self.f[g].min(f),
+            Kind::Max => self.f[g] = self.f[g].max(f),
+        }
+        self.n[g] += n;
+    }
+
+    /// The columns of this accumulator's partial state (what `emit_state` writes): the
+    /// non-NULL count, then the value state.
+    pub fn state_types(call: &AggCall) -> Vec<DataType> {
+        let acc = Acc::new(call);
+        let mut t = vec![DataType::Int];
+        match acc.kind {
+            Kind::CountStar | Kind::Count | Kind::Distinct => {}
+            Kind::Var { .. } => t.extend([DataType::Float, DataType::Float]),
+            _ if acc.int => t.push(DataType::Int),
+            _ => t.push(DataType::Float),
+        }
+        t
     }
 
     /// Appends group `g`'s partial state to `cols`; returns how many columns it used.
     pub fn emit_state(&self, g: usize, cols: &mut [Column]) -> usize {
-        match (self, cols) {
-            (
-                Acc::Count(v) | Acc::SumInt(v) | Acc::MinInt(v) | Acc::MaxInt(v),
-                [Column::Int(o), ..],
-            ) => o.push(v[g]),
-            (Acc::SumFloat(v) | Acc::MinFloat(v) | Acc::MaxFloat(v), [Column::Float(o), ..]) => {
-                o.push(v[g])
+        let [Column::Int(n), rest @ ..] = cols else {
+            panic!("internal: partial state columns do not match the accumulator")
+        };
+        n.push(self.n[g]);
+        match (self.kind, rest) {
+            (Kind::CountStar | Kind::Count | Kind::Distinct, _) => 1,
+            (Kind::Var { .. }, [Column::Float(mean), Column::Float(m2), ..]) => {
+                mean.push(self.f[g]);
+                m2.push(self.m2[g]);
+                3
             }
-            (Acc::Avg { sum, n }, [Column::Float(s), Column::Int(c), ..]) => {
-                s.push(sum[g]);
-                c.push(n[g]);
-                return 2;
+            (_, [Column::Int(v), ..]) if self.int => {
+                v.push(self.i[g]);
+                2
+            }
+            (_, [Column::Float(v), ..]) => {
+                v.push(self.f[g]);
+                2
             }
             _ => panic!("internal: partial state columns do not match the accumulator"),
         }
-        1
     }
 
     /// Merges the partial state at `cols[..][row]` into group `g`; returns the columns used.
     pub fn merge_state(&mut self, g: usize, cols: &[Column], row: usize) -> usize {
-        match (self, cols) {
-            (Acc::Count(v) | Acc::SumInt(v), [Column::Int(o), ..]) => {
-                v[g] = v[g].wrapping_add(o[row])
+        let n = cols[0].as_int()[row];
+        match self.kind {
+            Kind::CountStar | Kind::Count | Kind::Distinct => {
+                self.n[g] += n;
+                1
             }
-            (Acc::MinInt(v), [Column::Int(o), ..]) => v[g] = v[g].min(o[row]),
-            (Acc::MaxInt(v), [Column::Int(o), ..]) => v[g] = v[g].max(o[row]),
-            (Acc::SumFloat(v), [Column::Float(o), ..]) => v[g] += o[row],
-            (Acc::MinFloat(v), [Column::Float(o), ..]) => v[g] = v[g].min(o[row]),
-            (Acc::MaxFloat(v), [Column::Float(o), ..]) => v[g] = v[g].max(o[row]),
-            (Acc::Avg { sum, n }, [Column::Float(s), Column::Int(c), ..]) => {
-                sum[g] += s[row];
-                n[g] += c[row];
-                return 2;
+            Kind::Var { .. } => {
+                let (mean, m2) = (cols[1].as_float()[row], cols[2].as_float()[row]);
+                self.merge_values(g, n, 0, mean, m2);
+                3
             }
-            _ => panic!("internal: partial state columns do not match the accumulator"),
+            _ if self.int => {
+                self.merge_values(g, n, cols[1].as_int()[row], 0.0, 0.0);
+                2
+            }
+            _ => {
+                self.merge_values(g, n, 0, cols[1].as_float()[row], 0.0);
+                2
+            }
         }
-        1
     }
 
     /// Appends group `g`'s result to `out` (a column of the call's result type).
     #[inline]
     pub fn emit(&self, g: usize, out: &mut Column) {
-        match (self, out) {
-            (Acc::Count(v) | Acc::SumInt(v) | Acc::MinInt(v) | Acc::MaxInt(v), Column::Int(o)) => {
-                o.push(v[g])
+        let n = self.n[g];
+        match (self.kind, out) {
+            (Kind::CountStar | Kind::Count, Column::Int(o)) => o.push(n),
+            (Kind::Distinct, Column::Int(o)) => o.push(self.sets[g].len() as i64),
+            (_, out) if n == 0 => out.push_null(),
+            (Kind::Avg, Column::Float(o)) => o.push(self.f[g] / n as f64),
+            (Kind::Var { sample, sqrt }, Column::Float(o)) => {
+                if sample && n < 2 {
+                    o.push(null_float());
+                } else {
+                    let v = (self.m2[g] / (n - i64::from(sample)) as f64).max(0.0);
+                    o.push(if sqrt { v.sqrt() } else { v });
+                }
             }
-            (Acc::SumFloat(v) | Acc::MinFloat(v) | Acc::MaxFloat(v), Column::Float(o)) => {
-                o.push(v[g])
-            }
-            (Acc::Avg { sum, n }, Column::Float(o)) => o.push(sum[g] / n[g] as f64),
+            (_, Column::Int(o)) if self.int => o.push(self.i[g]),
+            (_, Column::Float(o)) if !self.int => o.push(self.f[g]),
             _ => panic!("internal: accumulator and output column types differ"),
         }
     }
@@ -322,8 +447,12 @@ pub struct GroupTable {
     /// Key values per group, in first-seen order.
     pub keys: Vec<Column>,
     pub accs: Vec<Acc>,
-    /// Records folded into each group (partials carry it, so late partials count records).
+    /// Records folded into each group (a record folded into several hopping windows counts
+    /// in each): nonzero marks a group a block touched.
     pub records: Vec<i64>,
+    /// Records whose latest window this is (each record counts once, in one window):
+    /// partials carry it, so late partials count records exactly.
+    pub primary: Vec<i64>,
     groups: u32,
     scratch: Vec<u64>,
 }
@@ -346,6 +475,7 @@ impl GroupTable {
                 .collect(),
             accs: aggs.iter().map(Acc::new).collect(),
             records: Vec::new(),
+            primary: Vec::new(),
             groups: 0,
             scratch: Vec::new(),
         }
@@ -380,6 +510,7 @@ impl GroupTable {
         self.keys.iter_mut().for_each(Column::clear);
         self.accs.iter_mut().for_each(Acc::clear);
         self.records.clear();
+        self.primary.clear();
         self.groups = 0;
     }
 
@@ -391,6 +522,7 @@ impl GroupTable {
         }
         self.accs.iter_mut().for_each(Acc::push_group);
         self.records.push(0);
+        self.primary.push(0);
         g
     }
 
@@ -399,12 +531,17 @@ impl GroupTable {
     pub fn reset_group(&mut self, g: usize) {
         self.accs.iter_mut().for_each(|a| a.reset(g));
         self.records[g] = 0;
+        self.primary[g] = 0;
     }
 
-    /// Counts one record for each group id in `groups`.
-    pub fn count_records(&mut self, groups: &[u32]) {
+    /// Counts one record for each group id in `groups`; `primary` when this window is the
+    /// records' latest.
+    pub fn count_records(&mut self, groups: &[u32], primary: bool) {
         for &g in groups {
             self.records[g as usize] += 1;
+            if primary {
+                self.primary[g as usize] += 1;
+            }
         }
     }
 

@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod group_table;
 pub mod project;
 pub mod rows_window;
+pub mod session;
 
 use crate::data::{Batch, Dict};
 use crate::sink::ShardOutput;
@@ -24,6 +25,10 @@ pub trait Operator: Send {
     /// The watermark of `owner`'s input reached `wm`: emit and free what it closes. Returns
     /// how many windows closed.
     fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize;
+    /// The watermark `owner` will have once the batch about to be processed is done: an
+    /// operator that buffers rows until the watermark (ROWS windows) may pass them straight
+    /// through when it already covers them.
+    fn expect_watermark(&mut self, _wm: i64, _owner: usize) {}
     /// End of input for `owner`: emit everything still open.
     fn finish(&mut self, owner: usize, out: &mut ShardOutput);
     /// Merges pre-aggregated partial rows (EMIT FINAL aggregates only); returns (records
@@ -42,6 +47,13 @@ pub trait Operator: Send {
 pub fn build(plan: &Plan, dict: &Arc<Dict>) -> Box<dyn Operator> {
     match &plan.body {
         Body::Project(exprs) => Box::new(project::Project::new(exprs.clone(), dict.clone())),
+        Body::Aggregate(a) if matches!(a.window, Some(crate::sql::WindowSpec::Session { .. })) => {
+            Box::new(session::Sessions::new(
+                a.clone(),
+                plan.time_column.expect("a window has a time column"),
+                dict.clone(),
+            ))
+        }
         Body::Aggregate(a) => Box::new(aggregate::Aggregate::new(
             a.clone(),
             plan.time_column,

@@ -36,7 +36,7 @@ pub fn project_into(
     let selected: Option<Vec<u32>> = filter.map(|f| {
         let mask = f.eval(src, dict);
         rows.clone()
-            .filter(|&i| mask.as_bool()[i])
+            .filter(|&i| mask.as_bool()[i] == 1)
             .map(|i| i as u32)
             .collect()
     });

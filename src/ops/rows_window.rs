@@ -1,13 +1,19 @@
 //! ROWS windows: `agg(x) OVER ([PARTITION BY k] ORDER BY t ROWS BETWEEN n PRECEDING AND
 //! CURRENT ROW)`. COUNT/SUM/AVG keep a ring of the frame's values and a running sum (O(1) per
 //! row; float sums are compensated so subtracting old values does not drift); MIN/MAX keep a
-//! monotonic deque (amortised O(1)). Rows are taken in arrival order, which with in-order
-//! input is the ORDER BY order; without PARTITION BY the plan routes everything to one shard
-//! so the single global order holds.
+//! monotonic deque (amortised O(1)). Without PARTITION BY the plan routes everything to one
+//! shard so the single global order holds.
+//!
+//! Order: when the ORDER BY column is the event time (an integer or timestamp column), rows
+//! wait in a per-owner buffer until the watermark reaches them and are then released sorted by
+//! that column, ties in arrival order (a stable sort), so out-of-order rows within the allowed
+//! lateness land in place. A row below the watermark just before it is late (the rows it would
+//! precede are already out): the runtime drops and counts it like a late window record. With
+//! in-order input every row is released at the end of its own block, in arrival order.
 
 use super::Operator;
 use super::project::project_into;
-use crate::data::batch::Column;
+use crate::data::batch::{Column, NULL_INT, is_null_float, null_float};
 use crate::data::{Batch, DataType, Dict, Schema};
 use crate::sink::ShardOutput;
 use crate::sql::{AggFunc, Expr, RowsFunc, RowsPlan};
@@ -61,17 +67,21 @@ impl<T: PartialOrd + Copy> MonotonicDeque<T> {
         }
     }
 
+    /// Adds the current row's value (`None` for NULL, which takes a place in the frame but
+    /// is never the answer) and returns the frame's min or max (`None`: all NULL).
     #[inline]
-    fn push(&mut self, x: T) -> T {
-        // Drop values the new one dominates; they can never be the answer again.
-        while let Some(&(_, back)) = self.deque.back() {
-            let dominated = if self.max { back <= x } else { back >= x };
-            if !dominated {
-                break;
+    fn push(&mut self, x: Option<T>) -> Option<T> {
+        if let Some(x) = x {
+            // Drop values the new one dominates; they can never be the answer again.
+            while let Some(&(_, back)) = self.deque.back() {
+                let dominated = if self.max { back <= x } else { back >= x };
+                if !dominated {
+                    break;
+                }
+                self.deque.pop_back();
             }
-            self.deque.pop_back();
+            self.deque.push_back((self.seq, x));
         }
-        self.deque.push_back((self.seq, x));
         self.seq += 1;
         while self
             .deque
@@ -80,11 +90,13 @@ impl<T: PartialOrd + Copy> MonotonicDeque<T> {
         {
             self.deque.pop_front();
         }
-        self.deque.front().expect("just pushed").1
+        self.deque.front().map(|e| e.1)
     }
 }
 
-/// One window function's state for one partition.
+/// One window function's state for one partition. Sums keep the frame's values in a ring
+/// with NULLs as their sentinel (counted in `valid` only when not NULL), so COUNT(x), SUM and
+/// AVG skip NULLs like their GROUP BY forms; COUNT(x) is an integer sum of "x is not NULL".
 enum Frame {
     Count {
         seen: u64,
@@ -94,13 +106,17 @@ enum Frame {
         ring: VecDeque<f64>,
         cap: usize,
         sum: CompensatedSum,
+        valid: usize,
         avg: bool,
     },
     IntSum {
         ring: VecDeque<i64>,
         cap: usize,
         sum: i64,
+        valid: usize,
         avg: bool,
+        /// COUNT(x): add 1 per non-NULL value instead of the value.
+        count: bool,
     },
     MinMaxInt(MonotonicDeque<i64>),
     MinMaxFloat(MonotonicDeque<f64>),
@@ -111,28 +127,34 @@ impl Frame {
         let cap = f.preceding + 1;
         let int_arg = f.arg.as_ref().is_some_and(|a| a.ty().is_integer());
         match f.func {
-            AggFunc::CountStar | AggFunc::Count => Frame::Count {
+            AggFunc::CountStar => Frame::Count {
                 seen: 0,
                 cap: cap as u64,
             },
-            AggFunc::Sum | AggFunc::Avg if int_arg => Frame::IntSum {
-                ring: VecDeque::with_capacity(cap),
-                cap,
-                sum: 0,
-                avg: f.func == AggFunc::Avg,
-            },
-            AggFunc::Sum | AggFunc::Avg => Frame::FloatSum {
-                ring: VecDeque::with_capacity(cap),
-                cap,
-                sum: CompensatedSum::default(),
-                avg: f.func == AggFunc::Avg,
-            },
+            AggFunc::Count | AggFunc::Sum | AggFunc::Avg if int_arg || f.func == AggFunc::Count => {
+                Frame::IntSum {
+                    ring: VecDeque::with_capacity(cap),
+                    cap,
+                    sum: 0,
+                    valid: 0,
+                    avg: f.func == AggFunc::Avg,
+                    count: f.func == AggFunc::Count,
+                }
+            }
             AggFunc::Min | AggFunc::Max if int_arg => {
                 Frame::MinMaxInt(MonotonicDeque::new(cap, f.func == AggFunc::Max))
             }
             AggFunc::Min | AggFunc::Max => {
                 Frame::MinMaxFloat(MonotonicDeque::new(cap, f.func == AggFunc::Max))
             }
+            // SUM / AVG of floats (the planner admits no other function over ROWS).
+            _ => Frame::FloatSum {
+                ring: VecDeque::with_capacity(cap),
+                cap,
+                sum: CompensatedSum::default(),
+                valid: 0,
+                avg: f.func == AggFunc::Avg,
+            },
         }
     }
 
@@ -149,25 +171,33 @@ impl Frame {
                     ring,
                     cap,
                     sum,
+                    valid,
                     avg,
                 },
                 out,
             ) => {
                 let x = match arg {
                     Some(Column::Float(v)) => v[row],
+                    Some(Column::Int(v)) if v[row] == NULL_INT => null_float(),
                     Some(Column::Int(v)) => v[row] as f64,
                     _ => 0.0,
                 };
                 if ring.len() == *cap {
                     let old = ring.pop_front().expect("full ring");
-                    sum.add(-old);
+                    if !is_null_float(old) {
+                        sum.add(-old);
+                        *valid -= 1;
+                    }
                 }
                 ring.push_back(x);
-                sum.add(x);
-                let v = if *avg {
-                    sum.value() / ring.len() as f64
-                } else {
-                    sum.value()
+                if !is_null_float(x) {
+                    sum.add(x);
+                    *valid += 1;
+                }
+                let v = match (*valid, *avg) {
+                    (0, _) => null_float(),
+                    (n, true) => sum.value() / n as f64,
+                    (_, false) => sum.value(),
                 };
                 if let Column::Float(o) = out {
                     o.push(v);
@@ -178,21 +208,33 @@ impl Frame {
                     ring,
                     cap,
                     sum,
+                    valid,
                     avg,
+                    count,
                 },
                 out,
             ) => {
                 let x = match arg {
+                    Some(c) if *count => (!c.is_null(row)) as i64,
                     Some(Column::Int(v)) => v[row],
                     _ => 0,
                 };
                 if ring.len() == *cap {
-                    *sum = sum.wrapping_sub(ring.pop_front().expect("full ring"));
+                    let old = ring.pop_front().expect("full ring");
+                    if old != NULL_INT {
+                        *sum = sum.wrapping_sub(old);
+                        *valid -= 1;
+                    }
                 }
                 ring.push_back(x);
-                *sum = sum.wrapping_add(x);
+                if x != NULL_INT {
+                    *sum = sum.wrapping_add(x);
+                    *valid += 1;
+                }
                 match out {
-                    Column::Float(o) if *avg => o.push(*sum as f64 / ring.len() as f64),
+                    Column::Float(o) if *valid == 0 => o.push(null_float()),
+                    Column::Float(o) if *avg => o.push(*sum as f64 / *valid as f64),
+                    Column::Int(o) if *valid == 0 && !*count => o.push(NULL_INT),
                     Column::Int(o) => o.push(*sum),
                     _ => {}
                 }
@@ -202,15 +244,19 @@ impl Frame {
                     Some(Column::Int(v)) => v[row],
                     _ => 0,
                 };
-                o.push(d.push(x));
+                o.push(d.push((x != NULL_INT).then_some(x)).unwrap_or(NULL_INT));
             }
             (Frame::MinMaxFloat(d), Column::Float(o)) => {
                 let x = match arg {
                     Some(Column::Float(v)) => v[row],
+                    Some(Column::Int(v)) if v[row] == NULL_INT => null_float(),
                     Some(Column::Int(v)) => v[row] as f64,
                     _ => 0.0,
                 };
-                o.push(d.push(x));
+                o.push(
+                    d.push((!is_null_float(x)).then_some(x))
+                        .unwrap_or(null_float()),
+                );
             }
             _ => panic!("internal: ROWS frame and output column types differ"),
         }
@@ -220,6 +266,16 @@ impl Frame {
 pub struct RowsWindow {
     plan: RowsPlan,
     dict: Arc<Dict>,
+    /// The ORDER BY column when rows are released by watermark (see the module docs).
+    order_time: Option<usize>,
+    /// Rows waiting for the watermark, per owner, in arrival order.
+    pending: Vec<Batch>,
+    /// Scratch: the rows being released, sorted.
+    release: Batch,
+    order: Vec<u32>,
+    keep: Vec<u32>,
+    /// The watermark the runtime announced for after the next batch (`expect_watermark`).
+    next_watermark: Option<(usize, i64)>,
     /// The state when there is no PARTITION BY.
     global: Vec<Frame>,
     partitions: FxHashMap<Box<[u64]>, Vec<Frame>>,
@@ -236,7 +292,17 @@ impl RowsWindow {
             .map(|f| f.ty)
             .chain(plan.funcs.iter().map(|f| f.ty))
             .collect();
+        let input_types: Vec<DataType> = input.fields.iter().map(|f| f.ty).collect();
         RowsWindow {
+            order_time: input.fields[plan.order_by]
+                .ty
+                .is_integer()
+                .then_some(plan.order_by),
+            pending: Vec::new(),
+            release: Batch::with_types(input_types, 0),
+            order: Vec::new(),
+            keep: Vec::new(),
+            next_watermark: None,
             global: plan.funcs.iter().map(Frame::new).collect(),
             partitions: FxHashMap::default(),
             key: Vec::new(),
@@ -247,8 +313,60 @@ impl RowsWindow {
     }
 }
 
-impl Operator for RowsWindow {
-    fn process(&mut self, batch: &Batch, rows: Range<usize>, _owner: usize, out: &mut ShardOutput) {
+impl RowsWindow {
+    fn pending(&mut self, owner: usize) -> &mut Batch {
+        if self.pending.len() <= owner {
+            let types: Vec<DataType> = self.release.columns.iter().map(column_type).collect();
+            self.pending
+                .resize_with(owner + 1, || Batch::with_types(types.iter().copied(), 0));
+        }
+        &mut self.pending[owner]
+    }
+
+    /// Releases `owner`'s buffered rows with order value at or below `wm` (all of them with
+    /// `None`), sorted, ties in arrival order.
+    fn release(&mut self, owner: usize, wm: Option<i64>, out: &mut ShardOutput) {
+        let Some(t) = self.order_time else { return };
+        if self.pending.len() <= owner || self.pending[owner].is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending[owner]);
+        let times = pending.columns[t].as_int();
+        let ready = |x: i64| wm.is_none_or(|wm| x <= wm);
+        let sorted = times.windows(2).all(|p| p[0] <= p[1]);
+        if sorted && times.iter().all(|&x| ready(x)) {
+            // The in-order case: everything goes, as it is.
+            let n = pending.len();
+            self.compute(&pending, 0..n, out);
+            pending.clear();
+        } else {
+            self.order.clear();
+            self.keep.clear();
+            for (i, &x) in times.iter().enumerate() {
+                if ready(x) {
+                    self.order.push(i as u32);
+                } else {
+                    self.keep.push(i as u32);
+                }
+            }
+            if !sorted {
+                self.order.sort_by_key(|&i| times[i as usize]);
+            }
+            let mut release = std::mem::take(&mut self.release);
+            release.clear();
+            release.gather_from(&pending, &self.order);
+            let n = release.len();
+            self.compute(&release, 0..n, out);
+            self.release = release;
+            let mut rest = Batch::with_types(pending.columns.iter().map(column_type), 0);
+            rest.gather_from(&pending, &self.keep);
+            pending = rest;
+        }
+        self.pending[owner] = pending;
+    }
+
+    /// Computes the window functions over `batch[rows]` in that order and emits the rows.
+    fn compute(&mut self, batch: &Batch, rows: Range<usize>, out: &mut ShardOutput) {
         let n_in = batch.columns.len();
         self.extended.clear();
         for (dst, src) in self.extended.columns[..n_in].iter_mut().zip(&batch.columns) {
@@ -300,12 +418,48 @@ impl Operator for RowsWindow {
         );
         out.flush_if_full();
     }
+}
 
-    fn watermark(&mut self, _wm: i64, _owner: usize, _out: &mut ShardOutput) -> usize {
+fn column_type(c: &Column) -> DataType {
+    match c {
+        Column::Int(_) => DataType::Int,
+        Column::Float(_) => DataType::Float,
+        Column::Str(_) => DataType::Str,
+        Column::Bool(_) => DataType::Bool,
+    }
+}
+
+impl Operator for RowsWindow {
+    fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
+        let Some(t) = self.order_time else {
+            return self.compute(batch, rows, out);
+        };
+        // In-order input: nothing waits and the watermark after this batch covers it, so the
+        // rows go straight through (what buffering would release, without the copy).
+        if let Some((o, wm)) = self.next_watermark.take()
+            && o == owner
+            && self.pending.get(owner).is_none_or(Batch::is_empty)
+        {
+            let times = &batch.columns[t].as_int()[rows.clone()];
+            if times.windows(2).all(|p| p[0] <= p[1]) && times.last().is_none_or(|&x| x <= wm) {
+                return self.compute(batch, rows, out);
+            }
+        }
+        self.pending(owner).extend_from(batch, rows);
+    }
+
+    fn expect_watermark(&mut self, wm: i64, owner: usize) {
+        self.next_watermark = Some((owner, wm));
+    }
+
+    fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize {
+        self.release(owner, Some(wm), out);
         0
     }
 
-    fn finish(&mut self, _owner: usize, _out: &mut ShardOutput) {}
+    fn finish(&mut self, owner: usize, out: &mut ShardOutput) {
+        self.release(owner, None, out);
+    }
 }
 
 #[cfg(test)]
@@ -320,8 +474,8 @@ mod tests {
             for (i, &x) in xs.iter().enumerate() {
                 let lo = (i + 1).saturating_sub(cap);
                 assert_eq!(
-                    d.push(x),
-                    *xs[lo..=i].iter().max().unwrap(),
+                    d.push(Some(x)),
+                    xs[lo..=i].iter().max().copied(),
                     "cap {cap} at {i}"
                 );
             }

@@ -18,7 +18,8 @@
 use super::backoff::{Backoff, Idle};
 use super::router::{partition_by_key, scatter};
 use super::state::State;
-use crate::data::{Batch, Schema};
+use crate::data::batch::NULL_INT;
+use crate::data::{Batch, Column, Schema};
 use crate::metrics::latency::Latency;
 use crate::sink::ShardOutput;
 use crate::source::BLOCK_ROWS;
@@ -35,6 +36,9 @@ pub enum Msg {
     /// The rows of block `block` owned by the receiving shard, and the block's max event time.
     Block {
         block: u64,
+        /// The source partition the block belongs to (block `b` of a `P`-partition input is
+        /// partition `b mod P`).
+        partition: u32,
         rows: Batch,
         max_time: i64,
         /// When the reader took the block from the input (latency starts here).
@@ -183,8 +187,32 @@ pub struct ShardSide {
     pub state: State,
     pub output: ShardOutput,
     pub next_block: u64,
-    pub max_time: i64,
+    /// The maximum event time seen so far in each source partition (`i64::MIN`: none yet).
+    pub part_max: Vec<i64>,
     pub finished: bool,
+}
+
+impl ShardSide {
+    /// The watermark windows close on: the minimum over partitions, once every partition has
+    /// been seen.
+    fn closing_watermark(&self, lateness: i64) -> Option<i64> {
+        let min = *self.part_max.iter().min()?;
+        (min != i64::MIN).then(|| min.saturating_sub(lateness))
+    }
+
+    /// `closing_watermark` once partition `p` has seen `max_time` too.
+    fn closing_watermark_after(&self, p: usize, max_time: i64, lateness: i64) -> Option<i64> {
+        let min = (0..self.part_max.len())
+            .map(|i| {
+                if i == p {
+                    self.part_max[i].max(max_time)
+                } else {
+                    self.part_max[i]
+                }
+            })
+            .min()?;
+        (min != i64::MIN).then(|| min.saturating_sub(lateness))
+    }
 }
 
 pub struct Core {
@@ -193,6 +221,8 @@ pub struct Core {
     pub plan: Arc<Plan>,
     pub dict: Arc<crate::data::Dict>,
     pub lateness_ms: i64,
+    /// Source partitions of the input (watermarks are kept per partition).
+    pub partitions: u32,
     pub reader: CoreReader,
     /// Outbound rings and their return rings, one per consuming shard (none for `Local`).
     pub outbound: Vec<Producer<Msg>>,
@@ -224,6 +254,12 @@ pub struct Core {
     sel: Vec<u32>,
     by_dest: Vec<Vec<u32>>,
     scratch: Batch,
+    /// `--late-output`: where this core writes the late records it drops.
+    pub late: Option<ShardOutput>,
+    /// Hopping and session windows: each row's cutoff, the watermark from the rows before it
+    /// in its block (`Plan::CUTOFF`), and the same for the selected rows.
+    cutoffs: Column,
+    selected_cutoffs: Vec<i64>,
     stats: CoreStats,
 }
 
@@ -300,6 +336,7 @@ impl Core {
             plan,
             dict,
             lateness_ms,
+            partitions: 1,
             reader,
             outbound: Vec::new(),
             returns: Vec::new(),
@@ -320,6 +357,9 @@ impl Core {
             sel: Vec::new(),
             by_dest: Vec::new(),
             scratch,
+            late: None,
+            cutoffs: Column::Int(Vec::new()),
+            selected_cutoffs: Vec::new(),
             stats: CoreStats {
                 id,
                 ..CoreStats::default()
@@ -372,6 +412,9 @@ impl Core {
         }
         if let Some(s) = &self.shard {
             self.stats.rows_out = s.output.rows;
+        }
+        if let Some(late) = self.late.as_mut() {
+            late.finish();
         }
         self.stats.finished_at = Some(std::time::Instant::now());
         Ok(self.stats)
@@ -477,13 +520,16 @@ impl Core {
             Some(f) => {
                 let mask = f.eval(batch, &self.dict);
                 self.sel
-                    .extend((0..n as u32).filter(|&i| mask.as_bool()[i as usize]));
+                    .extend((0..n as u32).filter(|&i| mask.as_bool()[i as usize] == 1));
                 self.stats.filtered += (n - self.sel.len()) as u64;
             }
             None => self.sel.extend(0..n as u32),
         }
-        if let (Some(w), Some(t)) = (plan.window(), times) {
-            self.drop_late_in_block(w, t);
+        if let (Some(w), Some(t)) = (plan.lateness_window(), times) {
+            self.drop_late_in_block(w, t, batch);
+            if w.needs_cutoffs() {
+                self.fill_cutoffs(t);
+            }
         }
 
         match &plan.routing {
@@ -504,31 +550,52 @@ impl Core {
                 let shards = self.outbound.len();
                 let mut outs: Vec<Batch> = (0..shards).map(|s| self.take_buffer(s)).collect();
                 let all_rows = self.sel.len() == n;
+                let cutoffs = plan.needs_cutoffs().then(|| self.cutoffs.as_int());
                 if let Some(combiner) = self.combiner.as_mut() {
                     // EMIT FINAL: pre-aggregate the block, send partial states to the owners.
                     if all_rows {
-                        combiner.combine(batch, 0..n, 0);
+                        combiner.combine(batch, 0..n, 0, cutoffs);
                     } else {
                         self.scratch.clear();
                         self.scratch.gather_from(batch, &self.sel);
-                        combiner.combine(&self.scratch, 0..self.sel.len(), 0);
+                        let cutoffs = cutoffs.map(|c| {
+                            self.selected_cutoffs.clear();
+                            self.selected_cutoffs
+                                .extend(self.sel.iter().map(|&r| c[r as usize]));
+                            &self.selected_cutoffs[..]
+                        });
+                        combiner.combine(&self.scratch, 0..self.sel.len(), 0, cutoffs);
                     }
                     combiner.drain_partials(&mut outs);
-                } else if shards == 1 {
-                    for (dst, &c) in outs[0].columns.iter_mut().zip(&self.route_columns) {
-                        if all_rows {
-                            dst.extend_from(&batch.columns[c], 0..n);
-                        } else {
-                            dst.gather_from(&batch.columns[c], &self.sel);
+                } else {
+                    let srcs: Vec<&Column> = self
+                        .route_columns
+                        .iter()
+                        .map(|&c| {
+                            if c == Plan::CUTOFF {
+                                &self.cutoffs
+                            } else {
+                                &batch.columns[c]
+                            }
+                        })
+                        .collect();
+                    if shards == 1 {
+                        for (dst, src) in outs[0].columns.iter_mut().zip(&srcs) {
+                            if all_rows {
+                                dst.extend_from(src, 0..n);
+                            } else {
+                                dst.gather_from(src, &self.sel);
+                            }
                         }
+                    } else if let Routing::Hash(keys) = &plan.routing {
+                        partition_by_key(batch, keys, &self.sel, shards, &mut self.by_dest);
+                        scatter(&srcs, &self.by_dest, &mut outs);
                     }
-                } else if let Routing::Hash(keys) = &plan.routing {
-                    partition_by_key(batch, keys, &self.sel, shards, &mut self.by_dest);
-                    scatter(batch, &self.route_columns, &self.by_dest, &mut outs);
                 }
                 for (s, rows) in outs.into_iter().enumerate() {
                     self.pending[s] = Some(Msg::Block {
                         block: block_no,
+                        partition: (block_no % self.partitions as u64) as u32,
                         rows,
                         max_time,
                         ingested,
@@ -541,26 +608,61 @@ impl Core {
         }
     }
 
+    /// Sets each row's cutoff: the maximum event time of the rows before it in this block,
+    /// minus the allowed lateness (`i64::MIN` for the first row). The shard raises it to the
+    /// watermark of the earlier blocks.
+    fn fill_cutoffs(&mut self, times: &[i64]) {
+        let Column::Int(c) = &mut self.cutoffs else {
+            unreachable!("cutoffs are integers")
+        };
+        c.clear();
+        let mut prefix_max = i64::MIN;
+        for &t in times {
+            c.push(if prefix_max == i64::MIN {
+                i64::MIN
+            } else {
+                prefix_max.saturating_sub(self.lateness_ms)
+            });
+            prefix_max = prefix_max.max(t);
+        }
+    }
+
     /// Drops rows whose window ended at or before the maximum event time seen earlier in this
     /// block (minus the allowed lateness). The shard checks earlier blocks.
-    fn drop_late_in_block(&mut self, w: WindowSpec, times: &[i64]) {
+    fn drop_late_in_block(&mut self, w: WindowSpec, times: &[i64], batch: &Batch) {
         let lateness = self.lateness_ms;
-        // Fast path: in an in-order block no row can be late against the rows before it.
-        if times.windows(2).all(|p| p[0] <= p[1]) {
+        // Fast path: in an in-order block no row can be late against the rows before it. (A
+        // NULL event time is the smallest integer, so it would sort first; such a row has no
+        // window and is always late.)
+        if times.windows(2).all(|p| p[0] <= p[1]) && times.first() != Some(&NULL_INT) {
             return;
         }
         let mut prefix_max = i64::MIN;
         let mut next_row = 0usize;
         let before = self.sel.len();
+        let mut late_rows = Vec::new();
+        let keep_late = self.late.is_some();
         self.sel.retain(|&r| {
-            let r = r as usize;
-            while next_row < r {
+            let ri = r as usize;
+            while next_row < ri {
                 prefix_max = prefix_max.max(times[next_row]);
                 next_row += 1;
             }
-            prefix_max == i64::MIN || w.end_of(times[r]) > prefix_max.saturating_sub(lateness)
+            let keep = times[ri] != NULL_INT
+                && (prefix_max == i64::MIN
+                    || w.end_of(times[ri]) > prefix_max.saturating_sub(lateness));
+            if !keep && keep_late {
+                late_rows.push(r);
+            }
+            keep
         });
         self.stats.late_dropped += (before - self.sel.len()) as u64;
+        if let Some(late) = self.late.as_mut()
+            && !late_rows.is_empty()
+        {
+            late.batch.gather_from(batch, &late_rows);
+            late.flush_if_full();
+        }
     }
 
     fn take_buffer(&mut self, shard: usize) -> Batch {
@@ -607,6 +709,7 @@ impl Core {
         let plan = self.shard_plan.clone();
         let lateness = self.lateness_ms;
         let partial = self.combiner.is_some();
+        let cutoff_column = plan.cutoff_column();
         let Some(shard) = self.shard.as_mut() else {
             return false;
         };
@@ -630,16 +733,25 @@ impl Core {
                 }
                 Msg::Block {
                     block,
-                    rows,
+                    partition,
+                    mut rows,
                     max_time,
                     ingested,
                 } => {
                     debug_assert_eq!(block, shard.next_block, "blocks must arrive in order");
                     let mut n = rows.len();
-                    let watermark = shard.max_time.saturating_sub(lateness);
-                    let late_rows = match (plan.window(), plan.time_column) {
+                    // Lateness is judged against the block's own partition.
+                    let part_max = shard.part_max[partition as usize];
+                    let watermark = part_max.saturating_sub(lateness);
+                    if let Some(c) = cutoff_column
+                        && part_max != i64::MIN
+                        && let Column::Int(cutoffs) = &mut rows.columns[c]
+                    {
+                        cutoffs.iter_mut().for_each(|x| *x = (*x).max(watermark));
+                    }
+                    let late_rows = match (plan.lateness_window(), plan.time_column) {
                         _ if partial => 0,
-                        (Some(w), Some(t)) if shard.max_time != i64::MIN => {
+                        (Some(w), Some(t)) if part_max != i64::MIN => {
                             let times = rows.columns[t].as_int();
                             let open = w.first_open_time(watermark);
                             let late = times.iter().filter(|&&x| x < open).count();
@@ -649,6 +761,18 @@ impl Core {
                                     .extend((0..n as u32).filter(|&i| times[i as usize] >= open));
                                 self.shard_scratch.clear();
                                 self.shard_scratch.gather_from(&rows, &self.sel);
+                                if let Some(out) = self.late.as_mut() {
+                                    // The routed layout is the whole input (+ a cutoff column).
+                                    let late_rows: Vec<u32> = (0..n as u32)
+                                        .filter(|&i| times[i as usize] < open)
+                                        .collect();
+                                    for (dst, src) in
+                                        out.batch.columns.iter_mut().zip(&rows.columns)
+                                    {
+                                        dst.gather_from(src, &late_rows);
+                                    }
+                                    out.flush_if_full();
+                                }
                             }
                             late
                         }
@@ -662,21 +786,31 @@ impl Core {
                     };
                     n -= late_rows;
                     if partial {
-                        let wm = (shard.max_time != i64::MIN).then_some(watermark);
+                        let wm = (part_max != i64::MIN).then_some(watermark);
                         let (merged, late) = shard.state.merge_partials(&rows, id, wm);
                         self.stats.processed += merged;
                         self.stats.late_dropped += late;
                     } else {
                         self.stats.processed += n as u64;
+                        if plan.time_column.is_some()
+                            && let Some(wm) = shard.closing_watermark_after(
+                                partition as usize,
+                                max_time,
+                                lateness,
+                            )
+                        {
+                            shard.state.expect_watermark(wm, id);
+                        }
                         shard.state.process(input, 0..n, id, &mut shard.output);
                     }
                     self.stats.latency.record_since(ingested);
-                    shard.max_time = shard.max_time.max(max_time);
-                    if plan.time_column.is_some() && shard.max_time != i64::MIN {
-                        let wm = shard.max_time.saturating_sub(lateness);
-                        if shard.state.watermark(wm, id, &mut shard.output) > 0 {
-                            self.stats.window_latency.record_since(ingested);
-                        }
+                    let part = &mut shard.part_max[partition as usize];
+                    *part = (*part).max(max_time);
+                    if plan.time_column.is_some()
+                        && let Some(wm) = shard.closing_watermark(lateness)
+                        && shard.state.watermark(wm, id, &mut shard.output) > 0
+                    {
+                        self.stats.window_latency.record_since(ingested);
                     }
                     shard.next_block += 1;
                     let _ = shard.backs[r].push(rows);

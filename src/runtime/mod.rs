@@ -64,6 +64,10 @@ pub struct RunConfig {
     pub lock_per: LockPer,
     pub runtime: RuntimeKind,
     pub lateness_ms: i64,
+    /// Source partitions of the input (`--partitions` for the generator; 1 for a file).
+    pub partitions: u32,
+    /// `--late-output`: late records go here (input columns) instead of only being counted.
+    pub late_output: Option<Arc<Sink>>,
     pub fault: Option<Fault>,
     /// `--rate`: pace the input to this many records per second.
     pub rate: Option<f64>,
@@ -128,8 +132,10 @@ pub fn run(
     });
     // EMIT FINAL aggregates pre-aggregate on the reading core (v1, v2). The mutex baseline keeps
     // the seed's design — every record updates the shared state — so it routes records.
+    // Late records are kept whole for --late-output, so they are routed, not pre-aggregated.
     let pre_aggregate = cfg.mode != Mode::Mutex
-        && matches!(&plan.body, crate::sql::Body::Aggregate(a) if a.emit == crate::sql::EmitMode::Final);
+        && cfg.late_output.is_none()
+        && matches!(&plan.body, crate::sql::Body::Aggregate(a) if a.can_pre_aggregate());
 
     // The mesh: ring[r][s] carries reader r's rows for shard s; back[s][r] returns buffers.
     let mut to_shard: Vec<Vec<rtrb::Producer<Msg>>> = (0..n).map(|_| Vec::new()).collect();
@@ -153,7 +159,7 @@ pub fn run(
     let (shard_plan, route_columns) = if plan.routing == Routing::Local || pre_aggregate {
         (plan.clone(), (0..plan.input.len()).collect())
     } else {
-        let (p, cols) = plan.for_shards();
+        let (p, cols) = plan.for_shards(cfg.late_output.is_some());
         (Arc::new(p), cols)
     };
     let shared =
@@ -221,11 +227,13 @@ pub fn run(
             cfg.fault,
         );
         core.rate = cfg.rate;
+        core.late = cfg
+            .late_output
+            .as_ref()
+            .map(|s| ShardOutput::new(s.clone()));
+        core.partitions = cfg.partitions.max(1);
         core.shard_plan = shard_plan.clone();
-        core.route_types = route_columns
-            .iter()
-            .map(|&c| plan.input.fields[c].ty)
-            .collect();
+        core.route_types = shard_plan.input.fields.iter().map(|f| f.ty).collect();
         core.route_columns = route_columns.clone();
         core.shard_scratch = Batch::new(&shard_plan.input, 0);
         if pre_aggregate
@@ -250,7 +258,7 @@ pub fn run(
                 state: new_state(),
                 output: ShardOutput::new(sink.clone()),
                 next_block: 0,
-                max_time: i64::MIN,
+                part_max: vec![i64::MIN; cfg.partitions.max(1) as usize],
                 finished: false,
             });
         }
@@ -313,6 +321,9 @@ pub fn run(
         }
     }
     sink.close()?;
+    if let Some(late) = &cfg.late_output {
+        late.close()?;
+    }
     report.cores.sort_by_key(|c| c.id);
     Ok(report)
 }

@@ -32,10 +32,10 @@ pub fn shard_of(hash: u64, n: usize) -> usize {
 /// destination, then each column is gathered per destination: sequential writes of a known
 /// length, instead of one push to a random destination per row and column (which the profile
 /// showed as the routing hot spot).
-pub fn scatter(src: &Batch, cols: &[usize], by_dest: &[Vec<u32>], outs: &mut [Batch]) {
+pub fn scatter(srcs: &[&Column], by_dest: &[Vec<u32>], outs: &mut [Batch]) {
     for (out, rows) in outs.iter_mut().zip(by_dest) {
-        for (dst, &c) in out.columns.iter_mut().zip(cols) {
-            dst.gather_from(&src.columns[c], rows);
+        for (dst, src) in out.columns.iter_mut().zip(srcs) {
+            dst.gather_from(src, rows);
         }
     }
 }
@@ -148,7 +148,7 @@ mod tests {
         let mut outs = vec![Batch::with_types([DataType::Int], 0); 2];
         let mut by_dest = vec![Vec::new(); 2];
         partition(&[0, 1, 2], &[0, 1, 0], &mut by_dest);
-        scatter(&b, &[1], &by_dest, &mut outs);
+        scatter(&[&b.columns[1]], &by_dest, &mut outs);
         assert_eq!(outs[0].columns[0].as_int(), &[0, 2]);
         assert_eq!(outs[1].columns[0].as_int(), &[1]);
     }
@@ -159,7 +159,7 @@ mod tests {
         let mut outs = vec![Batch::with_types([DataType::Str, DataType::Int], 0); 2];
         let mut by_dest = vec![Vec::new(); 2];
         partition(&[0, 1, 2, 4], &[1, 0, 1, 1], &mut by_dest);
-        scatter(&b, &[0, 1], &by_dest, &mut outs);
+        scatter(&[&b.columns[0], &b.columns[1]], &by_dest, &mut outs);
         assert_eq!(outs[0].columns[1].as_int(), &[1]);
         assert_eq!(outs[1].columns[1].as_int(), &[0, 2, 4]);
     }

@@ -58,6 +58,22 @@ impl State {
         }
     }
 
+    /// Announces the watermark after the next `process` call's rows. Not under a per-record
+    /// lock: there the batch arrives one row at a time, and the announcement is about all of it.
+    pub fn expect_watermark(&mut self, wm: i64, owner: usize) {
+        match self {
+            State::Owned(op) => op.expect_watermark(wm, owner),
+            State::Shared {
+                op,
+                per: LockPer::Batch,
+            } => lock(op).expect_watermark(wm, owner),
+            State::Shared {
+                per: LockPer::Record,
+                ..
+            } => {}
+        }
+    }
+
     /// Returns how many windows the watermark closed.
     pub fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize {
         match self {

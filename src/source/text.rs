@@ -4,7 +4,7 @@
 //! and counted (`malformed`, with the first few line numbers and reasons kept), or stops the
 //! run under `--on-error fail`.
 
-use crate::data::batch::Column;
+use crate::data::batch::{Column, NULL_INT};
 use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
 use crate::sink::{Format, format_of};
@@ -14,6 +14,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
+/// The staged value of an empty (NULL) field; `append` checks the field text too, since a
+/// float's bits could equal it.
+const NULL_FIELD: u64 = u64::MAX;
 /// Records sampled to infer column types.
 const SAMPLE_ROWS: usize = 1000;
 /// Malformed records reported with their line and reason.
@@ -409,13 +412,21 @@ impl TextReader {
         for (i, f) in self.schema.fields.iter().enumerate() {
             let text = std::str::from_utf8(&self.record[i])
                 .map_err(|_| format!("column `{}` is not valid UTF-8", f.name))?;
+            if is_null_text(text.as_bytes(), f.ty) {
+                self.staged.push(NULL_FIELD);
+                continue;
+            }
             self.staged.push(parse_value(text, f)?);
         }
         for (i, (col, &v)) in out.columns.iter_mut().zip(&self.staged).enumerate() {
+            if v == NULL_FIELD && is_null_text(&self.record[i], self.schema.fields[i].ty) {
+                col.push_null();
+                continue;
+            }
             match col {
                 Column::Int(c) => c.push(v as i64),
                 Column::Float(c) => c.push(f64::from_bits(v)),
-                Column::Bool(c) => c.push(v != 0),
+                Column::Bool(c) => c.push(v as u8),
                 Column::Str(c) => {
                     let text = std::str::from_utf8(&self.record[i]).expect("validated above");
                     c.push(self.interner.intern(text));
@@ -424,6 +435,12 @@ impl TextReader {
         }
         Ok(())
     }
+}
+
+/// An empty field is SQL NULL in every column type, as DuckDB reads CSV (a number column also
+/// takes a blank one as NULL).
+fn is_null_text(text: &[u8], ty: DataType) -> bool {
+    text.is_empty() || (ty != DataType::Str && text.trim_ascii().is_empty())
 }
 
 /// The earliest valid TIMESTAMP: 0001-01-01T00:00:00Z in epoch milliseconds.
@@ -460,6 +477,9 @@ fn parse_value(text: &str, f: &Field) -> std::result::Result<u64, String> {
                     "is outside the TIMESTAMP range (epoch ms of years 0001 to 9999: \
                      -62135596800000 to 253402300799999)",
                 ));
+            }
+            if v == NULL_INT {
+                return Err(bad("is the one BIGINT shardsql reserves for NULL"));
             }
             Ok(v as u64)
         }
@@ -565,7 +585,8 @@ fn json_record(
                 ));
             }
             Some(v) => rec.push_field(json_text(v).as_bytes()),
-            None => return Err(format!("missing field `{k}`")),
+            // A missing key is NULL, like an explicit null.
+            None => rec.push_field(b""),
         }
     }
     Ok(rec)
@@ -684,8 +705,8 @@ mod tests {
             "{\"s\":\"x\",\"v\":1}\n\n{\"v\":2,\"s\":\"y\"}\n{\"s\":\"z\"}\nnot json\n",
         );
         assert_eq!(r.schema().names().collect::<Vec<_>>(), ["s", "v"]);
-        assert_eq!(b.len(), 2);
-        assert_eq!(b.columns[1].as_int(), &[1, 2]);
-        assert_eq!(r.malformed, 2);
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.columns[1].as_int(), &[1, 2, NULL_INT]);
+        assert_eq!(r.malformed, 1);
     }
 }

@@ -44,6 +44,8 @@ pub struct ParsedQuery {
     pub query: Box<Query>,
     pub window: Option<WindowClause>,
     pub emit: Option<(EmitMode, Span)>,
+    /// `ALLOWED LATENESS INTERVAL ...`: the query's own allowed lateness (ms).
+    pub lateness: Option<(i64, Span)>,
 }
 
 impl ParsedQuery {
@@ -67,7 +69,12 @@ pub fn parse(sql: &str) -> Result<ParsedQuery, SqlError> {
             };
             SqlError::new(format!("syntax error: {}", e.message), Some((p, p)))
         })?;
-    let (tokens, window, emit) = lift_streaming_clauses(tokens)?;
+    let Lifted {
+        tokens,
+        window,
+        emit,
+        lateness,
+    } = lift_streaming_clauses(tokens)?;
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let statements = parser
         .parse_statements()
@@ -120,6 +127,7 @@ pub fn parse(sql: &str) -> Result<ParsedQuery, SqlError> {
         query,
         window,
         emit,
+        lateness,
     })
 }
 
@@ -160,19 +168,52 @@ fn parser_error(e: sqlparser::parser::ParserError, sql: &str) -> SqlError {
         .with_hint("check the SQL near the marked position")
 }
 
-type Lifted = (
-    Vec<TokenWithSpan>,
-    Option<WindowClause>,
-    Option<(EmitMode, Span)>,
-);
+struct Lifted {
+    tokens: Vec<TokenWithSpan>,
+    window: Option<WindowClause>,
+    emit: Option<(EmitMode, Span)>,
+    lateness: Option<(i64, Span)>,
+}
 
-/// Removes `WINDOW <kind> (...)` and `EMIT CHANGES|FINAL` from the token stream.
+/// Removes `WINDOW <kind> (...)`, `EMIT CHANGES|FINAL` and `ALLOWED LATENESS INTERVAL ...`
+/// from the token stream.
 fn lift_streaming_clauses(tokens: Vec<TokenWithSpan>) -> Result<Lifted, SqlError> {
     let mut out = Vec::with_capacity(tokens.len());
     let mut window = None;
     let mut emit = None;
+    let mut lateness = None;
     let mut i = 0;
     while i < tokens.len() {
+        if is_word(&tokens[i], "ALLOWED")
+            && let Some(k) = next_significant(&tokens, i + 1)
+            && is_word(&tokens[k], "LATENESS")
+        {
+            let hint = "write ALLOWED LATENESS INTERVAL '5' SECOND";
+            if lateness.is_some() {
+                return Err(SqlError::at(
+                    "a query may have one ALLOWED LATENESS clause",
+                    tokens[i].span,
+                ));
+            }
+            let sig: Vec<usize> = (k + 1..tokens.len())
+                .filter(|&j| is_significant(&tokens[j]))
+                .collect();
+            let (ms, span, next) = parse_interval(&tokens, &sig, 0).map_err(|t| {
+                SqlError::at(
+                    "ALLOWED LATENESS needs an INTERVAL 'n' unit",
+                    t.map_or(tokens[k].span, |j| tokens[j].span),
+                )
+                .with_hint(hint)
+            })?;
+            if ms < 0 {
+                return Err(
+                    SqlError::at("the allowed lateness cannot be negative", span).with_hint(hint),
+                );
+            }
+            lateness = Some((ms, tokens[i].span.union(&span)));
+            i = sig.get(next).copied().unwrap_or(tokens.len());
+            continue;
+        }
         if is_word(&tokens[i], "WINDOW")
             && let Some(k) = next_significant(&tokens, i + 1)
             && let Some(kind) = window_kind(&tokens[k])
@@ -217,7 +258,12 @@ fn lift_streaming_clauses(tokens: Vec<TokenWithSpan>) -> Result<Lifted, SqlError
         out.push(tokens[i].clone());
         i += 1;
     }
-    Ok((out, window, emit))
+    Ok(Lifted {
+        tokens: out,
+        window,
+        emit,
+        lateness,
+    })
 }
 
 fn is_word(t: &TokenWithSpan, w: &str) -> bool {

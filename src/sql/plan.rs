@@ -2,7 +2,7 @@
 //! the operator, the window and the emit mode. Every user mistake is found here and reported
 //! as a `SqlError` with a span and a hint; nothing past planning can fail on a query.
 
-use super::expr::{BinOp, Expr, Literal};
+use super::expr::{BinOp, Expr, Func, LikePattern, Literal};
 use super::parse::{EmitMode, ParsedQuery, WindowClause, WindowKind};
 use crate::data::{DataType, Field, Schema};
 use crate::error::SqlError;
@@ -25,10 +25,15 @@ pub enum Routing {
 pub enum AggFunc {
     CountStar,
     Count,
+    CountDistinct,
     Sum,
     Avg,
     Min,
     Max,
+    StddevSamp,
+    StddevPop,
+    VarSamp,
+    VarPop,
 }
 
 impl AggFunc {
@@ -39,6 +44,10 @@ impl AggFunc {
             "AVG" | "MEAN" => AggFunc::Avg,
             "MIN" => AggFunc::Min,
             "MAX" => AggFunc::Max,
+            "STDDEV" | "STDDEV_SAMP" => AggFunc::StddevSamp,
+            "STDDEV_POP" => AggFunc::StddevPop,
+            "VARIANCE" | "VAR_SAMP" => AggFunc::VarSamp,
+            "VAR_POP" => AggFunc::VarPop,
             _ => return None,
         })
     }
@@ -46,8 +55,15 @@ impl AggFunc {
     /// The result type for an argument of type `arg`.
     pub fn result_type(self, arg: Option<DataType>) -> DataType {
         match (self, arg) {
-            (AggFunc::CountStar | AggFunc::Count, _) => DataType::Int,
-            (AggFunc::Avg, _) => DataType::Float,
+            (AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct, _) => DataType::Int,
+            (
+                AggFunc::Avg
+                | AggFunc::StddevSamp
+                | AggFunc::StddevPop
+                | AggFunc::VarSamp
+                | AggFunc::VarPop,
+                _,
+            ) => DataType::Float,
             (AggFunc::Sum, Some(t)) if t.is_integer() => DataType::Int,
             (AggFunc::Sum, _) => DataType::Float,
             (AggFunc::Min | AggFunc::Max, Some(t)) => t,
@@ -64,38 +80,67 @@ pub struct AggCall {
     pub ty: DataType,
 }
 
-/// Event-time windows (epoch-aligned, `[start, end)`).
+/// Event-time windows, `[start, end)`. Tumbling and hopping windows are epoch-aligned: a
+/// hopping window starts every `advance` ms and lasts `size`, so a record belongs to up to
+/// `ceil(size / advance)` windows. A session window per key starts at its first record and
+/// ends `gap` ms after its last; records closer than `gap` join one session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowSpec {
     Tumbling { size: i64 },
+    Hopping { size: i64, advance: i64 },
+    Session { gap: i64 },
 }
 
 impl WindowSpec {
+    /// A window's length (a session's gap).
     pub fn size(&self) -> i64 {
         match self {
-            WindowSpec::Tumbling { size } => *size,
+            WindowSpec::Tumbling { size } | WindowSpec::Hopping { size, .. } => *size,
+            WindowSpec::Session { gap } => *gap,
         }
     }
 
-    /// The start of the (single) window holding time `t`.
+    /// The distance between consecutive window starts.
+    fn advance(&self) -> i64 {
+        match self {
+            WindowSpec::Tumbling { size } => *size,
+            WindowSpec::Hopping { advance, .. } => *advance,
+            WindowSpec::Session { .. } => 1,
+        }
+    }
+
+    /// The start of the latest window holding time `t` (a session: `t` itself).
     #[inline]
     pub fn start_of(&self, t: i64) -> i64 {
-        let size = self.size();
-        t.div_euclid(size).saturating_mul(size)
+        let adv = self.advance();
+        t.div_euclid(adv).saturating_mul(adv)
     }
 
-    /// The earliest time whose window ends after `wm`: a record is late against watermark
-    /// `wm` exactly when its time is below this (one comparison instead of a division per row).
+    /// The earliest time whose latest window ends after `wm`: a record is late against
+    /// watermark `wm` exactly when its time is below this (one comparison instead of a
+    /// division per row).
     #[inline]
     pub fn first_open_time(&self, wm: i64) -> i64 {
-        self.start_of(wm.saturating_sub(self.size()))
-            .saturating_add(self.size())
+        match self {
+            WindowSpec::Session { gap } => wm.saturating_sub(*gap).saturating_add(1),
+            _ => self
+                .start_of(wm.saturating_sub(self.size()))
+                .saturating_add(self.advance()),
+        }
     }
 
-    /// The end of the window holding time `t`, the instant lateness is judged against.
+    /// The end of the latest window holding time `t` (a session: of the record's own
+    /// `[t, t + gap)`), the instant lateness is judged against: a record is late when even
+    /// this window has closed.
     #[inline]
     pub fn end_of(&self, t: i64) -> i64 {
         self.start_of(t).saturating_add(self.size())
+    }
+
+    /// Whether routed records carry the watermark just before them (`Plan::CUTOFF`): hopping
+    /// windows skip the windows already closed for a record, sessions close before it.
+    pub fn needs_cutoffs(&self) -> bool {
+        !matches!(self, WindowSpec::Tumbling { .. })
     }
 }
 
@@ -110,9 +155,23 @@ pub struct AggregatePlan {
     pub emit: EmitMode,
     pub having: Option<Expr>,
     pub outputs: Vec<Expr>,
+    /// The input column holding each row's cutoff watermark (`Plan::CUTOFF`), in the shard
+    /// layout of hopping and session windows.
+    pub cutoff_column: Option<usize>,
 }
 
 impl AggregatePlan {
+    /// Whether readers can fold records into partial states for the owners (EMIT FINAL with
+    /// accumulators whose state is a few fixed columns). Otherwise records are routed.
+    pub fn can_pre_aggregate(&self) -> bool {
+        self.emit == EmitMode::Final
+            && !matches!(self.window, Some(WindowSpec::Session { .. }))
+            && self
+                .aggs
+                .iter()
+                .all(crate::ops::group_table::Acc::has_fixed_state)
+    }
+
     /// Types of a partial row, what a reader's pre-aggregation sends an owner shard: keys,
     /// window start, records folded, then each aggregate's state columns.
     pub fn partial_types(&self) -> Vec<DataType> {
@@ -171,13 +230,43 @@ pub struct Plan {
     pub routing: Routing,
     /// The event-time column watermarks are computed from, if the query has one.
     pub time_column: Option<usize>,
+    /// `ALLOWED LATENESS` in the query (ms); `--allowed-lateness` overrides it.
+    pub allowed_lateness_ms: Option<i64>,
 }
 
 impl Plan {
+    /// The pseudo input column, in `for_shards`' kept list, of each routed row's cutoff: the
+    /// watermark just before the row, from the rows before it in its block (the reader knows
+    /// them); the shard raises it to its own watermark of earlier blocks.
+    pub const CUTOFF: usize = usize::MAX;
+
+    /// Whether routed rows carry a cutoff column (hopping and session windows).
+    pub fn needs_cutoffs(&self) -> bool {
+        self.window().is_some_and(|w| w.needs_cutoffs())
+    }
+
+    /// Where the cutoff column is in this plan's input (shard plans of hopping and session
+    /// windows).
+    pub fn cutoff_column(&self) -> Option<usize> {
+        match &self.body {
+            Body::Aggregate(a) => a.cutoff_column,
+            _ => None,
+        }
+    }
+
     pub fn emit(&self) -> EmitMode {
         match &self.body {
             Body::Aggregate(a) => a.emit,
             _ => EmitMode::Changes,
+        }
+    }
+
+    /// The rule late records are judged by: the window's, or for a ROWS window ordered by
+    /// event time a 1 ms "window" per row (late when below the watermark just before it).
+    pub fn lateness_window(&self) -> Option<WindowSpec> {
+        match &self.body {
+            Body::Rows(_) => self.time_column.map(|_| WindowSpec::Tumbling { size: 1 }),
+            _ => self.window(),
         }
     }
 
@@ -210,9 +299,10 @@ impl Plan {
     }
 
     /// The plan shards run when records are routed to them: only the input columns the
-    /// operator reads cross cores (WHERE already ran on the reader). Returns that plan, whose
-    /// input is the pruned layout, and the input columns kept, in order.
-    pub fn for_shards(&self) -> (Plan, Vec<usize>) {
+    /// operator reads cross cores (WHERE already ran on the reader), or all of them with
+    /// `keep_all` (late records are written whole). Returns that plan, whose input is the
+    /// routed layout, and the input columns kept, in order.
+    pub fn for_shards(&self, keep_all: bool) -> (Plan, Vec<usize>) {
         let n = self.input.len();
         let mut used = std::collections::BTreeSet::new();
         match &self.body {
@@ -237,7 +327,10 @@ impl Plan {
             }
         }
         used.extend(self.time_column);
-        let kept: Vec<usize> = used.into_iter().collect();
+        if keep_all {
+            used.extend(0..n);
+        }
+        let mut kept: Vec<usize> = used.into_iter().collect();
         let at = |i: usize| {
             kept.iter()
                 .position(|&k| k == i)
@@ -245,6 +338,14 @@ impl Plan {
         };
         let mut p = self.clone();
         p.input = Schema::new(kept.iter().map(|&i| self.input.fields[i].clone()).collect());
+        if self.needs_cutoffs() {
+            p.input
+                .fields
+                .push(Field::new("__cutoff".to_string(), DataType::Timestamp));
+            if let Body::Aggregate(a) = &mut p.body {
+                a.cutoff_column = Some(kept.len());
+            }
+        }
         p.filter = None;
         p.time_column = self.time_column.map(at);
         match &mut p.body {
@@ -268,81 +369,163 @@ impl Plan {
                 r.outputs.iter_mut().for_each(|e| e.remap(&out_at));
             }
         }
+        if self.needs_cutoffs() {
+            kept.push(Plan::CUTOFF);
+        }
         (p, kept)
     }
 
-    /// The plan as a tree, for `shardsql explain` and the run summary.
+    /// The plan as a tree, for `shardsql explain`: sink at the top, source at the bottom,
+    /// each line one stage with what it does and how it runs in parallel.
     pub fn explain(&self) -> String {
-        let cols = |idx: &[usize]| {
-            idx.iter()
-                .map(|&i| self.input.fields[i].name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+        let name = |i: usize| {
+            self.input
+                .fields
+                .get(i)
+                .map_or("?".to_string(), |f| f.name.clone())
         };
-        let routing = match &self.routing {
-            Routing::Local => {
-                "local: each core processes the blocks it reads (no shuffle)".to_string()
-            }
-            Routing::Hash(k) => format!("hash(FxHash of {}) to the owner shard", cols(k)),
-            Routing::Single => {
-                "single shard: every record goes to shard 0 in input order".to_string()
-            }
-        };
-        let mut s = String::new();
-        s.push_str(&format!(
-            "Sink: {}\n",
+        let cols = |idx: &[usize]| idx.iter().map(|&i| name(i)).collect::<Vec<_>>().join(", ");
+        let mut lines: Vec<String> = vec![format!(
+            "Sink: {}",
             self.output.names().collect::<Vec<_>>().join(", ")
-        ));
+        )];
         match &self.body {
-            Body::Project(_) => s.push_str("└─ Project (stateless)\n"),
+            Body::Project(_) => lines.push("Project (stateless, row by row)".into()),
             Body::Aggregate(a) => {
-                let emit = if a.emit == EmitMode::Final {
-                    "FINAL"
-                } else {
-                    "CHANGES"
-                };
-                s.push_str(&format!("└─ Emit {emit}\n"));
+                lines.push(match a.emit {
+                    EmitMode::Final if a.window.is_some() => {
+                        "Emit FINAL: one row per group when the watermark closes its window".into()
+                    }
+                    EmitMode::Final => "Emit FINAL: one row per group at end of input".into(),
+                    EmitMode::Changes => {
+                        "Emit CHANGES: the group's updated row after every record".into()
+                    }
+                });
                 if a.having.is_some() {
-                    s.push_str("   └─ Having\n");
+                    lines.push("Having (filters group rows)".into());
                 }
-                let aggs: Vec<String> = a.aggs.iter().map(|c| format!("{:?}", c.func)).collect();
-                s.push_str(&format!(
-                    "   └─ Aggregate group by [{}] aggs [{}]\n",
-                    cols(&a.keys),
-                    aggs.join(", ")
-                ));
+                let aggs: Vec<String> = a
+                    .aggs
+                    .iter()
+                    .map(|c| {
+                        let arg = match &c.arg {
+                            None => "*".to_string(),
+                            Some(Expr::Column { index, .. }) => name(*index),
+                            Some(_) => "expr".to_string(),
+                        };
+                        format!("{:?}({arg})", c.func)
+                    })
+                    .collect();
+                let keys = if a.keys.is_empty() {
+                    "(global)".to_string()
+                } else {
+                    format!("group by [{}]", cols(&a.keys))
+                };
+                lines.push(format!("Aggregate {keys}: {}", aggs.join(", ")));
                 if let Some(w) = a.window {
-                    let t = self
-                        .time_column
-                        .map_or("?", |i| self.input.fields[i].name.as_str());
-                    s.push_str(&format!("      └─ Window {w:?} ms on {t}\n"));
+                    let t = self.time_column.map_or("?".to_string(), name);
+                    lines.push(match w {
+                        WindowSpec::Tumbling { size } => format!(
+                            "Window TUMBLING {} on {t}: epoch-aligned [start, end)",
+                            duration(size)
+                        ),
+                        WindowSpec::Hopping { size, advance } => format!(
+                            "Window HOPPING size {} advance {} on {t}: epoch-aligned [start, end), \
+                             each record in up to {} windows",
+                            duration(size),
+                            duration(advance),
+                            (size + advance - 1) / advance
+                        ),
+                        WindowSpec::Session { gap } => format!(
+                            "Window SESSION gap {} on {t}: per key, [first, last + gap)",
+                            duration(gap)
+                        ),
+                    });
+                }
+                let exchange = match &self.routing {
+                    Routing::Hash(k) => format!("hash(FxHash of {}) to the owner shard", cols(k)),
+                    _ => "single shard: every record goes to shard 0 in input order".into(),
+                };
+                if a.can_pre_aggregate() {
+                    lines.push(format!(
+                        "Exchange: {exchange}; each reading core pre-aggregates its blocks and \
+                         sends partial states (merged exactly, in block order)"
+                    ));
+                } else {
+                    lines.push(format!(
+                        "Exchange: {exchange}; records are routed in batches, per-key order kept"
+                    ));
                 }
             }
             Body::Rows(r) => {
-                s.push_str(&format!(
-                    "└─ RowsWindow partition by [{}] order by {} ({} function(s))\n",
+                lines.push(format!(
+                    "RowsWindow partition by [{}] order by {}: {} function(s), O(1) per row",
                     cols(&r.partition_by),
-                    self.input.fields[r.order_by].name,
+                    name(r.order_by),
                     r.funcs.len()
                 ));
-                if r.partition_by.is_empty() {
-                    s.push_str("   (no PARTITION BY: one global order, runs on shard 0)\n");
+                lines.push(if r.partition_by.is_empty() {
+                    "Exchange: single shard: one global order, every record goes to shard 0".into()
+                } else {
+                    format!(
+                        "Exchange: hash(FxHash of {}) to the owner shard, per-partition order kept",
+                        cols(&r.partition_by)
+                    )
+                });
+            }
+        }
+        if matches!(self.routing, Routing::Local) {
+            lines.push("Exchange: none; each core processes the blocks it reads".into());
+        }
+        if self.filter.is_some() {
+            lines.push("Filter (WHERE, on the reading core)".into());
+        }
+        let mut source = format!(
+            "Source: {} ({} columns); blocks of 4096 records dealt to cores round-robin",
+            self.source_name,
+            self.input.len()
+        );
+        if let Some(t) = self.time_column {
+            let lateness = match self.allowed_lateness_ms {
+                Some(ms) => format!("{} (query; --allowed-lateness overrides)", duration(ms)),
+                None => "from --allowed-lateness (default 0)".to_string(),
+            };
+            source.push_str(&format!(
+                "\nwatermark: max({}) per source partition minus allowed lateness {lateness}; \
+                 windows close on the minimum over partitions; late records dropped and counted",
+                name(t)
+            ));
+        }
+        lines.push(source);
+        let mut out = String::new();
+        for (depth, line) in lines.iter().enumerate() {
+            let indent = "   ".repeat(depth.saturating_sub(1));
+            let branch = if depth == 0 { "" } else { "└─ " };
+            for (i, part) in line.split('\n').enumerate() {
+                if i == 0 {
+                    out.push_str(&format!("{indent}{branch}{part}\n"));
+                } else {
+                    out.push_str(&format!("{indent}   {part}\n"));
                 }
             }
         }
-        if self.filter.is_some() {
-            s.push_str("   └─ Filter (WHERE)\n");
-        }
-        s.push_str(&format!("   └─ Route: {routing}\n"));
-        s.push_str(&format!("      └─ Source: {}\n", self.source_name));
-        if let Some(t) = self.time_column {
-            s.push_str(&format!(
-                "         watermark: max({}) per partition minus --allowed-lateness\n",
-                self.input.fields[t].name
-            ));
-        }
-        s
+        out
     }
+}
+
+/// Milliseconds as the largest whole unit ("90 ms", "5 s", "1 min", "2 h").
+fn duration(ms: i64) -> String {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("min", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms != 0 && ms % size == 0 {
+            return format!("{} {unit}", ms / size);
+        }
+    }
+    format!("{ms} ms")
 }
 
 /// Plans a parsed query against the input's schema.
@@ -444,6 +627,7 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
         output,
         routing,
         time_column,
+        allowed_lateness_ms: q.lateness.map(|l| l.0),
     })
 }
 
@@ -498,16 +682,33 @@ fn fn_name(f: &ast::Function) -> String {
 fn collect_functions<'a>(e: &'a ast::Expr, out: &mut Vec<&'a ast::Function>) {
     use ast::Expr as E;
     match e {
-        E::Function(f) => out.push(f),
+        E::Function(f) => {
+            out.push(f);
+            if scalar_func(&fn_name(f)).is_some()
+                && let ast::FunctionArguments::List(l) = &f.args
+            {
+                for a in &l.args {
+                    if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
+                        collect_functions(x, out);
+                    }
+                }
+            }
+        }
         E::BinaryOp { left, right, .. } => {
             collect_functions(left, out);
             collect_functions(right, out);
+        }
+        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
+            collect_functions(expr, out);
+            collect_functions(pattern, out);
         }
         E::UnaryOp { expr, .. }
         | E::Nested(expr)
         | E::Cast { expr, .. }
         | E::IsNull(expr)
-        | E::IsNotNull(expr) => collect_functions(expr, out),
+        | E::IsNotNull(expr)
+        | E::IsTrue(expr)
+        | E::IsFalse(expr) => collect_functions(expr, out),
         E::Between {
             expr, low, high, ..
         } => {
@@ -679,6 +880,7 @@ fn plan_aggregate(
             emit,
             having,
             outputs,
+            cutoff_column: None,
         }),
         output,
         routing,
@@ -691,17 +893,13 @@ fn plan_aggregate(
 const WINDOW_COL_BASE: usize = usize::MAX / 2;
 
 fn shift_window_columns(e: &mut Expr, nk: usize, na: usize) {
-    match e {
-        Expr::Column { index, .. } if *index >= WINDOW_COL_BASE => {
-            *index = nk + na + (*index - WINDOW_COL_BASE);
+    e.remap(&|i| {
+        if i >= WINDOW_COL_BASE {
+            nk + na + (i - WINDOW_COL_BASE)
+        } else {
+            i
         }
-        Expr::Binary { left, right, .. } => {
-            shift_window_columns(left, nk, na);
-            shift_window_columns(right, nk, na);
-        }
-        Expr::Not(x) | Expr::Neg(x) | Expr::Cast { expr: x, .. } => shift_window_columns(x, nk, na),
-        _ => {}
-    }
+    });
 }
 
 fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), SqlError> {
@@ -716,19 +914,33 @@ fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), 
         )
         .with_hint("window on an epoch-millisecond TIMESTAMP or BIGINT column, e.g. trade_time"));
     }
-    match w.kind {
-        WindowKind::Tumbling => Ok((
-            WindowSpec::Tumbling {
-                size: w.intervals[0].0,
-            },
-            col,
-        )),
-        WindowKind::Hopping | WindowKind::Session => Err(unsupported(
-            &format!("{:?} windows", w.kind).to_uppercase(),
-            w.span,
-            "TUMBLING windows are supported; HOPPING and SESSION are planned",
-        )),
-    }
+    let spec = match w.kind {
+        WindowKind::Tumbling => WindowSpec::Tumbling {
+            size: w.intervals[0].0,
+        },
+        WindowKind::Hopping => {
+            let ((size, _), (advance, adv_span)) = (w.intervals[0], w.intervals[1]);
+            if advance > size {
+                return Err(SqlError::at(
+                    "a hopping window's advance must not exceed its size",
+                    adv_span,
+                )
+                .with_hint("e.g. WINDOW HOPPING (trade_time, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE); use TUMBLING when they are equal"));
+            }
+            if size / advance > 10_000 {
+                return Err(SqlError::at(
+                    "a hopping window may overlap at most 10000 others (size / advance)",
+                    adv_span,
+                )
+                .with_hint("use a larger advance"));
+            }
+            WindowSpec::Hopping { size, advance }
+        }
+        WindowKind::Session => WindowSpec::Session {
+            gap: w.intervals[0].0,
+        },
+    };
+    Ok((spec, col))
 }
 
 fn plan_rows(select: &ast::Select, input: &Schema) -> Result<Planned, SqlError> {
@@ -862,8 +1074,11 @@ impl Scope for InputScope<'_> {
 }
 
 fn unknown_function(name: &str, span: Span) -> SqlError {
-    SqlError::at(format!("unknown function `{name}`"), span)
-        .with_hint("supported: COUNT, SUM, AVG, MIN, MAX (aggregates and OVER window functions)")
+    SqlError::at(format!("unknown function `{name}`"), span).with_hint(
+        "aggregates: COUNT, COUNT(DISTINCT), SUM, AVG, MIN, MAX, STDDEV, STDDEV_POP, VARIANCE, \
+             VAR_POP; scalar: ABS, ROUND, FLOOR, CEIL, SQRT, COALESCE, NULLIF, LENGTH, \
+             UPPER, LOWER, TRIM, CONCAT, SUBSTRING",
+    )
 }
 
 /// Parses an aggregate call's argument: `(*)` for COUNT, otherwise one numeric expression.
@@ -873,11 +1088,14 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
     let args = match &f.args {
         ast::FunctionArguments::List(l) => {
             if l.duplicate_treatment == Some(ast::DuplicateTreatment::Distinct) {
-                return Err(unsupported(
-                    &format!("{}(DISTINCT ...)", name.to_uppercase()),
-                    span,
-                    "COUNT(DISTINCT) is planned",
-                ));
+                if func != AggFunc::Count {
+                    return Err(unsupported(
+                        &format!("{}(DISTINCT ...)", name.to_uppercase()),
+                        span,
+                        "DISTINCT is supported in COUNT(DISTINCT x)",
+                    ));
+                }
+                func = AggFunc::CountDistinct;
             }
             l.args.as_slice()
         }
@@ -898,7 +1116,7 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
         [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))] => {
             let arg = compile(e, &mut InputScope::new(input, "an aggregate argument"))?;
             let ok = match func {
-                AggFunc::Count => true,
+                AggFunc::Count | AggFunc::CountDistinct => true,
                 AggFunc::Min | AggFunc::Max => {
                     arg.ty() != DataType::Str && arg.ty() != DataType::Bool
                 }
@@ -1143,6 +1361,26 @@ impl Scope for RowsScope<'_> {
         self.partition_by = Some(partition);
         self.order_by = Some(order);
         let call = agg_call(f, self.input, span)?;
+        if !matches!(
+            call.func,
+            AggFunc::CountStar
+                | AggFunc::Count
+                | AggFunc::Sum
+                | AggFunc::Avg
+                | AggFunc::Min
+                | AggFunc::Max
+        ) {
+            let what = if call.func == AggFunc::CountDistinct {
+                "COUNT(DISTINCT ...)".to_string()
+            } else {
+                fn_name(f).to_uppercase()
+            };
+            return Err(unsupported(
+                &format!("{what} over a ROWS frame"),
+                span,
+                "ROWS windows support COUNT, SUM, AVG, MIN and MAX",
+            ));
+        }
         let func = RowsFunc {
             func: call.func,
             arg: call.arg,
@@ -1185,6 +1423,19 @@ fn binop(op: &ast::BinaryOperator) -> Option<BinOp> {
 
 /// Builds a type-checked binary node.
 fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
+    // An untyped NULL takes the other side's type (for AND/OR: BOOLEAN).
+    let (l, r) = match (l.is_null_literal(), r.is_null_literal()) {
+        (true, true) if matches!(op, BinOp::And | BinOp::Or) => (
+            Expr::Literal(Literal::Null(DataType::Bool)),
+            Expr::Literal(Literal::Null(DataType::Bool)),
+        ),
+        (true, false) => (Expr::Literal(Literal::Null(r.ty())), r),
+        (false, true) => {
+            let t = l.ty();
+            (l, Expr::Literal(Literal::Null(t)))
+        }
+        _ => (l, r),
+    };
     let (lt, rt) = (l.ty(), r.ty());
     let ty = match op {
         BinOp::And | BinOp::Or => {
@@ -1229,6 +1480,201 @@ fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
     })
 }
 
+/// A scalar function by SQL name.
+fn scalar_func(name: &str) -> Option<Func> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "ABS" => Func::Abs,
+        "ROUND" => Func::Round,
+        "FLOOR" => Func::Floor,
+        "CEIL" | "CEILING" => Func::Ceil,
+        "SQRT" => Func::Sqrt,
+        "COALESCE" | "IFNULL" => Func::Coalesce,
+        "NULLIF" => Func::NullIf,
+        "LENGTH" | "CHAR_LENGTH" => Func::Length,
+        "UPPER" | "UCASE" => Func::Upper,
+        "LOWER" | "LCASE" => Func::Lower,
+        "TRIM" => Func::Trim,
+        "CONCAT" => Func::Concat,
+        "SUBSTRING" | "SUBSTR" => Func::Substring,
+        _ => return None,
+    })
+}
+
+/// Brings expressions to one type: untyped NULLs take it, integers widen to DOUBLE next to a
+/// DOUBLE; anything else must already agree.
+fn unify(exprs: Vec<(Expr, Span)>, what: &str) -> Result<Vec<Expr>, SqlError> {
+    let typed: Vec<DataType> = exprs
+        .iter()
+        .filter(|(e, _)| !e.is_null_literal())
+        .map(|(e, _)| e.ty())
+        .collect();
+    let target = match typed.first() {
+        None => DataType::Int,
+        Some(&first) => {
+            if typed.iter().all(|t| *t == first) {
+                first
+            } else if typed.iter().all(|t| t.is_numeric()) {
+                if typed.contains(&DataType::Float) {
+                    DataType::Float
+                } else {
+                    DataType::Int
+                }
+            } else {
+                let (_, span) = exprs
+                    .iter()
+                    .find(|(e, _)| !e.is_null_literal() && e.ty() != first)
+                    .expect("a differing type exists");
+                let t = typed.iter().find(|t| **t != first).expect("exists");
+                return Err(SqlError::at(
+                    format!("{what} have different types: {first} and {t}"),
+                    *span,
+                )
+                .with_hint("make every branch the same type, or CAST one"));
+            }
+        }
+    };
+    Ok(exprs
+        .into_iter()
+        .map(|(e, _)| {
+            if e.is_null_literal() {
+                Expr::Literal(Literal::Null(target))
+            } else if e.ty() == target || (e.ty().is_integer() && target.is_integer()) {
+                e
+            } else {
+                Expr::Cast {
+                    expr: Box::new(e),
+                    to: target,
+                }
+            }
+        })
+        .collect())
+}
+
+/// Compiles a scalar function call, checking its arguments.
+fn compile_scalar(
+    func: Func,
+    f: &ast::Function,
+    scope: &mut dyn Scope,
+    span: Span,
+) -> Result<Expr, SqlError> {
+    let name = fn_name(f).to_uppercase();
+    let raw: &[ast::FunctionArg] = match &f.args {
+        ast::FunctionArguments::List(l) => &l.args,
+        _ => &[],
+    };
+    let mut args = Vec::new();
+    for a in raw {
+        match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
+                args.push((compile(x, scope)?, x.span()))
+            }
+            _ => {
+                return Err(SqlError::at(format!("{name}() takes expressions"), span));
+            }
+        }
+    }
+    scalar_call(func, &name, args, span)
+}
+
+/// Checks a scalar function's compiled arguments and types the call.
+fn scalar_call(
+    func: Func,
+    name: &str,
+    args: Vec<(Expr, Span)>,
+    span: Span,
+) -> Result<Expr, SqlError> {
+    let (min, max) = match func {
+        Func::Round => (1, 2),
+        Func::NullIf | Func::ConcatOp => (2, 2),
+        Func::Substring => (2, 3),
+        Func::Coalesce | Func::Concat => (1, usize::MAX),
+        _ => (1, 1),
+    };
+    if args.len() < min || args.len() > max {
+        let want = match (min, max) {
+            (1, 1) => "one argument".to_string(),
+            (a, b) if a == b => format!("{a} arguments"),
+            (a, usize::MAX) => format!("at least {a} argument(s)"),
+            (a, b) => format!("{a} to {b} arguments"),
+        };
+        return Err(SqlError::at(
+            format!("{name}() takes {want}, found {}", args.len()),
+            span,
+        ));
+    }
+    let numeric = |(e, s): &(Expr, Span)| -> Result<(), SqlError> {
+        if e.ty().is_numeric() || e.is_null_literal() {
+            Ok(())
+        } else {
+            Err(
+                SqlError::at(format!("{name}() needs a number, found {}", e.ty()), *s)
+                    .with_hint("pass a numeric column or CAST the value, e.g. ROUND(price, 2)"),
+            )
+        }
+    };
+    let ty = match func {
+        Func::Abs => {
+            numeric(&args[0])?;
+            args[0].0.ty()
+        }
+        Func::Round | Func::Floor | Func::Ceil | Func::Sqrt => {
+            numeric(&args[0])?;
+            if let Some((d, s)) = args.get(1)
+                && !d.ty().is_integer()
+            {
+                return Err(SqlError::at("ROUND's digits must be an integer", *s));
+            }
+            if func == Func::Sqrt || !args[0].0.ty().is_integer() {
+                DataType::Float
+            } else {
+                args[0].0.ty()
+            }
+        }
+        Func::Length | Func::Upper | Func::Lower | Func::Trim | Func::Substring => {
+            if args[0].0.ty() != DataType::Str && !args[0].0.is_null_literal() {
+                return Err(SqlError::at(
+                    format!("{name}() needs a string, found {}", args[0].0.ty()),
+                    args[0].1,
+                )
+                .with_hint("CAST the value AS VARCHAR first"));
+            }
+            if let Some((e, s)) = args[1..].iter().find(|(e, _)| !e.ty().is_integer()) {
+                return Err(SqlError::at(
+                    format!("{name}() positions must be integers, found {}", e.ty()),
+                    *s,
+                ));
+            }
+            if func == Func::Length {
+                DataType::Int
+            } else {
+                DataType::Str
+            }
+        }
+        Func::Concat | Func::ConcatOp | Func::ToText => DataType::Str,
+        Func::Coalesce | Func::NullIf => {
+            let unified = unify(args, &format!("{name}() arguments"))?;
+            let ty = unified[0].ty();
+            return Ok(Expr::Call {
+                func,
+                args: unified,
+                ty,
+            });
+        }
+    };
+    let mut args: Vec<Expr> = args.into_iter().map(|(e, _)| e).collect();
+    if func == Func::Sqrt && args[0].ty().is_integer() {
+        let x = args.remove(0);
+        args.insert(
+            0,
+            Expr::Cast {
+                expr: Box::new(x),
+                to: DataType::Float,
+            },
+        );
+    }
+    Ok(Expr::Call { func, args, ty })
+}
+
 fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
     use ast::Expr as E;
     match e {
@@ -1251,11 +1697,8 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
                 Ok(Expr::Literal(Literal::Str(s.clone())))
             }
             ast::Value::Boolean(b) => Ok(Expr::Literal(Literal::Bool(*b))),
-            ast::Value::Null => Err(unsupported(
-                "NULL literals",
-                v.span,
-                "shardsql streams carry no NULLs yet",
-            )),
+            // Typed by its context (`binary`, `unify`); alone it is a BIGINT NULL.
+            ast::Value::Null => Ok(Expr::Literal(Literal::Null(DataType::Int))),
             other => Err(unsupported(
                 &format!("the literal {other}"),
                 v.span,
@@ -1263,6 +1706,46 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             )),
         },
         E::Nested(x) => compile(x, scope),
+        E::BinaryOp {
+            left,
+            op: ast::BinaryOperator::StringConcat,
+            right,
+        } => scalar_call(
+            Func::ConcatOp,
+            "||",
+            vec![
+                (compile(left, scope)?, left.span()),
+                (compile(right, scope)?, right.span()),
+            ],
+            e.span(),
+        ),
+        E::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let mut args = vec![(compile(expr, scope)?, expr.span())];
+            match substring_from {
+                Some(f) => args.push((compile(f, scope)?, f.span())),
+                None => args.push((Expr::Literal(Literal::Int(1)), e.span())),
+            }
+            if let Some(l) = substring_for {
+                args.push((compile(l, scope)?, l.span()));
+            }
+            scalar_call(Func::Substring, "SUBSTRING", args, e.span())
+        }
+        E::Trim {
+            expr,
+            trim_where: None,
+            trim_what: None,
+            trim_characters: None,
+        } => scalar_call(
+            Func::Trim,
+            "TRIM",
+            vec![(compile(expr, scope)?, expr.span())],
+            e.span(),
+        ),
         E::BinaryOp { left, op, right } => {
             let Some(bop) = binop(op) else {
                 return Err(unsupported(
@@ -1359,22 +1842,141 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
                 )
             })?;
             if to == DataType::Str && x.ty() != DataType::Str {
-                return Err(unsupported(
-                    "CAST to VARCHAR of a non-string",
-                    e.span(),
-                    "output the value as it is",
-                ));
+                return Ok(Expr::Call {
+                    func: Func::ToText,
+                    args: vec![x],
+                    ty: DataType::Str,
+                });
             }
             Ok(Expr::Cast {
                 expr: Box::new(x),
                 to,
             })
         }
-        E::Function(f) => scope.function(f, e.span()),
+        E::Function(f) => match scalar_func(&fn_name(f)) {
+            Some(func) => compile_scalar(func, f, scope, e.span()),
+            None => scope.function(f, e.span()),
+        },
+        E::IsNull(x) | E::IsNotNull(x) => Ok(Expr::IsNull {
+            expr: Box::new(compile(x, scope)?),
+            negated: matches!(e, E::IsNotNull(_)),
+        }),
+        E::IsTrue(x) | E::IsFalse(x) => {
+            let x = compile(x, scope)?;
+            if x.ty() != DataType::Bool {
+                return Err(SqlError::at(
+                    format!("IS TRUE / IS FALSE needs a boolean, found {}", x.ty()),
+                    e.span(),
+                ));
+            }
+            // x IS TRUE: true only for true (never NULL); x IS FALSE likewise.
+            let want = matches!(e, E::IsTrue(_));
+            let eq = binary(
+                BinOp::Eq,
+                x.clone(),
+                Expr::Literal(Literal::Bool(want)),
+                e.span(),
+            )?;
+            let known = Expr::IsNull {
+                expr: Box::new(x),
+                negated: true,
+            };
+            binary(BinOp::And, known, eq, e.span())
+        }
+        E::Like {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+            any,
+        }
+        | E::ILike {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+            any,
+        } => {
+            let insensitive = matches!(e, E::ILike { .. });
+            if *any {
+                return Err(unsupported("LIKE ANY", e.span(), "combine LIKEs with OR"));
+            }
+            let x = compile(expr, scope)?;
+            if x.ty() != DataType::Str {
+                return Err(SqlError::at(
+                    format!("LIKE needs a string, found {}", x.ty()),
+                    expr.span(),
+                )
+                .with_hint("match a VARCHAR column such as symbol"));
+            }
+            let Expr::Literal(Literal::Str(p)) = compile(pattern, scope)? else {
+                return Err(SqlError::at(
+                    "the LIKE pattern must be a string literal",
+                    pattern.span(),
+                )
+                .with_hint("e.g. symbol LIKE 'AA%'"));
+            };
+            let escape = match escape_char
+                .as_deref()
+                .map(|x| compile(x, scope))
+                .transpose()?
+            {
+                None => None,
+                Some(Expr::Literal(Literal::Str(s))) if s.chars().count() == 1 => s.chars().next(),
+                Some(_) => {
+                    return Err(SqlError::at("ESCAPE takes one character", e.span())
+                        .with_hint("e.g. LIKE '100!%' ESCAPE '!'"));
+                }
+            };
+            Ok(Expr::Like {
+                expr: Box::new(x),
+                pattern: LikePattern::new(&p, escape, insensitive),
+                negated: *negated,
+            })
+        }
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            let operand = operand.as_ref().map(|o| compile(o, scope)).transpose()?;
+            let mut conds = Vec::new();
+            let mut results = Vec::new();
+            for w in conditions {
+                let c = compile(&w.condition, scope)?;
+                let c = match &operand {
+                    Some(o) => binary(BinOp::Eq, o.clone(), c, w.condition.span())?,
+                    None => c,
+                };
+                if c.ty() != DataType::Bool {
+                    return Err(SqlError::at(
+                        format!("a CASE WHEN condition must be boolean, found {}", c.ty()),
+                        w.condition.span(),
+                    )
+                    .with_hint("e.g. CASE WHEN price > 100 THEN 'high' ELSE 'low' END"));
+                }
+                conds.push(c);
+                results.push((compile(&w.result, scope)?, w.result.span()));
+            }
+            let otherwise = match else_result {
+                Some(x) => (compile(x, scope)?, x.span()),
+                None => (Expr::Literal(Literal::Null(DataType::Int)), e.span()),
+            };
+            results.push(otherwise);
+            let mut results = unify(results, "CASE branches")?;
+            let otherwise = results.pop().expect("ELSE is last");
+            let ty = otherwise.ty();
+            Ok(Expr::Case {
+                whens: conds.into_iter().zip(results).collect(),
+                otherwise: Box::new(otherwise),
+                ty,
+            })
+        }
         other => Err(unsupported(
             &format!("the expression `{other}`"),
             other.span(),
-            "supported: columns, literals, arithmetic, comparisons, AND/OR/NOT, BETWEEN, IN, CAST, aggregates",
+            "supported: columns, literals, NULL, arithmetic, comparisons, AND/OR/NOT, IS [NOT] NULL, BETWEEN, IN, LIKE, CASE, CAST, functions, aggregates",
         )),
     }
 }
@@ -1386,6 +1988,25 @@ mod tests {
 
     fn plan_sql(sql: &str) -> Result<Plan, SqlError> {
         plan(&parse(sql)?, &Schema::market_data())
+    }
+
+    #[test]
+    fn hopping_and_session_lateness_use_the_latest_window() {
+        let h = WindowSpec::Hopping {
+            size: 10_000,
+            advance: 2_500,
+        };
+        // t = 12_345: windows start 10_000, 7_500, 5_000, 2_500; the latest ends at 20_000.
+        assert_eq!(h.start_of(12_345), 10_000);
+        assert_eq!(h.end_of(12_345), 20_000);
+        // Against watermark 20_000 the first time whose latest window is open is 12_500.
+        assert_eq!(h.first_open_time(20_000), 12_500);
+        assert!(h.end_of(12_499) <= 20_000 && h.end_of(12_500) > 20_000);
+        let s = WindowSpec::Session { gap: 300 };
+        assert_eq!(s.end_of(1_000), 1_300);
+        assert_eq!(s.first_open_time(1_300), 1_001);
+        assert!(s.needs_cutoffs() && h.needs_cutoffs());
+        assert!(!WindowSpec::Tumbling { size: 5 }.needs_cutoffs());
     }
 
     #[test]
@@ -1433,7 +2054,7 @@ mod tests {
              FROM market_data WHERE quantity > 5",
         )
         .unwrap();
-        let (shard, kept) = p.for_shards();
+        let (shard, kept) = p.for_shards(false);
         assert_eq!(
             kept,
             vec![3, 5, 7],

@@ -1,0 +1,253 @@
+//! Session windows: `WINDOW SESSION (t, INTERVAL gap)`. Per key, a record at time `t` opens
+//! the window `[t, t + gap)`; windows that overlap merge into one session, whose output
+//! window is `[first record, last record + gap)`. Sessions cannot be pre-aggregated per block
+//! (a later record may bridge two of them), so records are routed to the key's owner, which
+//! folds them in arrival order.
+//!
+//! Lateness: a record is late when its own window `[t, t + gap)` ended at or before the
+//! watermark just before it (the row's cutoff). Before folding a record, its key's sessions
+//! that ended at or before that cutoff are closed (emitted under EMIT FINAL), so a record never
+//! reopens a session the watermark has closed — the result does not depend on when watermarks
+//! reach the shard. EMIT CHANGES emits the record's session after each record.
+
+use super::Operator;
+use super::aggregate::eval_args;
+use super::group_table::{Acc, GroupTable};
+use super::project::project_into;
+use crate::data::batch::Column;
+use crate::data::{Batch, Dict};
+use crate::sink::ShardOutput;
+use crate::sql::{AggregatePlan, EmitMode};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// One open session of one key: its first and last record times and its accumulator slot.
+#[derive(Clone, Copy, Debug)]
+struct Session {
+    start: i64,
+    last: i64,
+    slot: usize,
+}
+
+/// One owner's sessions.
+struct OwnerSessions {
+    /// Key → key id (a group table without aggregates); holds the key values.
+    keys: GroupTable,
+    /// Open sessions per key id, in no particular order (a key has few open at once).
+    open: Vec<Vec<Session>>,
+}
+
+pub struct Sessions {
+    plan: AggregatePlan,
+    time_column: usize,
+    gap: i64,
+    dict: Arc<Dict>,
+    owners: Vec<Option<OwnerSessions>>,
+    /// Accumulator slots shared by all sessions (struct of arrays), and the free ones.
+    accs: Vec<Acc>,
+    free: Vec<usize>,
+    slots: usize,
+    /// Rows in the group-row layout `[keys, aggregates, window_start, window_end]`.
+    group_rows: Batch,
+}
+
+impl Sessions {
+    pub fn new(plan: AggregatePlan, time_column: usize, dict: Arc<Dict>) -> Sessions {
+        let gap = plan.window.map_or(1, |w| w.size());
+        Sessions {
+            group_rows: Batch::with_types(plan.group_row_types(), 0),
+            accs: plan.aggs.iter().map(Acc::new).collect(),
+            free: Vec::new(),
+            slots: 0,
+            owners: Vec::new(),
+            time_column,
+            gap,
+            dict,
+            plan,
+        }
+    }
+
+    fn owner(&mut self, owner: usize) -> &mut OwnerSessions {
+        if self.owners.len() <= owner {
+            self.owners.resize_with(owner + 1, || None);
+        }
+        let key_types = &self.plan.key_types;
+        self.owners[owner].get_or_insert_with(|| OwnerSessions {
+            keys: GroupTable::new(key_types, &[]),
+            open: Vec::new(),
+        })
+    }
+
+    fn new_slot(&mut self) -> usize {
+        match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.accs.iter_mut().for_each(Acc::push_group);
+                self.slots += 1;
+                self.slots - 1
+            }
+        }
+    }
+
+    fn free_slot(&mut self, slot: usize) {
+        self.accs.iter_mut().for_each(|a| a.reset(slot));
+        self.free.push(slot);
+    }
+
+    /// Appends session `s` of key `key` (owner `owner`) to the group rows.
+    fn push_row(&mut self, owner: usize, key: usize, s: Session) {
+        let keys = &self.owners[owner].as_ref().expect("owner exists").keys.keys;
+        let nk = keys.len();
+        let (key_cols, rest) = self.group_rows.columns.split_at_mut(nk);
+        for (dst, src) in key_cols.iter_mut().zip(keys) {
+            dst.push_from(src, key);
+        }
+        let (aggs, bounds) = rest.split_at_mut(self.accs.len());
+        for (acc, dst) in self.accs.iter().zip(aggs) {
+            acc.emit(s.slot, dst);
+        }
+        if let [Column::Int(start), Column::Int(end)] = bounds {
+            start.push(s.start);
+            end.push(s.last.saturating_add(self.gap));
+        }
+    }
+
+    /// Runs HAVING and the SELECT list over the pending group rows into the output.
+    fn flush(&mut self, out: &mut ShardOutput) {
+        if self.group_rows.is_empty() {
+            return;
+        }
+        let n = self.group_rows.len();
+        project_into(
+            &self.plan.outputs,
+            self.plan.having.as_ref(),
+            &self.group_rows,
+            0..n,
+            &self.dict,
+            &mut out.batch,
+        );
+        self.group_rows.clear();
+        out.flush_if_full();
+    }
+
+    /// Closes key `key`'s sessions that ended at or before `wm` (emitting them under EMIT
+    /// FINAL); returns how many closed.
+    fn close_key(&mut self, owner: usize, key: usize, wm: i64) -> usize {
+        let gap = self.gap;
+        let open = &mut self.owner(owner).open[key];
+        let mut closed = Vec::new();
+        open.retain(|s| {
+            let ends = s.last.saturating_add(gap) <= wm;
+            if ends {
+                closed.push(*s);
+            }
+            !ends
+        });
+        for s in &closed {
+            if self.plan.emit == EmitMode::Final {
+                self.push_row(owner, key, *s);
+            }
+            self.free_slot(s.slot);
+        }
+        closed.len()
+    }
+
+    fn close_all(&mut self, owner: usize, wm: i64, out: &mut ShardOutput) -> usize {
+        let keys = self
+            .owners
+            .get(owner)
+            .and_then(Option::as_ref)
+            .map_or(0, |o| o.open.len());
+        let mut closed = 0;
+        for key in 0..keys {
+            closed += self.close_key(owner, key, wm);
+            if self.group_rows.len() >= 4096 {
+                self.flush(out);
+            }
+        }
+        self.flush(out);
+        closed
+    }
+
+    /// Folds row `r` (time `t`) of key `key` into its session, merging the sessions it
+    /// bridges; returns the session.
+    fn fold(
+        &mut self,
+        owner: usize,
+        key: usize,
+        t: i64,
+        args: &[Option<&Column>],
+        r: usize,
+    ) -> Session {
+        let gap = self.gap;
+        let open = std::mem::take(&mut self.owner(owner).open[key]);
+        let (mut touching, mut rest): (Vec<Session>, Vec<Session>) = open
+            .into_iter()
+            .partition(|s| t < s.last.saturating_add(gap) && s.start < t.saturating_add(gap));
+        let mut session = match touching.pop() {
+            Some(s) => s,
+            None => Session {
+                start: t,
+                last: t,
+                slot: self.new_slot(),
+            },
+        };
+        for other in touching {
+            for acc in &mut self.accs {
+                acc.merge_groups(session.slot, other.slot);
+            }
+            session.start = session.start.min(other.start);
+            session.last = session.last.max(other.last);
+            self.free_slot(other.slot);
+        }
+        session.start = session.start.min(t);
+        session.last = session.last.max(t);
+        for (acc, arg) in self.accs.iter_mut().zip(args) {
+            acc.update(session.slot, *arg, r);
+        }
+        rest.push(session);
+        self.owner(owner).open[key] = rest;
+        session
+    }
+}
+
+impl Operator for Sessions {
+    fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
+        let key_cols: Vec<&Column> = self.plan.keys.iter().map(|&k| &batch.columns[k]).collect();
+        let args = eval_args(&self.plan.aggs, batch, &self.dict);
+        let args: Vec<Option<&Column>> = args.iter().map(|a| a.as_deref()).collect();
+        let times = batch.columns[self.time_column].as_int();
+        let cutoffs = self.plan.cutoff_column.map(|c| batch.columns[c].as_int());
+        for r in rows {
+            let state = self.owner(owner);
+            let key = state.keys.group_of(&key_cols, r) as usize;
+            if state.open.len() <= key {
+                state.open.resize_with(key + 1, Vec::new);
+            }
+            if let Some(c) = cutoffs {
+                self.close_key(owner, key, c[r]);
+            }
+            let session = self.fold(owner, key, times[r], &args, r);
+            if self.plan.emit == EmitMode::Changes {
+                self.push_row(owner, key, session);
+            }
+            if self.group_rows.len() >= 4096 {
+                self.flush(out);
+            }
+        }
+        self.flush(out);
+    }
+
+    fn watermark(&mut self, wm: i64, owner: usize, out: &mut ShardOutput) -> usize {
+        let closed = self.close_all(owner, wm, out);
+        if self.plan.emit == EmitMode::Final {
+            closed
+        } else {
+            0
+        }
+    }
+
+    fn finish(&mut self, owner: usize, out: &mut ShardOutput) {
+        self.close_all(owner, i64::MAX, out);
+    }
+}
