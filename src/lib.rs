@@ -32,6 +32,8 @@
 //! assert_eq!(plan.routing, shardsql::sql::Routing::Hash(vec![2]));
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod app;
 pub mod bench;
 pub mod cli;

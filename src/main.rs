@@ -1,5 +1,7 @@
 //! CLI entry: parse, run, and on failure print one `Error:` message and exit non-zero.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use std::io::IsTerminal;
 

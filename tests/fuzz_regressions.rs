@@ -1,8 +1,10 @@
-//! The fuzz targets on stable Rust: every committed corpus seed (`fuzz/corpus/<target>/`) and
-//! crash reproducer (`fuzz/regressions/<target>/`) goes through the same entry points as the
-//! cargo-fuzz targets (`fuzz/fuzz_targets/`), and then a short deterministic mutation run
-//! (byte flips, insertions, deletions, splices of SQL tokens and hostile values) over the
-//! seeds, so CI fuzzes a little without nightly. Any panic fails the test.
+//! The fuzz targets on stable Rust: every committed corpus input (`fuzz/corpus/<target>/`: the
+//! hand-written `seed-*` files and the inputs the 10-minute cargo-fuzz runs kept, minimized to
+//! one per covered edge) and crash reproducer (`fuzz/regressions/<target>/`) goes through the
+//! same entry points as the cargo-fuzz targets (`fuzz/fuzz_targets/`), then a short
+//! deterministic mutation run (byte flips, insertions, deletions, splices of SQL tokens and
+//! hostile values) over the seeds, so CI fuzzes a little without nightly. Any panic fails the
+//! test.
 
 use shardsql::data::{DataType, Field, Schema};
 use shardsql::sink::Format;
@@ -140,17 +142,26 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 }
 
 fn replay_and_mutate(target: &str, one: impl Fn(&[u8]) + std::panic::RefUnwindSafe) {
-    let seeds = files(&format!("fuzz/corpus/{target}"));
-    assert!(!seeds.is_empty(), "fuzz/corpus/{target} holds the seeds");
+    let corpus = files(&format!("fuzz/corpus/{target}"));
     for (path, bytes) in files(&format!("fuzz/regressions/{target}"))
         .iter()
-        .chain(&seeds)
+        .chain(&corpus)
     {
         let r = std::panic::catch_unwind(|| one(bytes));
         assert!(r.is_ok(), "{}: panicked", path.display());
     }
+    // Mutate the hand-written seeds (`seed-*`); the rest of the corpus is what libFuzzer kept
+    // (minimized to one input per covered edge), replayed above.
+    let seeds: Vec<_> = corpus
+        .iter()
+        .filter(|(p, _)| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
+        })
+        .collect();
+    assert!(!seeds.is_empty(), "fuzz/corpus/{target} holds the seeds");
     let mut rng = Rng(0x5eed_cafe_f00d_1234);
-    for (path, bytes) in &seeds {
+    for (path, bytes) in seeds {
         for i in 0..MUTATIONS {
             let input = mutate(&mut rng, bytes);
             let r = std::panic::catch_unwind(|| one(&input));

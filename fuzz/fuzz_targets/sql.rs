@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = plan.explain();
             let _ = plan.string_literals();
             let _ = plan.for_shards(false);
+            let _ = plan.for_shards(true);
         }
     }
 });
