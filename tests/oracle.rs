@@ -7,23 +7,6 @@
 
 mod common;
 use common::*;
-use std::path::Path;
-use std::process::Command;
-
-fn duckdb(csv: &Path, sql: &str) -> Table {
-    let out = Command::new("python3")
-        .arg(repo().join("scripts/duckdb_query.py"))
-        .arg(csv)
-        .arg(sql)
-        .output()
-        .expect("python3 must be installed");
-    assert!(
-        out.status.success(),
-        "DuckDB failed (install it with `pip install duckdb`; scripts/test.sh does):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    read_csv_text(&out.stdout)
-}
 
 const WINDOWED: &str = "SELECT trader_id, symbol, COUNT(*) AS trade_count, AVG(price) AS avg_price";
 

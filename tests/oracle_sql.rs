@@ -8,7 +8,6 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::Command;
 
 /// The rows a query's DuckDB equivalent reads as `{src}`.
 #[derive(Clone, Copy)]
@@ -135,21 +134,6 @@ const CASES: &[Case] = &[
         src: Src::InOrderOnly,
     },
 ];
-
-fn duckdb(csv: &Path, sql: &str) -> Table {
-    let out = Command::new("python3")
-        .arg(repo().join("scripts/duckdb_query.py"))
-        .arg(csv)
-        .arg(sql)
-        .output()
-        .expect("python3 must be installed");
-    assert!(
-        out.status.success(),
-        "DuckDB failed (install it with `pip install duckdb`; scripts/test.sh does):\n{}\n{sql}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    read_csv_text(&out.stdout)
-}
 
 /// `market_data` with each record's watermark just before it (arrival order = trade_id).
 fn with_watermark(time: &str, lateness_ms: i64) -> String {

@@ -15,7 +15,7 @@
 
 use super::Operator;
 use super::group_table::GroupTable;
-use super::project::project_into;
+use super::project::emit_group_rows;
 use crate::data::batch::Column;
 use crate::data::{Batch, Dict};
 use crate::runtime::router::shard_of;
@@ -110,20 +110,7 @@ impl Aggregate {
 
     /// Runs HAVING and the SELECT list over the pending group rows into the output.
     fn flush_group_rows(&mut self, out: &mut ShardOutput) {
-        if self.group_rows.is_empty() {
-            return;
-        }
-        let n = self.group_rows.len();
-        project_into(
-            &self.plan.outputs,
-            self.plan.having.as_ref(),
-            &self.group_rows,
-            0..n,
-            &self.dict,
-            &mut out.batch,
-        );
-        self.group_rows.clear();
-        out.flush_if_full();
+        emit_group_rows(&self.plan, &mut self.group_rows, &self.dict, out);
     }
 
     /// Emits and frees the owner's windows for which `closes(start)` holds, oldest first.

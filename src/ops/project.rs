@@ -56,6 +56,30 @@ pub fn project_into(
     }
 }
 
+/// Runs an aggregate's HAVING and SELECT list over its pending group rows (layout
+/// `[keys, aggregates, window_start, window_end]`) into the output, and empties them.
+pub fn emit_group_rows(
+    plan: &crate::sql::AggregatePlan,
+    group_rows: &mut Batch,
+    dict: &Dict,
+    out: &mut ShardOutput,
+) {
+    if group_rows.is_empty() {
+        return;
+    }
+    let n = group_rows.len();
+    project_into(
+        &plan.outputs,
+        plan.having.as_ref(),
+        group_rows,
+        0..n,
+        dict,
+        &mut out.batch,
+    );
+    group_rows.clear();
+    out.flush_if_full();
+}
+
 impl Operator for Project {
     fn process(&mut self, batch: &Batch, rows: Range<usize>, _owner: usize, out: &mut ShardOutput) {
         project_into(&self.exprs, None, batch, rows, &self.dict, &mut out.batch);

@@ -13,7 +13,7 @@
 use super::Operator;
 use super::aggregate::eval_args;
 use super::group_table::{Acc, GroupTable};
-use super::project::project_into;
+use super::project::emit_group_rows;
 use crate::data::batch::Column;
 use crate::data::{Batch, Dict};
 use crate::sink::ShardOutput;
@@ -114,20 +114,7 @@ impl Sessions {
 
     /// Runs HAVING and the SELECT list over the pending group rows into the output.
     fn flush(&mut self, out: &mut ShardOutput) {
-        if self.group_rows.is_empty() {
-            return;
-        }
-        let n = self.group_rows.len();
-        project_into(
-            &self.plan.outputs,
-            self.plan.having.as_ref(),
-            &self.group_rows,
-            0..n,
-            &self.dict,
-            &mut out.batch,
-        );
-        self.group_rows.clear();
-        out.flush_if_full();
+        emit_group_rows(&self.plan, &mut self.group_rows, &self.dict, out);
     }
 
     /// Closes key `key`'s sessions that ended at or before `wm` (emitting them under EMIT

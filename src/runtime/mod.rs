@@ -461,6 +461,31 @@ fn glommio_help(cause: &str) -> String {
     )
 }
 
+/// Hands a core its next input, waiting (with backoff) while its ring is full: backpressure
+/// from the cores reaches the input here. Fails once the run is aborted.
+fn push_source(
+    ring: &mut rtrb::Producer<SourceMsg>,
+    mut msg: SourceMsg,
+    backoff: &mut backoff::Backoff,
+    control: &Control,
+) -> Result<()> {
+    loop {
+        match ring.push(msg) {
+            Ok(()) => {
+                backoff.reset();
+                return Ok(());
+            }
+            Err(rtrb::PushError::Full(m)) => {
+                if control.aborted() {
+                    return Err(Error::Internal("stopped: a shard failed".into()));
+                }
+                msg = m;
+                core::idle_blocking(backoff.next_idle());
+            }
+        }
+    }
+}
+
 /// The cutter thread of parallel parsing: cuts the file into chunks of `BLOCK_ROWS` records and
 /// deals chunk `b` (input block `b`) to core `b mod N`, which parses it.
 fn cut_input(
@@ -475,22 +500,8 @@ fn cut_input(
     let csv = reader.format() == crate::sink::Format::Csv;
     let mut block = 0usize;
     let mut backoff = backoff::Backoff::default();
-    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, mut msg: SourceMsg| -> Result<()> {
-        loop {
-            match ring.push(msg) {
-                Ok(()) => {
-                    backoff.reset();
-                    return Ok(());
-                }
-                Err(rtrb::PushError::Full(m)) => {
-                    if control.aborted() {
-                        return Err(Error::Internal("stopped: a shard failed".into()));
-                    }
-                    msg = m;
-                    core::idle_blocking(backoff.next_idle());
-                }
-            }
-        }
+    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg| {
+        push_source(ring, msg, &mut backoff, control)
     };
     let cut = crate::source::chunker::cut(file, path, csv, csv, BLOCK_ROWS, |chunk| {
         if control.stop_reading() {
@@ -520,22 +531,8 @@ fn parse_input(
     let n = rings.len();
     let mut block = 0usize;
     let mut backoff = backoff::Backoff::default();
-    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, mut msg: SourceMsg| -> Result<()> {
-        loop {
-            match ring.push(msg) {
-                Ok(()) => {
-                    backoff.reset();
-                    return Ok(());
-                }
-                Err(rtrb::PushError::Full(m)) => {
-                    if control.aborted() {
-                        return Err(Error::Internal("stopped: a shard failed".into()));
-                    }
-                    msg = m;
-                    core::idle_blocking(backoff.next_idle());
-                }
-            }
-        }
+    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg| {
+        push_source(ring, msg, &mut backoff, control)
     };
     loop {
         if control.stop_reading() {

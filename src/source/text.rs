@@ -121,22 +121,7 @@ impl TextReader {
                 line_no: 0,
             },
         };
-        let mut r = TextReader {
-            raw,
-            name: path.to_string(),
-            schema: Schema::default(),
-            interner: Interner::new(dict),
-            on_error,
-            sample: VecDeque::new(),
-            record: ByteRecord::new(),
-            spare: ByteRecord::new(),
-            staged: Vec::new(),
-            malformed: 0,
-            examples: Vec::new(),
-            records_read: 0,
-            line_offset: 0,
-            format,
-        };
+        let mut r = TextReader::with_raw(raw, path, Schema::default(), dict, on_error, format);
         let header = match r.read_header()? {
             Some(h) => h,
             // An empty input has no header to name its columns: `--schema` can name them (a
@@ -184,12 +169,31 @@ impl TextReader {
                 line_no: 0,
             },
         };
+        TextReader::with_raw(
+            raw,
+            &self.name,
+            self.schema.clone(),
+            self.interner.dict().clone(),
+            self.on_error,
+            self.format,
+        )
+    }
+
+    /// A reader over `raw` that has read nothing yet.
+    fn with_raw(
+        raw: Raw,
+        name: &str,
+        schema: Schema,
+        dict: Arc<Dict>,
+        on_error: OnError,
+        format: Format,
+    ) -> TextReader {
         TextReader {
             raw,
-            name: self.name.clone(),
-            schema: self.schema.clone(),
-            interner: Interner::new(self.interner.dict().clone()),
-            on_error: self.on_error,
+            name: name.to_string(),
+            schema,
+            interner: Interner::new(dict),
+            on_error,
             sample: VecDeque::new(),
             record: ByteRecord::new(),
             spare: ByteRecord::new(),
@@ -198,7 +202,7 @@ impl TextReader {
             examples: Vec::new(),
             records_read: 0,
             line_offset: 0,
-            format: self.format,
+            format,
         }
     }
 

@@ -65,6 +65,22 @@ pub fn read_csv_text(text: &[u8]) -> Table {
     Table { header, rows }
 }
 
+/// Runs `sql` in DuckDB (the oracle) over the CSV file, as a table `market_data`.
+pub fn duckdb(csv: &Path, sql: &str) -> Table {
+    let out = Command::new("python3")
+        .arg(repo().join("scripts/duckdb_query.py"))
+        .arg(csv)
+        .arg(sql)
+        .output()
+        .expect("python3 must be installed");
+    assert!(
+        out.status.success(),
+        "DuckDB failed (install it with `pip install duckdb`; scripts/test.sh does):\n{}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    read_csv_text(&out.stdout)
+}
+
 /// Runs a query into a CSV file and returns its rows and the stats JSON.
 pub fn run_query(dir: &Path, tag: &str, query: &str, extra: &[&str]) -> (Table, serde_json::Value) {
     let out = dir.join(format!("{tag}.csv"));
