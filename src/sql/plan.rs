@@ -556,7 +556,7 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
     let source_name = source_name(select)?;
     let filter = match &select.selection {
         Some(w) => {
-            let e = compile(w, &mut InputScope::new(input, "WHERE"))?;
+            let e = condition(compile(w, &mut InputScope::new(input, "WHERE"))?);
             if e.ty() != DataType::Bool {
                 return Err(SqlError::at(
                     format!("WHERE needs a boolean condition, found {}", e.ty()),
@@ -846,7 +846,7 @@ fn plan_aggregate(
     let (mut outputs, output) = plan_projection(select, &mut scope, input)?;
     let having = match &select.having {
         Some(h) => {
-            let e = compile(h, &mut scope)?;
+            let e = condition(compile(h, &mut scope)?);
             if e.ty() != DataType::Bool {
                 return Err(SqlError::at("HAVING needs a boolean condition", h.span()));
             }
@@ -1480,6 +1480,15 @@ fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
     })
 }
 
+/// An expression used as a condition: an untyped NULL there is a BOOLEAN NULL (never true).
+fn condition(e: Expr) -> Expr {
+    if e.is_null_literal() {
+        Expr::Literal(Literal::Null(DataType::Bool))
+    } else {
+        e
+    }
+}
+
 /// A scalar function by SQL name.
 fn scalar_func(name: &str) -> Option<Func> {
     Some(match name.to_ascii_uppercase().as_str() {
@@ -1762,6 +1771,7 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             let x = compile(expr, scope)?;
             match op {
                 ast::UnaryOperator::Not => {
+                    let x = condition(x);
                     if x.ty() != DataType::Bool {
                         return Err(SqlError::at(
                             format!("NOT needs a boolean, found {}", x.ty()),
@@ -1945,6 +1955,7 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             let mut results = Vec::new();
             for w in conditions {
                 let c = compile(&w.condition, scope)?;
+                let c = if operand.is_none() { condition(c) } else { c };
                 let c = match &operand {
                     Some(o) => binary(BinOp::Eq, o.clone(), c, w.condition.span())?,
                     None => c,
@@ -1988,6 +1999,20 @@ mod tests {
 
     fn plan_sql(sql: &str) -> Result<Plan, SqlError> {
         plan(&parse(sql)?, &Schema::market_data())
+    }
+
+    #[test]
+    fn an_untyped_null_is_a_boolean_null_where_a_condition_is_expected() {
+        for sql in [
+            "SELECT * FROM market_data WHERE NULL",
+            "SELECT * FROM market_data WHERE NOT NULL OR price > 1",
+            "SELECT CASE WHEN NULL THEN 1 ELSE 2 END AS c FROM market_data",
+            "SELECT symbol FROM market_data GROUP BY symbol HAVING NULL",
+        ] {
+            plan_sql(sql).unwrap_or_else(|e| panic!("{sql}: {}", e.message));
+        }
+        let p = plan_sql("SELECT * FROM market_data WHERE NULL").unwrap();
+        assert_eq!(p.filter, Some(Expr::Literal(Literal::Null(DataType::Bool))));
     }
 
     #[test]
