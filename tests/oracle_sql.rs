@@ -65,8 +65,8 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "aggregates",
-        sql: "SELECT symbol, COUNT(*) AS n, COUNT(price) AS np, SUM(quantity) AS q, AVG(price) AS ap, MIN(price) AS lo, MAX(quantity) AS hq, STDDEV(price) AS sd, VAR_POP(price) AS vp, COUNT(DISTINCT trader_id) AS traders FROM market_data GROUP BY symbol HAVING COUNT(*) > 10",
-        duck: "SELECT symbol, COUNT(*), COUNT(price), SUM(quantity), AVG(price), MIN(price), MAX(quantity), STDDEV(price), VAR_POP(price), COUNT(DISTINCT trader_id) FROM {src} GROUP BY symbol HAVING COUNT(*) > 10",
+        sql: "SELECT symbol, COUNT(*) AS n, COUNT(price) AS np, SUM(quantity) AS q, AVG(price) AS ap, MIN(price) AS lo, MAX(quantity) AS hq, STDDEV(price) AS sd, VAR_POP(price) AS vp, COUNT(DISTINCT trader_id) AS traders, MIN(trader_id) AS first_trader, MAX(trader_id) AS last_trader FROM market_data GROUP BY symbol HAVING COUNT(*) > 10",
+        duck: "SELECT symbol, COUNT(*), COUNT(price), SUM(quantity), AVG(price), MIN(price), MAX(quantity), STDDEV(price), VAR_POP(price), COUNT(DISTINCT trader_id), MIN(trader_id), MAX(trader_id) FROM {src} GROUP BY symbol HAVING COUNT(*) > 10",
         cmp: Cmp::Multiset,
         src: Src::All,
     },
@@ -86,8 +86,8 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "tumbling_having",
-        sql: "SELECT symbol, window_start, window_end, COUNT(*) AS n, AVG(price) AS ap, SUM(quantity) AS q FROM market_data GROUP BY symbol WINDOW TUMBLING (trade_time, INTERVAL '10' SECOND) HAVING COUNT(*) > 1",
-        duck: "SELECT symbol, ws, ws + 10000, COUNT(*), AVG(price), SUM(quantity) FROM {src} GROUP BY symbol, ws HAVING COUNT(*) > 1",
+        sql: "SELECT symbol, window_start, window_end, COUNT(*) AS n, AVG(price) AS ap, SUM(quantity) AS q, MAX(trader_id) AS t FROM market_data GROUP BY symbol WINDOW TUMBLING (trade_time, INTERVAL '10' SECOND) HAVING COUNT(*) > 1",
+        duck: "SELECT symbol, ws, ws + 10000, COUNT(*), AVG(price), SUM(quantity), MAX(trader_id) FROM {src} GROUP BY symbol, ws HAVING COUNT(*) > 1",
         cmp: Cmp::Multiset,
         src: Src::Tumbling(10_000),
     },

@@ -63,6 +63,12 @@ impl Dict {
     }
 }
 
+impl std::fmt::Debug for Dict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Dict({} strings)", self.len())
+    }
+}
+
 /// A thread's interning front end: a private map in front of the shared `Dict`.
 pub struct Interner {
     dict: Arc<Dict>,

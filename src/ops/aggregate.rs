@@ -74,10 +74,11 @@ impl Aggregate {
         {
             return i;
         }
-        let table = self
-            .free
-            .pop()
-            .unwrap_or_else(|| GroupTable::new(&self.plan.key_types, &self.plan.aggs));
+        let table = self.free.pop().unwrap_or_else(|| {
+            let mut t = GroupTable::new(&self.plan.key_types, &self.plan.aggs);
+            t.attach_dict(&self.dict);
+            t
+        });
         self.slots.push(Slot {
             owner,
             start,

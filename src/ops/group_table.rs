@@ -3,10 +3,11 @@
 //! so lookups hash integers only. Accumulators merge exactly (`merge_from`), which is what
 //! lets partial states from several cores combine into one.
 
-use crate::data::DataType;
 use crate::data::batch::{Column, null_float};
+use crate::data::{DataType, Dict};
 use crate::sql::{AggCall, AggFunc};
 use fxhash::{FxHashMap, FxHashSet};
+use std::sync::Arc;
 
 /// Key → group index, specialised by key width so the common cases hash one integer.
 enum KeyIndex {
@@ -59,6 +60,9 @@ enum Kind {
 pub struct Acc {
     kind: Kind,
     int: bool,
+    /// MIN / MAX of strings: `i` holds dictionary ids, compared by their text.
+    is_str: bool,
+    text: Option<Arc<Dict>>,
     n: Vec<i64>,
     i: Vec<i64>,
     f: Vec<f64>,
@@ -69,6 +73,8 @@ pub struct Acc {
 impl Acc {
     pub fn new(call: &AggCall) -> Acc {
         let int = call.arg.as_ref().is_some_and(|a| a.ty().is_integer());
+        let is_str = matches!(call.func, AggFunc::Min | AggFunc::Max)
+            && call.arg.as_ref().is_some_and(|a| a.ty() == DataType::Str);
         let kind = match call.func {
             AggFunc::CountStar => Kind::CountStar,
             AggFunc::Count => Kind::Count,
@@ -96,13 +102,37 @@ impl Acc {
         };
         Acc {
             kind,
-            int: int && matches!(kind, Kind::Sum | Kind::Min | Kind::Max),
+            int: (int || is_str) && matches!(kind, Kind::Sum | Kind::Min | Kind::Max),
+            is_str,
+            text: None,
             n: Vec::new(),
             i: Vec::new(),
             f: Vec::new(),
             m2: Vec::new(),
             sets: Vec::new(),
         }
+    }
+
+    /// Gives a string MIN / MAX the dictionary its ids are compared in.
+    pub fn attach_dict(&mut self, dict: &Arc<Dict>) {
+        if self.is_str {
+            self.text = Some(dict.clone());
+        }
+    }
+
+    /// The id of the smaller (MIN) or larger (MAX) string of two ids.
+    fn pick_text(&self, a: i64, b: i64) -> i64 {
+        let dict = self
+            .text
+            .as_ref()
+            .expect("string MIN/MAX has its dictionary");
+        let (x, y) = (dict.get(a as u32), dict.get(b as u32));
+        let first = if self.kind == Kind::Min {
+            x <= y
+        } else {
+            x >= y
+        };
+        if first { a } else { b }
     }
 
     /// Whether partial states of this accumulator can cross cores as fixed columns (a
@@ -192,6 +222,14 @@ impl Acc {
                 let d = x - self.f[g];
                 self.f[g] += d / self.n[g] as f64;
                 self.m2[g] += d * (x - self.f[g]);
+            }
+            Kind::Min | Kind::Max if self.is_str => {
+                let id = arg.as_str_ids()[row] as i64;
+                self.i[g] = if self.n[g] == 1 {
+                    id
+                } else {
+                    self.pick_text(self.i[g], id)
+                };
             }
             Kind::Sum if self.int => self.i[g] = self.i[g].wrapping_add(arg.as_int()[row]),
             Kind::Min if self.int => self.i[g] = self.i[g].min(arg.as_int()[row]),
@@ -344,6 +382,13 @@ impl Acc {
                 self.f[g] += delta * nb / total;
                 self.m2[g] += m2 + delta * delta * na * nb / total;
             }
+            Kind::Min | Kind::Max if self.is_str => {
+                self.i[g] = if self.n[g] == 0 {
+                    i
+                } else {
+                    self.pick_text(self.i[g], i)
+                };
+            }
             Kind::Sum if self.int => self.i[g] = self.i[g].wrapping_add(i),
             Kind::Min if self.int => self.i[g] = self.i[g].min(i),
             Kind::Max if self.int => self.i[g] = self.i[g].max(i),
@@ -434,6 +479,7 @@ impl Acc {
                     o.push(if sqrt { v.sqrt() } else { v });
                 }
             }
+            (_, Column::Str(o)) if self.is_str => o.push(self.i[g] as u32),
             (_, Column::Int(o)) if self.int => o.push(self.i[g]),
             (_, Column::Float(o)) if !self.int => o.push(self.f[g]),
             _ => panic!("internal: accumulator and output column types differ"),
@@ -483,6 +529,11 @@ impl GroupTable {
 
     pub fn len(&self) -> usize {
         self.groups as usize
+    }
+
+    /// Gives string MIN / MAX accumulators the dictionary (see `Acc::attach_dict`).
+    pub fn attach_dict(&mut self, dict: &Arc<Dict>) {
+        self.accs.iter_mut().for_each(|a| a.attach_dict(dict));
     }
 
     pub fn is_empty(&self) -> bool {

@@ -56,7 +56,15 @@ impl Sessions {
         let gap = plan.window.map_or(1, |w| w.size());
         Sessions {
             group_rows: Batch::with_types(plan.group_row_types(), 0),
-            accs: plan.aggs.iter().map(Acc::new).collect(),
+            accs: plan
+                .aggs
+                .iter()
+                .map(|c| {
+                    let mut a = Acc::new(c);
+                    a.attach_dict(&dict);
+                    a
+                })
+                .collect(),
             free: Vec::new(),
             slots: 0,
             owners: Vec::new(),

@@ -1117,9 +1117,7 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
             let arg = compile(e, &mut InputScope::new(input, "an aggregate argument"))?;
             let ok = match func {
                 AggFunc::Count | AggFunc::CountDistinct => true,
-                AggFunc::Min | AggFunc::Max => {
-                    arg.ty() != DataType::Str && arg.ty() != DataType::Bool
-                }
+                AggFunc::Min | AggFunc::Max => arg.ty() != DataType::Bool,
                 _ => arg.ty().is_numeric(),
             };
             if !ok {
@@ -1361,17 +1359,23 @@ impl Scope for RowsScope<'_> {
         self.partition_by = Some(partition);
         self.order_by = Some(order);
         let call = agg_call(f, self.input, span)?;
-        if !matches!(
-            call.func,
-            AggFunc::CountStar
-                | AggFunc::Count
-                | AggFunc::Sum
-                | AggFunc::Avg
-                | AggFunc::Min
-                | AggFunc::Max
-        ) {
+        let string_min_max = matches!(call.func, AggFunc::Min | AggFunc::Max)
+            && call.arg.as_ref().is_some_and(|a| a.ty() == DataType::Str);
+        if string_min_max
+            || !matches!(
+                call.func,
+                AggFunc::CountStar
+                    | AggFunc::Count
+                    | AggFunc::Sum
+                    | AggFunc::Avg
+                    | AggFunc::Min
+                    | AggFunc::Max
+            )
+        {
             let what = if call.func == AggFunc::CountDistinct {
                 "COUNT(DISTINCT ...)".to_string()
+            } else if string_min_max {
+                format!("{} of a VARCHAR", fn_name(f).to_uppercase())
             } else {
                 fn_name(f).to_uppercase()
             };
