@@ -10,11 +10,11 @@
 //! | layer | module | owns |
 //! |---|---|---|
 //! | command line | [`cli`], [`app`] | flags → a checked run; the commands end to end |
-//! | SQL front end | [`sql`] | text → parse (plus `WINDOW` / `EMIT` lifting) → typed [`sql::Plan`] |
-//! | data | [`data`] | schemas, columnar [`data::Batch`]es, the string [`data::Dict`] |
-//! | sources | [`source`] | the generator, CSV / JSON-lines readers, numbered input blocks |
+//! | SQL front end | [`sql`] | text → parse (plus `WINDOW` / `EMIT` / `ALLOWED LATENESS` lifting) → typed [`sql::Plan`] |
+//! | data | [`data`] | schemas, columnar [`data::Batch`]es (NULL as one reserved value per type), the string [`data::Dict`] |
+//! | sources | [`source`] | the generator, CSV / JSON-lines readers, the chunk cutter for parallel parsing, numbered input blocks |
 //! | runtime | [`runtime`] | placement, the SPSC mesh, the router, the core loop, the mutex baseline |
-//! | operators | [`ops`] | projection, GROUP BY + windows, ROWS windows |
+//! | operators | [`ops`] | projection, GROUP BY + tumbling / hopping windows, sessions, ROWS windows |
 //! | sinks | [`sink`] | CSV / JSON lines / null output, written in large chunks |
 //! | metrics | [`metrics`] | the stats JSON, the run summary, HDR latency |
 //! | bench | [`bench`] | YAML sweeps over modes and core counts, and their reports |
