@@ -6,34 +6,11 @@
 //! hostile values) over the seeds, so CI fuzzes a little without nightly. Any panic fails the
 //! test.
 
-use shardsql::data::{DataType, Field, Schema};
 use shardsql::sink::Format;
 use std::path::PathBuf;
 
 /// Mutated inputs per seed.
 const MUTATIONS: usize = 2000;
-
-/// What `fuzz/fuzz_targets/sql.rs` does with one input.
-fn sql_one(data: &[u8]) {
-    let Ok(sql) = std::str::from_utf8(data) else {
-        return;
-    };
-    let other = Schema::new(vec![
-        Field::new("k", DataType::Str),
-        Field::new("n", DataType::Int),
-        Field::new("x", DataType::Float),
-        Field::new("t", DataType::Timestamp),
-        Field::new("b", DataType::Bool),
-    ]);
-    for schema in [Schema::market_data(), other] {
-        if let Ok(plan) = shardsql::sql::compile_query(sql, "fuzz.sql", &schema) {
-            let _ = plan.explain();
-            let _ = plan.string_literals();
-            let _ = plan.for_shards(false);
-            let _ = plan.for_shards(true);
-        }
-    }
-}
 
 /// What `fuzz/fuzz_targets/{csv,jsonl}.rs` do with one input.
 fn text_one(data: &[u8], format: Format) {
@@ -177,7 +154,7 @@ fn replay_and_mutate(target: &str, one: impl Fn(&[u8]) + std::panic::RefUnwindSa
 
 #[test]
 fn fuzz_regressions_sql_front_end() {
-    replay_and_mutate("sql", sql_one);
+    replay_and_mutate("sql", shardsql::sql::fuzz_compile);
 }
 
 #[test]

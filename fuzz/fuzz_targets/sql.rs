@@ -4,25 +4,5 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shardsql::data::{DataType, Field, Schema};
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(sql) = std::str::from_utf8(data) else {
-        return;
-    };
-    let other = Schema::new(vec![
-        Field::new("k", DataType::Str),
-        Field::new("n", DataType::Int),
-        Field::new("x", DataType::Float),
-        Field::new("t", DataType::Timestamp),
-        Field::new("b", DataType::Bool),
-    ]);
-    for schema in [Schema::market_data(), other] {
-        if let Ok(plan) = shardsql::sql::compile_query(sql, "fuzz.sql", &schema) {
-            let _ = plan.explain();
-            let _ = plan.string_literals();
-            let _ = plan.for_shards(false);
-            let _ = plan.for_shards(true);
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| shardsql::sql::fuzz_compile(data));

@@ -49,6 +49,8 @@ pub struct Sessions {
     slots: usize,
     /// Rows in the group-row layout `[keys, aggregates, window_start, window_end]`.
     group_rows: Batch,
+    /// Scratch: the sessions the current record touches.
+    touching: Vec<Session>,
 }
 
 impl Sessions {
@@ -67,6 +69,7 @@ impl Sessions {
                 .collect(),
             free: Vec::new(),
             slots: 0,
+            touching: Vec::new(),
             owners: Vec::new(),
             time_column,
             gap,
@@ -175,10 +178,17 @@ impl Sessions {
         r: usize,
     ) -> Session {
         let gap = self.gap;
-        let open = std::mem::take(&mut self.owner(owner).open[key]);
-        let (mut touching, mut rest): (Vec<Session>, Vec<Session>) = open
-            .into_iter()
-            .partition(|s| t < s.last.saturating_add(gap) && s.start < t.saturating_add(gap));
+        // The sessions this record touches leave the key's list for the reused scratch
+        // vector (no allocation per record); the merged session goes back in.
+        let mut touching = std::mem::take(&mut self.touching);
+        touching.clear();
+        self.owner(owner).open[key].retain(|s| {
+            let touches = t < s.last.saturating_add(gap) && s.start < t.saturating_add(gap);
+            if touches {
+                touching.push(*s);
+            }
+            !touches
+        });
         let mut session = match touching.pop() {
             Some(s) => s,
             None => Session {
@@ -187,7 +197,7 @@ impl Sessions {
                 slot: self.new_slot(),
             },
         };
-        for other in touching {
+        for &other in &touching {
             for acc in &mut self.accs {
                 acc.merge_groups(session.slot, other.slot);
             }
@@ -200,8 +210,8 @@ impl Sessions {
         for (acc, arg) in self.accs.iter_mut().zip(args) {
             acc.update(session.slot, *arg, r);
         }
-        rest.push(session);
-        self.owner(owner).open[key] = rest;
+        self.owner(owner).open[key].push(session);
+        self.touching = touching;
         session
     }
 }

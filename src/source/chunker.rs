@@ -2,8 +2,9 @@
 //! records — a CSV record ends at a newline outside double quotes (a quoted field may hold
 //! newlines; a doubled quote `""` toggles twice), a JSON line at every newline — and deals
 //! chunk k to core k mod N; each core parses its chunks with its own interner
-//! (`TextReader::chunk_parser`). Cutting is a `memchr` scan, an order of magnitude cheaper than
-//! parsing, so one cutter feeds many parsers, and chunk k is input block k, which keeps the
+//! (`TextReader::chunk_parser`). Cutting is a `memchr` scan, far cheaper than parsing (`perf
+//! record`, GROUP BY over a 5M-record CSV on 2 cores: the cutter thread ~7% of samples, the
+//! cores' parsing ~90%), so one cutter feeds several parsers, and chunk k is input block k, which keeps the
 //! shards' block-order consumption (and so per-key order and lateness) exactly as with one
 //! parser. Each chunk carries the line its first record starts on, so malformed-record reports
 //! keep their exact line numbers.

@@ -121,37 +121,40 @@ impl LikePattern {
 
     /// Whether `s` matches: greedy matching with one backtrack point per `%` (linear in
     /// practice, O(len(s) · len(pattern)) at worst; never exponential).
+    /// Walks `s` by byte offsets, decoding one character at a time: no allocation per value.
     pub fn matches(&self, s: &str) -> bool {
-        let lowered;
-        let s = if self.case_insensitive {
-            lowered = s.to_lowercase();
-            &lowered
-        } else {
-            s
+        let fold = |c: char| {
+            if self.case_insensitive {
+                c.to_lowercase().next().unwrap_or(c)
+            } else {
+                c
+            }
         };
-        let s: Vec<char> = s.chars().collect();
+        // The character at byte offset `i` and the offset after it.
+        let at = |i: usize| s[i..].chars().next().map(|c| (fold(c), i + c.len_utf8()));
         let p = &self.tokens;
         let (mut i, mut j) = (0usize, 0usize);
         let mut star: Option<(usize, usize)> = None;
-        while i < s.len() {
+        while let Some((c, after)) = at(i) {
             match p.get(j) {
                 Some(LikeToken::Any) => {
                     star = Some((j, i));
                     j += 1;
                 }
                 Some(LikeToken::One) => {
-                    i += 1;
+                    i = after;
                     j += 1;
                 }
-                Some(LikeToken::Char(c)) if *c == s[i] => {
-                    i += 1;
+                Some(LikeToken::Char(pc)) if *pc == c => {
+                    i = after;
                     j += 1;
                 }
                 _ => match star {
                     Some((sj, si)) => {
-                        star = Some((sj, si + 1));
+                        let next = at(si).map_or(s.len(), |(_, a)| a);
+                        star = Some((sj, next));
                         j = sj + 1;
-                        i = si + 1;
+                        i = next;
                     }
                     None => return false,
                 },
@@ -722,8 +725,8 @@ fn string_call(func: Func, args: &[Expr], batch: &Batch, dict: &Dict) -> Column 
                 part.clear();
                 let ok = text_of(&cols[0], row, dict, &mut part);
                 match func {
-                    Func::Upper => text.push_str(&part.to_uppercase()),
-                    Func::Lower => text.push_str(&part.to_lowercase()),
+                    Func::Upper => text.extend(part.chars().flat_map(char::to_uppercase)),
+                    Func::Lower => text.extend(part.chars().flat_map(char::to_lowercase)),
                     Func::Trim => text.push_str(part.trim()),
                     _ => text.push_str(&part),
                 }
