@@ -85,9 +85,11 @@ fn run(args: RunArgs) -> Result<()> {
             "--partitions applies to the built-in generator; a file is one partition".into(),
         ));
     }
+    let mut inferred = Vec::new();
     let (schema, source) = match &args.input {
         Some(path) => {
             let r = TextReader::open(path, fixed.as_ref(), dict.clone(), args.on_error.into())?;
+            inferred = r.inferred().to_vec();
             (r.schema().clone(), Source::Text(Box::new(r)))
         }
         None => {
@@ -99,7 +101,8 @@ fn run(args: RunArgs) -> Result<()> {
         }
     };
     let plan = sql::compile_query(&sql_text, &query_path.display().to_string(), &schema)
-        .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))?;
+        .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))
+        .map_err(|e| with_inference_notes(e, args.input.as_deref(), &schema, &inferred))?;
     let mut literals = Interner::new(dict.clone());
     plan.string_literals().iter().for_each(|s| {
         literals.intern(s);
@@ -217,6 +220,95 @@ fn with_input_columns(e: Error, input: Option<&str>, schema: &Schema) -> Error {
     }
 }
 
+/// A query error about types that names a column whose type was inferred gets a note saying
+/// so, with the sampled text that decided it and the `--schema` that would fix it.
+fn with_inference_notes(
+    e: Error,
+    input: Option<&str>,
+    schema: &Schema,
+    inferred: &[Option<crate::source::text::Inferred>],
+) -> Error {
+    let (Error::Query(msg), Some(path)) = (&e, input) else {
+        return e;
+    };
+    let first = msg.lines().next().unwrap_or_default();
+    let about_types = [
+        "VARCHAR",
+        "BIGINT",
+        "DOUBLE",
+        "BOOLEAN",
+        "TIMESTAMP",
+        "numer",
+        "number",
+    ]
+    .iter()
+    .any(|t| first.contains(t));
+    if !about_types || first.starts_with("unknown column") {
+        return e;
+    }
+    let words = words_under_caret(msg);
+    let mut notes = String::new();
+    for (f, how) in schema.fields.iter().zip(inferred) {
+        let Some(how) = how else { continue };
+        if !words.contains(&f.name.to_ascii_lowercase()) {
+            continue;
+        }
+        let why = match &how.first_text {
+            Some((line, text)) => format!(" (line {line} holds `{text}`, which is not a number)"),
+            None => String::new(),
+        };
+        let other = if how.ty == crate::data::DataType::Str {
+            "double"
+        } else {
+            "varchar"
+        };
+        notes.push_str(&format!(
+            "\n = note: `{}` is {} because its type was inferred from the first records of \
+             --input {path}{why}; declare its type with --schema {}:{other} (or another type)",
+            f.name, how.ty, f.name
+        ));
+    }
+    if notes.is_empty() {
+        e
+    } else {
+        Error::Query(format!("{msg}{notes}"))
+    }
+}
+
+/// The identifiers a rendered query error's caret points at (lowercased), widened to whole
+/// words: `SUM(v)` with the caret under `v` gives `["v"]`.
+fn words_under_caret(rendered: &str) -> Vec<String> {
+    let lines: Vec<&str> = rendered.lines().collect();
+    let Some(at) = lines
+        .iter()
+        .position(|l| l.contains('^') && l.trim_start().starts_with('|'))
+    else {
+        return Vec::new();
+    };
+    let (Some(caret), Some(text)) = (lines.get(at), at.checked_sub(1).map(|i| lines[i])) else {
+        return Vec::new();
+    };
+    let chars: Vec<char> = text.chars().collect();
+    let Some(from) = caret.find('^') else {
+        return Vec::new();
+    };
+    let to = caret.rfind('^').unwrap_or(from) + 1;
+    let word = |c: &char| c.is_alphanumeric() || *c == '_';
+    let mut start = from.min(chars.len());
+    while start > 0 && word(&chars[start - 1]) {
+        start -= 1;
+    }
+    let mut end = to.min(chars.len());
+    while end < chars.len() && word(&chars[end]) {
+        end += 1;
+    }
+    chars[start..end]
+        .split(|c| !word(c))
+        .filter(|w| !w.is_empty())
+        .map(|w| w.iter().collect::<String>().to_ascii_lowercase())
+        .collect()
+}
+
 fn write_hgrm(path: &Path, latency: &crate::metrics::latency::Latency) -> Result<()> {
     let io = |e| Error::io(format!("--hgrm {}: cannot write", path.display()), e);
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
@@ -253,9 +345,10 @@ fn generate(a: GenArgs) -> Result<()> {
     let (format, mut out): (Format, Box<dyn Write>) = if a.output == "-" {
         (Format::Csv, Box::new(std::io::stdout().lock()))
     } else {
+        let format = sink::format_of("--output", Path::new(&a.output))?;
         let f = std::fs::File::create(&a.output)
             .map_err(|e| Error::io(format!("--output {}: cannot create", a.output), e))?;
-        (sink::format_of(Path::new(&a.output)), Box::new(f))
+        (format, Box::new(f))
     };
     let io_err = |e| Error::io("gen: writing failed", e);
     let mut buf = Vec::with_capacity(1 << 20);

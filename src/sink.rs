@@ -54,10 +54,11 @@ impl Sink {
             "null" => (None, None),
             "-" => (Some(Format::Csv), Some(Box::new(std::io::stdout()))),
             path => {
+                let format = format_of(flag, Path::new(path))?;
                 let file = std::fs::File::create(path)
                     .map_err(|e| Error::io(format!("{flag} {path}: cannot create the file"), e))?;
                 (
-                    Some(format_of(Path::new(path))),
+                    Some(format),
                     Some(Box::new(std::io::BufWriter::with_capacity(1 << 16, file))),
                 )
             }
@@ -134,11 +135,21 @@ impl std::fmt::Debug for Sink {
     }
 }
 
-/// `.jsonl` / `.json` / `.ndjson` mean JSON lines; everything else CSV.
-pub fn format_of(path: &Path) -> Format {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("jsonl" | "json" | "ndjson") => Format::JsonLines,
-        _ => Format::Csv,
+/// The output format a file name asks for: `.jsonl` / `.json` / `.ndjson` mean JSON lines,
+/// `.csv`, `.txt` or no extension CSV; anything else (`.parquet`, `.gz`, ...) is refused rather
+/// than silently written as CSV. `flag` names the option in the message.
+pub fn format_of(flag: &str, path: &Path) -> Result<Format> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("jsonl" | "json" | "ndjson") => Ok(Format::JsonLines),
+        None | Some("csv" | "txt") => Ok(Format::Csv),
+        Some(other) => Err(Error::Usage(format!(
+            "{flag} {}: shardsql does not write `.{other}` files; name the file .csv (or no \
+             extension) for CSV, or .jsonl / .json / .ndjson for JSON lines",
+            path.display()
+        ))),
     }
 }
 

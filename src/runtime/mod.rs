@@ -23,6 +23,7 @@ use crate::source::text::TextReader;
 use crate::source::{BLOCK_ROWS, Input};
 use crate::sql::{Plan, Routing};
 use futures_lite::FutureExt;
+use std::io::Read as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -196,10 +197,13 @@ pub fn run(
             .collect(),
         Input::Stream(reader) => {
             // A regular file read by several cores is cut into chunks that the cores parse
-            // (parallel parsing); stdin, a pipe, or a single core's input is parsed by the
-            // reader thread, which deals parsed blocks (with one core that thread is the
+            // (parallel parsing); stdin, a pipe, a single core's input, or any input under
+            // `--on-error fail` is parsed by the reader thread, which deals parsed blocks (with one core that thread is the
             // parallelism).
+            // Under `--on-error fail` one parser reads in order, so the run stops at the
+            // first malformed record, exactly as with one core.
             let chunked = n > 1
+                && !reader.fails_on_error()
                 && reader.path() != "-"
                 && std::fs::metadata(reader.path()).is_ok_and(|m| m.is_file());
             let mut rings = Vec::new();
@@ -495,15 +499,17 @@ fn cut_input(
 ) -> Result<()> {
     let n = rings.len();
     let path = reader.path();
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::io(format!("--input {path}: cannot open"), e))?;
+    let mut file = crate::source::open::open_input(path)?;
+    let start = reader.data_start();
+    std::io::copy(&mut (&mut file).take(start.byte), &mut std::io::sink())
+        .map_err(|e| Error::io(format!("--input {path}: read failed"), e))?;
     let csv = reader.format() == crate::sink::Format::Csv;
     let mut block = 0usize;
     let mut backoff = backoff::Backoff::default();
     let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg| {
         push_source(ring, msg, &mut backoff, control)
     };
-    let cut = crate::source::chunker::cut(file, path, csv, csv, BLOCK_ROWS, |chunk| {
+    let cut = crate::source::chunker::cut(file, path, csv, start.line, BLOCK_ROWS, |chunk| {
         if control.stop_reading() {
             return Ok(false); // graceful stop: end every core's input here
         }

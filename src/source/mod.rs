@@ -4,6 +4,7 @@
 
 pub mod chunker;
 pub mod generator;
+pub mod open;
 pub mod text;
 
 use crate::data::Batch;

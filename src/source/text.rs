@@ -7,11 +7,11 @@
 use crate::data::batch::{Column, NULL_INT};
 use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
-use crate::sink::{Format, format_of};
+use crate::sink::Format;
+use crate::source::open::{input_format, open_input};
 use csv::ByteRecord;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
 use std::sync::Arc;
 
 /// The staged value of an empty (NULL) field; `append` checks the field text too, since a
@@ -41,6 +41,13 @@ enum Raw {
     },
 }
 
+/// A position in the opened input: a byte offset and the 1-based line it is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataStart {
+    pub byte: u64,
+    pub line: u64,
+}
+
 /// A malformed record: its 1-based line and what was wrong.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Malformed {
@@ -66,7 +73,21 @@ pub struct TextReader {
     pub records_read: u64,
     /// Added to CSV line numbers: a chunk parser's chunk starts at line `line_offset + 1`.
     line_offset: u64,
+    /// Where the records start in the opened (decompressed, BOM-less) input: the byte offset
+    /// and line just after a CSV header; the start for JSON lines, whose first object is a record.
+    data_start: DataStart,
+    /// Per column: how its type was inferred (`None` when `--schema` or `market_data` fixed it).
+    inferred: Vec<Option<Inferred>>,
     format: Format,
+}
+
+/// How a column's type was inferred from the sampled records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inferred {
+    pub ty: DataType,
+    /// For a VARCHAR column whose other samples were numbers: the first text that was not, and
+    /// its line (what a user needs to see why `AVG(col)` is refused).
+    pub first_text: Option<(u64, String)>,
 }
 
 impl TextReader {
@@ -78,18 +99,10 @@ impl TextReader {
         dict: Arc<Dict>,
         on_error: OnError,
     ) -> Result<TextReader> {
-        let input: Box<dyn Read + Send> = if path == "-" {
-            Box::new(std::io::stdin())
-        } else {
-            Box::new(
-                std::fs::File::open(path)
-                    .map_err(|e| Error::io(format!("--input {path}: cannot open"), e))?,
-            )
-        };
         TextReader::from_reader(
-            input,
+            open_input(path)?,
             path,
-            format_of(Path::new(path)),
+            input_format(path),
             schema,
             dict,
             on_error,
@@ -156,6 +169,16 @@ impl TextReader {
         self.format
     }
 
+    /// Whether a malformed record stops the run (`--on-error fail`).
+    pub fn fails_on_error(&self) -> bool {
+        self.on_error == OnError::Fail
+    }
+
+    /// Where the records start: the chunk cutter of parallel parsing starts there.
+    pub fn data_start(&self) -> DataStart {
+        self.data_start
+    }
+
     /// A parser for raw chunks of this input (parallel parsing): the same schema, format and
     /// error policy, its own interner into the same dictionary, nothing read yet.
     pub fn chunk_parser(&self) -> TextReader {
@@ -169,14 +192,21 @@ impl TextReader {
                 line_no: 0,
             },
         };
-        TextReader::with_raw(
+        let mut parser = TextReader::with_raw(
             raw,
             &self.name,
             self.schema.clone(),
             self.interner.dict().clone(),
             self.on_error,
             self.format,
-        )
+        );
+        parser.inferred = self.inferred.clone();
+        parser
+    }
+
+    /// Per column, how its type was inferred (`None`: fixed by `--schema` or `market_data`).
+    pub fn inferred(&self) -> &[Option<Inferred>] {
+        &self.inferred
     }
 
     /// A reader over `raw` that has read nothing yet.
@@ -202,6 +232,8 @@ impl TextReader {
             examples: Vec::new(),
             records_read: 0,
             line_offset: 0,
+            data_start: DataStart { byte: 0, line: 1 },
+            inferred: Vec::new(),
             format,
         }
     }
@@ -239,6 +271,11 @@ impl TextReader {
                 if !ok {
                     return Ok(None);
                 }
+                let pos = reader.position();
+                self.data_start = DataStart {
+                    byte: pos.byte(),
+                    line: pos.line(),
+                };
                 rec.iter()
                     .enumerate()
                     .map(|(i, f)| {
@@ -333,17 +370,24 @@ impl TextReader {
         }
         let known = Schema::market_data();
         let mut fields = Vec::new();
+        self.inferred.clear();
         for (i, name) in header.iter().enumerate() {
-            let ty = if let Some(t) = fixed
-                .and_then(|s| s.index_of(name))
-                .map(|j| fixed.unwrap().fields[j].ty)
-            {
-                t
-            } else if let Some(j) = known.index_of(name) {
-                known.fields[j].ty
-            } else {
-                let texts = self.sample.iter().filter_map(|(_, r)| r.get(i));
-                infer_type(texts)
+            let fixed_ty = fixed
+                .and_then(|s| s.index_of(name).map(|j| s.fields[j].ty))
+                .or_else(|| known.index_of(name).map(|j| known.fields[j].ty));
+            let ty = match fixed_ty {
+                Some(t) => {
+                    self.inferred.push(None);
+                    t
+                }
+                None => {
+                    let ty = infer_type(self.sample.iter().filter_map(|(_, r)| r.get(i)));
+                    let first_text = (ty == DataType::Str)
+                        .then(|| first_non_number(&self.sample, i))
+                        .flatten();
+                    self.inferred.push(Some(Inferred { ty, first_text }));
+                    ty
+                }
             };
             fields.push(Field::new(name.clone(), ty));
         }
@@ -493,7 +537,18 @@ impl TextReader {
                 self.staged.push(NULL_FIELD);
                 continue;
             }
-            self.staged.push(parse_value(text, f)?);
+            let inferred = self.inferred.get(i).is_some_and(Option::is_some);
+            self.staged.push(parse_value(text, f).map_err(|e| {
+                if inferred {
+                    format!(
+                        "{e} (the column's type {} was inferred from the first {SAMPLE_ROWS} \
+                         records; declare it with --schema {}:varchar or another type)",
+                        f.ty, f.name
+                    )
+                } else {
+                    e
+                }
+            })?);
         }
         for (i, (col, &v)) in out.columns.iter_mut().zip(&self.staged).enumerate() {
             if v == NULL_FIELD && is_null_text(&self.record[i], self.schema.fields[i].ty) {
@@ -699,9 +754,33 @@ fn json_text(v: &serde_json::Value) -> String {
     }
 }
 
-/// BIGINT if every sampled value is an integer, DOUBLE if every one is a number, else VARCHAR.
+/// In a column whose sampled values are numbers but one: that one's line and text (the first
+/// such), or `None` when fewer than half of the values are numbers (then VARCHAR is no surprise).
+fn first_non_number(sample: &VecDeque<(u64, ByteRecord)>, i: usize) -> Option<(u64, String)> {
+    let is_number = |t: &str| t.parse::<f64>().is_ok_and(f64::is_finite);
+    let mut first = None;
+    let (mut numbers, mut others) = (0usize, 0usize);
+    for (line, rec) in sample {
+        let Some(t) = rec.get(i) else { continue };
+        let t = String::from_utf8_lossy(t);
+        let t = t.trim();
+        if t.is_empty() {
+            continue;
+        }
+        if is_number(t) {
+            numbers += 1;
+        } else {
+            others += 1;
+            first.get_or_insert_with(|| (*line, t.chars().take(40).collect()));
+        }
+    }
+    (numbers > others).then_some(first).flatten()
+}
+
+/// BOOLEAN if every sampled value is `true` or `false` (any case), BIGINT if every one is an
+/// integer, DOUBLE if every one is a number, else VARCHAR. Blank values say nothing.
 fn infer_type<'a>(texts: impl Iterator<Item = &'a [u8]>) -> DataType {
-    let (mut all_int, mut all_num, mut any) = (true, true, false);
+    let (mut all_bool, mut all_int, mut all_num, mut any) = (true, true, true, false);
     for t in texts {
         let Ok(s) = std::str::from_utf8(t) else {
             return DataType::Str;
@@ -711,13 +790,15 @@ fn infer_type<'a>(texts: impl Iterator<Item = &'a [u8]>) -> DataType {
             continue;
         }
         any = true;
+        all_bool &= s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false");
         all_int &= s.parse::<i64>().is_ok();
         all_num &= s.parse::<f64>().is_ok_and(f64::is_finite);
     }
-    match (any, all_int, all_num) {
-        (false, _, _) => DataType::Str,
-        (true, true, _) => DataType::Int,
-        (true, false, true) => DataType::Float,
+    match (any, all_bool, all_int, all_num) {
+        (false, ..) => DataType::Str,
+        (true, true, ..) => DataType::Bool,
+        (true, _, true, _) => DataType::Int,
+        (true, _, false, true) => DataType::Float,
         _ => DataType::Str,
     }
 }
