@@ -195,10 +195,11 @@ fn run(args: RunArgs) -> Result<()> {
         let (name, status) = signals.received().unwrap_or(("a signal", 130));
         return Err(Error::Interrupted {
             message: format!(
-                "interrupted by {name}: stopped reading after {} records; the output holds the \
-                 results of every record read (open windows flushed as at end of input) and the \
-                 stats are marked interrupted",
-                stats.records_in
+                "stopped by {name} after reading {} records and writing {} rows: the output holds \
+                 the results of every record read (open windows flushed as at end of input); \
+                 the stats are marked interrupted",
+                crate::metrics::stats::group(stats.records_in),
+                crate::metrics::stats::group(stats.rows_out)
             ),
             status,
         });

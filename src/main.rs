@@ -8,6 +8,11 @@ use std::io::IsTerminal;
 fn main() {
     let cli = shardsql::cli::Cli::parse();
     if let Err(e) = shardsql::app::run_cli(cli) {
+        // A user's Ctrl-C (or a SIGTERM) is not an error: say what was done, exit 128 + signal.
+        if let shardsql::error::Error::Interrupted { message, status } = &e {
+            eprintln!("shardsql: {message}");
+            std::process::exit(*status);
+        }
         let label = if std::io::stderr().is_terminal() {
             "\x1b[1;31mError:\x1b[0m"
         } else {

@@ -54,6 +54,37 @@ fn bench_writes_every_report_file() {
         svg.starts_with("<svg") && svg.contains("<polyline") && svg.contains("v2"),
         "{svg}"
     );
+    // The x axis counts cores: its tick labels (centred texts below the plot, on one line)
+    // are whole numbers, never 0.5 or 2.5.
+    let mut ticks: Vec<(String, String)> = Vec::new();
+    for t in svg.split("<text ").skip(1) {
+        let attr = |name: &str| {
+            t.split(&format!("{name}=\""))
+                .nth(1)
+                .map(|r| r.split('"').next().unwrap().to_string())
+        };
+        let label = t
+            .split('>')
+            .nth(1)
+            .unwrap_or("")
+            .split('<')
+            .next()
+            .unwrap()
+            .trim();
+        if attr("text-anchor").as_deref() == Some("middle") && attr("transform").is_none() {
+            ticks.push((attr("y").unwrap_or_default(), label.to_string()));
+        }
+    }
+    let axis_y = ticks
+        .iter()
+        .map(|t| t.0.clone())
+        .max_by_key(|y| ticks.iter().filter(|t| &t.0 == y).count());
+    let labels: Vec<&str> = ticks
+        .iter()
+        .filter(|t| Some(&t.0) == axis_y.as_ref() && !t.1.is_empty())
+        .map(|t| t.1.as_str())
+        .collect();
+    assert_eq!(labels, ["1", "2", "3"], "x-axis labels of {svg}");
 }
 
 #[test]

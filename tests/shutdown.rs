@@ -80,7 +80,9 @@ fn interrupt_run(dir: &Path, tag: &str, query: &str, extra: &[&str], sig: &str, 
     let err = stderr_of(child);
     assert_eq!(code, Some(status), "{tag}: {err}");
     assert!(
-        err.contains(&format!("Error: interrupted by SIG{sig}")) && !err.contains("panicked"),
+        err.contains(&format!("shardsql: stopped by SIG{sig} after reading "))
+            && !err.contains("Error")
+            && !err.contains("panicked"),
         "{tag}: {err}"
     );
     let s: serde_json::Value =

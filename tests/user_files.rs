@@ -215,3 +215,64 @@ fn an_output_name_shardsql_cannot_write_is_refused() {
         ]);
     }
 }
+
+#[test]
+fn many_late_records_warn_and_the_suggested_lateness_keeps_them() {
+    let dir = scratch("user-late");
+    // Readings one second apart, every fifth delivered 2.5 s late (1.5 s behind the one before it).
+    let mut text = String::from("ts,device,temp\n");
+    let mut rng = 7u64;
+    for i in 0..2000i64 {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let ts = if i % 5 == 0 {
+            i * 1000 - 2500
+        } else {
+            i * 1000
+        };
+        text.push_str(&format!("{},d{},{}\n", ts.max(0), rng >> 62, i % 30));
+    }
+    let input = write(&dir, "r.csv", text.as_bytes());
+    let q = write(
+        &dir,
+        "q.sql",
+        b"SELECT device, COUNT(*) AS n FROM r GROUP BY device WINDOW TUMBLING (ts, INTERVAL '1' SECOND)",
+    );
+    for cores in ["1", "2"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+            .args(["--query", &q, "--input", &input, "--schema", "ts:timestamp"])
+            .args(["--output", "null", "--cores", cores])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("warning") && err.contains("arrived late and were dropped"),
+            "{err}"
+        );
+        assert!(err.contains("--allowed-lateness 2s"), "{err}");
+        let (_, stats) = run_query(
+            &dir,
+            "kept",
+            &q,
+            &[
+                "--input",
+                &input,
+                "--schema",
+                "ts:timestamp",
+                "--allowed-lateness",
+                "3s",
+            ],
+        );
+        assert_eq!(stats["late_dropped"], 0, "{stats}");
+    }
+    // In-order input: no warning, no disorder.
+    let (_, stats) = run_query(
+        &dir,
+        "sorted",
+        "queries/04_tumbling.sql",
+        &["--records", "5000"],
+    );
+    assert_eq!(stats["max_disorder_ms"], 0);
+}

@@ -277,7 +277,8 @@ pub fn write_svg(r: &BenchReport, scenario: &str, path: &Path) -> Result<()> {
         .iter()
         .filter(|c| c.scenario == scenario && c.rate.is_none())
         .collect();
-    let max_cores = cells.iter().map(|c| c.cores).max().unwrap_or(1).max(2) as f64;
+    // An integer axis: core counts are whole, so are its ticks (0 and max + 1 pad the ends).
+    let max_cores = cells.iter().map(|c| c.cores).max().unwrap_or(1).max(2) as i64;
     let max_rps = cells.iter().map(|c| c.max_rps).fold(0.0, f64::max).max(1.0) / 1e6 * 1.15;
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
         let root = SVGBackend::new(path, (720, 440)).into_drawing_area();
@@ -291,9 +292,18 @@ pub fn write_svg(r: &BenchReport, scenario: &str, path: &Path) -> Result<()> {
             .margin(16)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.5f64..max_cores + 0.5, 0f64..max_rps)?;
+            .build_cartesian_2d(0i64..max_cores + 1, 0f64..max_rps)?;
+        let whole_cores = |x: &i64| {
+            if (1..=max_cores).contains(x) {
+                x.to_string()
+            } else {
+                String::new()
+            }
+        };
         chart
             .configure_mesh()
+            .x_labels((max_cores + 2).min(17) as usize)
+            .x_label_formatter(&whole_cores)
             .x_desc("cores (shards)")
             .y_desc("million records/s (median)")
             .draw()?;
@@ -303,15 +313,15 @@ pub fn write_svg(r: &BenchReport, scenario: &str, path: &Path) -> Result<()> {
             RGBColor(0x1f, 0x77, 0xb4),
         ];
         for (i, mode) in [Mode::V1, Mode::Mutex, Mode::V2].into_iter().enumerate() {
-            let mut pts: Vec<(f64, f64)> = cells
+            let mut pts: Vec<(i64, f64)> = cells
                 .iter()
                 .filter(|c| c.mode == mode)
-                .map(|c| (c.cores as f64, c.median_rps / 1e6))
+                .map(|c| (c.cores as i64, c.median_rps / 1e6))
                 .collect();
             if pts.is_empty() {
                 continue;
             }
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            pts.sort_by_key(|p| p.0);
             let colour = colours[i];
             chart
                 .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))?

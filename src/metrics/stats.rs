@@ -40,6 +40,10 @@ pub struct Stats {
     /// Source partitions (each has its own watermark) and the allowed lateness in force.
     pub partitions: u32,
     pub allowed_lateness_ms: i64,
+    /// The most a record's event time lagged behind the maximum before it in its partition
+    /// (ms): the allowed lateness that would have kept every record. 0 for in-order input and
+    /// for queries that drop nothing late.
+    pub max_disorder_ms: i64,
     /// Stopped early by SIGINT / SIGTERM: the results cover the records read (`records_in`),
     /// open windows flushed as at end of input.
     pub interrupted: bool,
@@ -97,6 +101,7 @@ impl Stats {
             rate: cfg.rate,
             partitions: cfg.partitions,
             allowed_lateness_ms: cfg.lateness_ms,
+            max_disorder_ms: report.cores.iter().map(|c| c.max_lag_ms).max().unwrap_or(0),
             interrupted: report.interrupted,
             latency,
             window_latency,
@@ -155,6 +160,7 @@ impl Stats {
             group(self.late_dropped)
         ));
         s.push_str(&format!("  rows out     {}\n", group(self.rows_out)));
+        s.push_str(&self.late_warning());
         if self.interrupted {
             s.push_str(
                 "  interrupted  stopped reading on a signal; results cover the records in\n",
@@ -192,6 +198,77 @@ impl Stats {
     }
 }
 
+impl Stats {
+    /// When more than 1% of the records arrived late and were dropped: a warning with the
+    /// disorder seen and the lateness that would keep them (empty otherwise).
+    pub fn late_warning(&self) -> String {
+        if self.late_dropped == 0 || self.late_dropped * 100 <= self.records_in {
+            return String::new();
+        }
+        let share = self.late_dropped as f64 * 100.0 / self.records_in.max(1) as f64;
+        let advice = if self.max_disorder_ms > self.allowed_lateness_ms {
+            let d = round_up_duration(self.max_disorder_ms);
+            format!(
+                "event time ran up to {} behind its maximum; --allowed-lateness {d} (or \
+                 ALLOWED LATENESS INTERVAL '{} in the query) would keep them",
+                humanize_ms(self.max_disorder_ms),
+                interval_text(&d)
+            )
+        } else {
+            "they fell in windows already closed; a larger --allowed-lateness keeps windows \
+             open longer"
+                .to_string()
+        };
+        format!(
+            "  warning      {} records ({share:.1}%) arrived late and were dropped: {advice} \
+             (--late-output FILE keeps late records)\n",
+            group(self.late_dropped)
+        )
+    }
+}
+
+/// A lateness that covers `ms`, in a round unit: `1234` → `2s`, `80` → `100ms`, `61000` → `2m`.
+fn round_up_duration(ms: i64) -> String {
+    let ms = ms.max(1) as u64;
+    if ms < 1000 {
+        let step = if ms <= 10 {
+            1
+        } else if ms <= 100 {
+            10
+        } else {
+            100
+        };
+        format!("{}ms", ms.div_ceil(step) * step)
+    } else if ms <= 120_000 {
+        format!("{}s", ms.div_ceil(1000))
+    } else if ms <= 7_200_000 {
+        format!("{}m", ms.div_ceil(60_000))
+    } else {
+        format!("{}h", ms.div_ceil(3_600_000))
+    }
+}
+
+/// `2s` → `2' SECOND`: the SQL interval spelling of a flag duration.
+fn interval_text(d: &str) -> String {
+    let split = d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len());
+    let unit = match &d[split..] {
+        "ms" => "MILLISECOND",
+        "s" => "SECOND",
+        "m" => "MINUTE",
+        _ => "HOUR",
+    };
+    format!("{}' {unit}", &d[..split])
+}
+
+/// `4200` → `4.2 s`, `80` → `80 ms`.
+fn humanize_ms(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
 /// 1234567 → "1,234,567".
 pub fn group(n: u64) -> String {
     let s = n.to_string();
@@ -212,5 +289,16 @@ mod tests {
         assert_eq!(super::group(0), "0");
         assert_eq!(super::group(1234567), "1,234,567");
         assert_eq!(super::group(100), "100");
+    }
+
+    #[test]
+    fn lateness_advice_rounds_up_to_a_round_unit() {
+        assert_eq!(super::round_up_duration(1234), "2s");
+        assert_eq!(super::round_up_duration(80), "80ms");
+        assert_eq!(super::round_up_duration(81), "90ms");
+        assert_eq!(super::round_up_duration(250), "300ms");
+        assert_eq!(super::round_up_duration(61_000), "61s");
+        assert_eq!(super::round_up_duration(600_001), "11m");
+        assert_eq!(super::interval_text("2s"), "2' SECOND");
     }
 }

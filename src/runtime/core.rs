@@ -41,6 +41,9 @@ pub enum Msg {
         partition: u32,
         rows: Batch,
         max_time: i64,
+        /// The block's smallest non-NULL event time (`i64::MAX` if none, or when no record can
+        /// be late): how far it lags the partition's earlier maximum is disorder seen.
+        min_time: i64,
         /// When the reader took the block from the input (latency starts here).
         ingested: Instant,
     },
@@ -200,6 +203,10 @@ pub struct CoreStats {
     pub filtered: u64,
     /// Late records dropped (by this core as reader or as shard).
     pub late_dropped: u64,
+    /// The most a record's event time lagged behind the maximum event time before it in its
+    /// partition (ms; this core's blocks as reader, every block as shard): the allowed lateness
+    /// that would have kept every record. Tracked per block, only where records can be late.
+    pub max_lag_ms: i64,
     /// Records this core's operator processed (its shard's load).
     pub processed: u64,
     pub rows_out: u64,
@@ -623,6 +630,14 @@ impl Core {
         let max_time = times
             .and_then(|t| t.iter().copied().max())
             .unwrap_or(i64::MIN);
+        let min_time = match (plan.lateness_window(), times) {
+            (Some(_), Some(t)) => t
+                .iter()
+                .map(|&x| if x == NULL_INT { i64::MAX } else { x })
+                .min()
+                .unwrap_or(i64::MAX),
+            _ => i64::MAX,
+        };
 
         self.sel.clear();
         match &plan.filter {
@@ -707,6 +722,7 @@ impl Core {
                         partition: (block_no % self.partitions as u64) as u32,
                         rows,
                         max_time,
+                        min_time,
                         ingested,
                     });
                 }
@@ -747,6 +763,17 @@ impl Core {
             return;
         }
         let mut prefix_max = i64::MIN;
+        let mut lag = 0i64;
+        for &t in times {
+            if t != NULL_INT {
+                if prefix_max != i64::MIN {
+                    lag = lag.max(prefix_max.saturating_sub(t));
+                }
+                prefix_max = prefix_max.max(t);
+            }
+        }
+        self.stats.max_lag_ms = self.stats.max_lag_ms.max(lag);
+        prefix_max = i64::MIN;
         let mut next_row = 0usize;
         let before = self.sel.len();
         let mut late_rows = Vec::new();
@@ -845,12 +872,17 @@ impl Core {
                     partition,
                     mut rows,
                     max_time,
+                    min_time,
                     ingested,
                 } => {
                     debug_assert_eq!(block, shard.next_block, "blocks must arrive in order");
                     let mut n = rows.len();
                     // Lateness is judged against the block's own partition.
                     let part_max = shard.part_max[partition as usize];
+                    if part_max != i64::MIN && min_time != i64::MAX {
+                        self.stats.max_lag_ms =
+                            self.stats.max_lag_ms.max(part_max.saturating_sub(min_time));
+                    }
                     let watermark = part_max.saturating_sub(lateness);
                     if let Some(c) = cutoff_column
                         && part_max != i64::MIN
