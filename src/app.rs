@@ -88,7 +88,22 @@ fn run(args: RunArgs) -> Result<()> {
     let mut inferred = Vec::new();
     let (schema, source) = match &args.input {
         Some(path) => {
-            let r = TextReader::open(path, fixed.as_ref(), dict.clone(), args.on_error.into())?;
+            // A pipe, stdin or a followed file is live: records are framed as they arrive.
+            let live =
+                args.follow || path == "-" || std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+            let r = if live {
+                let stop = signals.stop.clone();
+                TextReader::open_live(
+                    path,
+                    fixed.as_ref(),
+                    dict.clone(),
+                    args.on_error.into(),
+                    args.follow,
+                    &move || stop.load(std::sync::atomic::Ordering::Relaxed),
+                )?
+            } else {
+                TextReader::open(path, fixed.as_ref(), dict.clone(), args.on_error.into())?
+            };
             inferred = r.inferred().to_vec();
             (r.schema().clone(), Source::Text(Box::new(r)))
         }
@@ -160,6 +175,7 @@ fn run(args: RunArgs) -> Result<()> {
         late_output,
         fault: args.inject_fault,
         rate: args.rate,
+        linger: std::time::Duration::from_millis(args.linger.max(0) as u64),
         interrupt: signals.stop.clone(),
     };
     let routing = describe_routing(&plan);

@@ -85,6 +85,13 @@ pub struct RunArgs {
     /// Results: a file (CSV; .jsonl for JSON lines), `-` for stdout, `null` to count and discard.
     #[arg(long, short = 'o', default_value = "-")]
     pub output: String,
+    /// A live input (stdin, a pipe, --follow) cuts a block when it is full or when its first
+    /// record has waited this long (e.g. 5ms, 100ms), so a slow source still moves.
+    #[arg(long, value_parser = parse_duration_ms, default_value = "5ms")]
+    pub linger: i64,
+    /// Keep reading --input as it grows (as `tail -f`) until SIGINT / SIGTERM.
+    #[arg(long)]
+    pub follow: bool,
     /// Materialise the input in memory before the clock starts.
     #[arg(long)]
     pub preload: bool,

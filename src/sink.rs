@@ -30,6 +30,8 @@ pub struct Sink {
     /// Set on the first failed write: the runtime then stops reading (nothing more can be
     /// written), drains and ends, and `close` reports the error.
     failed: AtomicBool,
+    /// Something was written since the last flush.
+    dirty: AtomicBool,
     schema: Schema,
     dict: Arc<Dict>,
     /// The flag that named this sink, for error messages.
@@ -68,6 +70,7 @@ impl Sink {
             writer: Mutex::new(writer),
             error: Mutex::new(None),
             failed: AtomicBool::new(false),
+            dirty: AtomicBool::new(false),
             schema: schema.clone(),
             dict,
             flag,
@@ -88,10 +91,30 @@ impl Sink {
 
     fn write(&self, bytes: &[u8]) {
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.dirty.store(true, Ordering::Relaxed);
         if let Some(out) = w.as_mut()
             && let Err(e) = out.write_all(bytes)
         {
             // Stop writing after the first failure (e.g. a closed pipe); report it at the end.
+            *w = None;
+            self.failed.store(true, Ordering::Relaxed);
+            self.error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e);
+        }
+    }
+
+    /// Flushes what was written through to the file or pipe (a shard gone idle: a slow
+    /// stream's rows must not wait in a buffer). Nothing happens if nothing was written.
+    pub fn flush(&self) {
+        if !self.dirty.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(out) = w.as_mut()
+            && let Err(e) = out.flush()
+        {
             *w = None;
             self.failed.store(true, Ordering::Relaxed);
             self.error
@@ -199,6 +222,13 @@ impl ShardOutput {
             }
         }
         self.batch.clear();
+    }
+
+    /// Writes the rows gathered so far and flushes the sink (a shard going idle; never on
+    /// the busy path).
+    pub fn flush_idle(&mut self) {
+        self.finish();
+        self.sink.flush();
     }
 
     /// Writes everything still buffered.

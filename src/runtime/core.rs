@@ -463,6 +463,9 @@ impl Core {
             wait(backoff.next_idle()).await;
         }
         backoff.reset();
+        // Output is flushed once per idle spell: rows of a slow stream leave at once, while a
+        // busy run keeps its large writes.
+        let mut flushed = false;
         loop {
             let mut progress = self.reader_step();
             if self.shard.is_some() {
@@ -480,8 +483,14 @@ impl Core {
             }
             if progress {
                 backoff.reset();
+                flushed = false;
             } else {
-                match backoff.next_idle() {
+                let idle = backoff.next_idle();
+                if !flushed && matches!(idle, Idle::Sleep(_)) {
+                    self.flush_idle();
+                    flushed = true;
+                }
+                match idle {
                     Idle::Sleep(d) if self.shard.is_some() => self.park(d),
                     idle => wait(idle).await,
                 }
@@ -507,6 +516,19 @@ impl Core {
         }
         self.stats.finished_at = Some(std::time::Instant::now());
         Ok(self.stats)
+    }
+
+    /// Writes and flushes every output this core holds.
+    fn flush_idle(&mut self) {
+        if let Some(s) = self.shard.as_mut() {
+            s.output.flush_idle();
+        }
+        if let Some((_, out)) = self.local.as_mut() {
+            out.flush_idle();
+        }
+        if let Some(late) = self.late.as_mut() {
+            late.flush_idle();
+        }
     }
 
     /// Parks this core for at most `d` unless its next input block has already arrived; a

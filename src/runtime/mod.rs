@@ -72,6 +72,8 @@ pub struct RunConfig {
     pub fault: Option<Fault>,
     /// `--rate`: pace the input to this many records per second.
     pub rate: Option<f64>,
+    /// `--linger`: a live input's block waits at most this long for more records.
+    pub linger: Duration,
     /// Raised (by a signal handler) to stop the run gracefully: stop reading, drain, emit
     /// what was read, end (see `core::Control`).
     pub interrupt: Arc<AtomicBool>,
@@ -203,6 +205,7 @@ pub fn run(
             // Under `--on-error fail` one parser reads in order, so the run stops at the
             // first malformed record, exactly as with one core.
             let chunked = n > 1
+                && !reader.is_live()
                 && !reader.fails_on_error()
                 && reader.path() != "-"
                 && std::fs::metadata(reader.path()).is_ok_and(|m| m.is_file());
@@ -222,6 +225,7 @@ pub fn run(
                 });
             }
             let control = control.clone();
+            let linger = cfg.linger;
             parser = Some(
                 std::thread::Builder::new()
                     .name("shardsql-reader".into())
@@ -229,7 +233,7 @@ pub fn run(
                         if chunked {
                             cut_input(&reader, rings, &control).map(|()| None)
                         } else {
-                            parse_input(reader, rings, backs, &control).map(Some)
+                            parse_input(reader, rings, backs, &control, linger).map(Some)
                         }
                     })
                     .map_err(|e| Error::io("cannot start the input reader thread", e))?,
@@ -528,11 +532,14 @@ fn cut_input(
 }
 
 /// The stream reader thread: parses the input into blocks and deals block `b` to core `b mod N`.
+/// A live input's blocks are cut when full or after `linger` (`source::live`); on a stop it
+/// still takes every whole record already received, so the run counts what was written.
 fn parse_input(
     mut reader: Box<TextReader>,
     mut rings: Vec<rtrb::Producer<SourceMsg>>,
     mut backs: Vec<rtrb::Consumer<Batch>>,
     control: &Control,
+    linger: Duration,
 ) -> Result<Box<TextReader>> {
     let n = rings.len();
     let mut block = 0usize;
@@ -540,8 +547,10 @@ fn parse_input(
     let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg| {
         push_source(ring, msg, &mut backoff, control)
     };
+    let live = reader.is_live();
+    let stop = || control.stop_reading();
     loop {
-        if control.stop_reading() {
+        if !live && control.stop_reading() {
             break; // graceful stop: end every core's input here
         }
         let c = block % n;
@@ -549,7 +558,17 @@ fn parse_input(
             .pop()
             .unwrap_or_else(|_| Batch::new(reader.schema(), BLOCK_ROWS));
         b.clear();
-        let seen = match reader.read_block(&mut b, BLOCK_ROWS) {
+        let read = reader.read_block(&mut b, BLOCK_ROWS).and_then(|seen| {
+            if seen == 0 && live {
+                // Everything received is read: wait for the next whole records.
+                reader
+                    .next_live_chunk(BLOCK_ROWS, linger, &stop)
+                    .map(|more| if more { usize::MAX } else { 0 })
+            } else {
+                Ok(seen)
+            }
+        });
+        let seen = match read {
             Ok(s) => s,
             Err(e) => {
                 control.stop();

@@ -93,6 +93,92 @@ impl CsvBoundaries {
     }
 }
 
+/// Finds, in a byte stream fed piece by piece, the places where a chunk of whole records may
+/// end. Shared by the file cutter of parallel parsing and the live framing of pipes.
+pub struct RecordEnds {
+    csv: bool,
+    bounds: CsvBoundaries,
+    /// The physical line of the next byte.
+    line: u64,
+}
+
+impl RecordEnds {
+    /// A scanner whose first byte starts a record on line `first_line`.
+    pub fn new(csv: bool, first_line: u64) -> RecordEnds {
+        RecordEnds {
+            csv,
+            bounds: CsvBoundaries {
+                quoting: Quoting::Outside,
+                content: false,
+                after_hit: 0,
+                prev: b'\n',
+                base: 0,
+            },
+            line: first_line,
+        }
+    }
+
+    /// Scans `data`, the input's next bytes, calling `end(cut, line)` at each record end: a
+    /// chunk may end just before `data[cut]`, and the next chunk then starts on `line`. `end`
+    /// returns `Ok(false)` to stop; then so does `scan`.
+    pub fn scan(
+        &mut self,
+        data: &[u8],
+        mut end: impl FnMut(usize, u64) -> Result<bool>,
+    ) -> Result<bool> {
+        if data.is_empty() {
+            return Ok(true);
+        }
+        let bounds = &mut self.bounds;
+        let hits = if self.csv {
+            memchr::memchr2_iter(b'"', b'\n', data)
+        } else {
+            // No quote byte can match twice: a JSON line ends at every newline.
+            memchr::memchr2_iter(b'\n', b'\n', data)
+        };
+        for i in hits {
+            let newline = data[i] == b'\n';
+            self.line += newline as u64;
+            let ends = if self.csv {
+                bounds.ends_record(data, i)
+            } else {
+                newline
+            };
+            if !ends {
+                continue;
+            }
+            // After a CRLF the cut goes between CR (which ended the record) and LF (which the
+            // parser skips as the next read's first byte, counting its line there): the next
+            // chunk then numbers its lines exactly as the sequential reader does.
+            let crlf = self.csv && (if i == 0 { bounds.prev } else { data[i - 1] }) == b'\r';
+            let cut = if crlf { i } else { i + 1 };
+            if !end(cut, self.line - crlf as u64)? {
+                return Ok(false);
+            }
+        }
+        let n = data.len();
+        let tail = bounds.after_hit.saturating_sub(bounds.base) as usize;
+        bounds.saw_bytes(data, tail, n);
+        bounds.after_hit = bounds.base + n as u64;
+        bounds.prev = data[n - 1];
+        bounds.base += n as u64;
+        Ok(true)
+    }
+
+    /// Whether `rest`, the bytes after the last record end at end of input, holds a record
+    /// the reader would see: for CSV anything but empty lines (CR and LF alone make no record),
+    /// for JSON anything but blanks.
+    pub fn is_record(&self, rest: &[u8]) -> bool {
+        !rest.iter().all(|b| {
+            if self.csv {
+                matches!(b, b'\r' | b'\n')
+            } else {
+                b.is_ascii_whitespace()
+            }
+        })
+    }
+}
+
 /// Cuts `input` — whose first byte starts a record on line `first_line` — into chunks of at
 /// most `records` records and hands each to `deal`, which returns `Ok(false)` to stop early.
 /// `csv` makes quotes matter. `name` names the input in read errors.
@@ -106,15 +192,7 @@ pub fn cut(
 ) -> Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     let mut chunk: Vec<u8> = Vec::new();
-    let mut bounds = CsvBoundaries {
-        quoting: Quoting::Outside,
-        content: false,
-        after_hit: 0,
-        prev: b'\n',
-        base: 0,
-    };
-    // The physical line of the next byte, and of the current chunk's first byte.
-    let mut line = first_line;
+    let mut ends = RecordEnds::new(csv, first_line);
     let mut chunk_line = first_line;
     let mut count = 0usize;
     loop {
@@ -126,61 +204,28 @@ pub fn cut(
         };
         let data = &buf[..n];
         let mut start = 0;
-        let hits = if csv {
-            memchr::memchr2_iter(b'"', b'\n', data)
-        } else {
-            // No quote byte can match twice: a JSON line ends at every newline.
-            memchr::memchr2_iter(b'\n', b'\n', data)
-        };
-        for i in hits {
-            let newline = data[i] == b'\n';
-            line += newline as u64;
-            let end = if csv {
-                bounds.ends_record(data, i)
-            } else {
-                newline
-            };
-            if !end {
-                continue;
-            }
+        let more = ends.scan(data, |cut, line| {
             count += 1;
             if count < records {
-                continue;
+                return Ok(true);
             }
-            // After a CRLF the cut goes between CR (which ended the record) and LF (which the
-            // parser skips as the next read's first byte, counting its line there): the next
-            // chunk then numbers its lines exactly as the sequential reader does.
-            let crlf = csv && (if i == 0 { bounds.prev } else { data[i - 1] }) == b'\r';
-            let next = if crlf { i } else { i + 1 };
-            chunk.extend_from_slice(&data[start..next]);
-            start = next;
+            chunk.extend_from_slice(&data[start..cut]);
+            start = cut;
             let full = std::mem::take(&mut chunk);
-            if !deal(Chunk {
+            let more = deal(Chunk {
                 bytes: full,
                 first_line: chunk_line,
-            })? {
-                return Ok(());
-            }
-            chunk_line = line - crlf as u64;
+            })?;
+            chunk_line = line;
             count = 0;
+            Ok(more)
+        })?;
+        if !more {
+            return Ok(());
         }
         chunk.extend_from_slice(&data[start..]);
-        let tail = bounds.after_hit.saturating_sub(bounds.base) as usize;
-        bounds.saw_bytes(data, tail, n);
-        bounds.after_hit = bounds.base + n as u64;
-        bounds.prev = data[n - 1];
-        bounds.base += n as u64;
     }
-    // What follows the last record end is a record if the reader would see one: for CSV
-    // anything but empty lines (CR and LF alone make no record), for JSON anything but blanks.
-    let blank = |b: &u8| {
-        if csv {
-            matches!(b, b'\r' | b'\n')
-        } else {
-            b.is_ascii_whitespace()
-        }
-    };
-    if !chunk.iter().all(blank) {
+    if ends.is_record(&chunk) {
         deal(Chunk {
             bytes: chunk,
             first_line: chunk_line,

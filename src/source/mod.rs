@@ -4,6 +4,7 @@
 
 pub mod chunker;
 pub mod generator;
+pub mod live;
 pub mod open;
 pub mod text;
 

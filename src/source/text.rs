@@ -8,6 +8,7 @@ use crate::data::batch::{Column, NULL_INT};
 use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
 use crate::sink::Format;
+use crate::source::live::Framer;
 use crate::source::open::{input_format, open_input};
 use csv::ByteRecord;
 use std::collections::VecDeque;
@@ -19,6 +20,8 @@ use std::sync::Arc;
 const NULL_FIELD: u64 = u64::MAX;
 /// Records sampled to infer column types.
 const SAMPLE_ROWS: usize = 1000;
+/// A live input's sample: what arrives within this after its first record.
+const SAMPLE_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
 /// Malformed records reported with their line and reason.
 pub const EXAMPLES_KEPT: usize = 5;
 
@@ -78,6 +81,9 @@ pub struct TextReader {
     data_start: DataStart,
     /// Per column: how its type was inferred (`None` when `--schema` or `market_data` fixed it).
     inferred: Vec<Option<Inferred>>,
+    /// A live input (a pipe, stdin, a followed file): whole records arrive through this, a
+    /// chunk at a time, each loaded as the reader's next input once the last is read.
+    live: Option<Box<Framer>>,
     format: Format,
 }
 
@@ -107,6 +113,56 @@ impl TextReader {
             dict,
             on_error,
         )
+    }
+
+    /// Opens a live input (`-`, a pipe or FIFO, or a file followed as it grows): records are
+    /// framed as they arrive (`source::live`). Column names and types come from the first
+    /// records: the header (CSV) and at least one record, then whatever else arrives within
+    /// `SAMPLE_WINDOW` (up to the usual sample), so a slow source starts at once; `--schema`
+    /// fixes what a short sample cannot tell. `stop` ends the wait (a signal).
+    pub fn open_live(
+        path: &str,
+        schema: Option<&Schema>,
+        dict: Arc<Dict>,
+        on_error: OnError,
+        follow: bool,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<TextReader> {
+        let format = input_format(path);
+        let csv = format == Format::Csv;
+        let mut framer = Framer::start(open_input(path)?, path, csv, follow)?;
+        let header = csv as usize;
+        let prefix = framer.prefix(header + 1, header + SAMPLE_ROWS, SAMPLE_WINDOW, stop)?;
+        let first = Box::new(std::io::Cursor::new(prefix.bytes));
+        let mut r = TextReader::from_reader(first, path, format, schema, dict, on_error)?;
+        r.live = Some(Box::new(framer));
+        Ok(r)
+    }
+
+    /// Whether records arrive live (`open_live`).
+    pub fn is_live(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// A live input: once everything loaded so far is read, waits for the next whole records
+    /// (at most `max`; see `Framer::next_chunk` for `linger` and `stop`) and loads them.
+    /// `false` when the input ended or the stop came with nothing more.
+    pub fn next_live_chunk(
+        &mut self,
+        max: usize,
+        linger: std::time::Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<bool> {
+        let Some(framer) = self.live.as_mut() else {
+            return Ok(false);
+        };
+        match framer.next_chunk(max, linger, stop)? {
+            Some(chunk) => {
+                self.load_chunk(chunk.bytes, chunk.first_line);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// As `open`, over any byte stream in `format`; `path` names it in messages. (The fuzz
@@ -234,6 +290,7 @@ impl TextReader {
             line_offset: 0,
             data_start: DataStart { byte: 0, line: 1 },
             inferred: Vec::new(),
+            live: None,
             format,
         }
     }
