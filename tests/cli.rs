@@ -305,7 +305,19 @@ fn error_bad_sql_points_at_line_and_column() {
             "COUNT(DISTINCT x)",
         ),
     ];
-    for (i, (sql, message, pos, hint)) in cases.iter().chain(&new_features).enumerate() {
+    let deep = format!(
+        "SELECT *\nFROM market_data WHERE price{}",
+        " IS NULL".repeat(300)
+    );
+    let limits = [(
+        deep.as_str(),
+        "the expression is nested too deeply: more than 200 levels",
+        "2:",
+        "at most 200 nested levels",
+    )];
+    for (i, (sql, message, pos, hint)) in
+        cases.iter().chain(&new_features).chain(&limits).enumerate()
+    {
         let q = dir.join(format!("q{i}.sql"));
         std::fs::write(&q, sql).unwrap();
         let err = shardsql_fails(&["--query", q.to_str().unwrap(), "--records", "10"]);
@@ -516,5 +528,79 @@ fn null_event_times_are_late_and_kept_by_late_output() {
         let kept = std::fs::read_to_string(&late).unwrap();
         assert_eq!(kept.lines().count(), 3, "{kept}");
         assert!(kept.contains("a,,2") && kept.contains("a,,5"), "{kept}");
+    }
+}
+
+/// Long flat expressions (thousands of IN items, ORs, `+` terms) explain and run, with the
+/// right rows, instead of overflowing the stack; 100,000 IN items plan in linear time.
+#[test]
+fn long_flat_expressions_explain_and_run() {
+    let dir = scratch("cli-long-exprs");
+    let csv = dir.join("in.csv");
+    let mut text = String::from("n,x\n");
+    for i in 0..60 {
+        text.push_str(&format!("{i},{}\n", f64::from(i) * 0.5));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let joined = |items: Vec<String>, sep: &str| items.join(sep);
+    let cases = [
+        (
+            "in6k",
+            format!(
+                "SELECT n FROM readings WHERE n IN ({})",
+                joined((0..6000).map(|i| (i * 3).to_string()).collect(), ", ")
+            ),
+            (0..60).filter(|n| n % 3 == 0).collect::<Vec<i64>>(),
+        ),
+        (
+            "notin100k",
+            format!(
+                "SELECT n FROM readings WHERE n NOT IN ({})",
+                joined((0..100_000).map(|i| (i * 2).to_string()).collect(), ",")
+            ),
+            (0..60).filter(|n| n % 2 == 1).collect(),
+        ),
+        (
+            "or3k",
+            format!(
+                "SELECT n FROM readings WHERE {}",
+                joined(
+                    (0..3000).map(|i| format!("n = {}", i * 5)).collect(),
+                    " OR "
+                )
+            ),
+            (0..60).filter(|n| n % 5 == 0).collect(),
+        ),
+    ];
+    for (tag, sql, want) in &cases {
+        let q = dir.join(format!("{tag}.sql"));
+        std::fs::write(&q, sql).unwrap();
+        let q = q.to_str().unwrap();
+        let out = shardsql(&["explain", "--query", q, "--input", csv.to_str().unwrap()]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Filter"),
+            "{tag}"
+        );
+        let (t, _) = run_query(
+            &dir,
+            tag,
+            q,
+            &["--input", csv.to_str().unwrap(), "--cores", "2"],
+        );
+        let mut got: Vec<i64> = t.rows.iter().map(|r| r[0].parse().unwrap()).collect();
+        got.sort();
+        assert_eq!(&got, want, "{tag}");
+    }
+    // 5,000 `+` terms: x + x + ... = 5000 x.
+    let q = dir.join("plus5k.sql");
+    let terms = vec!["x".to_string(); 5000].join(" + ");
+    std::fs::write(&q, format!("SELECT n, {terms} AS s FROM readings")).unwrap();
+    let q = q.to_str().unwrap();
+    shardsql(&["explain", "--query", q, "--input", csv.to_str().unwrap()]);
+    let (t, _) = run_query(&dir, "plus5k", q, &["--input", csv.to_str().unwrap()]);
+    assert_eq!(t.rows.len(), 60);
+    for r in &t.rows {
+        let n: f64 = r[0].parse().unwrap();
+        assert_eq!(r[1].parse::<f64>().unwrap(), n * 0.5 * 5000.0, "{r:?}");
     }
 }

@@ -40,8 +40,27 @@ pub fn fuzz_compile(data: &[u8]) {
     }
 }
 
-/// Parses and plans `sql` against `input`; `file` names the query in error messages.
+/// The stack of the thread that parses and plans a query. sqlparser builds (and drops, and
+/// prints, and spans) its tree by recursion, and a flat chain such as `a OR b OR ...` is one
+/// level per term, so a query file of a few hundred kilobytes needs a few megabytes here.
+/// shardsql's own passes over the tree are loops or bounded by `plan::MAX_EXPR_DEPTH`.
+const COMPILE_STACK: usize = 256 << 20;
+
+/// Parses and plans `sql` against `input`; `file` names the query in error messages. Runs on
+/// a thread of its own with a large stack (`COMPILE_STACK`; only touched pages are mapped).
 pub fn compile_query(sql: &str, file: &str, input: &Schema) -> Result<Plan, Error> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("shardsql-plan".into())
+            .stack_size(COMPILE_STACK)
+            .spawn_scoped(s, || compile_here(sql, file, input))
+            .map_err(|e| Error::Runtime(format!("cannot start the query planning thread: {e}")))?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+fn compile_here(sql: &str, file: &str, input: &Schema) -> Result<Plan, Error> {
     parse::parse(sql)
         .and_then(|q| plan::plan(&q, input))
         .map_err(|e| Error::Query(e.render(sql, file)))

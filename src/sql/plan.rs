@@ -2,7 +2,7 @@
 //! the operator, the window and the emit mode. Every user mistake is found here and reported
 //! as a `SqlError` with a span and a hint; nothing past planning can fail on a query.
 
-use super::expr::{BinOp, Expr, Func, LikePattern, Literal};
+use super::expr::{BinOp, ChainStep, Expr, Func, InSet, LikePattern, Literal};
 use super::parse::{EmitMode, ParsedQuery, WindowClause, WindowKind};
 use crate::data::{DataType, Field, Schema};
 use crate::error::SqlError;
@@ -678,66 +678,62 @@ fn fn_name(f: &ast::Function) -> String {
     })
 }
 
-/// Collects every function call inside `e` (not inside their arguments).
+/// Collects every function call inside `e` (not inside their arguments), in the order they
+/// appear. Iterative: a flat `a OR b OR ...` is thousands of levels deep in sqlparser's tree.
 fn collect_functions<'a>(e: &'a ast::Expr, out: &mut Vec<&'a ast::Function>) {
     use ast::Expr as E;
-    match e {
-        E::Function(f) => {
-            out.push(f);
-            if scalar_func(&fn_name(f)).is_some()
-                && let ast::FunctionArguments::List(l) = &f.args
-            {
-                for a in &l.args {
-                    if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
-                        collect_functions(x, out);
+    // Popped last-first, so children are pushed right to left.
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            E::Function(f) => {
+                out.push(f);
+                if scalar_func(&fn_name(f)).is_some()
+                    && let ast::FunctionArguments::List(l) = &f.args
+                {
+                    for a in l.args.iter().rev() {
+                        if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
+                            stack.push(x);
+                        }
                     }
                 }
             }
-        }
-        E::BinaryOp { left, right, .. } => {
-            collect_functions(left, out);
-            collect_functions(right, out);
-        }
-        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
-            collect_functions(expr, out);
-            collect_functions(pattern, out);
-        }
-        E::UnaryOp { expr, .. }
-        | E::Nested(expr)
-        | E::Cast { expr, .. }
-        | E::IsNull(expr)
-        | E::IsNotNull(expr)
-        | E::IsTrue(expr)
-        | E::IsFalse(expr) => collect_functions(expr, out),
-        E::Between {
-            expr, low, high, ..
-        } => {
-            for x in [expr, low, high] {
-                collect_functions(x, out);
+            E::BinaryOp { left, right, .. } => stack.extend([&**right, &**left]),
+            E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
+                stack.extend([&**pattern, &**expr])
             }
-        }
-        E::In {
-            expr,
-            target: ast::InTarget::List(list),
-            ..
-        } => {
-            collect_functions(expr, out);
-            list.iter().for_each(|x| collect_functions(x, out));
-        }
-        E::Case {
-            operand,
-            conditions,
-            else_result,
-            ..
-        } => {
-            operand.iter().for_each(|x| collect_functions(x, out));
-            for c in conditions {
-                collect_functions(&c.condition, out);
-                collect_functions(&c.result, out);
+            E::UnaryOp { expr, .. }
+            | E::Nested(expr)
+            | E::Cast { expr, .. }
+            | E::IsNull(expr)
+            | E::IsNotNull(expr)
+            | E::IsTrue(expr)
+            | E::IsFalse(expr) => stack.push(expr),
+            E::Between {
+                expr, low, high, ..
+            } => stack.extend([&**high, &**low, &**expr]),
+            E::In {
+                expr,
+                target: ast::InTarget::List(list),
+                ..
+            } => {
+                stack.extend(list.iter().rev());
+                stack.push(expr);
             }
-            else_result.iter().for_each(|x| collect_functions(x, out));
+            E::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                stack.extend(else_result.as_deref());
+                for c in conditions.iter().rev() {
+                    stack.extend([&c.result, &c.condition]);
+                }
+                stack.extend(operand.as_deref());
+            }
+            _ => {}
         }
-        _ => {}
     }
 }
 
@@ -1427,6 +1423,11 @@ fn binop(op: &ast::BinaryOperator) -> Option<BinOp> {
 
 /// Builds a type-checked binary node.
 fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
+    binary_lazy(op, l, r, || span)
+}
+
+/// `binary`, finding the span only for an error (a span of sqlparser's tree is a walk over it).
+fn binary_lazy(op: BinOp, l: Expr, r: Expr, span: impl FnOnce() -> Span) -> Result<Expr, SqlError> {
     // An untyped NULL takes the other side's type (for AND/OR: BOOLEAN).
     let (l, r) = match (l.is_null_literal(), r.is_null_literal()) {
         (true, true) if matches!(op, BinOp::And | BinOp::Or) => (
@@ -1447,7 +1448,7 @@ fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
                 let name = if op == BinOp::And { "AND" } else { "OR" };
                 return Err(SqlError::at(
                     format!("{name} needs boolean operands, found {lt} and {rt}"),
-                    span,
+                    span(),
                 )
                 .with_hint("combine comparisons, e.g. price > 10 AND quantity < 5"));
             }
@@ -1456,8 +1457,10 @@ fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
         _ if op.is_comparison() => {
             let ok = (lt.is_numeric() && rt.is_numeric()) || lt == rt;
             if !ok {
-                return Err(SqlError::at(format!("cannot compare {lt} with {rt}"), span)
-                    .with_hint("compare values of the same type, or CAST one side"));
+                return Err(
+                    SqlError::at(format!("cannot compare {lt} with {rt}"), span())
+                        .with_hint("compare values of the same type, or CAST one side"),
+                );
             }
             DataType::Bool
         }
@@ -1465,7 +1468,7 @@ fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
             if !lt.is_numeric() || !rt.is_numeric() {
                 return Err(SqlError::at(
                     format!("arithmetic needs numbers, found {lt} and {rt}"),
-                    span,
+                    span(),
                 )
                 .with_hint("use numeric columns, or CAST strings to DOUBLE"));
             }
@@ -1688,7 +1691,226 @@ fn scalar_call(
     Ok(Expr::Call { func, args, ty })
 }
 
+/// How deeply expressions may nest (flat chains such as `a OR b OR ...` count as one level):
+/// enough for any query people write, and small enough that compiling and evaluating the
+/// tree by recursion stays far inside a thread's stack.
+pub const MAX_EXPR_DEPTH: usize = 200;
+
+thread_local! {
+    /// The nesting depth of the `compile` calls in progress on this thread.
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Compiles `e`, refusing nesting deeper than `MAX_EXPR_DEPTH`.
 fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DEPTH.with(|d| d.set(d.get() - 1));
+        }
+    }
+    let depth = DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let _level = Level;
+    if depth > MAX_EXPR_DEPTH {
+        return Err(SqlError::at(
+            format!("the expression is nested too deeply: more than {MAX_EXPR_DEPTH} levels"),
+            e.span(),
+        )
+        .with_hint(format!(
+            "shardsql compiles at most {MAX_EXPR_DEPTH} nested levels; write long conditions \
+             as flat chains (a OR b OR ...) or IN lists instead of nesting them"
+        )));
+    }
+    compile_node(e, scope)
+}
+
+/// Compiles a left-deep chain of binary operators (`a + b - c ...`, `p OR q OR ...`,
+/// `s || t || ...`) with a loop: sqlparser nests such a chain one level per operator, so
+/// recursing would take stack in proportion to the number of terms. The result is one
+/// `Chain` node (or one `||` call), evaluated as the same left fold.
+fn compile_chain(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
+    // The spine, outermost first: each node's operator and right operand, and the node.
+    let mut spine = Vec::new();
+    let mut node = e;
+    loop {
+        match node {
+            ast::Expr::BinaryOp { left, op, right } => {
+                spine.push((op, &**right, node));
+                node = left;
+            }
+            ast::Expr::Nested(x) if !spine.is_empty() => node = x,
+            _ => break,
+        }
+    }
+    let mut acc = compile(node, scope)?;
+    for (op, right, whole) in spine.into_iter().rev() {
+        if *op == ast::BinaryOperator::StringConcat {
+            let r = compile(right, scope)?;
+            acc = match acc {
+                // `||` is associative: one call with every operand.
+                Expr::Call {
+                    func: Func::ConcatOp,
+                    mut args,
+                    ty,
+                } => {
+                    args.push(r);
+                    Expr::Call {
+                        func: Func::ConcatOp,
+                        args,
+                        ty,
+                    }
+                }
+                acc => scalar_call(
+                    Func::ConcatOp,
+                    "||",
+                    vec![(acc, Span::empty()), (r, right.span())],
+                    whole.span(),
+                )?,
+            };
+            continue;
+        }
+        let Some(bop) = binop(op) else {
+            return Err(unsupported(
+                &format!("the operator {op}"),
+                whole.span(),
+                "use + - * / % = <> < <= > >= AND OR ||",
+            ));
+        };
+        let r = compile(right, scope)?;
+        acc = chain_binary(bop, acc, r, || whole.span())?;
+    }
+    Ok(acc)
+}
+
+/// `acc op r`, type-checked like `binary`; a binary node or chain on the left is extended into
+/// one flat `Chain` instead of nesting (the same left fold, so the same result).
+fn chain_binary(
+    op: BinOp,
+    acc: Expr,
+    r: Expr,
+    span: impl FnOnce() -> Span,
+) -> Result<Expr, SqlError> {
+    let (first, mut steps) = match acc {
+        Expr::Chain { first, steps } => (first, steps),
+        Expr::Binary {
+            op: op0,
+            left,
+            right,
+            ty,
+        } => (
+            left,
+            vec![ChainStep {
+                op: op0,
+                right: *right,
+                ty,
+            }],
+        ),
+        acc => return binary_lazy(op, acc, r, span),
+    };
+    let ty = steps.last().expect("a chain has a step").ty;
+    // Type the step against a stand-in of the chain so far (never a NULL literal).
+    let Expr::Binary { right, ty, .. } = binary_lazy(op, Expr::Column { index: 0, ty }, r, span)?
+    else {
+        unreachable!("binary builds a binary node")
+    };
+    steps.push(ChainStep {
+        op,
+        right: *right,
+        ty,
+    });
+    Ok(Expr::Chain { first, steps })
+}
+
+/// `x [NOT] IN (list)`: a list of constants becomes a set probed once per row; a list with
+/// other expressions becomes one flat chain of `x = item` ORs.
+fn compile_in(
+    e: &ast::Expr,
+    expr: &ast::Expr,
+    list: &[ast::Expr],
+    negated: bool,
+    scope: &mut dyn Scope,
+) -> Result<Expr, SqlError> {
+    let x = compile(expr, scope)?;
+    let mut items = Vec::with_capacity(list.len());
+    for item in list {
+        let c = compile(item, scope)?;
+        // Typed as `x = item` would be, against a stand-in for x.
+        let probe = Expr::Column {
+            index: 0,
+            ty: x.ty(),
+        };
+        binary_lazy(BinOp::Eq, probe, c.clone(), || item.span())?;
+        items.push(c);
+    }
+    let constant = !x.is_null_literal() && items.iter().all(|i| matches!(i, Expr::Literal(_)));
+    let any = if items.is_empty() {
+        Expr::Literal(Literal::Bool(false))
+    } else if constant {
+        let has_null = items.iter().any(Expr::is_null_literal);
+        let values = items.iter().filter_map(|i| match i {
+            Expr::Literal(l) if !matches!(l, Literal::Null(_)) => Some(l),
+            _ => None,
+        });
+        let float = x.ty() == DataType::Float || items.iter().any(|i| i.ty() == DataType::Float);
+        let set = if x.ty() == DataType::Str {
+            InSet::Str(
+                values
+                    .filter_map(|l| match l {
+                        Literal::Str(s) => Some(s.as_str().into()),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        } else if float {
+            InSet::Float(
+                values
+                    .filter_map(|l| match l {
+                        Literal::Int(v) => Some(InSet::float_key(*v as f64)),
+                        Literal::Float(v) => Some(InSet::float_key(*v)),
+                        Literal::Bool(b) => Some(InSet::float_key(f64::from(u8::from(*b)))),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        } else {
+            InSet::Int(
+                values
+                    .filter_map(|l| match l {
+                        Literal::Int(v) => Some(*v),
+                        Literal::Bool(b) => Some(i64::from(*b)),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        };
+        return Ok(Expr::InList {
+            expr: Box::new(x),
+            set,
+            has_null,
+            negated,
+        });
+    } else {
+        let mut any: Option<Expr> = None;
+        for (item, ast_item) in items.into_iter().zip(list) {
+            let eq = binary_lazy(BinOp::Eq, x.clone(), item, || ast_item.span())?;
+            any = Some(match any {
+                None => eq,
+                Some(a) => chain_binary(BinOp::Or, a, eq, || e.span())?,
+            });
+        }
+        any.expect("the list is not empty")
+    };
+    Ok(if negated {
+        Expr::Not(Box::new(any))
+    } else {
+        any
+    })
+}
+
+fn compile_node(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
     use ast::Expr as E;
     match e {
         E::Identifier(i) => scope.column(&i.value, i.span),
@@ -1719,19 +1941,7 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             )),
         },
         E::Nested(x) => compile(x, scope),
-        E::BinaryOp {
-            left,
-            op: ast::BinaryOperator::StringConcat,
-            right,
-        } => scalar_call(
-            Func::ConcatOp,
-            "||",
-            vec![
-                (compile(left, scope)?, left.span()),
-                (compile(right, scope)?, right.span()),
-            ],
-            e.span(),
-        ),
+        E::BinaryOp { .. } => compile_chain(e, scope),
         E::Substring {
             expr,
             substring_from,
@@ -1759,18 +1969,6 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             vec![(compile(expr, scope)?, expr.span())],
             e.span(),
         ),
-        E::BinaryOp { left, op, right } => {
-            let Some(bop) = binop(op) else {
-                return Err(unsupported(
-                    &format!("the operator {op}"),
-                    e.span(),
-                    "use + - * / % = <> < <= > >= AND OR",
-                ));
-            };
-            let l = compile(left, scope)?;
-            let r = compile(right, scope)?;
-            binary(bop, l, r, e.span())
-        }
         E::UnaryOp { op, expr } => {
             let x = compile(expr, scope)?;
             match op {
@@ -1825,23 +2023,7 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             target: ast::InTarget::List(list),
             negated,
             ..
-        } => {
-            let x = compile(expr, scope)?;
-            let mut any: Option<Expr> = None;
-            for item in list {
-                let eq = binary(BinOp::Eq, x.clone(), compile(item, scope)?, item.span())?;
-                any = Some(match any {
-                    None => eq,
-                    Some(a) => binary(BinOp::Or, a, eq, e.span())?,
-                });
-            }
-            let any = any.unwrap_or(Expr::Literal(Literal::Bool(false)));
-            Ok(if *negated {
-                Expr::Not(Box::new(any))
-            } else {
-                any
-            })
-        }
+        } => compile_in(e, expr, list, *negated, scope),
         E::Cast {
             expr, data_type, ..
         } => {
@@ -2003,6 +2185,132 @@ mod tests {
 
     fn plan_sql(sql: &str) -> Result<Plan, SqlError> {
         plan(&parse(sql)?, &Schema::market_data())
+    }
+
+    /// A small input, (n BIGINT, x DOUBLE, s VARCHAR), and a batch of it.
+    fn small_input() -> (Schema, crate::data::Batch, crate::data::Dict) {
+        use crate::data::batch::{Column, NULL_INT};
+        let schema = Schema::new(vec![
+            Field::new("n", DataType::Int),
+            Field::new("x", DataType::Float),
+            Field::new("s", DataType::Str),
+        ]);
+        let dict = crate::data::Dict::default();
+        let s = ["a", "b", "zz", "a", "q"].map(|t| dict.intern(t)).to_vec();
+        let batch = crate::data::Batch {
+            columns: vec![
+                Column::Int(vec![0, 7, 5999, 6000, NULL_INT]),
+                Column::Float(vec![0.0, 7.0, -1.5, 2.5, 1.0]),
+                Column::Str(s),
+            ],
+        };
+        (schema, batch, dict)
+    }
+
+    fn joined(items: impl Iterator<Item = String>, sep: &str) -> String {
+        items.collect::<Vec<_>>().join(sep)
+    }
+
+    #[test]
+    fn long_flat_expressions_compile_to_one_level_and_evaluate_like_the_nested_tree() {
+        use crate::data::batch::{Column, NULL_BOOL, NULL_INT};
+        let (schema, batch, dict) = small_input();
+        let compile = |sql: &str| {
+            crate::sql::compile_query(sql, "t.sql", &schema).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let filter = |sql: &str| compile(sql).filter.unwrap();
+        // 6,000 constants: one set probe per row.
+        let list = joined((0..6000).map(|i| i.to_string()), ", ");
+        let f = filter(&format!("SELECT n FROM t WHERE n IN ({list})"));
+        assert!(matches!(&f, Expr::InList { set, .. } if set.len() == 6000));
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![1, 1, 1, 0, NULL_BOOL])
+        );
+        let f = filter(&format!("SELECT n FROM t WHERE n NOT IN ({list})"));
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![0, 0, 0, 1, NULL_BOOL])
+        );
+        // A NULL in the list makes a miss NULL, as `n = NULL` would.
+        let f = filter("SELECT n FROM t WHERE n IN (7, NULL)");
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![NULL_BOOL, 1, NULL_BOOL, NULL_BOOL, NULL_BOOL])
+        );
+        let f = filter("SELECT n FROM t WHERE x IN (7, 2.5, -0.0)");
+        assert_eq!(f.eval(&batch, &dict), Column::Bool(vec![1, 1, 0, 1, 0]));
+        let f = filter("SELECT n FROM t WHERE s IN ('a', 'zz', 'nope')");
+        assert_eq!(f.eval(&batch, &dict), Column::Bool(vec![1, 0, 1, 1, 0]));
+        // 100,000 constants plan in linear time (a quadratic planner takes minutes here).
+        let big = joined((0..100_000).map(|i| (i * 3).to_string()), ",");
+        let f = filter(&format!("SELECT n FROM t WHERE n IN ({big})"));
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![1, 0, 0, 1, NULL_BOOL])
+        );
+        // 3,001 ORs: one chain node (`n`, `= 0`, then 3,000 `OR n = i` steps), same answer as
+        // the IN list.
+        let ors = joined((0..3000).map(|i| format!("n = {i}")), " OR ");
+        let f = filter(&format!("SELECT n FROM t WHERE {ors} OR n = 5999"));
+        assert!(matches!(&f, Expr::Chain { steps, .. } if steps.len() == 3001));
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![1, 1, 1, 0, NULL_BOOL])
+        );
+        // 5,000 `+` terms, `-` mixed in, and 5,000 `||` operands.
+        let sum = joined(
+            (0..5000).map(|i| if i % 2 == 0 { "n" } else { "1" }.to_string()),
+            " + ",
+        );
+        let p = compile(&format!("SELECT {sum} - 2 AS total, {sum} FROM t"));
+        let Body::Project(outputs) = &p.body else {
+            panic!()
+        };
+        assert_eq!(
+            outputs[0].eval(&batch, &dict),
+            Column::Int(vec![
+                2498,
+                2500 * 7 + 2498,
+                2500 * 5999 + 2498,
+                2500 * 6000 + 2498,
+                NULL_INT
+            ])
+        );
+        assert_eq!(
+            p.output.fields[1].name.len(),
+            sum.len(),
+            "named by its text"
+        );
+        let cat = joined((0..5000).map(|_| "s".to_string()), " || ");
+        let p = compile(&format!("SELECT {cat} AS c FROM t"));
+        let Body::Project(outputs) = &p.body else {
+            panic!()
+        };
+        let Column::Str(ids) = outputs[0].eval(&batch, &dict) else {
+            panic!()
+        };
+        assert_eq!(dict.get(ids[2]), "zz".repeat(5000));
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_refused_with_a_position() {
+        // Through `compile_query`, whose planning thread has the stack for it.
+        let schema = Schema::market_data();
+        let chain = " IS NULL".repeat(MAX_EXPR_DEPTH + 50);
+        let sql = format!("SELECT *\nFROM market_data WHERE price{chain}");
+        let e = crate::sql::compile_query(&sql, "q.sql", &schema)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nested too deeply"), "{e}");
+        assert!(
+            e.contains(&format!("more than {MAX_EXPR_DEPTH} levels")),
+            "{e}"
+        );
+        assert!(e.contains("q.sql:2:"), "{e}");
+        let chain = " IS NULL".repeat(MAX_EXPR_DEPTH - 20);
+        let sql = format!("SELECT price{chain} AS deep FROM market_data");
+        crate::sql::compile_query(&sql, "q.sql", &schema).unwrap();
     }
 
     #[test]
