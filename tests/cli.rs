@@ -309,14 +309,100 @@ fn error_bad_sql_points_at_line_and_column() {
         "SELECT *\nFROM market_data WHERE price{}",
         " IS NULL".repeat(300)
     );
-    let limits = [(
-        deep.as_str(),
-        "the expression is nested too deeply: more than 200 levels",
-        "2:",
-        "at most 200 nested levels",
-    )];
-    for (i, (sql, message, pos, hint)) in
-        cases.iter().chain(&new_features).chain(&limits).enumerate()
+    let parens = format!(
+        "SELECT * FROM market_data\nWHERE price > {}1{}",
+        "(".repeat(60),
+        ")".repeat(60)
+    );
+    let limits = [
+        (
+            deep.as_str(),
+            "the expression is nested too deeply: more than 200 levels",
+            "2:",
+            "at most 200 nested levels",
+        ),
+        (
+            parens.as_str(),
+            "the query is nested too deeply: the SQL parser allows at most 50 levels",
+            "2:",
+            "parentheses",
+        ),
+    ];
+    // Statement shapes sqlparser's tree keeps no span for: each still points somewhere.
+    let shapes = [
+        (
+            "SELECT price FROM market_data\n-- union\nUNION ALL SELECT price FROM market_data",
+            "unsupported: UNION ALL",
+            "3:1",
+            "run each SELECT as its own query",
+        ),
+        (
+            "SELECT 'a' FROM market_data INTERSECT SELECT 'b' FROM market_data",
+            "unsupported: INTERSECT",
+            "1:29",
+            "UNION / INTERSECT / EXCEPT",
+        ),
+        (
+            "  WITH t AS (SELECT * FROM market_data) SELECT * FROM t",
+            "unsupported: WITH (common table expressions)",
+            "1:3",
+            "one SELECT",
+        ),
+        (
+            "SELECT * FROM market_data;\nSELECT price FROM market_data",
+            "more than one statement",
+            "2:1",
+            "one SELECT per query file",
+        ),
+        (
+            "-- nothing here\n",
+            "the query file holds no statement",
+            "1:",
+            "write one SELECT",
+        ),
+        (
+            "\nINSERT INTO market_data VALUES (1)",
+            "unsupported statement `INSERT`",
+            "2:1",
+            "SELECT",
+        ),
+        (
+            "VALUES (1, 2)",
+            "only a plain SELECT ... FROM ... query",
+            "1:1",
+            "SELECT ... FROM",
+        ),
+        (
+            "SELECT * FROM market_data ORDER BY price",
+            "unsupported: ORDER BY on a stream",
+            "1:36",
+            "OVER",
+        ),
+        (
+            "SELECT * FROM market_data LIMIT 5",
+            "unsupported: LIMIT",
+            "1:33",
+            "remove LIMIT",
+        ),
+        (
+            "SELECT * FROM (SELECT * FROM market_data) s",
+            "unsupported: a subquery or table function in FROM",
+            "1:16",
+            "one stream",
+        ),
+        (
+            "SELECT * FROM market_data WHERE price IN (SELECT price FROM market_data)",
+            "unsupported: the expression",
+            "1:33",
+            "supported:",
+        ),
+    ];
+    for (i, (sql, message, pos, hint)) in cases
+        .iter()
+        .chain(&new_features)
+        .chain(&limits)
+        .chain(&shapes)
+        .enumerate()
     {
         let q = dir.join(format!("q{i}.sql"));
         std::fs::write(&q, sql).unwrap();

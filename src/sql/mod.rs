@@ -63,5 +63,22 @@ pub fn compile_query(sql: &str, file: &str, input: &Schema) -> Result<Plan, Erro
 fn compile_here(sql: &str, file: &str, input: &Schema) -> Result<Plan, Error> {
     parse::parse(sql)
         .and_then(|q| plan::plan(&q, input))
-        .map_err(|e| Error::Query(e.render(sql, file)))
+        .map_err(|mut e| {
+            // Every error points somewhere: one whose node had no span in sqlparser's tree
+            // points at the start of the query.
+            if e.span.is_none() {
+                let (line, text) = sql
+                    .lines()
+                    .enumerate()
+                    .find(|(_, l)| !l.trim().is_empty())
+                    .unwrap_or((0, ""));
+                let column = text.chars().take_while(|c| c.is_whitespace()).count() + 1;
+                let p = crate::error::Pos {
+                    line: line as u64 + 1,
+                    column: column as u64,
+                };
+                e.span = Some((p, p));
+            }
+            Error::Query(e.render(sql, file))
+        })
 }
