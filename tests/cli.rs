@@ -690,3 +690,146 @@ fn long_flat_expressions_explain_and_run() {
         assert_eq!(r[1].parse::<f64>().unwrap(), n * 0.5 * 5000.0, "{r:?}");
     }
 }
+
+/// Errors about a query over the user's own file speak in the file's terms (its stream name
+/// and columns, never the generator's), and a ROWS window must be ordered by a TIMESTAMP.
+#[test]
+fn error_user_files_get_hints_in_their_own_terms() {
+    let dir = scratch("cli-user-file-errors");
+    let csv = dir.join("sensors.csv");
+    std::fs::write(
+        &csv,
+        "device,humidity,pressure,ts\n\
+         a,40,1.5,1000\nb,41,2.5,1001\na,42,3.5,1002\nb,45,4.5,1003\na,44,5.5,1004\n",
+    )
+    .unwrap();
+    let input = csv.to_str().unwrap();
+    let cases = [
+        (
+            "SELECT AVG(pressure) OVER (ORDER BY humidity ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS a FROM sensors",
+            "a ROWS window must be ordered by a TIMESTAMP column; `humidity` is BIGINT",
+            "1:37",
+            "--schema humidity:timestamp",
+        ),
+        (
+            "SELECT AVG(humidity) OVER (PARTITION BY device\n  ORDER BY pressure ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS a FROM sensors",
+            "`pressure` is DOUBLE",
+            "2:12",
+            "ROWS windows are ordered by event time",
+        ),
+        (
+            "SELECT device, COUNT(*) FROM sensors GROUP BY device WINDOW TUMBLING (ts)",
+            "malformed WINDOW clause",
+            "1:",
+            "WINDOW TUMBLING (ts, INTERVAL '1' MINUTE)",
+        ),
+        (
+            "SELECT device, COUNT(*) FROM sensors GROUP BY device WINDOW TUMBLING (device, INTERVAL '1' MINUTE)",
+            "the window time column `device` is VARCHAR",
+            "1:71",
+            "column of the input: humidity, ts",
+        ),
+        (
+            "SELECT device, COUNT(*) FROM sensors GROUP BY device WINDOW HOPPING (ts, INTERVAL '1' SECOND, INTERVAL '5' SECOND)",
+            "advance must not exceed its size",
+            "1:",
+            "WINDOW HOPPING (ts, INTERVAL '5' MINUTE",
+        ),
+        (
+            "SELECT * FROM sensors LIMIT 3",
+            "unsupported: LIMIT",
+            "1:29",
+            "remove LIMIT",
+        ),
+        (
+            "SELECT * FROM sensors WHERE device",
+            "WHERE needs a boolean condition",
+            "1:29",
+            "WHERE humidity > 100",
+        ),
+        (
+            "SELECT SUM(device) FROM sensors",
+            "SUM() needs a numeric argument",
+            "1:12",
+            "e.g. humidity",
+        ),
+    ];
+    for (i, (sql, message, pos, hint)) in cases.iter().enumerate() {
+        let q = dir.join(format!("u{i}.sql"));
+        std::fs::write(&q, sql).unwrap();
+        let err = shardsql_fails(&["--query", q.to_str().unwrap(), "--input", input]);
+        assert!(
+            err.contains(message),
+            "{sql}: expected `{message}` in:\n{err}"
+        );
+        assert!(
+            err.contains(&format!("u{i}.sql:{pos}")),
+            "{sql}: expected position {pos} in:\n{err}"
+        );
+        assert!(
+            err.contains(hint),
+            "{sql}: expected hint `{hint}` in:\n{err}"
+        );
+        assert!(err.contains('^'), "{sql}: expected a caret in:\n{err}");
+        for generator_talk in ["trade_time", "market_data", "--records", "generator"] {
+            assert!(
+                !err.contains(generator_talk),
+                "{sql}: a user's file gets no `{generator_talk}`:\n{err}"
+            );
+        }
+    }
+
+    // Declared a TIMESTAMP, the same column orders the ROWS window: a moving average of 3.
+    let q = dir.join("rows.sql");
+    std::fs::write(
+        &q,
+        "SELECT humidity, AVG(pressure) OVER (ORDER BY humidity ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS a FROM sensors",
+    )
+    .unwrap();
+    let (t, s) = run_query(
+        &dir,
+        "rows",
+        q.to_str().unwrap(),
+        &["--input", input, "--schema", "humidity:timestamp"],
+    );
+    assert_eq!(s["late_dropped"], 1, "45 then 44: one late row: {s}");
+    assert_eq!(t.rows.len(), 4);
+    assert_eq!(t.rows[3], ["45", "3.5"]);
+}
+
+/// Without --input the query reads the built-in generator, which answers to `market_data`
+/// only; any other FROM name is an error pointing at it. With --input any name is the file.
+#[test]
+fn error_a_stream_name_without_input_is_not_the_generator() {
+    let dir = scratch("cli-stream-name");
+    let q = dir.join("q.sql");
+    std::fs::write(&q, "SELECT COUNT(*) AS n\nFROM sensors").unwrap();
+    let q = q.to_str().unwrap();
+    for args in [
+        vec!["--query", q, "--records", "10"],
+        vec!["explain", "--query", q],
+    ] {
+        let err = shardsql_fails(&args);
+        assert!(
+            err.contains("no --input was given") && err.contains("`market_data`, not `sensors`"),
+            "{err}"
+        );
+        assert!(err.contains("q.sql:2:6"), "{err}");
+        assert!(err.contains('^'), "{err}");
+        assert!(
+            err.contains("pass --input FILE") && err.contains("FROM market_data"),
+            "{err}"
+        );
+    }
+    let csv = dir.join("sensors.csv");
+    std::fs::write(&csv, "device,humidity\na,1\nb,2\n").unwrap();
+    let (t, _) = run_query(&dir, "ok", q, &["--input", csv.to_str().unwrap()]);
+    assert_eq!(t.rows, [["2"]]);
+    let (t, _) = run_query(
+        &dir,
+        "gen",
+        "queries/03_group_by.sql",
+        &["--records", "100"],
+    );
+    assert!(!t.rows.is_empty());
+}

@@ -401,12 +401,17 @@ fn parse_window(
         .collect();
     let mut p = 0;
     let at = |p: usize| sig.get(p).map(|&j| &tokens[j]);
+    // The usage names the user's own time column when the clause has one.
+    let col = match at(1).map(|t| &t.token) {
+        Some(Token::Word(w)) if w.keyword != Keyword::INTERVAL => w.value.clone(),
+        _ => "<time column>".to_string(),
+    };
     let usage = match kind {
-        WindowKind::Tumbling => "WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE)",
+        WindowKind::Tumbling => format!("WINDOW TUMBLING ({col}, INTERVAL '1' MINUTE)"),
         WindowKind::Hopping => {
-            "WINDOW HOPPING (trade_time, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE)"
+            format!("WINDOW HOPPING ({col}, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE)")
         }
-        WindowKind::Session => "WINDOW SESSION (trade_time, INTERVAL '30' SECOND)",
+        WindowKind::Session => format!("WINDOW SESSION ({col}, INTERVAL '30' SECOND)"),
     };
     let fail = |t: Option<&TokenWithSpan>, what: &str| {
         let span = t.map_or(tokens[k].span, |t| t.span);

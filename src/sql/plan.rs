@@ -223,6 +223,8 @@ pub enum Body {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub source_name: String,
+    /// Where the FROM name is in the query text (for errors about the source).
+    pub source_span: Span,
     pub input: Schema,
     pub filter: Option<Expr>,
     pub body: Body,
@@ -542,7 +544,7 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
         return Err(unsupported(
             "LIMIT",
             l.span(),
-            "remove LIMIT; use --records to bound the generator",
+            "remove LIMIT: a query runs over its whole input and emits as it goes",
         ));
     }
     let select = q.select();
@@ -553,7 +555,7 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
             "use GROUP BY on the columns instead",
         ));
     }
-    let source_name = source_name(select)?;
+    let (source_name, source_span) = source_name(select)?;
     let filter = match &select.selection {
         Some(w) => {
             let e = condition(compile(w, &mut InputScope::new(input, "WHERE"))?);
@@ -562,7 +564,10 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
                     format!("WHERE needs a boolean condition, found {}", e.ty()),
                     w.span(),
                 )
-                .with_hint("compare a column, e.g. WHERE price > 100"));
+                .with_hint(match example_column(input, |t| t.is_numeric()) {
+                    Some(c) => format!("compare a column, e.g. WHERE {c} > 100"),
+                    None => "compare a column, e.g. WHERE x > 100".to_string(),
+                }));
             }
             Some(e)
         }
@@ -621,6 +626,7 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
     };
     Ok(Plan {
         source_name,
+        source_span,
         input: input.clone(),
         filter,
         body,
@@ -642,10 +648,14 @@ fn is_grouped(select: &ast::Select) -> bool {
     }
 }
 
-fn source_name(select: &ast::Select) -> Result<String, SqlError> {
+fn source_name(select: &ast::Select) -> Result<(String, Span), SqlError> {
     match select.from.as_slice() {
-        [] => Err(SqlError::at("the query has no FROM clause", select.span())
-            .with_hint("add FROM market_data")),
+        [] => Err(
+            SqlError::at("the query has no FROM clause", select.span()).with_hint(
+                "add FROM <stream>: any name reads --input FILE; without --input, FROM \
+                 market_data reads the built-in generator",
+            ),
+        ),
         [t] => {
             if let Some(j) = t.joins.first() {
                 return Err(unsupported(
@@ -655,11 +665,11 @@ fn source_name(select: &ast::Select) -> Result<String, SqlError> {
                 ));
             }
             match &t.relation {
-                ast::TableFactor::Table { name, .. } => Ok(name.to_string()),
+                ast::TableFactor::Table { name, .. } => Ok((name.to_string(), name.span())),
                 other => Err(unsupported(
                     "a subquery or table function in FROM",
                     other.span(),
-                    "read from one stream: FROM market_data",
+                    "read from one stream by its name: FROM <stream>",
                 )),
             }
         }
@@ -898,6 +908,35 @@ fn shift_window_columns(e: &mut Expr, nk: usize, na: usize) {
     });
 }
 
+/// How to pick a window's time column, naming the input's own TIMESTAMP / BIGINT columns.
+fn time_column_hint(input: &Schema) -> String {
+    let candidates: Vec<&str> = input
+        .fields
+        .iter()
+        .filter(|f| f.ty.is_integer())
+        .map(|f| f.name.as_str())
+        .collect();
+    if candidates.is_empty() {
+        "window on an epoch-millisecond TIMESTAMP or BIGINT column; the input has none (declare \
+         one with --schema col:timestamp)"
+            .to_string()
+    } else {
+        format!(
+            "window on an epoch-millisecond TIMESTAMP or BIGINT column of the input: {}",
+            candidates.join(", ")
+        )
+    }
+}
+
+/// An example column of `input` of a type `want` accepts, for hints (the input's own names).
+fn example_column(input: &Schema, want: impl Fn(DataType) -> bool) -> Option<&str> {
+    input
+        .fields
+        .iter()
+        .find(|f| want(f.ty))
+        .map(|f| f.name.as_str())
+}
+
 fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), SqlError> {
     let col = resolve_column(input, &w.time_column, w.time_column_span)?;
     if !input.fields[col].ty.is_integer() {
@@ -908,7 +947,7 @@ fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), 
             ),
             w.time_column_span,
         )
-        .with_hint("window on an epoch-millisecond TIMESTAMP or BIGINT column, e.g. trade_time"));
+        .with_hint(time_column_hint(input)));
     }
     let spec = match w.kind {
         WindowKind::Tumbling => WindowSpec::Tumbling {
@@ -921,7 +960,11 @@ fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), 
                     "a hopping window's advance must not exceed its size",
                     adv_span,
                 )
-                .with_hint("e.g. WINDOW HOPPING (trade_time, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE); use TUMBLING when they are equal"));
+                .with_hint(format!(
+                    "e.g. WINDOW HOPPING ({}, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE); use \
+                     TUMBLING when they are equal",
+                    w.time_column
+                )));
             }
             if size / advance > 10_000 {
                 return Err(SqlError::at(
@@ -954,7 +997,8 @@ fn plan_rows(select: &ast::Select, input: &Schema) -> Result<Planned, SqlError> 
     } else {
         Routing::Hash(partition_by.clone())
     };
-    let time = input.fields[order_by].ty.is_integer().then_some(order_by);
+    // Checked in `RowsScope`: the order is the event time.
+    let time = Some(order_by);
     Ok((
         Body::Rows(RowsPlan {
             partition_by,
@@ -1125,7 +1169,12 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
                     ),
                     e.span(),
                 )
-                .with_hint("aggregate a numeric column such as price or quantity"));
+                .with_hint(
+                    match example_column(input, |t| t == DataType::Int || t == DataType::Float) {
+                        Some(c) => format!("aggregate a numeric column, e.g. {c}"),
+                        None => "aggregate a numeric column".to_string(),
+                    },
+                ));
             }
             Some(arg)
         }
@@ -1269,7 +1318,19 @@ impl Scope for RowsScope<'_> {
                             hint,
                         ));
                     }
-                    resolve_column(self.input, &i.value, i.span)?
+                    let col = resolve_column(self.input, &i.value, i.span)?;
+                    let ty = self.input.fields[col].ty;
+                    if ty != DataType::Timestamp {
+                        return Err(SqlError::at(
+                            format!(
+                                "a ROWS window must be ordered by a TIMESTAMP column; `{}` is {ty}",
+                                i.value
+                            ),
+                            i.span,
+                        )
+                        .with_hint(rows_order_hint(self.input, &i.value)));
+                    }
+                    col
                 }
                 other => return Err(unsupported("ORDER BY on an expression", other.span(), hint)),
             },
@@ -1398,6 +1459,31 @@ impl Scope for RowsScope<'_> {
             index: self.input.len() + pos,
             ty: func.ty,
         })
+    }
+}
+
+/// How to fix a ROWS window ordered by `column`, a non-TIMESTAMP column of `input`: name the
+/// input's own TIMESTAMP columns, or say how to declare one.
+fn rows_order_hint(input: &Schema, column: &str) -> String {
+    let times: Vec<&str> = input
+        .fields
+        .iter()
+        .filter(|f| f.ty == DataType::Timestamp)
+        .map(|f| f.name.as_str())
+        .collect();
+    let why = "ROWS windows are ordered by event time: rows arrive in time order and late ones \
+               are dropped";
+    if times.is_empty() {
+        format!(
+            "{why}; the input has no TIMESTAMP column: if `{column}` holds epoch milliseconds, \
+             declare it with --schema {column}:timestamp"
+        )
+    } else {
+        format!(
+            "{why}; order by a TIMESTAMP column of the input ({}), or declare `{column}` with \
+             --schema {column}:timestamp if it holds epoch milliseconds",
+            times.join(", ")
+        )
     }
 }
 
