@@ -816,42 +816,48 @@ fn plan_aggregate(
             ));
         }
     };
+    let window = match &q.window {
+        Some(w) => Some(plan_window(w, input)?),
+        None => None,
+    };
     let mut keys = Vec::new();
     for g in group_exprs {
-        let name = match g {
-            ast::Expr::Identifier(i) => &i.value,
-            ast::Expr::CompoundIdentifier(p) if !p.is_empty() => &p[p.len() - 1].value,
-            other => {
-                return Err(unsupported(
-                    "GROUP BY on an expression",
-                    other.span(),
-                    "group by column names",
-                ));
-            }
+        let Some(idx) = group_key(g, select, input, window.is_some())? else {
+            continue;
         };
-        let idx = resolve_column(input, name, g.span())?;
         if keys.contains(&idx) {
             return Err(SqlError::at(
-                format!("column `{name}` appears twice in GROUP BY"),
+                format!(
+                    "column `{}` appears twice in GROUP BY",
+                    input.fields[idx].name
+                ),
                 g.span(),
             ));
         }
         keys.push(idx);
     }
-    let window = match &q.window {
-        Some(w) => Some(plan_window(w, input)?),
-        None => None,
-    };
     let emit = q.emit.map_or(EmitMode::Final, |e| e.0);
     let mut scope = AggScope {
         input,
         keys: keys.clone(),
         aggs: Vec::new(),
         windowed: window.is_some(),
+        aliases: Vec::new(),
     };
     let (mut outputs, output) = plan_projection(select, &mut scope, input)?;
     let having = match &select.having {
         Some(h) => {
+            // HAVING may name an output by its alias (`SELECT COUNT(*) AS n ... HAVING n > 2`).
+            scope.aliases = select
+                .projection
+                .iter()
+                .filter_map(|item| match item {
+                    ast::SelectItem::ExprWithAlias { expr, alias } => {
+                        Some((alias.value.clone(), expr))
+                    }
+                    _ => None,
+                })
+                .collect();
             let e = condition(compile(h, &mut scope)?);
             if e.ty() != DataType::Bool {
                 return Err(SqlError::at("HAVING needs a boolean condition", h.span()));
@@ -892,6 +898,100 @@ fn plan_aggregate(
         routing,
         time_column,
     ))
+}
+
+fn is_window_column(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "window_start" | "windowstart" | "window_end" | "windowend"
+    )
+}
+
+/// The input column one GROUP BY item groups on: a column name, a SELECT alias of a column,
+/// or a 1-based position in the SELECT list (as in DuckDB and Flink). `None` for
+/// `window_start` / `window_end` with a WINDOW clause: rows are already per window, so
+/// grouping by them changes nothing.
+fn group_key(
+    g: &ast::Expr,
+    select: &ast::Select,
+    input: &Schema,
+    windowed: bool,
+) -> Result<Option<usize>, SqlError> {
+    let hint = "group by column names, SELECT aliases of columns, or SELECT positions (GROUP BY 1)";
+    // What a SELECT item (by alias or position) groups on.
+    let item_key = |e: &ast::Expr, what: &str| -> Result<Option<usize>, SqlError> {
+        match e {
+            ast::Expr::Identifier(i) if windowed && is_window_column(&i.value) => Ok(None),
+            ast::Expr::Identifier(i) if input.index_of(&i.value).is_some() => {
+                Ok(input.index_of(&i.value))
+            }
+            ast::Expr::Function(_) => Err(SqlError::at(
+                format!("GROUP BY {what} refers to `{e}`, an aggregate or function"),
+                g.span(),
+            )
+            .with_hint(hint)),
+            _ => Err(unsupported(
+                &format!("GROUP BY on an expression (`{what}` is `{e}`)"),
+                g.span(),
+                hint,
+            )),
+        }
+    };
+    let name = match g {
+        ast::Expr::Identifier(i) => &i.value,
+        ast::Expr::CompoundIdentifier(p) if !p.is_empty() => &p[p.len() - 1].value,
+        ast::Expr::Value(v) => {
+            let ast::Value::Number(n, _) = &v.value else {
+                return Err(unsupported("GROUP BY on a constant", g.span(), hint));
+            };
+            let items = &select.projection;
+            let Some(item) = n
+                .parse::<usize>()
+                .ok()
+                .filter(|p| (1..=items.len()).contains(p))
+                .map(|p| &items[p - 1])
+            else {
+                return Err(SqlError::at(
+                    format!("GROUP BY {n}: the SELECT list has {} item(s)", items.len()),
+                    g.span(),
+                )
+                .with_hint("positions count SELECT items from 1"));
+            };
+            return match item {
+                ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } => item_key(e, n),
+                _ => Err(unsupported("GROUP BY the position of `*`", g.span(), hint)),
+            };
+        }
+        other => {
+            return Err(unsupported("GROUP BY on an expression", other.span(), hint));
+        }
+    };
+    if let Some(i) = input.index_of(name) {
+        return Ok(Some(i));
+    }
+    if windowed && is_window_column(name) {
+        return Ok(None);
+    }
+    let alias = select.projection.iter().find_map(|item| match item {
+        ast::SelectItem::ExprWithAlias { expr, alias }
+            if alias.value.eq_ignore_ascii_case(name) =>
+        {
+            Some(expr)
+        }
+        _ => None,
+    });
+    match alias {
+        Some(e) => item_key(e, name),
+        None => {
+            let e = unknown_column(input, name, g.span());
+            Err(if is_window_column(name) {
+                e.with_hint("window_start / window_end need a WINDOW clause")
+            } else {
+                e
+            })
+        }
+    }
 }
 
 /// Window columns are compiled as `WINDOW_COL_BASE + {0,1}` because the number of aggregates
@@ -1190,12 +1290,15 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
     Ok(AggCall { func, arg, ty })
 }
 
-/// SELECT / HAVING of a GROUP BY: keys, aggregates, window bounds.
+/// SELECT / HAVING of a GROUP BY: keys, aggregates, window bounds, and in HAVING the SELECT
+/// aliases.
 struct AggScope<'a> {
     input: &'a Schema,
     keys: Vec<usize>,
     aggs: Vec<AggCall>,
     windowed: bool,
+    /// SELECT aliases a name that is not an input column may stand for (HAVING only).
+    aliases: Vec<(String, &'a ast::Expr)>,
 }
 
 impl Scope for AggScope<'_> {
@@ -1212,6 +1315,18 @@ impl Scope for AggScope<'_> {
                 index: WINDOW_COL_BASE + off,
                 ty: DataType::Timestamp,
             });
+        }
+        if self.input.index_of(name).is_none()
+            && let Some(&(_, e)) = self
+                .aliases
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(name))
+        {
+            // Compiled with no aliases in scope, so an alias cannot refer to itself.
+            let aliases = std::mem::take(&mut self.aliases);
+            let compiled = compile(e, self);
+            self.aliases = aliases;
+            return compiled;
         }
         let i = resolve_column(self.input, name, span).map_err(|e| {
             if !self.windowed && lower.starts_with("window") {
@@ -2397,6 +2512,65 @@ mod tests {
         let chain = " IS NULL".repeat(MAX_EXPR_DEPTH - 20);
         let sql = format!("SELECT price{chain} AS deep FROM market_data");
         crate::sql::compile_query(&sql, "q.sql", &schema).unwrap();
+    }
+
+    #[test]
+    fn group_by_takes_aliases_positions_and_window_bounds_and_having_takes_aliases() {
+        let keys = |sql: &str| match plan_sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}")).body {
+            Body::Aggregate(a) => a.keys,
+            _ => panic!("{sql}: not an aggregate"),
+        };
+        let by_name = keys("SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol");
+        assert_eq!(by_name, vec![2]);
+        for sql in [
+            "SELECT symbol AS d, COUNT(*) FROM market_data GROUP BY d",
+            "SELECT symbol, COUNT(*) FROM market_data GROUP BY 1",
+            "SELECT COUNT(*) AS n, symbol FROM market_data GROUP BY 2",
+            "SELECT symbol, window_start, COUNT(*) FROM market_data GROUP BY symbol, window_start \
+             WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE)",
+            "SELECT window_end, symbol AS s, COUNT(*) FROM market_data GROUP BY 1, s \
+             WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE)",
+        ] {
+            assert_eq!(keys(sql), by_name, "{sql}");
+        }
+        let p = plan_sql(
+            "SELECT symbol, COUNT(*) AS n FROM market_data GROUP BY symbol HAVING n > 2 AND n < 9",
+        )
+        .unwrap();
+        let Body::Aggregate(a) = &p.body else {
+            panic!()
+        };
+        assert_eq!(
+            a.aggs.len(),
+            1,
+            "the alias is the same aggregate, not a second one"
+        );
+        for (sql, msg) in [
+            (
+                "SELECT symbol, COUNT(*) AS n FROM market_data GROUP BY 2",
+                "GROUP BY 2 refers to `COUNT(*)`",
+            ),
+            (
+                "SELECT symbol FROM market_data GROUP BY 3",
+                "GROUP BY 3: the SELECT list has 1 item(s)",
+            ),
+            (
+                "SELECT price * 2 AS p FROM market_data GROUP BY p",
+                "GROUP BY on an expression",
+            ),
+            (
+                "SELECT COUNT(*) FROM market_data GROUP BY window_start",
+                "unknown column `window_start`",
+            ),
+            (
+                "SELECT symbol, COUNT(*) AS n, n AS m FROM market_data GROUP BY symbol",
+                "unknown column `n`",
+            ),
+        ] {
+            let e = plan_sql(sql).unwrap_err();
+            assert!(e.message.contains(msg), "{sql}: {}", e.message);
+            assert!(e.span.is_some(), "{sql}");
+        }
     }
 
     #[test]
