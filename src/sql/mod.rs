@@ -46,9 +46,17 @@ pub fn fuzz_compile(data: &[u8]) {
 /// shardsql's own passes over the tree are loops or bounded by `plan::MAX_EXPR_DEPTH`.
 const COMPILE_STACK: usize = 256 << 20;
 
+/// Queries up to this many bytes are compiled on the caller's thread: at a few characters per
+/// level they nest at most a few dozen levels, within any thread's stack.
+const SHORT_QUERY: usize = 512;
+
 /// Parses and plans `sql` against `input`; `file` names the query in error messages. Runs on
 /// a thread of its own with a large stack (`COMPILE_STACK`; only touched pages are mapped).
 pub fn compile_query(sql: &str, file: &str, input: &Schema) -> Result<Plan, Error> {
+    // A short query cannot nest deeply (each level takes a few characters): no thread needed.
+    if sql.len() <= SHORT_QUERY {
+        return compile_here(sql, file, input);
+    }
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("shardsql-plan".into())
