@@ -69,6 +69,7 @@ pub fn parse(sql: &str) -> Result<ParsedQuery, SqlError> {
             };
             SqlError::new(format!("syntax error: {}", e.message), Some((p, p)))
         })?;
+    check_size(&tokens, MAX_TOKENS)?;
     let Lifted {
         tokens,
         window,
@@ -222,6 +223,27 @@ impl Landmarks {
             deepest_paren,
             end,
         }
+    }
+}
+
+/// The most tokens (words, numbers, operators; not spaces or comments) a query may have.
+/// sqlparser nests a flat chain such as `a + b + ...` one level per operator and drops and
+/// prints that tree by recursion; 4,000,000 tokens (a chain of 2,000,000 terms) stay well
+/// inside the planning thread's stack (`sql::COMPILE_STACK`).
+pub const MAX_TOKENS: usize = 4_000_000;
+
+/// Refuses a query of more than `max` significant tokens, pointing at the first one too many.
+fn check_size(tokens: &[TokenWithSpan], max: usize) -> Result<(), SqlError> {
+    match tokens.iter().filter(|t| is_significant(t)).nth(max) {
+        Some(t) if t.token != Token::EOF => Err(SqlError::at(
+            format!("the query is too large: more than {max} tokens"),
+            t.span,
+        )
+        .with_hint(format!(
+            "shardsql plans queries of up to {max} tokens (words, numbers, operators); shorten \
+             long lists or chains, e.g. filter on a range instead of listing every value"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -565,6 +587,20 @@ mod tests {
         let e = parse("SELECT a\n  FROM t WHERE (").unwrap_err();
         assert!(e.message.starts_with("syntax error"), "{}", e.message);
         assert_eq!(e.span.unwrap().0.line, 2);
+    }
+
+    #[test]
+    fn queries_beyond_the_token_limit_are_refused_at_the_first_token_too_many() {
+        let sql = "SELECT a\n  FROM t WHERE a IN (1, 2)";
+        let tokens = Tokenizer::new(&GenericDialect {}, sql)
+            .tokenize_with_location()
+            .unwrap();
+        // SELECT a FROM t WHERE a IN ( 1 , 2 ): 12 tokens.
+        assert!(check_size(&tokens, 12).is_ok());
+        let e = check_size(&tokens, 10).unwrap_err();
+        assert_eq!(e.message, "the query is too large: more than 10 tokens");
+        let (start, _) = e.span.unwrap();
+        assert_eq!((start.line, start.column), (2, 25), "the 11th token, `2`");
     }
 
     #[test]
