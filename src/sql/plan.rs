@@ -1946,6 +1946,9 @@ fn compile_chain(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError>
             _ => break,
         }
     }
+    if let Some(items) = or_of_equalities(&spine, node) {
+        return compile_in(e, node, &items, false, scope);
+    }
     let mut acc = compile(node, scope)?;
     for (op, right, whole) in spine.into_iter().rev() {
         if *op == ast::BinaryOperator::StringConcat {
@@ -1984,6 +1987,50 @@ fn compile_chain(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError>
         acc = chain_binary(bop, acc, r, || whole.span())?;
     }
     Ok(acc)
+}
+
+/// The constants of `x = c1 OR x = c2 OR ...` over one column `x` (the chain's leftmost
+/// operand), which is `x IN (c1, c2, ...)`: planned as the same set lookup. `spine` is the
+/// chain as `compile_chain` walks it, outermost first; sqlparser parses this as
+/// `((x = c1) OR (x = c2)) OR ...`, so the innermost step is `= c1` on `x` itself.
+fn or_of_equalities(
+    spine: &[(&ast::BinaryOperator, &ast::Expr, &ast::Expr)],
+    x: &ast::Expr,
+) -> Option<Vec<ast::Expr>> {
+    use ast::BinaryOperator as B;
+    let constant = |e: &ast::Expr| match e {
+        ast::Expr::Value(_) => true,
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => matches!(**expr, ast::Expr::Value(_)),
+        _ => false,
+    };
+    if !matches!(
+        x,
+        ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)
+    ) {
+        return None;
+    }
+    let (first, rest) = spine.split_last()?;
+    if rest.is_empty() || *first.0 != B::Eq || !constant(first.1) {
+        return None;
+    }
+    let mut items = vec![first.1.clone()];
+    for (op, right, _) in rest.iter().rev() {
+        match (op, right) {
+            (
+                B::Or,
+                ast::Expr::BinaryOp {
+                    left,
+                    op: B::Eq,
+                    right: c,
+                },
+            ) if **left == *x && constant(c) => items.push((**c).clone()),
+            _ => return None,
+        }
+    }
+    Some(items)
 }
 
 /// `acc op r`, type-checked like `binary`; a binary node or chain on the left is extended into
@@ -2450,14 +2497,21 @@ mod tests {
             f.eval(&batch, &dict),
             Column::Bool(vec![1, 0, 0, 1, NULL_BOOL])
         );
-        // 3,001 ORs: one chain node (`n`, `= 0`, then 3,000 `OR n = i` steps), same answer as
-        // the IN list.
+        // 3,001 ORs of `n = constant`: the IN list they spell, one set probe per row.
         let ors = joined((0..3000).map(|i| format!("n = {i}")), " OR ");
         let f = filter(&format!("SELECT n FROM t WHERE {ors} OR n = 5999"));
-        assert!(matches!(&f, Expr::Chain { steps, .. } if steps.len() == 3001));
+        assert!(matches!(&f, Expr::InList { set, .. } if set.len() == 3001));
         assert_eq!(
             f.eval(&batch, &dict),
             Column::Bool(vec![1, 1, 1, 0, NULL_BOOL])
+        );
+        // 3,002 ORs of other comparisons: one chain node (`n`, `< 0`, then 3,001 `OR` steps).
+        let ors = joined((0..3000).map(|i| format!("n < {}", -i)), " OR ");
+        let f = filter(&format!("SELECT n FROM t WHERE {ors} OR x = 7 OR s = 'zz'"));
+        assert!(matches!(&f, Expr::Chain { steps, .. } if steps.len() == 3002));
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![0, 1, 1, 0, NULL_BOOL])
         );
         // 5,000 `+` terms, `-` mixed in, and 5,000 `||` operands.
         let sum = joined(
