@@ -751,7 +751,25 @@ fn error_user_files_get_hints_in_their_own_terms() {
             "SELECT SUM(device) FROM sensors",
             "SUM() needs a numeric argument",
             "1:12",
-            "e.g. humidity",
+            "e.g. pressure",
+        ),
+        (
+            "SELECT device, ROUND(device) AS r FROM sensors",
+            "ROUND() needs a number, found VARCHAR",
+            "1:22",
+            "ROUND(pressure, 2)",
+        ),
+        (
+            "SELECT humidity LIKE 'a%' AS l FROM sensors",
+            "LIKE needs a string, found BIGINT",
+            "1:8",
+            "e.g. device",
+        ),
+        (
+            "SELECT device FROM sensors WHERE device = 'a' OR humidity",
+            "OR needs boolean operands",
+            "1:",
+            "e.g. a > 10 AND b < 5",
         ),
     ];
     for (i, (sql, message, pos, hint)) in cases.iter().enumerate() {

@@ -1123,6 +1123,20 @@ trait Scope {
     fn allows_star(&self) -> bool {
         false
     }
+    /// The input's columns (for hints in the user's own terms).
+    fn input(&self) -> &Schema;
+}
+
+/// An example numeric column of the scope's input for a hint, or `x`.
+fn numeric_example(scope: &dyn Scope) -> String {
+    numeric_column(scope.input()).unwrap_or("x").to_string()
+}
+
+/// A column of `input` to show in a hint about numbers: the first DOUBLE, else the first
+/// BIGINT.
+fn numeric_column(input: &Schema) -> Option<&str> {
+    example_column(input, |t| t == DataType::Float)
+        .or_else(|| example_column(input, |t| t == DataType::Int))
 }
 
 fn resolve_column(input: &Schema, name: &str, span: Span) -> Result<usize, SqlError> {
@@ -1179,6 +1193,10 @@ impl<'a> InputScope<'a> {
 }
 
 impl Scope for InputScope<'_> {
+    fn input(&self) -> &Schema {
+        self.input
+    }
+
     fn column(&mut self, name: &str, span: Span) -> Result<Expr, SqlError> {
         let i = resolve_column(self.input, name, span)?;
         Ok(Expr::Column {
@@ -1269,12 +1287,10 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
                     ),
                     e.span(),
                 )
-                .with_hint(
-                    match example_column(input, |t| t == DataType::Int || t == DataType::Float) {
-                        Some(c) => format!("aggregate a numeric column, e.g. {c}"),
-                        None => "aggregate a numeric column".to_string(),
-                    },
-                ));
+                .with_hint(match numeric_column(input) {
+                    Some(c) => format!("aggregate a numeric column, e.g. {c}"),
+                    None => "aggregate a numeric column".to_string(),
+                }));
             }
             Some(arg)
         }
@@ -1283,7 +1299,10 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
                 format!("{}() takes one argument", name.to_uppercase()),
                 span,
             )
-            .with_hint("e.g. SUM(quantity) or COUNT(*)"));
+            .with_hint(format!(
+                "e.g. SUM({}) or COUNT(*)",
+                numeric_column(input).unwrap_or("x")
+            )));
         }
     };
     let ty = func.result_type(arg.as_ref().map(Expr::ty));
@@ -1302,6 +1321,10 @@ struct AggScope<'a> {
 }
 
 impl Scope for AggScope<'_> {
+    fn input(&self) -> &Schema {
+        self.input
+    }
+
     fn column(&mut self, name: &str, span: Span) -> Result<Expr, SqlError> {
         let lower = name.to_ascii_lowercase();
         if self.windowed
@@ -1385,6 +1408,10 @@ struct RowsScope<'a> {
 }
 
 impl Scope for RowsScope<'_> {
+    fn input(&self) -> &Schema {
+        self.input
+    }
+
     fn column(&mut self, name: &str, span: Span) -> Result<Expr, SqlError> {
         InputScope::new(self.input, "SELECT").column(name, span)
     }
@@ -1651,7 +1678,7 @@ fn binary_lazy(op: BinOp, l: Expr, r: Expr, span: impl FnOnce() -> Span) -> Resu
                     format!("{name} needs boolean operands, found {lt} and {rt}"),
                     span(),
                 )
-                .with_hint("combine comparisons, e.g. price > 10 AND quantity < 5"));
+                .with_hint("combine comparisons, e.g. a > 10 AND b < 5"));
             }
             DataType::Bool
         }
@@ -1790,15 +1817,18 @@ fn compile_scalar(
             }
         }
     }
-    scalar_call(func, &name, args, span)
+    let example = numeric_example(scope);
+    scalar_call(func, &name, args, span, &example)
 }
 
 /// Checks a scalar function's compiled arguments and types the call.
+/// `example` is a numeric column of the input, for hints.
 fn scalar_call(
     func: Func,
     name: &str,
     args: Vec<(Expr, Span)>,
     span: Span,
+    example: &str,
 ) -> Result<Expr, SqlError> {
     let (min, max) = match func {
         Func::Round => (1, 2),
@@ -1824,8 +1854,9 @@ fn scalar_call(
             Ok(())
         } else {
             Err(
-                SqlError::at(format!("{name}() needs a number, found {}", e.ty()), *s)
-                    .with_hint("pass a numeric column or CAST the value, e.g. ROUND(price, 2)"),
+                SqlError::at(format!("{name}() needs a number, found {}", e.ty()), *s).with_hint(
+                    format!("pass a numeric column or CAST the value, e.g. ROUND({example}, 2)"),
+                ),
             )
         }
     };
@@ -1972,6 +2003,7 @@ fn compile_chain(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError>
                     "||",
                     vec![(acc, Span::empty()), (r, right.span())],
                     whole.span(),
+                    "x",
                 )?,
             };
             continue;
@@ -2204,7 +2236,7 @@ fn compile_node(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> 
             if let Some(l) = substring_for {
                 args.push((compile(l, scope)?, l.span()));
             }
-            scalar_call(Func::Substring, "SUBSTRING", args, e.span())
+            scalar_call(Func::Substring, "SUBSTRING", args, e.span(), "x")
         }
         E::Trim {
             expr,
@@ -2216,6 +2248,7 @@ fn compile_node(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> 
             "TRIM",
             vec![(compile(expr, scope)?, expr.span())],
             e.span(),
+            "x",
         ),
         E::UnaryOp { op, expr } => {
             let x = compile(expr, scope)?;
@@ -2351,14 +2384,22 @@ fn compile_node(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> 
                     format!("LIKE needs a string, found {}", x.ty()),
                     expr.span(),
                 )
-                .with_hint("match a VARCHAR column such as symbol"));
+                .with_hint(
+                    match example_column(scope.input(), |t| t == DataType::Str) {
+                        Some(c) => format!("match a VARCHAR column, e.g. {c}"),
+                        None => "match a VARCHAR column, or CAST the value AS VARCHAR".to_string(),
+                    },
+                ));
             }
             let Expr::Literal(Literal::Str(p)) = compile(pattern, scope)? else {
                 return Err(SqlError::at(
                     "the LIKE pattern must be a string literal",
                     pattern.span(),
                 )
-                .with_hint("e.g. symbol LIKE 'AA%'"));
+                .with_hint(format!(
+                    "e.g. {} LIKE 'AA%'",
+                    example_column(scope.input(), |t| t == DataType::Str).unwrap_or("x")
+                )));
             };
             let escape = match escape_char
                 .as_deref()
@@ -2399,7 +2440,10 @@ fn compile_node(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> 
                         format!("a CASE WHEN condition must be boolean, found {}", c.ty()),
                         w.condition.span(),
                     )
-                    .with_hint("e.g. CASE WHEN price > 100 THEN 'high' ELSE 'low' END"));
+                    .with_hint(format!(
+                        "e.g. CASE WHEN {} > 100 THEN 'high' ELSE 'low' END",
+                        numeric_example(scope)
+                    )));
                 }
                 conds.push(c);
                 results.push((compile(&w.result, scope)?, w.result.span()));
