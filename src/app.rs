@@ -115,9 +115,11 @@ fn run(args: RunArgs) -> Result<()> {
             (Schema::market_data(), Source::Gen(g))
         }
     };
-    let plan = sql::compile_query(&sql_text, &query_path.display().to_string(), &schema)
+    let file = query_path.display().to_string();
+    let plan = sql::compile_query(&sql_text, &file, &schema)
         .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))
         .map_err(|e| with_inference_notes(e, args.input.as_deref(), &schema, &inferred))?;
+    check_source_name(&plan, args.input.is_some(), &sql_text, &file)?;
     let mut literals = Interner::new(dict.clone());
     plan.string_literals().iter().for_each(|s| {
         literals.intern(s);
@@ -221,6 +223,32 @@ fn run(args: RunArgs) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The name of the built-in generator's stream: without `--input` the query must read it.
+pub const GENERATOR_STREAM: &str = "market_data";
+
+/// Without `--input` the query reads the built-in generator, which answers to `market_data`
+/// only: another FROM name is a query meant for a file the user forgot to pass. With `--input`
+/// the file is the stream, whatever the query calls it.
+fn check_source_name(plan: &sql::Plan, has_input: bool, sql_text: &str, file: &str) -> Result<()> {
+    if has_input || plan.source_name.eq_ignore_ascii_case(GENERATOR_STREAM) {
+        return Ok(());
+    }
+    let e = crate::error::SqlError::at(
+        format!(
+            "no --input was given, so the query reads the built-in generator, whose stream is \
+             `{GENERATOR_STREAM}`, not `{}`",
+            plan.source_name
+        ),
+        plan.source_span,
+    )
+    .with_hint(format!(
+        "pass --input FILE to read `{}` from a file, or write FROM {GENERATOR_STREAM} for the \
+         built-in generator",
+        plan.source_name
+    ));
+    Err(Error::Query(e.render(sql_text, file)))
 }
 
 /// A query naming a column the input file lacks (a header without it) gets a note listing
@@ -403,8 +431,10 @@ fn explain(a: ExplainArgs) -> Result<()> {
             .clone(),
         None => Schema::market_data(),
     };
-    let plan = sql::compile_query(&sql_text, &a.query.display().to_string(), &schema)
+    let file = a.query.display().to_string();
+    let plan = sql::compile_query(&sql_text, &file, &schema)
         .map_err(|e| with_input_columns(e, a.input.as_deref(), &schema))?;
+    check_source_name(&plan, a.input.is_some(), &sql_text, &file)?;
     print!("{}", plan.explain());
     Ok(())
 }

@@ -85,7 +85,9 @@ impl SqlError {
         let mut out = self.message.clone();
         if let Some((start, end)) = self.span {
             out.push_str(&format!("\n --> {file}:{}:{}", start.line, start.column));
-            if let Some(text) = sql.lines().nth(start.line.saturating_sub(1) as usize) {
+            // An empty file, or a position just past the end: a caret under nothing.
+            let text = sql.lines().nth(start.line.saturating_sub(1) as usize);
+            if let Some(text) = text.or((start.line <= 1).then_some("")) {
                 let gutter = start.line.to_string();
                 let pad = " ".repeat(gutter.len());
                 let col = start.column.max(1) as usize;

@@ -305,7 +305,105 @@ fn error_bad_sql_points_at_line_and_column() {
             "COUNT(DISTINCT x)",
         ),
     ];
-    for (i, (sql, message, pos, hint)) in cases.iter().chain(&new_features).enumerate() {
+    let deep = format!(
+        "SELECT *\nFROM market_data WHERE price{}",
+        " IS NULL".repeat(300)
+    );
+    let parens = format!(
+        "SELECT * FROM market_data\nWHERE price > {}1{}",
+        "(".repeat(60),
+        ")".repeat(60)
+    );
+    let limits = [
+        (
+            deep.as_str(),
+            "the expression is nested too deeply: more than 200 levels",
+            "2:",
+            "at most 200 nested levels",
+        ),
+        (
+            parens.as_str(),
+            "the query is nested too deeply: the SQL parser allows at most 50 levels",
+            "2:",
+            "parentheses",
+        ),
+    ];
+    // Statement shapes sqlparser's tree keeps no span for: each still points somewhere.
+    let shapes = [
+        (
+            "SELECT price FROM market_data\n-- union\nUNION ALL SELECT price FROM market_data",
+            "unsupported: UNION ALL",
+            "3:1",
+            "run each SELECT as its own query",
+        ),
+        (
+            "SELECT 'a' FROM market_data INTERSECT SELECT 'b' FROM market_data",
+            "unsupported: INTERSECT",
+            "1:29",
+            "UNION / INTERSECT / EXCEPT",
+        ),
+        (
+            "  WITH t AS (SELECT * FROM market_data) SELECT * FROM t",
+            "unsupported: WITH (common table expressions)",
+            "1:3",
+            "one SELECT",
+        ),
+        (
+            "SELECT * FROM market_data;\nSELECT price FROM market_data",
+            "more than one statement",
+            "2:1",
+            "one SELECT per query file",
+        ),
+        (
+            "-- nothing here\n",
+            "the query file holds no statement",
+            "1:",
+            "write one SELECT",
+        ),
+        (
+            "\nINSERT INTO market_data VALUES (1)",
+            "unsupported statement `INSERT`",
+            "2:1",
+            "SELECT",
+        ),
+        (
+            "VALUES (1, 2)",
+            "only a plain SELECT ... FROM ... query",
+            "1:1",
+            "SELECT ... FROM",
+        ),
+        (
+            "SELECT * FROM market_data ORDER BY price",
+            "unsupported: ORDER BY on a stream",
+            "1:36",
+            "OVER",
+        ),
+        (
+            "SELECT * FROM market_data LIMIT 5",
+            "unsupported: LIMIT",
+            "1:33",
+            "remove LIMIT",
+        ),
+        (
+            "SELECT * FROM (SELECT * FROM market_data) s",
+            "unsupported: a subquery or table function in FROM",
+            "1:16",
+            "one stream",
+        ),
+        (
+            "SELECT * FROM market_data WHERE price IN (SELECT price FROM market_data)",
+            "unsupported: the expression",
+            "1:33",
+            "supported:",
+        ),
+    ];
+    for (i, (sql, message, pos, hint)) in cases
+        .iter()
+        .chain(&new_features)
+        .chain(&limits)
+        .chain(&shapes)
+        .enumerate()
+    {
         let q = dir.join(format!("q{i}.sql"));
         std::fs::write(&q, sql).unwrap();
         let err = shardsql_fails(&["--query", q.to_str().unwrap(), "--records", "10"]);
@@ -517,4 +615,239 @@ fn null_event_times_are_late_and_kept_by_late_output() {
         assert_eq!(kept.lines().count(), 3, "{kept}");
         assert!(kept.contains("a,,2") && kept.contains("a,,5"), "{kept}");
     }
+}
+
+/// Long flat expressions (thousands of IN items, ORs, `+` terms) explain and run, with the
+/// right rows, instead of overflowing the stack; 100,000 IN items plan in linear time.
+#[test]
+fn long_flat_expressions_explain_and_run() {
+    let dir = scratch("cli-long-exprs");
+    let csv = dir.join("in.csv");
+    let mut text = String::from("n,x\n");
+    for i in 0..60 {
+        text.push_str(&format!("{i},{}\n", f64::from(i) * 0.5));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let joined = |items: Vec<String>, sep: &str| items.join(sep);
+    let cases = [
+        (
+            "in6k",
+            format!(
+                "SELECT n FROM readings WHERE n IN ({})",
+                joined((0..6000).map(|i| (i * 3).to_string()).collect(), ", ")
+            ),
+            (0..60).filter(|n| n % 3 == 0).collect::<Vec<i64>>(),
+        ),
+        (
+            "notin100k",
+            format!(
+                "SELECT n FROM readings WHERE n NOT IN ({})",
+                joined((0..100_000).map(|i| (i * 2).to_string()).collect(), ",")
+            ),
+            (0..60).filter(|n| n % 2 == 1).collect(),
+        ),
+        (
+            "or3k",
+            format!(
+                "SELECT n FROM readings WHERE {}",
+                joined(
+                    (0..3000).map(|i| format!("n = {}", i * 5)).collect(),
+                    " OR "
+                )
+            ),
+            (0..60).filter(|n| n % 5 == 0).collect(),
+        ),
+    ];
+    for (tag, sql, want) in &cases {
+        let q = dir.join(format!("{tag}.sql"));
+        std::fs::write(&q, sql).unwrap();
+        let q = q.to_str().unwrap();
+        let out = shardsql(&["explain", "--query", q, "--input", csv.to_str().unwrap()]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Filter"),
+            "{tag}"
+        );
+        let (t, _) = run_query(
+            &dir,
+            tag,
+            q,
+            &["--input", csv.to_str().unwrap(), "--cores", "2"],
+        );
+        let mut got: Vec<i64> = t.rows.iter().map(|r| r[0].parse().unwrap()).collect();
+        got.sort();
+        assert_eq!(&got, want, "{tag}");
+    }
+    // 5,000 `+` terms: x + x + ... = 5000 x.
+    let q = dir.join("plus5k.sql");
+    let terms = vec!["x".to_string(); 5000].join(" + ");
+    std::fs::write(&q, format!("SELECT n, {terms} AS s FROM readings")).unwrap();
+    let q = q.to_str().unwrap();
+    shardsql(&["explain", "--query", q, "--input", csv.to_str().unwrap()]);
+    let (t, _) = run_query(&dir, "plus5k", q, &["--input", csv.to_str().unwrap()]);
+    assert_eq!(t.rows.len(), 60);
+    for r in &t.rows {
+        let n: f64 = r[0].parse().unwrap();
+        assert_eq!(r[1].parse::<f64>().unwrap(), n * 0.5 * 5000.0, "{r:?}");
+    }
+}
+
+/// Errors about a query over the user's own file speak in the file's terms (its stream name
+/// and columns, never the generator's), and a ROWS window must be ordered by a TIMESTAMP.
+#[test]
+fn error_user_files_get_hints_in_their_own_terms() {
+    let dir = scratch("cli-user-file-errors");
+    let csv = dir.join("sensors.csv");
+    std::fs::write(
+        &csv,
+        "device,humidity,pressure,ts\n\
+         a,40,1.5,1000\nb,41,2.5,1001\na,42,3.5,1002\nb,45,4.5,1003\na,44,5.5,1004\n",
+    )
+    .unwrap();
+    let input = csv.to_str().unwrap();
+    let cases = [
+        (
+            "SELECT AVG(pressure) OVER (ORDER BY humidity ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS a FROM sensors",
+            "a ROWS window must be ordered by a TIMESTAMP column; `humidity` is BIGINT",
+            "1:37",
+            "--schema humidity:timestamp",
+        ),
+        (
+            "SELECT AVG(humidity) OVER (PARTITION BY device\n  ORDER BY pressure ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS a FROM sensors",
+            "`pressure` is DOUBLE",
+            "2:12",
+            "ROWS windows are ordered by event time",
+        ),
+        (
+            "SELECT device, COUNT(*) FROM sensors GROUP BY device WINDOW TUMBLING (ts)",
+            "malformed WINDOW clause",
+            "1:",
+            "WINDOW TUMBLING (ts, INTERVAL '1' MINUTE)",
+        ),
+        (
+            "SELECT device, COUNT(*) FROM sensors GROUP BY device WINDOW TUMBLING (device, INTERVAL '1' MINUTE)",
+            "the window time column `device` is VARCHAR",
+            "1:71",
+            "column of the input: humidity, ts",
+        ),
+        (
+            "SELECT device, COUNT(*) FROM sensors GROUP BY device WINDOW HOPPING (ts, INTERVAL '1' SECOND, INTERVAL '5' SECOND)",
+            "advance must not exceed its size",
+            "1:",
+            "WINDOW HOPPING (ts, INTERVAL '5' MINUTE",
+        ),
+        (
+            "SELECT * FROM sensors LIMIT 3",
+            "unsupported: LIMIT",
+            "1:29",
+            "remove LIMIT",
+        ),
+        (
+            "SELECT * FROM sensors WHERE device",
+            "WHERE needs a boolean condition",
+            "1:29",
+            "WHERE humidity > 100",
+        ),
+        (
+            "SELECT SUM(device) FROM sensors",
+            "SUM() needs a numeric argument",
+            "1:12",
+            "e.g. pressure",
+        ),
+        (
+            "SELECT device, ROUND(device) AS r FROM sensors",
+            "ROUND() needs a number, found VARCHAR",
+            "1:22",
+            "ROUND(pressure, 2)",
+        ),
+        (
+            "SELECT humidity LIKE 'a%' AS l FROM sensors",
+            "LIKE needs a string, found BIGINT",
+            "1:8",
+            "e.g. device",
+        ),
+        (
+            "SELECT device FROM sensors WHERE device = 'a' OR humidity",
+            "OR needs boolean operands",
+            "1:",
+            "e.g. a > 10 AND b < 5",
+        ),
+    ];
+    for (i, (sql, message, pos, hint)) in cases.iter().enumerate() {
+        let q = dir.join(format!("u{i}.sql"));
+        std::fs::write(&q, sql).unwrap();
+        let err = shardsql_fails(&["--query", q.to_str().unwrap(), "--input", input]);
+        assert!(
+            err.contains(message),
+            "{sql}: expected `{message}` in:\n{err}"
+        );
+        assert!(
+            err.contains(&format!("u{i}.sql:{pos}")),
+            "{sql}: expected position {pos} in:\n{err}"
+        );
+        assert!(
+            err.contains(hint),
+            "{sql}: expected hint `{hint}` in:\n{err}"
+        );
+        assert!(err.contains('^'), "{sql}: expected a caret in:\n{err}");
+        for generator_talk in ["trade_time", "market_data", "--records", "generator"] {
+            assert!(
+                !err.contains(generator_talk),
+                "{sql}: a user's file gets no `{generator_talk}`:\n{err}"
+            );
+        }
+    }
+
+    // Declared a TIMESTAMP, the same column orders the ROWS window: a moving average of 3.
+    let q = dir.join("rows.sql");
+    std::fs::write(
+        &q,
+        "SELECT humidity, AVG(pressure) OVER (ORDER BY humidity ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS a FROM sensors",
+    )
+    .unwrap();
+    let (t, s) = run_query(
+        &dir,
+        "rows",
+        q.to_str().unwrap(),
+        &["--input", input, "--schema", "humidity:timestamp"],
+    );
+    assert_eq!(s["late_dropped"], 1, "45 then 44: one late row: {s}");
+    assert_eq!(t.rows.len(), 4);
+    assert_eq!(t.rows[3], ["45", "3.5"]);
+}
+
+/// Without --input the query reads the built-in generator, which answers to `market_data`
+/// only; any other FROM name is an error pointing at it. With --input any name is the file.
+#[test]
+fn error_a_stream_name_without_input_is_not_the_generator() {
+    let dir = scratch("cli-stream-name");
+    let q = dir.join("q.sql");
+    std::fs::write(&q, "SELECT COUNT(*) AS n\nFROM sensors").unwrap();
+    let q = q.to_str().unwrap();
+    for args in [
+        vec!["--query", q, "--records", "10"],
+        vec!["explain", "--query", q],
+    ] {
+        let err = shardsql_fails(&args);
+        assert!(
+            err.contains("no --input was given") && err.contains("`market_data`, not `sensors`"),
+            "{err}"
+        );
+        assert!(err.contains("q.sql:2:6"), "{err}");
+        assert!(err.contains('^'), "{err}");
+        assert!(
+            err.contains("pass --input FILE") && err.contains("FROM market_data"),
+            "{err}"
+        );
+    }
+    let csv = dir.join("sensors.csv");
+    std::fs::write(&csv, "device,humidity\na,1\nb,2\n").unwrap();
+    let (t, _) = run_query(&dir, "ok", q, &["--input", csv.to_str().unwrap()]);
+    assert_eq!(t.rows, [["2"]]);
+    let (t, _) = run_query(
+        &dir,
+        "gen",
+        "queries/03_group_by.sql",
+        &["--records", "100"],
+    );
+    assert!(!t.rows.is_empty());
 }

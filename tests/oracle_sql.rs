@@ -71,6 +71,13 @@ const CASES: &[Case] = &[
         src: Src::All,
     },
     Case {
+        name: "group_by_alias_position_having_alias",
+        sql: "SELECT symbol AS s, trader_id, COUNT(*) AS n, SUM(quantity) AS q FROM market_data GROUP BY s, 2 HAVING n > 3 AND q > 0",
+        duck: "SELECT symbol, trader_id, COUNT(*), SUM(quantity) FROM {src} GROUP BY symbol, trader_id HAVING COUNT(*) > 3 AND SUM(quantity) > 0",
+        cmp: Cmp::Multiset,
+        src: Src::All,
+    },
+    Case {
         name: "global_aggregate",
         sql: "SELECT COUNT(*) AS n, SUM(quantity) AS q, MAX(price) - MIN(price) AS spread, STDDEV_POP(quantity) AS sd FROM market_data",
         duck: "SELECT COUNT(*), SUM(quantity), MAX(price) - MIN(price), STDDEV_POP(quantity) FROM {src}",
@@ -88,6 +95,13 @@ const CASES: &[Case] = &[
         name: "tumbling_having",
         sql: "SELECT symbol, window_start, window_end, COUNT(*) AS n, AVG(price) AS ap, SUM(quantity) AS q, MAX(trader_id) AS t FROM market_data GROUP BY symbol WINDOW TUMBLING (trade_time, INTERVAL '10' SECOND) HAVING COUNT(*) > 1",
         duck: "SELECT symbol, ws, ws + 10000, COUNT(*), AVG(price), SUM(quantity), MAX(trader_id) FROM {src} GROUP BY symbol, ws HAVING COUNT(*) > 1",
+        cmp: Cmp::Multiset,
+        src: Src::Tumbling(10_000),
+    },
+    Case {
+        name: "tumbling_group_by_window_start",
+        sql: "SELECT symbol, window_start, COUNT(*) AS n FROM market_data GROUP BY symbol, window_start WINDOW TUMBLING (trade_time, INTERVAL '10' SECOND) HAVING n > 1",
+        duck: "SELECT symbol, ws, COUNT(*) FROM {src} GROUP BY symbol, ws HAVING COUNT(*) > 1",
         cmp: Cmp::Multiset,
         src: Src::Tumbling(10_000),
     },

@@ -36,6 +36,43 @@ impl BinOp {
     }
 }
 
+/// One step of a `Chain`: `acc = acc op right`, of type `ty`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainStep {
+    pub op: BinOp,
+    pub right: Expr,
+    pub ty: DataType,
+}
+
+/// The constants of an `IN` list, as a set to probe once per row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InSet {
+    /// BIGINT, TIMESTAMP or BOOLEAN (0 / 1) values, compared exactly.
+    Int(fxhash::FxHashSet<i64>),
+    /// DOUBLE values by bit pattern (`-0.0` stored as `0.0`); the probe is converted to DOUBLE.
+    Float(fxhash::FxHashSet<u64>),
+    Str(fxhash::FxHashSet<Box<str>>),
+}
+
+impl InSet {
+    /// The set key of a float (`0.0 == -0.0` in SQL).
+    pub fn float_key(x: f64) -> u64 {
+        if x == 0.0 { 0 } else { x.to_bits() }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            InSet::Int(s) => s.len(),
+            InSet::Float(s) => s.len(),
+            InSet::Str(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A constant.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Literal {
@@ -178,6 +215,21 @@ pub enum Expr {
         right: Box<Expr>,
         ty: DataType,
     },
+    /// A left-deep chain `((first op r1) op r2) ...` of binary operators, evaluated as a left
+    /// fold typed step by step exactly like nested `Binary` nodes: a long flat expression
+    /// (`a OR b OR ...`, `x + y - z + ...`) is one node deep, so nothing recurses per term.
+    Chain {
+        first: Box<Expr>,
+        steps: Vec<ChainStep>,
+    },
+    /// `x [NOT] IN (constants)`: one set lookup per row. With a NULL in the list a miss is
+    /// NULL rather than false (SQL's `x = NULL`).
+    InList {
+        expr: Box<Expr>,
+        set: InSet,
+        has_null: bool,
+        negated: bool,
+    },
     Not(Box<Expr>),
     Neg(Box<Expr>),
     Cast {
@@ -217,7 +269,10 @@ impl Expr {
             Expr::Literal(Literal::Bool(_)) => DataType::Bool,
             Expr::Literal(Literal::Null(t)) => *t,
             Expr::Binary { ty, .. } | Expr::Case { ty, .. } | Expr::Call { ty, .. } => *ty,
-            Expr::Not(_) | Expr::IsNull { .. } | Expr::Like { .. } => DataType::Bool,
+            Expr::Chain { first, steps } => steps.last().map_or_else(|| first.ty(), |s| s.ty),
+            Expr::Not(_) | Expr::IsNull { .. } | Expr::Like { .. } | Expr::InList { .. } => {
+                DataType::Bool
+            }
             Expr::Neg(e) => e.ty(),
             Expr::Cast { to, .. } => *to,
         }
@@ -233,7 +288,11 @@ impl Expr {
         match self {
             Expr::Column { .. } | Expr::Literal(_) => vec![],
             Expr::Binary { left, right, .. } => vec![left, right],
+            Expr::Chain { first, steps } => std::iter::once(&**first)
+                .chain(steps.iter().map(|s| &s.right))
+                .collect(),
             Expr::Not(e)
+            | Expr::InList { expr: e, .. }
             | Expr::Neg(e)
             | Expr::Cast { expr: e, .. }
             | Expr::IsNull { expr: e, .. }
@@ -253,7 +312,11 @@ impl Expr {
         match self {
             Expr::Column { .. } | Expr::Literal(_) => vec![],
             Expr::Binary { left, right, .. } => vec![left, right],
+            Expr::Chain { first, steps } => std::iter::once(&mut **first)
+                .chain(steps.iter_mut().map(|s| &mut s.right))
+                .collect(),
             Expr::Not(e)
+            | Expr::InList { expr: e, .. }
             | Expr::Neg(e)
             | Expr::Cast { expr: e, .. }
             | Expr::IsNull { expr: e, .. }
@@ -365,6 +428,51 @@ impl Expr {
                 out
             }
             Expr::Call { func, args, ty } => call(*func, args, *ty, batch, dict),
+            Expr::Chain { first, steps } => {
+                let (mut acc, mut ty) = (first.eval(batch, dict), first.ty());
+                for s in steps {
+                    acc =
+                        apply_binary(s.op, acc, ty, s.right.eval(batch, dict), s.right.ty(), dict);
+                    ty = s.ty;
+                }
+                acc
+            }
+            Expr::InList {
+                expr,
+                set,
+                has_null,
+                negated,
+            } => {
+                let (hit, miss) = if *negated { (0, 1) } else { (1, 0) };
+                let miss = if *has_null { NULL_BOOL } else { miss };
+                let decide = |found: Option<bool>| match found {
+                    None => NULL_BOOL,
+                    Some(true) => hit,
+                    Some(false) => miss,
+                };
+                let c = expr.eval(batch, dict);
+                Column::Bool(match (set, c) {
+                    (InSet::Int(s), Column::Int(v)) => v
+                        .iter()
+                        .map(|&x| decide((x != NULL_INT).then(|| s.contains(&x))))
+                        .collect(),
+                    (InSet::Int(s), Column::Bool(v)) => v
+                        .iter()
+                        .map(|&x| decide((x != NULL_BOOL).then(|| s.contains(&i64::from(x)))))
+                        .collect(),
+                    (InSet::Str(s), Column::Str(v)) => v
+                        .iter()
+                        .map(|&id| decide((id != NULL_STR).then(|| s.contains(dict.get(id)))))
+                        .collect(),
+                    (InSet::Float(s), c) => to_float(c)
+                        .iter()
+                        .map(|&x| {
+                            decide((!is_null_float(x)).then(|| s.contains(&InSet::float_key(x))))
+                        })
+                        .collect(),
+                    _ => unreachable!("typed at plan time"),
+                })
+            }
             Expr::Binary {
                 op, left, right, ..
             } => eval_binary(*op, left, right, batch, dict),
@@ -403,8 +511,20 @@ fn select_where(dst: &mut Column, src: &Column, mask: &[u8]) {
 }
 
 fn eval_binary(op: BinOp, l: &Expr, r: &Expr, batch: &Batch, dict: &Dict) -> Column {
+    let (a, b) = (l.eval(batch, dict), r.eval(batch, dict));
+    apply_binary(op, a, l.ty(), b, r.ty(), dict)
+}
+
+/// `a op b` element-wise, `a` of type `lt` and `b` of type `rt` (as typed at plan time).
+fn apply_binary(
+    op: BinOp,
+    a: Column,
+    lt: DataType,
+    b: Column,
+    rt: DataType,
+    dict: &Dict,
+) -> Column {
     if matches!(op, BinOp::And | BinOp::Or) {
-        let (a, b) = (l.eval(batch, dict), r.eval(batch, dict));
         let (a, b) = (a.as_bool(), b.as_bool());
         // Kleene logic over 0 / 1 / NULL_BOOL.
         return Column::Bool(if op == BinOp::And {
@@ -427,16 +547,13 @@ fn eval_binary(op: BinOp, l: &Expr, r: &Expr, batch: &Batch, dict: &Dict) -> Col
                 .collect()
         });
     }
-    let (lt, rt) = (l.ty(), r.ty());
     if lt == DataType::Str || rt == DataType::Str {
-        return compare_strings(op, l, r, batch, dict);
+        return compare_strings(op, a, b, dict);
     }
     if lt == DataType::Bool && rt == DataType::Bool {
-        let (a, b) = (l.eval(batch, dict), r.eval(batch, dict));
         return Column::Bool(compare(op, a.as_bool(), b.as_bool(), |x| *x == NULL_BOOL));
     }
     if lt.is_integer() && rt.is_integer() && op != BinOp::Div {
-        let (a, b) = (l.eval(batch, dict), r.eval(batch, dict));
         let (a, b) = (a.as_int(), b.as_int());
         if op.is_comparison() {
             return Column::Bool(compare(op, a, b, |x| *x == NULL_INT));
@@ -461,8 +578,8 @@ fn eval_binary(op: BinOp, l: &Expr, r: &Expr, batch: &Batch, dict: &Dict) -> Col
                 .collect(),
         );
     }
-    let a = to_float(l.eval(batch, dict));
-    let b = to_float(r.eval(batch, dict));
+    let a = to_float(a);
+    let b = to_float(b);
     if op.is_comparison() {
         return Column::Bool(compare(op, &a, &b, |x| is_null_float(*x)));
     }
@@ -513,8 +630,7 @@ fn compare<T: PartialOrd>(op: BinOp, a: &[T], b: &[T], null: impl Fn(&T) -> bool
 
 /// String comparisons: equality compares ids (one dictionary, so equal strings have equal
 /// ids); ordering compares the strings themselves.
-fn compare_strings(op: BinOp, l: &Expr, r: &Expr, batch: &Batch, dict: &Dict) -> Column {
-    let (a, b) = (l.eval(batch, dict), r.eval(batch, dict));
+fn compare_strings(op: BinOp, a: Column, b: Column, dict: &Dict) -> Column {
     let (a, b) = (a.as_str_ids(), b.as_str_ids());
     match op {
         BinOp::Eq | BinOp::NotEq => Column::Bool(compare(op, a, b, |x| *x == NULL_STR)),

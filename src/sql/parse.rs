@@ -69,59 +69,79 @@ pub fn parse(sql: &str) -> Result<ParsedQuery, SqlError> {
             };
             SqlError::new(format!("syntax error: {}", e.message), Some((p, p)))
         })?;
+    check_size(&tokens, MAX_TOKENS)?;
     let Lifted {
         tokens,
         window,
         emit,
         lateness,
     } = lift_streaming_clauses(tokens)?;
+    let marks = Landmarks::of(&tokens, sql);
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let statements = parser
         .parse_statements()
-        .map_err(|e| parser_error(e, sql))?;
+        .map_err(|e| parser_error(e, sql, &marks))?;
     let mut statements = statements.into_iter();
     let stmt = statements.next().ok_or_else(|| {
-        SqlError::new("the query file holds no statement", None)
-            .with_hint("write one SELECT statement, e.g. SELECT * FROM market_data")
+        SqlError::at("the query file holds no statement", marks.end)
+            .with_hint("write one SELECT statement, e.g. SELECT * FROM <stream>")
     })?;
     if statements.next().is_some() {
-        return Err(
-            SqlError::new("the query file holds more than one statement", None)
-                .with_hint("shardsql runs one SELECT per query file"),
-        );
+        return Err(SqlError::at(
+            "the query file holds more than one statement",
+            marks.second_statement.unwrap_or(marks.first),
+        )
+        .with_hint("shardsql runs one SELECT per query file"));
     }
     let query = match stmt {
         Statement::Query(q) => q,
         other => {
             let name = other.to_string();
             let word = name.split_whitespace().next().unwrap_or("").to_uppercase();
-            return Err(SqlError::new(
+            return Err(SqlError::at(
                 format!("unsupported statement `{word}`: shardsql runs SELECT queries"),
-                Some((Pos { line: 1, column: 1 }, Pos { line: 1, column: 1 })),
+                marks.first,
             )
-            .with_hint("write a SELECT ... FROM market_data query"));
+            .with_hint("write a SELECT ... FROM <stream> query"));
         }
     };
+    if let Some(with) = &query.with {
+        let span = if with.with_token.0.span.start.line > 0 {
+            with.with_token.0.span
+        } else {
+            marks.first
+        };
+        return Err(
+            SqlError::at("unsupported: WITH (common table expressions)", span)
+                .with_hint("write the query as one SELECT ... FROM <stream>"),
+        );
+    }
     match &*query.body {
         SetExpr::Select(_) => {}
-        SetExpr::SetOperation { .. } => {
-            return Err(
-                SqlError::new("UNION / INTERSECT / EXCEPT are not supported", None)
-                    .with_hint("run each SELECT as its own query"),
-            );
-        }
-        _ => {
-            return Err(SqlError::new(
-                "only a plain SELECT ... FROM ... query is supported",
-                None,
+        SetExpr::SetOperation {
+            op, set_quantifier, ..
+        } => {
+            let q = set_quantifier.to_string();
+            let what = if q.is_empty() {
+                op.to_string()
+            } else {
+                format!("{op} {q}")
+            };
+            return Err(SqlError::at(
+                format!("unsupported: {what}"),
+                marks.set_operation.unwrap_or(marks.first),
+            )
+            .with_hint(
+                "UNION / INTERSECT / EXCEPT are not supported; run each SELECT as its own query",
             ));
         }
-    }
-    if query.with.is_some() {
-        return Err(SqlError::new(
-            "WITH (common table expressions) is not supported",
-            None,
-        ));
+        _ => {
+            return Err(SqlError::at(
+                "unsupported: only a plain SELECT ... FROM ... query is supported",
+                marks.first,
+            )
+            .with_hint("write one SELECT ... FROM <stream>, without parentheses around it"));
+        }
     }
     Ok(ParsedQuery {
         query,
@@ -131,14 +151,114 @@ pub fn parse(sql: &str) -> Result<ParsedQuery, SqlError> {
     })
 }
 
+/// Where some errors found after parsing point: sqlparser's tree does not keep the tokens
+/// (UNION, `;`) they are about. Found on the token stream, so never inside a string literal or
+/// a comment.
+struct Landmarks {
+    /// The first token (the statement's keyword), or the start of the text.
+    first: Span,
+    /// The first UNION / INTERSECT / EXCEPT outside parentheses.
+    set_operation: Option<Span>,
+    /// The first token after a `;` that ends the first statement.
+    second_statement: Option<Span>,
+    /// The deepest `(`: where a too deeply nested query is too deep.
+    deepest_paren: Option<Span>,
+    /// Just past the last character.
+    end: Span,
+}
+
+impl Landmarks {
+    fn of(tokens: &[TokenWithSpan], sql: &str) -> Landmarks {
+        let end = {
+            let trimmed = sql.trim_end();
+            let line = trimmed.lines().count().max(1) as u64;
+            let column = trimmed.lines().last().map_or(0, |l| l.chars().count()) as u64 + 1;
+            let at = sqlparser::tokenizer::Location::new(line, column);
+            Span::new(at, at)
+        };
+        let sig = || tokens.iter().filter(|t| is_significant(t));
+        let first = sig()
+            .find(|t| t.token != Token::SemiColon)
+            .map_or(end, |t| t.span);
+        let mut set_operation = None;
+        let mut second_statement = None;
+        let mut deepest_paren = None;
+        let (mut depth, mut max_depth, mut seen_statement, mut after_semicolon) =
+            (0usize, 0usize, false, false);
+        for t in sig() {
+            match &t.token {
+                Token::LParen => {
+                    depth += 1;
+                    if depth > max_depth {
+                        max_depth = depth;
+                        deepest_paren = Some(t.span);
+                    }
+                }
+                Token::RParen => depth = depth.saturating_sub(1),
+                Token::SemiColon => after_semicolon = seen_statement,
+                Token::EOF => {}
+                Token::Word(w)
+                    if depth == 0
+                        && set_operation.is_none()
+                        && matches!(
+                            w.keyword,
+                            Keyword::UNION | Keyword::INTERSECT | Keyword::EXCEPT
+                        ) =>
+                {
+                    set_operation = Some(t.span);
+                }
+                _ => {}
+            }
+            if !matches!(t.token, Token::SemiColon | Token::EOF) {
+                if after_semicolon && second_statement.is_none() {
+                    second_statement = Some(t.span);
+                }
+                seen_statement = true;
+            }
+        }
+        Landmarks {
+            first,
+            set_operation,
+            second_statement,
+            deepest_paren,
+            end,
+        }
+    }
+}
+
+/// The most tokens (words, numbers, operators; not spaces or comments) a query may have.
+/// sqlparser nests a flat chain such as `a + b + ...` one level per operator and drops and
+/// prints that tree by recursion; 4,000,000 tokens (a chain of 2,000,000 terms) stay well
+/// inside the planning thread's stack (`sql::COMPILE_STACK`).
+pub const MAX_TOKENS: usize = 4_000_000;
+
+/// Refuses a query of more than `max` significant tokens, pointing at the first one too many.
+fn check_size(tokens: &[TokenWithSpan], max: usize) -> Result<(), SqlError> {
+    match tokens.iter().filter(|t| is_significant(t)).nth(max) {
+        Some(t) if t.token != Token::EOF => Err(SqlError::at(
+            format!("the query is too large: more than {max} tokens"),
+            t.span,
+        )
+        .with_hint(format!(
+            "shardsql plans queries of up to {max} tokens (words, numbers, operators); shorten \
+             long lists or chains, e.g. filter on a range instead of listing every value"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// sqlparser reports positions inside its message ("... at Line: 2, Column: 7").
 /// Errors at end of input carry no position: they point just past the last character.
-fn parser_error(e: sqlparser::parser::ParserError, sql: &str) -> SqlError {
+fn parser_error(e: sqlparser::parser::ParserError, sql: &str, marks: &Landmarks) -> SqlError {
     let msg = match e {
         sqlparser::parser::ParserError::TokenizerError(m)
         | sqlparser::parser::ParserError::ParserError(m) => m,
         sqlparser::parser::ParserError::RecursionLimitExceeded => {
-            return SqlError::new("the query is nested too deeply", None);
+            return SqlError::at(
+                "the query is nested too deeply: the SQL parser allows at most 50 levels",
+                marks.deepest_paren.unwrap_or(marks.first),
+            )
+            .with_hint("remove redundant parentheses or split the expression");
         }
     };
     let (text, pos) = match msg.rfind(" at Line: ") {
@@ -303,12 +423,17 @@ fn parse_window(
         .collect();
     let mut p = 0;
     let at = |p: usize| sig.get(p).map(|&j| &tokens[j]);
+    // The usage names the user's own time column when the clause has one.
+    let col = match at(1).map(|t| &t.token) {
+        Some(Token::Word(w)) if w.keyword != Keyword::INTERVAL => w.value.clone(),
+        _ => "<time column>".to_string(),
+    };
     let usage = match kind {
-        WindowKind::Tumbling => "WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE)",
+        WindowKind::Tumbling => format!("WINDOW TUMBLING ({col}, INTERVAL '1' MINUTE)"),
         WindowKind::Hopping => {
-            "WINDOW HOPPING (trade_time, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE)"
+            format!("WINDOW HOPPING ({col}, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE)")
         }
-        WindowKind::Session => "WINDOW SESSION (trade_time, INTERVAL '30' SECOND)",
+        WindowKind::Session => format!("WINDOW SESSION ({col}, INTERVAL '30' SECOND)"),
     };
     let fail = |t: Option<&TokenWithSpan>, what: &str| {
         let span = t.map_or(tokens[k].span, |t| t.span);
@@ -462,6 +587,20 @@ mod tests {
         let e = parse("SELECT a\n  FROM t WHERE (").unwrap_err();
         assert!(e.message.starts_with("syntax error"), "{}", e.message);
         assert_eq!(e.span.unwrap().0.line, 2);
+    }
+
+    #[test]
+    fn queries_beyond_the_token_limit_are_refused_at_the_first_token_too_many() {
+        let sql = "SELECT a\n  FROM t WHERE a IN (1, 2)";
+        let tokens = Tokenizer::new(&GenericDialect {}, sql)
+            .tokenize_with_location()
+            .unwrap();
+        // SELECT a FROM t WHERE a IN ( 1 , 2 ): 12 tokens.
+        assert!(check_size(&tokens, 12).is_ok());
+        let e = check_size(&tokens, 10).unwrap_err();
+        assert_eq!(e.message, "the query is too large: more than 10 tokens");
+        let (start, _) = e.span.unwrap();
+        assert_eq!((start.line, start.column), (2, 25), "the 11th token, `2`");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the operator, the window and the emit mode. Every user mistake is found here and reported
 //! as a `SqlError` with a span and a hint; nothing past planning can fail on a query.
 
-use super::expr::{BinOp, Expr, Func, LikePattern, Literal};
+use super::expr::{BinOp, ChainStep, Expr, Func, InSet, LikePattern, Literal};
 use super::parse::{EmitMode, ParsedQuery, WindowClause, WindowKind};
 use crate::data::{DataType, Field, Schema};
 use crate::error::SqlError;
@@ -223,6 +223,8 @@ pub enum Body {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub source_name: String,
+    /// Where the FROM name is in the query text (for errors about the source).
+    pub source_span: Span,
     pub input: Schema,
     pub filter: Option<Expr>,
     pub body: Body,
@@ -542,7 +544,7 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
         return Err(unsupported(
             "LIMIT",
             l.span(),
-            "remove LIMIT; use --records to bound the generator",
+            "remove LIMIT: a query runs over its whole input and emits as it goes",
         ));
     }
     let select = q.select();
@@ -553,7 +555,7 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
             "use GROUP BY on the columns instead",
         ));
     }
-    let source_name = source_name(select)?;
+    let (source_name, source_span) = source_name(select)?;
     let filter = match &select.selection {
         Some(w) => {
             let e = condition(compile(w, &mut InputScope::new(input, "WHERE"))?);
@@ -562,7 +564,10 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
                     format!("WHERE needs a boolean condition, found {}", e.ty()),
                     w.span(),
                 )
-                .with_hint("compare a column, e.g. WHERE price > 100"));
+                .with_hint(match example_column(input, |t| t.is_numeric()) {
+                    Some(c) => format!("compare a column, e.g. WHERE {c} > 100"),
+                    None => "compare a column, e.g. WHERE x > 100".to_string(),
+                }));
             }
             Some(e)
         }
@@ -621,6 +626,7 @@ pub fn plan(q: &ParsedQuery, input: &Schema) -> Result<Plan, SqlError> {
     };
     Ok(Plan {
         source_name,
+        source_span,
         input: input.clone(),
         filter,
         body,
@@ -642,10 +648,14 @@ fn is_grouped(select: &ast::Select) -> bool {
     }
 }
 
-fn source_name(select: &ast::Select) -> Result<String, SqlError> {
+fn source_name(select: &ast::Select) -> Result<(String, Span), SqlError> {
     match select.from.as_slice() {
-        [] => Err(SqlError::at("the query has no FROM clause", select.span())
-            .with_hint("add FROM market_data")),
+        [] => Err(
+            SqlError::at("the query has no FROM clause", select.span()).with_hint(
+                "add FROM <stream>: any name reads --input FILE; without --input, FROM \
+                 market_data reads the built-in generator",
+            ),
+        ),
         [t] => {
             if let Some(j) = t.joins.first() {
                 return Err(unsupported(
@@ -655,11 +665,11 @@ fn source_name(select: &ast::Select) -> Result<String, SqlError> {
                 ));
             }
             match &t.relation {
-                ast::TableFactor::Table { name, .. } => Ok(name.to_string()),
+                ast::TableFactor::Table { name, .. } => Ok((name.to_string(), name.span())),
                 other => Err(unsupported(
                     "a subquery or table function in FROM",
                     other.span(),
-                    "read from one stream: FROM market_data",
+                    "read from one stream by its name: FROM <stream>",
                 )),
             }
         }
@@ -678,66 +688,62 @@ fn fn_name(f: &ast::Function) -> String {
     })
 }
 
-/// Collects every function call inside `e` (not inside their arguments).
+/// Collects every function call inside `e` (not inside their arguments), in the order they
+/// appear. Iterative: a flat `a OR b OR ...` is thousands of levels deep in sqlparser's tree.
 fn collect_functions<'a>(e: &'a ast::Expr, out: &mut Vec<&'a ast::Function>) {
     use ast::Expr as E;
-    match e {
-        E::Function(f) => {
-            out.push(f);
-            if scalar_func(&fn_name(f)).is_some()
-                && let ast::FunctionArguments::List(l) = &f.args
-            {
-                for a in &l.args {
-                    if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
-                        collect_functions(x, out);
+    // Popped last-first, so children are pushed right to left.
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            E::Function(f) => {
+                out.push(f);
+                if scalar_func(&fn_name(f)).is_some()
+                    && let ast::FunctionArguments::List(l) = &f.args
+                {
+                    for a in l.args.iter().rev() {
+                        if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
+                            stack.push(x);
+                        }
                     }
                 }
             }
-        }
-        E::BinaryOp { left, right, .. } => {
-            collect_functions(left, out);
-            collect_functions(right, out);
-        }
-        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
-            collect_functions(expr, out);
-            collect_functions(pattern, out);
-        }
-        E::UnaryOp { expr, .. }
-        | E::Nested(expr)
-        | E::Cast { expr, .. }
-        | E::IsNull(expr)
-        | E::IsNotNull(expr)
-        | E::IsTrue(expr)
-        | E::IsFalse(expr) => collect_functions(expr, out),
-        E::Between {
-            expr, low, high, ..
-        } => {
-            for x in [expr, low, high] {
-                collect_functions(x, out);
+            E::BinaryOp { left, right, .. } => stack.extend([&**right, &**left]),
+            E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
+                stack.extend([&**pattern, &**expr])
             }
-        }
-        E::In {
-            expr,
-            target: ast::InTarget::List(list),
-            ..
-        } => {
-            collect_functions(expr, out);
-            list.iter().for_each(|x| collect_functions(x, out));
-        }
-        E::Case {
-            operand,
-            conditions,
-            else_result,
-            ..
-        } => {
-            operand.iter().for_each(|x| collect_functions(x, out));
-            for c in conditions {
-                collect_functions(&c.condition, out);
-                collect_functions(&c.result, out);
+            E::UnaryOp { expr, .. }
+            | E::Nested(expr)
+            | E::Cast { expr, .. }
+            | E::IsNull(expr)
+            | E::IsNotNull(expr)
+            | E::IsTrue(expr)
+            | E::IsFalse(expr) => stack.push(expr),
+            E::Between {
+                expr, low, high, ..
+            } => stack.extend([&**high, &**low, &**expr]),
+            E::In {
+                expr,
+                target: ast::InTarget::List(list),
+                ..
+            } => {
+                stack.extend(list.iter().rev());
+                stack.push(expr);
             }
-            else_result.iter().for_each(|x| collect_functions(x, out));
+            E::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                stack.extend(else_result.as_deref());
+                for c in conditions.iter().rev() {
+                    stack.extend([&c.result, &c.condition]);
+                }
+                stack.extend(operand.as_deref());
+            }
+            _ => {}
         }
-        _ => {}
     }
 }
 
@@ -810,42 +816,48 @@ fn plan_aggregate(
             ));
         }
     };
+    let window = match &q.window {
+        Some(w) => Some(plan_window(w, input)?),
+        None => None,
+    };
     let mut keys = Vec::new();
     for g in group_exprs {
-        let name = match g {
-            ast::Expr::Identifier(i) => &i.value,
-            ast::Expr::CompoundIdentifier(p) if !p.is_empty() => &p[p.len() - 1].value,
-            other => {
-                return Err(unsupported(
-                    "GROUP BY on an expression",
-                    other.span(),
-                    "group by column names",
-                ));
-            }
+        let Some(idx) = group_key(g, select, input, window.is_some())? else {
+            continue;
         };
-        let idx = resolve_column(input, name, g.span())?;
         if keys.contains(&idx) {
             return Err(SqlError::at(
-                format!("column `{name}` appears twice in GROUP BY"),
+                format!(
+                    "column `{}` appears twice in GROUP BY",
+                    input.fields[idx].name
+                ),
                 g.span(),
             ));
         }
         keys.push(idx);
     }
-    let window = match &q.window {
-        Some(w) => Some(plan_window(w, input)?),
-        None => None,
-    };
     let emit = q.emit.map_or(EmitMode::Final, |e| e.0);
     let mut scope = AggScope {
         input,
         keys: keys.clone(),
         aggs: Vec::new(),
         windowed: window.is_some(),
+        aliases: Vec::new(),
     };
     let (mut outputs, output) = plan_projection(select, &mut scope, input)?;
     let having = match &select.having {
         Some(h) => {
+            // HAVING may name an output by its alias (`SELECT COUNT(*) AS n ... HAVING n > 2`).
+            scope.aliases = select
+                .projection
+                .iter()
+                .filter_map(|item| match item {
+                    ast::SelectItem::ExprWithAlias { expr, alias } => {
+                        Some((alias.value.clone(), expr))
+                    }
+                    _ => None,
+                })
+                .collect();
             let e = condition(compile(h, &mut scope)?);
             if e.ty() != DataType::Bool {
                 return Err(SqlError::at("HAVING needs a boolean condition", h.span()));
@@ -888,6 +900,100 @@ fn plan_aggregate(
     ))
 }
 
+fn is_window_column(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "window_start" | "windowstart" | "window_end" | "windowend"
+    )
+}
+
+/// The input column one GROUP BY item groups on: a column name, a SELECT alias of a column,
+/// or a 1-based position in the SELECT list (as in DuckDB and Flink). `None` for
+/// `window_start` / `window_end` with a WINDOW clause: rows are already per window, so
+/// grouping by them changes nothing.
+fn group_key(
+    g: &ast::Expr,
+    select: &ast::Select,
+    input: &Schema,
+    windowed: bool,
+) -> Result<Option<usize>, SqlError> {
+    let hint = "group by column names, SELECT aliases of columns, or SELECT positions (GROUP BY 1)";
+    // What a SELECT item (by alias or position) groups on.
+    let item_key = |e: &ast::Expr, what: &str| -> Result<Option<usize>, SqlError> {
+        match e {
+            ast::Expr::Identifier(i) if windowed && is_window_column(&i.value) => Ok(None),
+            ast::Expr::Identifier(i) if input.index_of(&i.value).is_some() => {
+                Ok(input.index_of(&i.value))
+            }
+            ast::Expr::Function(_) => Err(SqlError::at(
+                format!("GROUP BY {what} refers to `{e}`, an aggregate or function"),
+                g.span(),
+            )
+            .with_hint(hint)),
+            _ => Err(unsupported(
+                &format!("GROUP BY on an expression (`{what}` is `{e}`)"),
+                g.span(),
+                hint,
+            )),
+        }
+    };
+    let name = match g {
+        ast::Expr::Identifier(i) => &i.value,
+        ast::Expr::CompoundIdentifier(p) if !p.is_empty() => &p[p.len() - 1].value,
+        ast::Expr::Value(v) => {
+            let ast::Value::Number(n, _) = &v.value else {
+                return Err(unsupported("GROUP BY on a constant", g.span(), hint));
+            };
+            let items = &select.projection;
+            let Some(item) = n
+                .parse::<usize>()
+                .ok()
+                .filter(|p| (1..=items.len()).contains(p))
+                .map(|p| &items[p - 1])
+            else {
+                return Err(SqlError::at(
+                    format!("GROUP BY {n}: the SELECT list has {} item(s)", items.len()),
+                    g.span(),
+                )
+                .with_hint("positions count SELECT items from 1"));
+            };
+            return match item {
+                ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } => item_key(e, n),
+                _ => Err(unsupported("GROUP BY the position of `*`", g.span(), hint)),
+            };
+        }
+        other => {
+            return Err(unsupported("GROUP BY on an expression", other.span(), hint));
+        }
+    };
+    if let Some(i) = input.index_of(name) {
+        return Ok(Some(i));
+    }
+    if windowed && is_window_column(name) {
+        return Ok(None);
+    }
+    let alias = select.projection.iter().find_map(|item| match item {
+        ast::SelectItem::ExprWithAlias { expr, alias }
+            if alias.value.eq_ignore_ascii_case(name) =>
+        {
+            Some(expr)
+        }
+        _ => None,
+    });
+    match alias {
+        Some(e) => item_key(e, name),
+        None => {
+            let e = unknown_column(input, name, g.span());
+            Err(if is_window_column(name) {
+                e.with_hint("window_start / window_end need a WINDOW clause")
+            } else {
+                e
+            })
+        }
+    }
+}
+
 /// Window columns are compiled as `WINDOW_COL_BASE + {0,1}` because the number of aggregates
 /// is only known after the whole SELECT and HAVING are compiled; this moves them into place.
 const WINDOW_COL_BASE: usize = usize::MAX / 2;
@@ -902,6 +1008,35 @@ fn shift_window_columns(e: &mut Expr, nk: usize, na: usize) {
     });
 }
 
+/// How to pick a window's time column, naming the input's own TIMESTAMP / BIGINT columns.
+fn time_column_hint(input: &Schema) -> String {
+    let candidates: Vec<&str> = input
+        .fields
+        .iter()
+        .filter(|f| f.ty.is_integer())
+        .map(|f| f.name.as_str())
+        .collect();
+    if candidates.is_empty() {
+        "window on an epoch-millisecond TIMESTAMP or BIGINT column; the input has none (declare \
+         one with --schema col:timestamp)"
+            .to_string()
+    } else {
+        format!(
+            "window on an epoch-millisecond TIMESTAMP or BIGINT column of the input: {}",
+            candidates.join(", ")
+        )
+    }
+}
+
+/// An example column of `input` of a type `want` accepts, for hints (the input's own names).
+fn example_column(input: &Schema, want: impl Fn(DataType) -> bool) -> Option<&str> {
+    input
+        .fields
+        .iter()
+        .find(|f| want(f.ty))
+        .map(|f| f.name.as_str())
+}
+
 fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), SqlError> {
     let col = resolve_column(input, &w.time_column, w.time_column_span)?;
     if !input.fields[col].ty.is_integer() {
@@ -912,7 +1047,7 @@ fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), 
             ),
             w.time_column_span,
         )
-        .with_hint("window on an epoch-millisecond TIMESTAMP or BIGINT column, e.g. trade_time"));
+        .with_hint(time_column_hint(input)));
     }
     let spec = match w.kind {
         WindowKind::Tumbling => WindowSpec::Tumbling {
@@ -925,7 +1060,11 @@ fn plan_window(w: &WindowClause, input: &Schema) -> Result<(WindowSpec, usize), 
                     "a hopping window's advance must not exceed its size",
                     adv_span,
                 )
-                .with_hint("e.g. WINDOW HOPPING (trade_time, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE); use TUMBLING when they are equal"));
+                .with_hint(format!(
+                    "e.g. WINDOW HOPPING ({}, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE); use \
+                     TUMBLING when they are equal",
+                    w.time_column
+                )));
             }
             if size / advance > 10_000 {
                 return Err(SqlError::at(
@@ -958,7 +1097,8 @@ fn plan_rows(select: &ast::Select, input: &Schema) -> Result<Planned, SqlError> 
     } else {
         Routing::Hash(partition_by.clone())
     };
-    let time = input.fields[order_by].ty.is_integer().then_some(order_by);
+    // Checked in `RowsScope`: the order is the event time.
+    let time = Some(order_by);
     Ok((
         Body::Rows(RowsPlan {
             partition_by,
@@ -983,6 +1123,20 @@ trait Scope {
     fn allows_star(&self) -> bool {
         false
     }
+    /// The input's columns (for hints in the user's own terms).
+    fn input(&self) -> &Schema;
+}
+
+/// An example numeric column of the scope's input for a hint, or `x`.
+fn numeric_example(scope: &dyn Scope) -> String {
+    numeric_column(scope.input()).unwrap_or("x").to_string()
+}
+
+/// A column of `input` to show in a hint about numbers: the first DOUBLE, else the first
+/// BIGINT.
+fn numeric_column(input: &Schema) -> Option<&str> {
+    example_column(input, |t| t == DataType::Float)
+        .or_else(|| example_column(input, |t| t == DataType::Int))
 }
 
 fn resolve_column(input: &Schema, name: &str, span: Span) -> Result<usize, SqlError> {
@@ -1039,6 +1193,10 @@ impl<'a> InputScope<'a> {
 }
 
 impl Scope for InputScope<'_> {
+    fn input(&self) -> &Schema {
+        self.input
+    }
+
     fn column(&mut self, name: &str, span: Span) -> Result<Expr, SqlError> {
         let i = resolve_column(self.input, name, span)?;
         Ok(Expr::Column {
@@ -1129,7 +1287,10 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
                     ),
                     e.span(),
                 )
-                .with_hint("aggregate a numeric column such as price or quantity"));
+                .with_hint(match numeric_column(input) {
+                    Some(c) => format!("aggregate a numeric column, e.g. {c}"),
+                    None => "aggregate a numeric column".to_string(),
+                }));
             }
             Some(arg)
         }
@@ -1138,22 +1299,32 @@ fn agg_call(f: &ast::Function, input: &Schema, span: Span) -> Result<AggCall, Sq
                 format!("{}() takes one argument", name.to_uppercase()),
                 span,
             )
-            .with_hint("e.g. SUM(quantity) or COUNT(*)"));
+            .with_hint(format!(
+                "e.g. SUM({}) or COUNT(*)",
+                numeric_column(input).unwrap_or("x")
+            )));
         }
     };
     let ty = func.result_type(arg.as_ref().map(Expr::ty));
     Ok(AggCall { func, arg, ty })
 }
 
-/// SELECT / HAVING of a GROUP BY: keys, aggregates, window bounds.
+/// SELECT / HAVING of a GROUP BY: keys, aggregates, window bounds, and in HAVING the SELECT
+/// aliases.
 struct AggScope<'a> {
     input: &'a Schema,
     keys: Vec<usize>,
     aggs: Vec<AggCall>,
     windowed: bool,
+    /// SELECT aliases a name that is not an input column may stand for (HAVING only).
+    aliases: Vec<(String, &'a ast::Expr)>,
 }
 
 impl Scope for AggScope<'_> {
+    fn input(&self) -> &Schema {
+        self.input
+    }
+
     fn column(&mut self, name: &str, span: Span) -> Result<Expr, SqlError> {
         let lower = name.to_ascii_lowercase();
         if self.windowed
@@ -1167,6 +1338,18 @@ impl Scope for AggScope<'_> {
                 index: WINDOW_COL_BASE + off,
                 ty: DataType::Timestamp,
             });
+        }
+        if self.input.index_of(name).is_none()
+            && let Some(&(_, e)) = self
+                .aliases
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(name))
+        {
+            // Compiled with no aliases in scope, so an alias cannot refer to itself.
+            let aliases = std::mem::take(&mut self.aliases);
+            let compiled = compile(e, self);
+            self.aliases = aliases;
+            return compiled;
         }
         let i = resolve_column(self.input, name, span).map_err(|e| {
             if !self.windowed && lower.starts_with("window") {
@@ -1225,6 +1408,10 @@ struct RowsScope<'a> {
 }
 
 impl Scope for RowsScope<'_> {
+    fn input(&self) -> &Schema {
+        self.input
+    }
+
     fn column(&mut self, name: &str, span: Span) -> Result<Expr, SqlError> {
         InputScope::new(self.input, "SELECT").column(name, span)
     }
@@ -1273,7 +1460,19 @@ impl Scope for RowsScope<'_> {
                             hint,
                         ));
                     }
-                    resolve_column(self.input, &i.value, i.span)?
+                    let col = resolve_column(self.input, &i.value, i.span)?;
+                    let ty = self.input.fields[col].ty;
+                    if ty != DataType::Timestamp {
+                        return Err(SqlError::at(
+                            format!(
+                                "a ROWS window must be ordered by a TIMESTAMP column; `{}` is {ty}",
+                                i.value
+                            ),
+                            i.span,
+                        )
+                        .with_hint(rows_order_hint(self.input, &i.value)));
+                    }
+                    col
                 }
                 other => return Err(unsupported("ORDER BY on an expression", other.span(), hint)),
             },
@@ -1405,6 +1604,31 @@ impl Scope for RowsScope<'_> {
     }
 }
 
+/// How to fix a ROWS window ordered by `column`, a non-TIMESTAMP column of `input`: name the
+/// input's own TIMESTAMP columns, or say how to declare one.
+fn rows_order_hint(input: &Schema, column: &str) -> String {
+    let times: Vec<&str> = input
+        .fields
+        .iter()
+        .filter(|f| f.ty == DataType::Timestamp)
+        .map(|f| f.name.as_str())
+        .collect();
+    let why = "ROWS windows are ordered by event time: rows arrive in time order and late ones \
+               are dropped";
+    if times.is_empty() {
+        format!(
+            "{why}; the input has no TIMESTAMP column: if `{column}` holds epoch milliseconds, \
+             declare it with --schema {column}:timestamp"
+        )
+    } else {
+        format!(
+            "{why}; order by a TIMESTAMP column of the input ({}), or declare `{column}` with \
+             --schema {column}:timestamp if it holds epoch milliseconds",
+            times.join(", ")
+        )
+    }
+}
+
 fn binop(op: &ast::BinaryOperator) -> Option<BinOp> {
     use ast::BinaryOperator as B;
     Some(match op {
@@ -1427,6 +1651,11 @@ fn binop(op: &ast::BinaryOperator) -> Option<BinOp> {
 
 /// Builds a type-checked binary node.
 fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
+    binary_lazy(op, l, r, || span)
+}
+
+/// `binary`, finding the span only for an error (a span of sqlparser's tree is a walk over it).
+fn binary_lazy(op: BinOp, l: Expr, r: Expr, span: impl FnOnce() -> Span) -> Result<Expr, SqlError> {
     // An untyped NULL takes the other side's type (for AND/OR: BOOLEAN).
     let (l, r) = match (l.is_null_literal(), r.is_null_literal()) {
         (true, true) if matches!(op, BinOp::And | BinOp::Or) => (
@@ -1447,17 +1676,19 @@ fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
                 let name = if op == BinOp::And { "AND" } else { "OR" };
                 return Err(SqlError::at(
                     format!("{name} needs boolean operands, found {lt} and {rt}"),
-                    span,
+                    span(),
                 )
-                .with_hint("combine comparisons, e.g. price > 10 AND quantity < 5"));
+                .with_hint("combine comparisons, e.g. a > 10 AND b < 5"));
             }
             DataType::Bool
         }
         _ if op.is_comparison() => {
             let ok = (lt.is_numeric() && rt.is_numeric()) || lt == rt;
             if !ok {
-                return Err(SqlError::at(format!("cannot compare {lt} with {rt}"), span)
-                    .with_hint("compare values of the same type, or CAST one side"));
+                return Err(
+                    SqlError::at(format!("cannot compare {lt} with {rt}"), span())
+                        .with_hint("compare values of the same type, or CAST one side"),
+                );
             }
             DataType::Bool
         }
@@ -1465,7 +1696,7 @@ fn binary(op: BinOp, l: Expr, r: Expr, span: Span) -> Result<Expr, SqlError> {
             if !lt.is_numeric() || !rt.is_numeric() {
                 return Err(SqlError::at(
                     format!("arithmetic needs numbers, found {lt} and {rt}"),
-                    span,
+                    span(),
                 )
                 .with_hint("use numeric columns, or CAST strings to DOUBLE"));
             }
@@ -1586,15 +1817,18 @@ fn compile_scalar(
             }
         }
     }
-    scalar_call(func, &name, args, span)
+    let example = numeric_example(scope);
+    scalar_call(func, &name, args, span, &example)
 }
 
 /// Checks a scalar function's compiled arguments and types the call.
+/// `example` is a numeric column of the input, for hints.
 fn scalar_call(
     func: Func,
     name: &str,
     args: Vec<(Expr, Span)>,
     span: Span,
+    example: &str,
 ) -> Result<Expr, SqlError> {
     let (min, max) = match func {
         Func::Round => (1, 2),
@@ -1620,8 +1854,9 @@ fn scalar_call(
             Ok(())
         } else {
             Err(
-                SqlError::at(format!("{name}() needs a number, found {}", e.ty()), *s)
-                    .with_hint("pass a numeric column or CAST the value, e.g. ROUND(price, 2)"),
+                SqlError::at(format!("{name}() needs a number, found {}", e.ty()), *s).with_hint(
+                    format!("pass a numeric column or CAST the value, e.g. ROUND({example}, 2)"),
+                ),
             )
         }
     };
@@ -1688,7 +1923,274 @@ fn scalar_call(
     Ok(Expr::Call { func, args, ty })
 }
 
+/// How deeply expressions may nest (flat chains such as `a OR b OR ...` count as one level):
+/// enough for any query people write, and small enough that compiling and evaluating the
+/// tree by recursion stays far inside a thread's stack.
+pub const MAX_EXPR_DEPTH: usize = 200;
+
+thread_local! {
+    /// The nesting depth of the `compile` calls in progress on this thread.
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Compiles `e`, refusing nesting deeper than `MAX_EXPR_DEPTH`.
 fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DEPTH.with(|d| d.set(d.get() - 1));
+        }
+    }
+    let depth = DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let _level = Level;
+    if depth > MAX_EXPR_DEPTH {
+        return Err(SqlError::at(
+            format!("the expression is nested too deeply: more than {MAX_EXPR_DEPTH} levels"),
+            e.span(),
+        )
+        .with_hint(format!(
+            "shardsql compiles at most {MAX_EXPR_DEPTH} nested levels; write long conditions \
+             as flat chains (a OR b OR ...) or IN lists instead of nesting them"
+        )));
+    }
+    compile_node(e, scope)
+}
+
+/// Compiles a left-deep chain of binary operators (`a + b - c ...`, `p OR q OR ...`,
+/// `s || t || ...`) with a loop: sqlparser nests such a chain one level per operator, so
+/// recursing would take stack in proportion to the number of terms. The result is one
+/// `Chain` node (or one `||` call), evaluated as the same left fold.
+fn compile_chain(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
+    // The spine, outermost first: each node's operator and right operand, and the node.
+    let mut spine = Vec::new();
+    let mut node = e;
+    loop {
+        match node {
+            ast::Expr::BinaryOp { left, op, right } => {
+                spine.push((op, &**right, node));
+                node = left;
+            }
+            ast::Expr::Nested(x) if !spine.is_empty() => node = x,
+            _ => break,
+        }
+    }
+    if let Some(items) = or_of_equalities(&spine, node) {
+        return compile_in(e, node, &items, false, scope);
+    }
+    let mut acc = compile(node, scope)?;
+    for (op, right, whole) in spine.into_iter().rev() {
+        if *op == ast::BinaryOperator::StringConcat {
+            let r = compile(right, scope)?;
+            acc = match acc {
+                // `||` is associative: one call with every operand.
+                Expr::Call {
+                    func: Func::ConcatOp,
+                    mut args,
+                    ty,
+                } => {
+                    args.push(r);
+                    Expr::Call {
+                        func: Func::ConcatOp,
+                        args,
+                        ty,
+                    }
+                }
+                acc => scalar_call(
+                    Func::ConcatOp,
+                    "||",
+                    vec![(acc, Span::empty()), (r, right.span())],
+                    whole.span(),
+                    "x",
+                )?,
+            };
+            continue;
+        }
+        let Some(bop) = binop(op) else {
+            return Err(unsupported(
+                &format!("the operator {op}"),
+                whole.span(),
+                "use + - * / % = <> < <= > >= AND OR ||",
+            ));
+        };
+        let r = compile(right, scope)?;
+        acc = chain_binary(bop, acc, r, || whole.span())?;
+    }
+    Ok(acc)
+}
+
+/// The constants of `x = c1 OR x = c2 OR ...` over one column `x` (the chain's leftmost
+/// operand), which is `x IN (c1, c2, ...)`: planned as the same set lookup. `spine` is the
+/// chain as `compile_chain` walks it, outermost first; sqlparser parses this as
+/// `((x = c1) OR (x = c2)) OR ...`, so the innermost step is `= c1` on `x` itself.
+fn or_of_equalities(
+    spine: &[(&ast::BinaryOperator, &ast::Expr, &ast::Expr)],
+    x: &ast::Expr,
+) -> Option<Vec<ast::Expr>> {
+    use ast::BinaryOperator as B;
+    let constant = |e: &ast::Expr| match e {
+        ast::Expr::Value(_) => true,
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => matches!(**expr, ast::Expr::Value(_)),
+        _ => false,
+    };
+    if !matches!(
+        x,
+        ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)
+    ) {
+        return None;
+    }
+    let (first, rest) = spine.split_last()?;
+    if rest.is_empty() || *first.0 != B::Eq || !constant(first.1) {
+        return None;
+    }
+    let mut items = vec![first.1.clone()];
+    for (op, right, _) in rest.iter().rev() {
+        match (op, right) {
+            (
+                B::Or,
+                ast::Expr::BinaryOp {
+                    left,
+                    op: B::Eq,
+                    right: c,
+                },
+            ) if **left == *x && constant(c) => items.push((**c).clone()),
+            _ => return None,
+        }
+    }
+    Some(items)
+}
+
+/// `acc op r`, type-checked like `binary`; a binary node or chain on the left is extended into
+/// one flat `Chain` instead of nesting (the same left fold, so the same result).
+fn chain_binary(
+    op: BinOp,
+    acc: Expr,
+    r: Expr,
+    span: impl FnOnce() -> Span,
+) -> Result<Expr, SqlError> {
+    let (first, mut steps) = match acc {
+        Expr::Chain { first, steps } => (first, steps),
+        Expr::Binary {
+            op: op0,
+            left,
+            right,
+            ty,
+        } => (
+            left,
+            vec![ChainStep {
+                op: op0,
+                right: *right,
+                ty,
+            }],
+        ),
+        acc => return binary_lazy(op, acc, r, span),
+    };
+    let ty = steps.last().expect("a chain has a step").ty;
+    // Type the step against a stand-in of the chain so far (never a NULL literal).
+    let Expr::Binary { right, ty, .. } = binary_lazy(op, Expr::Column { index: 0, ty }, r, span)?
+    else {
+        unreachable!("binary builds a binary node")
+    };
+    steps.push(ChainStep {
+        op,
+        right: *right,
+        ty,
+    });
+    Ok(Expr::Chain { first, steps })
+}
+
+/// `x [NOT] IN (list)`: a list of constants becomes a set probed once per row; a list with
+/// other expressions becomes one flat chain of `x = item` ORs.
+fn compile_in(
+    e: &ast::Expr,
+    expr: &ast::Expr,
+    list: &[ast::Expr],
+    negated: bool,
+    scope: &mut dyn Scope,
+) -> Result<Expr, SqlError> {
+    let x = compile(expr, scope)?;
+    let mut items = Vec::with_capacity(list.len());
+    for item in list {
+        let c = compile(item, scope)?;
+        // Typed as `x = item` would be, against a stand-in for x.
+        let probe = Expr::Column {
+            index: 0,
+            ty: x.ty(),
+        };
+        binary_lazy(BinOp::Eq, probe, c.clone(), || item.span())?;
+        items.push(c);
+    }
+    let constant = !x.is_null_literal() && items.iter().all(|i| matches!(i, Expr::Literal(_)));
+    let any = if items.is_empty() {
+        Expr::Literal(Literal::Bool(false))
+    } else if constant {
+        let has_null = items.iter().any(Expr::is_null_literal);
+        let values = items.iter().filter_map(|i| match i {
+            Expr::Literal(l) if !matches!(l, Literal::Null(_)) => Some(l),
+            _ => None,
+        });
+        let float = x.ty() == DataType::Float || items.iter().any(|i| i.ty() == DataType::Float);
+        let set = if x.ty() == DataType::Str {
+            InSet::Str(
+                values
+                    .filter_map(|l| match l {
+                        Literal::Str(s) => Some(s.as_str().into()),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        } else if float {
+            InSet::Float(
+                values
+                    .filter_map(|l| match l {
+                        Literal::Int(v) => Some(InSet::float_key(*v as f64)),
+                        Literal::Float(v) => Some(InSet::float_key(*v)),
+                        Literal::Bool(b) => Some(InSet::float_key(f64::from(u8::from(*b)))),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        } else {
+            InSet::Int(
+                values
+                    .filter_map(|l| match l {
+                        Literal::Int(v) => Some(*v),
+                        Literal::Bool(b) => Some(i64::from(*b)),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        };
+        return Ok(Expr::InList {
+            expr: Box::new(x),
+            set,
+            has_null,
+            negated,
+        });
+    } else {
+        let mut any: Option<Expr> = None;
+        for (item, ast_item) in items.into_iter().zip(list) {
+            let eq = binary_lazy(BinOp::Eq, x.clone(), item, || ast_item.span())?;
+            any = Some(match any {
+                None => eq,
+                Some(a) => chain_binary(BinOp::Or, a, eq, || e.span())?,
+            });
+        }
+        any.expect("the list is not empty")
+    };
+    Ok(if negated {
+        Expr::Not(Box::new(any))
+    } else {
+        any
+    })
+}
+
+fn compile_node(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
     use ast::Expr as E;
     match e {
         E::Identifier(i) => scope.column(&i.value, i.span),
@@ -1719,19 +2221,7 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             )),
         },
         E::Nested(x) => compile(x, scope),
-        E::BinaryOp {
-            left,
-            op: ast::BinaryOperator::StringConcat,
-            right,
-        } => scalar_call(
-            Func::ConcatOp,
-            "||",
-            vec![
-                (compile(left, scope)?, left.span()),
-                (compile(right, scope)?, right.span()),
-            ],
-            e.span(),
-        ),
+        E::BinaryOp { .. } => compile_chain(e, scope),
         E::Substring {
             expr,
             substring_from,
@@ -1746,7 +2236,7 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             if let Some(l) = substring_for {
                 args.push((compile(l, scope)?, l.span()));
             }
-            scalar_call(Func::Substring, "SUBSTRING", args, e.span())
+            scalar_call(Func::Substring, "SUBSTRING", args, e.span(), "x")
         }
         E::Trim {
             expr,
@@ -1758,19 +2248,8 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             "TRIM",
             vec![(compile(expr, scope)?, expr.span())],
             e.span(),
+            "x",
         ),
-        E::BinaryOp { left, op, right } => {
-            let Some(bop) = binop(op) else {
-                return Err(unsupported(
-                    &format!("the operator {op}"),
-                    e.span(),
-                    "use + - * / % = <> < <= > >= AND OR",
-                ));
-            };
-            let l = compile(left, scope)?;
-            let r = compile(right, scope)?;
-            binary(bop, l, r, e.span())
-        }
         E::UnaryOp { op, expr } => {
             let x = compile(expr, scope)?;
             match op {
@@ -1825,23 +2304,7 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
             target: ast::InTarget::List(list),
             negated,
             ..
-        } => {
-            let x = compile(expr, scope)?;
-            let mut any: Option<Expr> = None;
-            for item in list {
-                let eq = binary(BinOp::Eq, x.clone(), compile(item, scope)?, item.span())?;
-                any = Some(match any {
-                    None => eq,
-                    Some(a) => binary(BinOp::Or, a, eq, e.span())?,
-                });
-            }
-            let any = any.unwrap_or(Expr::Literal(Literal::Bool(false)));
-            Ok(if *negated {
-                Expr::Not(Box::new(any))
-            } else {
-                any
-            })
-        }
+        } => compile_in(e, expr, list, *negated, scope),
         E::Cast {
             expr, data_type, ..
         } => {
@@ -1921,14 +2384,22 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
                     format!("LIKE needs a string, found {}", x.ty()),
                     expr.span(),
                 )
-                .with_hint("match a VARCHAR column such as symbol"));
+                .with_hint(
+                    match example_column(scope.input(), |t| t == DataType::Str) {
+                        Some(c) => format!("match a VARCHAR column, e.g. {c}"),
+                        None => "match a VARCHAR column, or CAST the value AS VARCHAR".to_string(),
+                    },
+                ));
             }
             let Expr::Literal(Literal::Str(p)) = compile(pattern, scope)? else {
                 return Err(SqlError::at(
                     "the LIKE pattern must be a string literal",
                     pattern.span(),
                 )
-                .with_hint("e.g. symbol LIKE 'AA%'"));
+                .with_hint(format!(
+                    "e.g. {} LIKE 'AA%'",
+                    example_column(scope.input(), |t| t == DataType::Str).unwrap_or("x")
+                )));
             };
             let escape = match escape_char
                 .as_deref()
@@ -1969,7 +2440,10 @@ fn compile(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
                         format!("a CASE WHEN condition must be boolean, found {}", c.ty()),
                         w.condition.span(),
                     )
-                    .with_hint("e.g. CASE WHEN price > 100 THEN 'high' ELSE 'low' END"));
+                    .with_hint(format!(
+                        "e.g. CASE WHEN {} > 100 THEN 'high' ELSE 'low' END",
+                        numeric_example(scope)
+                    )));
                 }
                 conds.push(c);
                 results.push((compile(&w.result, scope)?, w.result.span()));
@@ -2003,6 +2477,198 @@ mod tests {
 
     fn plan_sql(sql: &str) -> Result<Plan, SqlError> {
         plan(&parse(sql)?, &Schema::market_data())
+    }
+
+    /// A small input, (n BIGINT, x DOUBLE, s VARCHAR), and a batch of it.
+    fn small_input() -> (Schema, crate::data::Batch, crate::data::Dict) {
+        use crate::data::batch::{Column, NULL_INT};
+        let schema = Schema::new(vec![
+            Field::new("n", DataType::Int),
+            Field::new("x", DataType::Float),
+            Field::new("s", DataType::Str),
+        ]);
+        let dict = crate::data::Dict::default();
+        let s = ["a", "b", "zz", "a", "q"].map(|t| dict.intern(t)).to_vec();
+        let batch = crate::data::Batch {
+            columns: vec![
+                Column::Int(vec![0, 7, 5999, 6000, NULL_INT]),
+                Column::Float(vec![0.0, 7.0, -1.5, 2.5, 1.0]),
+                Column::Str(s),
+            ],
+        };
+        (schema, batch, dict)
+    }
+
+    fn joined(items: impl Iterator<Item = String>, sep: &str) -> String {
+        items.collect::<Vec<_>>().join(sep)
+    }
+
+    #[test]
+    fn long_flat_expressions_compile_to_one_level_and_evaluate_like_the_nested_tree() {
+        use crate::data::batch::{Column, NULL_BOOL, NULL_INT};
+        let (schema, batch, dict) = small_input();
+        let compile = |sql: &str| {
+            crate::sql::compile_query(sql, "t.sql", &schema).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let filter = |sql: &str| compile(sql).filter.unwrap();
+        // 6,000 constants: one set probe per row.
+        let list = joined((0..6000).map(|i| i.to_string()), ", ");
+        let f = filter(&format!("SELECT n FROM t WHERE n IN ({list})"));
+        assert!(matches!(&f, Expr::InList { set, .. } if set.len() == 6000));
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![1, 1, 1, 0, NULL_BOOL])
+        );
+        let f = filter(&format!("SELECT n FROM t WHERE n NOT IN ({list})"));
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![0, 0, 0, 1, NULL_BOOL])
+        );
+        // A NULL in the list makes a miss NULL, as `n = NULL` would.
+        let f = filter("SELECT n FROM t WHERE n IN (7, NULL)");
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![NULL_BOOL, 1, NULL_BOOL, NULL_BOOL, NULL_BOOL])
+        );
+        let f = filter("SELECT n FROM t WHERE x IN (7, 2.5, -0.0)");
+        assert_eq!(f.eval(&batch, &dict), Column::Bool(vec![1, 1, 0, 1, 0]));
+        let f = filter("SELECT n FROM t WHERE s IN ('a', 'zz', 'nope')");
+        assert_eq!(f.eval(&batch, &dict), Column::Bool(vec![1, 0, 1, 1, 0]));
+        // 100,000 constants plan in linear time (a quadratic planner takes minutes here).
+        let big = joined((0..100_000).map(|i| (i * 3).to_string()), ",");
+        let f = filter(&format!("SELECT n FROM t WHERE n IN ({big})"));
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![1, 0, 0, 1, NULL_BOOL])
+        );
+        // 3,001 ORs of `n = constant`: the IN list they spell, one set probe per row.
+        let ors = joined((0..3000).map(|i| format!("n = {i}")), " OR ");
+        let f = filter(&format!("SELECT n FROM t WHERE {ors} OR n = 5999"));
+        assert!(matches!(&f, Expr::InList { set, .. } if set.len() == 3001));
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![1, 1, 1, 0, NULL_BOOL])
+        );
+        // 3,002 ORs of other comparisons: one chain node (`n`, `< 0`, then 3,001 `OR` steps).
+        let ors = joined((0..3000).map(|i| format!("n < {}", -i)), " OR ");
+        let f = filter(&format!("SELECT n FROM t WHERE {ors} OR x = 7 OR s = 'zz'"));
+        assert!(matches!(&f, Expr::Chain { steps, .. } if steps.len() == 3002));
+        assert_eq!(
+            f.eval(&batch, &dict),
+            Column::Bool(vec![0, 1, 1, 0, NULL_BOOL])
+        );
+        // 5,000 `+` terms, `-` mixed in, and 5,000 `||` operands.
+        let sum = joined(
+            (0..5000).map(|i| if i % 2 == 0 { "n" } else { "1" }.to_string()),
+            " + ",
+        );
+        let p = compile(&format!("SELECT {sum} - 2 AS total, {sum} FROM t"));
+        let Body::Project(outputs) = &p.body else {
+            panic!()
+        };
+        assert_eq!(
+            outputs[0].eval(&batch, &dict),
+            Column::Int(vec![
+                2498,
+                2500 * 7 + 2498,
+                2500 * 5999 + 2498,
+                2500 * 6000 + 2498,
+                NULL_INT
+            ])
+        );
+        assert_eq!(
+            p.output.fields[1].name.len(),
+            sum.len(),
+            "named by its text"
+        );
+        let cat = joined((0..5000).map(|_| "s".to_string()), " || ");
+        let p = compile(&format!("SELECT {cat} AS c FROM t"));
+        let Body::Project(outputs) = &p.body else {
+            panic!()
+        };
+        let Column::Str(ids) = outputs[0].eval(&batch, &dict) else {
+            panic!()
+        };
+        assert_eq!(dict.get(ids[2]), "zz".repeat(5000));
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_refused_with_a_position() {
+        // Through `compile_query`, whose planning thread has the stack for it.
+        let schema = Schema::market_data();
+        let chain = " IS NULL".repeat(MAX_EXPR_DEPTH + 50);
+        let sql = format!("SELECT *\nFROM market_data WHERE price{chain}");
+        let e = crate::sql::compile_query(&sql, "q.sql", &schema)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nested too deeply"), "{e}");
+        assert!(
+            e.contains(&format!("more than {MAX_EXPR_DEPTH} levels")),
+            "{e}"
+        );
+        assert!(e.contains("q.sql:2:"), "{e}");
+        let chain = " IS NULL".repeat(MAX_EXPR_DEPTH - 20);
+        let sql = format!("SELECT price{chain} AS deep FROM market_data");
+        crate::sql::compile_query(&sql, "q.sql", &schema).unwrap();
+    }
+
+    #[test]
+    fn group_by_takes_aliases_positions_and_window_bounds_and_having_takes_aliases() {
+        let keys = |sql: &str| match plan_sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}")).body {
+            Body::Aggregate(a) => a.keys,
+            _ => panic!("{sql}: not an aggregate"),
+        };
+        let by_name = keys("SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol");
+        assert_eq!(by_name, vec![2]);
+        for sql in [
+            "SELECT symbol AS d, COUNT(*) FROM market_data GROUP BY d",
+            "SELECT symbol, COUNT(*) FROM market_data GROUP BY 1",
+            "SELECT COUNT(*) AS n, symbol FROM market_data GROUP BY 2",
+            "SELECT symbol, window_start, COUNT(*) FROM market_data GROUP BY symbol, window_start \
+             WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE)",
+            "SELECT window_end, symbol AS s, COUNT(*) FROM market_data GROUP BY 1, s \
+             WINDOW TUMBLING (trade_time, INTERVAL '1' MINUTE)",
+        ] {
+            assert_eq!(keys(sql), by_name, "{sql}");
+        }
+        let p = plan_sql(
+            "SELECT symbol, COUNT(*) AS n FROM market_data GROUP BY symbol HAVING n > 2 AND n < 9",
+        )
+        .unwrap();
+        let Body::Aggregate(a) = &p.body else {
+            panic!()
+        };
+        assert_eq!(
+            a.aggs.len(),
+            1,
+            "the alias is the same aggregate, not a second one"
+        );
+        for (sql, msg) in [
+            (
+                "SELECT symbol, COUNT(*) AS n FROM market_data GROUP BY 2",
+                "GROUP BY 2 refers to `COUNT(*)`",
+            ),
+            (
+                "SELECT symbol FROM market_data GROUP BY 3",
+                "GROUP BY 3: the SELECT list has 1 item(s)",
+            ),
+            (
+                "SELECT price * 2 AS p FROM market_data GROUP BY p",
+                "GROUP BY on an expression",
+            ),
+            (
+                "SELECT COUNT(*) FROM market_data GROUP BY window_start",
+                "unknown column `window_start`",
+            ),
+            (
+                "SELECT symbol, COUNT(*) AS n, n AS m FROM market_data GROUP BY symbol",
+                "unknown column `n`",
+            ),
+        ] {
+            let e = plan_sql(sql).unwrap_err();
+            assert!(e.message.contains(msg), "{sql}: {}", e.message);
+            assert!(e.span.is_some(), "{sql}");
+        }
     }
 
     #[test]
