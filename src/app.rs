@@ -58,8 +58,13 @@ fn parse_schema(spec: &str) -> Result<Schema> {
 
 fn run(args: RunArgs) -> Result<()> {
     // From here on SIGINT / SIGTERM stop the run gracefully (see runtime::signals), also while
-    // the input's schema is being sampled (a second signal exits at once).
-    let signals = runtime::signals::Signals::install()?;
+    // the input's schema is being sampled (a second signal exits at once, saying what it has).
+    let so_far = Arc::new(SoFar::default());
+    let signals = runtime::signals::Signals::install({
+        let so_far = so_far.clone();
+        let stats = args.stats.clone();
+        Box::new(move |name, status| so_far.report(name, status, stats.as_deref()))
+    })?;
     let query_path = args.query.clone().expect("clap requires --query");
     let sql_text = read_query(&query_path)?;
     let dict = Dict::new();
@@ -125,6 +130,7 @@ fn run(args: RunArgs) -> Result<()> {
         literals.intern(s);
     });
     let sink = Sink::open(&args.output, &plan.output, dict.clone())?;
+    let _ = so_far.sink.set(sink.clone());
     let late_output = match &args.late_output {
         Some(path) => {
             if plan.lateness_window().is_none() {
@@ -179,6 +185,7 @@ fn run(args: RunArgs) -> Result<()> {
         rate: args.rate,
         linger: std::time::Duration::from_millis(args.linger.max(0) as u64),
         interrupt: signals.stop.clone(),
+        records_read: so_far.records_read.clone(),
     };
     let routing = describe_routing(&plan);
     let mut report = runtime::run(&cfg, Arc::new(plan), input, sink, dict)?;
@@ -262,6 +269,42 @@ fn with_input_columns(e: Error, input: Option<&str>, schema: &Schema) -> Error {
             ))
         }
         (e, _) => e,
+    }
+}
+
+/// What a run has done so far, for a second signal, which exits at once.
+#[derive(Default)]
+struct SoFar {
+    /// Records the readers have taken (per block).
+    records_read: Arc<std::sync::atomic::AtomicU64>,
+    sink: std::sync::OnceLock<Arc<Sink>>,
+}
+
+impl SoFar {
+    /// Says what was done, flushes what the output has, writes the stats it can (marked
+    /// incomplete).
+    fn report(&self, name: &str, status: i32, stats: Option<&Path>) {
+        let records = self.records_read.load(std::sync::atomic::Ordering::Relaxed);
+        let rows = self.sink.get().map_or(0, |s| {
+            s.try_flush();
+            s.rows_written()
+        });
+        eprintln!(
+            "shardsql: stopped at once by a second {name} after reading {} records and writing \
+             {} rows; open windows were not flushed",
+            crate::metrics::stats::group(records),
+            crate::metrics::stats::group(rows)
+        );
+        if let Some(path) = stats {
+            let json = serde_json::json!({
+                "records_in": records,
+                "rows_out": rows,
+                "interrupted": true,
+                "complete": false,
+                "exit_status": status,
+            });
+            let _ = std::fs::write(path, format!("{json:#}\n"));
+        }
     }
 }
 

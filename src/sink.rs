@@ -10,7 +10,7 @@ use crate::data::{Batch, Dict, Schema};
 use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 const ROWS_PER_FLUSH: usize = 4096;
@@ -32,6 +32,8 @@ pub struct Sink {
     failed: AtomicBool,
     /// Something was written since the last flush.
     dirty: AtomicBool,
+    /// Rows handed to the writer so far.
+    rows_written: AtomicU64,
     schema: Schema,
     dict: Arc<Dict>,
     /// The flag that named this sink, for error messages.
@@ -71,6 +73,7 @@ impl Sink {
             error: Mutex::new(None),
             failed: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
+            rows_written: AtomicU64::new(0),
             schema: schema.clone(),
             dict,
             flag,
@@ -102,6 +105,20 @@ impl Sink {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert(e);
+        }
+    }
+
+    /// Rows handed to the writer so far.
+    pub fn rows_written(&self) -> u64 {
+        self.rows_written.load(Ordering::Relaxed)
+    }
+
+    /// Flushes the writer unless another thread holds it (a second signal: best effort).
+    pub fn try_flush(&self) {
+        if let Ok(mut w) = self.writer.try_lock()
+            && let Some(out) = w.as_mut()
+        {
+            let _ = out.flush();
         }
     }
 
@@ -181,6 +198,8 @@ pub struct ShardOutput {
     pub batch: Batch,
     sink: Arc<Sink>,
     buf: Vec<u8>,
+    /// Rows encoded in `buf`.
+    buf_rows: u64,
     pub rows: u64,
 }
 
@@ -190,6 +209,7 @@ impl ShardOutput {
             batch: Batch::new(&sink.schema, ROWS_PER_FLUSH),
             sink,
             buf: Vec::new(),
+            buf_rows: 0,
             rows: 0,
         }
     }
@@ -216,9 +236,9 @@ impl ShardOutput {
                 &self.sink.dict,
                 &mut self.buf,
             );
+            self.buf_rows += n as u64;
             if self.buf.len() >= BYTES_PER_WRITE {
-                self.sink.write(&self.buf);
-                self.buf.clear();
+                self.write_buf();
             }
         }
         self.batch.clear();
@@ -235,9 +255,16 @@ impl ShardOutput {
     pub fn finish(&mut self) {
         self.flush_rows();
         if !self.buf.is_empty() {
-            self.sink.write(&self.buf);
-            self.buf.clear();
+            self.write_buf();
         }
+    }
+
+    fn write_buf(&mut self) {
+        self.sink.write(&self.buf);
+        self.sink
+            .rows_written
+            .fetch_add(std::mem::take(&mut self.buf_rows), Ordering::Relaxed);
+        self.buf.clear();
     }
 }
 

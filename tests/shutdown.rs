@@ -227,37 +227,46 @@ fn shutdown_sigint_on_a_stdin_stream_counts_every_record_read() {
     feeder.join().unwrap();
 }
 
-/// The second signal does not wait for the drain: here the reader is blocked on an idle stdin
-/// (which no signal can unblock), and the second SIGINT ends the process at once.
+/// The second signal does not wait for the drain: here the output is a pipe nobody reads, so
+/// the graceful stop cannot finish writing; the second SIGINT ends the process at once, saying
+/// what was done and writing the stats it has, marked incomplete.
 #[test]
-fn shutdown_second_signal_exits_at_once() {
+fn shutdown_second_signal_exits_at_once_with_what_it_has() {
+    let dir = scratch("second-signal");
+    let stats = dir.join("stats.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_shardsql"))
         .args([
             "--query",
-            SEED_QUERIES[2],
-            "--input",
-            "-",
-            "--output",
-            "null",
+            SEED_QUERIES[0],
+            "--records",
+            "1000000000",
+            "--stats",
+            stats.to_str().unwrap(),
         ])
         .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    use std::io::Write;
-    stdin
-        .write_all(b"trade_id,trader_id,symbol,price\n1,A,X,1.5\n")
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let stdout = child.stdout.take().unwrap(); // held open, never read: writes block
+    std::thread::sleep(Duration::from_millis(800));
     signal(&child, "INT");
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(300));
     signal(&child, "INT");
     let status = wait_or_hang(&mut child, Duration::from_secs(5), "second signal");
     assert_eq!(status.code(), Some(130));
-    drop(stdin);
+    let err = stderr_of(child);
+    assert!(
+        err.contains("stopped at once by a second SIGINT after reading "),
+        "{err}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert_eq!(s["complete"], false, "{s}");
+    assert_eq!(s["interrupted"], true, "{s}");
+    assert!(s["records_in"].as_u64().unwrap() > 0, "{s}");
+    drop(stdout);
 }
 
 /// A panicking core (injected) stops the others: exit 1 with the shard and its message, in

@@ -322,6 +322,8 @@ pub struct Control {
     pub failure: std::sync::Mutex<Option<crate::error::Error>>,
     /// Graceful stop requested (a signal handler sets it).
     pub interrupt: Arc<AtomicBool>,
+    /// Records read so far, over all readers (one add per block).
+    pub records_read: Arc<AtomicU64>,
     /// The output: a failed write is a graceful stop too (nothing more can be written).
     pub sink: Option<Arc<crate::sink::Sink>>,
     /// Readers that have published their next block number (graceful stop).
@@ -648,6 +650,9 @@ impl Core {
             );
         }
         self.stats.read += n as u64;
+        self.control
+            .records_read
+            .fetch_add(n as u64, Ordering::Relaxed);
         let times = plan.time_column.map(|t| batch.columns[t].as_int());
         let max_time = times
             .and_then(|t| t.iter().copied().max())

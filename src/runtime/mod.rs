@@ -77,6 +77,8 @@ pub struct RunConfig {
     /// Raised (by a signal handler) to stop the run gracefully: stop reading, drain, emit
     /// what was read, end (see `core::Control`).
     pub interrupt: Arc<AtomicBool>,
+    /// Records taken by the readers so far (added per block), for a report at any moment.
+    pub records_read: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RunConfig {
@@ -130,6 +132,7 @@ pub fn run(
     };
     let control = Arc::new(Control {
         interrupt: cfg.interrupt.clone(),
+        records_read: cfg.records_read.clone(),
         sink: Some(sink.clone()),
         threads: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
         parked: (0..n)

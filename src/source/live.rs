@@ -46,6 +46,8 @@ pub struct Framer {
     /// When the oldest complete record not yet handed out arrived.
     first_complete: Option<Instant>,
     eof: bool,
+    /// A stop came: what was received is handed out, nothing more is received.
+    stopped: bool,
 }
 
 impl Framer {
@@ -71,6 +73,7 @@ impl Framer {
             pending_line: 1,
             first_complete: None,
             eof: false,
+            stopped: false,
         })
     }
 
@@ -138,10 +141,17 @@ impl Framer {
             if complete >= max {
                 return Ok(Some(self.take(max)));
             }
-            let stopped = stop();
-            if stopped {
-                // Take everything already received: what was written before the stop counts.
-                while !self.eof && self.receive_now()? {}
+            let stopped = self.stopped || stop();
+            if stopped && !self.stopped {
+                // Take what was already received (at most the channel's capacity: a writer
+                // that keeps writing must not hold the stop off): what was written before the
+                // stop counts. Nothing is received after this.
+                self.stopped = true;
+                for _ in 0..PIECES_IN_FLIGHT {
+                    if self.eof || !self.receive_now()? {
+                        break;
+                    }
+                }
             }
             let complete = self.ends.len();
             if complete >= max {
