@@ -2,6 +2,7 @@
 //! `run_cli` and turns an error into one message and an exit code.
 
 use crate::cli::{Cli, Command, ExplainArgs, GenArgs, RunArgs};
+use crate::data::time::EpochUnit;
 use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
 use crate::metrics::stats::Stats;
@@ -46,9 +47,14 @@ fn parse_schema(spec: &str) -> Result<Schema> {
         let (name, ty) = part
             .split_once(':')
             .ok_or_else(|| Error::Usage(format!("--schema: `{part}` is not name:type")))?;
+        if let Some(unit) = EpochUnit::parse_type(ty.trim()) {
+            fields.push(Field::timestamp(name.trim(), unit));
+            continue;
+        }
         let ty = DataType::parse(ty.trim()).ok_or_else(|| {
             Error::Usage(format!(
-                "--schema: unknown type `{ty}` (use BIGINT, DOUBLE, VARCHAR, TIMESTAMP, BOOLEAN)"
+                "--schema: unknown type `{ty}` (use BIGINT, DOUBLE, VARCHAR, BOOLEAN, TIMESTAMP \
+                 (epoch ms or ISO-8601), TIMESTAMP_S, TIMESTAMP_US, TIMESTAMP_NS)"
             ))
         })?;
         fields.push(Field::new(name.trim(), ty));

@@ -729,7 +729,22 @@ fn cast(c: Column, to: DataType, dict: &Dict) -> Column {
                 })
                 .collect(),
         ),
-        (Column::Str(v), DataType::Int | DataType::Timestamp) => Column::Int(
+        (Column::Str(v), DataType::Timestamp) => Column::Int(
+            v.into_iter()
+                .map(|id| {
+                    text(id)
+                        .and_then(|t| {
+                            crate::data::time::parse_iso(t.as_bytes()).or_else(|| {
+                                t.parse::<i64>()
+                                    .ok()
+                                    .filter(|&x| crate::data::time::in_range(x))
+                            })
+                        })
+                        .unwrap_or(NULL_INT)
+                })
+                .collect(),
+        ),
+        (Column::Str(v), DataType::Int) => Column::Int(
             v.into_iter()
                 .map(|id| {
                     text(id)
