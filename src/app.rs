@@ -126,6 +126,11 @@ fn run(args: RunArgs) -> Result<()> {
         .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))
         .map_err(|e| with_inference_notes(e, args.input.as_deref(), &schema, &inferred))?;
     check_source_name(&plan, args.input.is_some(), &sql_text, &file)?;
+    if let (Source::Text(r), Some(c)) = (&source, plan.time_column)
+        && let Some(warning) = r.unit_warning(c)
+    {
+        eprintln!("warning: {warning}");
+    }
     let mut literals = Interner::new(dict.clone());
     plan.string_literals().iter().for_each(|s| {
         literals.intern(s);

@@ -116,6 +116,46 @@ impl TextReader {
         )
     }
 
+    /// For the event-time column `col` (a window's time column or a ROWS window's ORDER BY):
+    /// a warning when its sampled epoch numbers look like another unit than the column's
+    /// (seconds read as milliseconds put an hour of data in one 3.6 s span), naming the
+    /// `--schema` that fixes it. Decided from the sample only: the magnitude of each plain
+    /// integer (`EpochUnit::guess`), all guesses agreeing.
+    pub fn unit_warning(&self, col: usize) -> Option<String> {
+        let f = self.schema.fields.get(col)?;
+        if f.ty != DataType::Timestamp {
+            return None;
+        }
+        let mut seen: Option<(EpochUnit, i64)> = None;
+        for (_, rec) in &self.sample {
+            let Some(v) = rec.get(col).and_then(plain_int) else {
+                continue;
+            };
+            match (EpochUnit::guess(v), seen) {
+                (None, _) => {}
+                (Some(g), None) => seen = Some((g, v)),
+                (Some(g), Some((u, _))) if g != u => return None,
+                _ => {}
+            }
+        }
+        let (unit, example) = seen.filter(|(u, _)| *u != f.unit)?;
+        let taken = match f.unit.to_ms(example) {
+            Some(ms) => format!(" ({example} is {})", time::iso_string(ms)),
+            None => String::new(),
+        };
+        Some(format!(
+            "column `{}` of {} holds epoch numbers such as {example}, which look like {}, but \
+             they are read as {}{taken}; if they are {}, declare --schema {}:{}",
+            f.name,
+            self.name,
+            unit_plural(unit),
+            unit_plural(f.unit),
+            unit_plural(unit),
+            f.name,
+            unit.type_name(),
+        ))
+    }
+
     /// Opens a live input (`-`, a pipe or FIFO, or a file followed as it grows): records are
     /// framed as they arrive (`source::live`). Column names and types come from the first
     /// records: the header (CSV) and at least one record, then whatever else arrives within
@@ -742,6 +782,15 @@ fn parse_value(text: &str, f: &Field) -> std::result::Result<u64, String> {
 fn looks_numeric(t: &str) -> bool {
     let b = t.trim_start_matches(['+', '-']).as_bytes();
     b.first().is_some_and(u8::is_ascii_digit) && b.get(4) != Some(&b'-')
+}
+
+fn unit_plural(u: EpochUnit) -> &'static str {
+    match u {
+        EpochUnit::Seconds => "seconds",
+        EpochUnit::Millis => "milliseconds",
+        EpochUnit::Micros => "microseconds",
+        EpochUnit::Nanos => "nanoseconds",
+    }
 }
 
 fn unit_word(u: EpochUnit) -> &'static str {
