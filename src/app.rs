@@ -135,7 +135,7 @@ fn run(args: RunArgs) -> Result<()> {
     plan.string_literals().iter().for_each(|s| {
         literals.intern(s);
     });
-    let sink = Sink::open(&args.output, &plan.output, dict.clone())?;
+    let sink = Sink::open(&args.output, &plan.output, dict.clone(), args.timestamps)?;
     let late_output = match &args.late_output {
         Some(path) => {
             if plan.lateness_window().is_none() {
@@ -154,6 +154,7 @@ fn run(args: RunArgs) -> Result<()> {
                 path,
                 &plan.input,
                 dict.clone(),
+                args.timestamps,
             )?)
         }
         None => None,
@@ -416,7 +417,15 @@ fn generate(a: GenArgs) -> Result<()> {
     for start in (0..a.generator.records).step_by(BLOCK_ROWS) {
         batch.clear();
         g.fill(start, BLOCK_ROWS, &mut batch);
-        sink::encode(&batch, format, &schema, &dict, &mut buf);
+        // The generator's stream is written as it is defined: epoch milliseconds.
+        sink::encode(
+            &batch,
+            format,
+            &schema,
+            &dict,
+            sink::Timestamps::EpochMs,
+            &mut buf,
+        );
         if buf.len() >= 1 << 20 {
             if let Err(e) = out.write_all(&buf) {
                 return if e.kind() == std::io::ErrorKind::BrokenPipe {

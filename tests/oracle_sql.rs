@@ -254,6 +254,9 @@ fn check_matrix(name: &str, gen_args: &[&str], lateness_ms: i64, disorder: bool)
                     cores,
                     "--allowed-lateness",
                     &lateness,
+                    // DuckDB reads the generator's times as BIGINT epoch ms.
+                    "--timestamps",
+                    "epoch-ms",
                 ],
             );
             assert_conserved(&stats, case.name);

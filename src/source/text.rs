@@ -993,7 +993,14 @@ pub fn fuzz_read(bytes: &[u8], format: Format, fixed: bool) {
                 Ok(_) => {
                     assert!(b.columns.iter().all(|c| c.len() == b.len()), "ragged batch");
                     out.clear();
-                    crate::sink::encode(&b, format, &schema, &dict, &mut out);
+                    crate::sink::encode(
+                        &b,
+                        format,
+                        &schema,
+                        &dict,
+                        crate::sink::Timestamps::Iso,
+                        &mut out,
+                    );
                 }
                 Err(_) => {
                     assert_eq!(on_error, OnError::Fail, "skip mode never stops on bad data");
