@@ -1475,6 +1475,17 @@ impl Scope for RowsScope<'_> {
                     }
                     col
                 }
+                ast::Expr::Function(f) if super::parse::is_processing_time(&fn_name(f)) => {
+                    return Err(SqlError::at(
+                        format!(
+                            "a ROWS window cannot be ordered by {}: it is processing time, and \
+                             the order must be the event time each record carries",
+                            fn_name(f).to_uppercase()
+                        ),
+                        f.span(),
+                    )
+                    .with_hint(hint));
+                }
                 other => return Err(unsupported("ORDER BY on an expression", other.span(), hint)),
             },
             [] => return Err(SqlError::at("a ROWS window needs ORDER BY", span).with_hint(hint)),
