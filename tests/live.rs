@@ -223,7 +223,7 @@ fn a_followed_file_is_read_as_it_grows() {
         "q.sql",
         "SELECT device, COUNT(*) AS n FROM grows GROUP BY device EMIT CHANGES",
     );
-    let mut live = Live::start(&[
+    let live = Live::start(&[
         "--query",
         &q,
         "--input",

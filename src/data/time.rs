@@ -67,12 +67,16 @@ impl EpochUnit {
     /// which say nothing.
     pub fn guess(v: i64) -> Option<EpochUnit> {
         let a = v.unsigned_abs();
-        Some(match a {
-            0..100_000_000 => return None,
-            ..100_000_000_000 => EpochUnit::Seconds,
-            ..100_000_000_000_000 => EpochUnit::Millis,
-            ..100_000_000_000_000_000 => EpochUnit::Micros,
-            _ => EpochUnit::Nanos,
+        Some(if a < 100_000_000 {
+            return None;
+        } else if a < 100_000_000_000 {
+            EpochUnit::Seconds
+        } else if a < 100_000_000_000_000 {
+            EpochUnit::Millis
+        } else if a < 100_000_000_000_000_000 {
+            EpochUnit::Micros
+        } else {
+            EpochUnit::Nanos
         })
     }
 }
