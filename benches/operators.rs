@@ -46,7 +46,7 @@ fn operators(c: &mut Criterion) {
     ] {
         let plan = common::plan(query);
         let mut op = shardsql::ops::build(&plan, &dict);
-        let sink = Sink::open("null", &plan.output, dict.clone()).unwrap();
+        let sink = Sink::open("null", &plan.output, dict.clone(), Default::default()).unwrap();
         let mut out = ShardOutput::new(sink);
         group.bench_function(name, |b| {
             b.iter(|| {

@@ -2,6 +2,7 @@
 //! `run_cli` and turns an error into one message and an exit code.
 
 use crate::cli::{Cli, Command, ExplainArgs, GenArgs, RunArgs};
+use crate::data::time::EpochUnit;
 use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
 use crate::metrics::stats::Stats;
@@ -46,9 +47,14 @@ fn parse_schema(spec: &str) -> Result<Schema> {
         let (name, ty) = part
             .split_once(':')
             .ok_or_else(|| Error::Usage(format!("--schema: `{part}` is not name:type")))?;
+        if let Some(unit) = EpochUnit::parse_type(ty.trim()) {
+            fields.push(Field::timestamp(name.trim(), unit));
+            continue;
+        }
         let ty = DataType::parse(ty.trim()).ok_or_else(|| {
             Error::Usage(format!(
-                "--schema: unknown type `{ty}` (use BIGINT, DOUBLE, VARCHAR, TIMESTAMP, BOOLEAN)"
+                "--schema: unknown type `{ty}` (use BIGINT, DOUBLE, VARCHAR, BOOLEAN, TIMESTAMP \
+                 (epoch ms or ISO-8601), TIMESTAMP_S, TIMESTAMP_US, TIMESTAMP_NS)"
             ))
         })?;
         fields.push(Field::new(name.trim(), ty));
@@ -125,11 +131,16 @@ fn run(args: RunArgs) -> Result<()> {
         .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))
         .map_err(|e| with_inference_notes(e, args.input.as_deref(), &schema, &inferred))?;
     check_source_name(&plan, args.input.is_some(), &sql_text, &file)?;
+    if let (Source::Text(r), Some(c)) = (&source, plan.time_column)
+        && let Some(warning) = r.unit_warning(c)
+    {
+        eprintln!("warning: {warning}");
+    }
     let mut literals = Interner::new(dict.clone());
     plan.string_literals().iter().for_each(|s| {
         literals.intern(s);
     });
-    let sink = Sink::open(&args.output, &plan.output, dict.clone())?;
+    let sink = Sink::open(&args.output, &plan.output, dict.clone(), args.timestamps)?;
     let _ = so_far.sink.set(sink.clone());
     let late_output = match &args.late_output {
         Some(path) => {
@@ -149,6 +160,7 @@ fn run(args: RunArgs) -> Result<()> {
                 path,
                 &plan.input,
                 dict.clone(),
+                args.timestamps,
             )?)
         }
         None => None,
@@ -448,7 +460,15 @@ fn generate(a: GenArgs) -> Result<()> {
     for start in (0..a.generator.records).step_by(BLOCK_ROWS) {
         batch.clear();
         g.fill(start, BLOCK_ROWS, &mut batch);
-        sink::encode(&batch, format, &schema, &dict, &mut buf);
+        // The generator's stream is written as it is defined: epoch milliseconds.
+        sink::encode(
+            &batch,
+            format,
+            &schema,
+            &dict,
+            sink::Timestamps::EpochMs,
+            &mut buf,
+        );
         if buf.len() >= 1 << 20 {
             if let Err(e) = out.write_all(&buf) {
                 return if e.kind() == std::io::ErrorKind::BrokenPipe {

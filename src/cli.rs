@@ -4,6 +4,7 @@
 use crate::runtime::core::Fault;
 use crate::runtime::state::LockPer;
 use crate::runtime::{Mode, RuntimeKind};
+use crate::sink::Timestamps;
 use crate::source::text::OnError;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -79,12 +80,18 @@ pub struct RunArgs {
     /// built-in generator.
     #[arg(long, short = 'i')]
     pub input: Option<String>,
-    /// Column types for --input, e.g. `price:double,qty:bigint` (others are inferred).
+    /// Column types for --input, e.g. `price:double,qty:bigint,ts:timestamp_s` (others are
+    /// inferred). TIMESTAMP reads ISO-8601 or epoch ms; TIMESTAMP_S / _US / _NS epoch numbers
+    /// in seconds, microseconds, nanoseconds.
     #[arg(long)]
     pub schema: Option<String>,
     /// Results: a file (CSV; .jsonl for JSON lines), `-` for stdout, `null` to count and discard.
     #[arg(long, short = 'o', default_value = "-")]
     pub output: String,
+    /// How TIMESTAMP results are written: ISO-8601 UTC as DuckDB writes them
+    /// (`2024-03-01 12:00:00.123`), or epoch milliseconds.
+    #[arg(long, value_enum, default_value_t = Timestamps::Iso)]
+    pub timestamps: Timestamps,
     /// A live input (stdin, a pipe, --follow) cuts a block when it is full or when its first
     /// record has waited this long (e.g. 5ms, 100ms), so a slow source still moves.
     #[arg(long, value_parser = parse_duration_ms, default_value = "5ms")]

@@ -6,7 +6,7 @@
 //! disk) raises `Sink::failed`, on which the runtime stops reading and ends the run.
 
 use crate::data::batch::Column;
-use crate::data::{Batch, Dict, Schema};
+use crate::data::{Batch, DataType, Dict, Schema};
 use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::Path;
@@ -15,6 +15,18 @@ use std::sync::{Arc, Mutex};
 
 const ROWS_PER_FLUSH: usize = 4096;
 const BYTES_PER_WRITE: usize = 64 * 1024;
+
+/// How TIMESTAMP values are written (`--timestamps`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Timestamps {
+    /// ISO-8601 UTC as DuckDB writes a TIMESTAMP: `2024-03-01 12:00:00.12` (milliseconds with
+    /// trailing zeros dropped, none when zero); a JSON string.
+    #[default]
+    Iso,
+    /// Epoch milliseconds, a plain integer.
+    #[value(name = "epoch-ms")]
+    EpochMs,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -36,6 +48,7 @@ pub struct Sink {
     rows_written: AtomicU64,
     schema: Schema,
     dict: Arc<Dict>,
+    times: Timestamps,
     /// The flag that named this sink, for error messages.
     flag: &'static str,
 }
@@ -43,8 +56,13 @@ pub struct Sink {
 impl Sink {
     /// Opens `--output`: `-` for stdout, `null` to count and discard, else a file (`.jsonl`
     /// or `.json` for JSON lines, CSV otherwise). Writes the CSV header.
-    pub fn open(target: &str, schema: &Schema, dict: Arc<Dict>) -> Result<Arc<Sink>> {
-        Sink::open_for("--output", target, schema, dict)
+    pub fn open(
+        target: &str,
+        schema: &Schema,
+        dict: Arc<Dict>,
+        times: Timestamps,
+    ) -> Result<Arc<Sink>> {
+        Sink::open_for("--output", target, schema, dict, times)
     }
 
     /// `open` for the sink of another flag (`--late-output`).
@@ -53,6 +71,7 @@ impl Sink {
         target: &str,
         schema: &Schema,
         dict: Arc<Dict>,
+        times: Timestamps,
     ) -> Result<Arc<Sink>> {
         let (format, writer): (Option<Format>, Option<Box<dyn Write + Send>>) = match target {
             "null" => (None, None),
@@ -76,6 +95,7 @@ impl Sink {
             rows_written: AtomicU64::new(0),
             schema: schema.clone(),
             dict,
+            times,
             flag,
         };
         if format == Some(Format::Csv) {
@@ -234,6 +254,7 @@ impl ShardOutput {
                 format,
                 &self.sink.schema,
                 &self.sink.dict,
+                self.sink.times,
                 &mut self.buf,
             );
             self.buf_rows += n as u64;
@@ -268,8 +289,20 @@ impl ShardOutput {
     }
 }
 
-/// Encodes every row of `batch`.
-pub fn encode(batch: &Batch, format: Format, schema: &Schema, dict: &Dict, out: &mut Vec<u8>) {
+/// Encodes every row of `batch`; TIMESTAMP columns (by `schema`) as `times` says.
+pub fn encode(
+    batch: &Batch,
+    format: Format,
+    schema: &Schema,
+    dict: &Dict,
+    times: Timestamps,
+    out: &mut Vec<u8>,
+) {
+    let iso: Vec<bool> = schema
+        .fields
+        .iter()
+        .map(|f| f.ty == DataType::Timestamp && times == Timestamps::Iso)
+        .collect();
     let mut ib = itoa::Buffer::new();
     let mut fb = ryu::Buffer::new();
     for row in 0..batch.len() {
@@ -292,6 +325,16 @@ pub fn encode(batch: &Batch, format: Format, schema: &Schema, dict: &Dict, out: 
                 continue;
             }
             match col {
+                Column::Int(v) if iso[c] => {
+                    let json = format == Format::JsonLines;
+                    if json {
+                        out.push(b'"');
+                    }
+                    crate::data::time::write_iso(out, v[row]);
+                    if json {
+                        out.push(b'"');
+                    }
+                }
                 Column::Int(v) => out.extend_from_slice(ib.format(v[row]).as_bytes()),
                 Column::Float(v) => {
                     let x = v[row];
@@ -342,7 +385,7 @@ fn write_json_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{DataType, Field, Interner};
+    use crate::data::{Field, Interner};
 
     #[test]
     fn csv_and_json_encoding_quote_what_they_must() {
@@ -362,10 +405,24 @@ mod tests {
             ],
         };
         let mut out = Vec::new();
-        encode(&batch, Format::Csv, &schema, &dict, &mut out);
+        encode(
+            &batch,
+            Format::Csv,
+            &schema,
+            &dict,
+            Timestamps::Iso,
+            &mut out,
+        );
         assert_eq!(String::from_utf8(out).unwrap(), "\"a,\"\"b\"\"\",1.5,-3\n");
         let mut out = Vec::new();
-        encode(&batch, Format::JsonLines, &schema, &dict, &mut out);
+        encode(
+            &batch,
+            Format::JsonLines,
+            &schema,
+            &dict,
+            Timestamps::Iso,
+            &mut out,
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"s\":\"a,\\\"b\\\"\",\"x\":1.5,\"n\":-3}\n"

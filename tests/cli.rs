@@ -397,11 +397,62 @@ fn error_bad_sql_points_at_line_and_column() {
             "supported:",
         ),
     ];
+    let times = [
+        (
+            "SELECT YEAR(quantity) FROM market_data",
+            "YEAR() needs a TIMESTAMP, found BIGINT",
+            "1:13",
+            "TO_TIMESTAMP(seconds) or EPOCH_MS(ms)",
+        ),
+        (
+            "SELECT DATE_TRUNC('fortnight', trade_time) FROM market_data",
+            "DATE_TRUNC() needs a unit",
+            "1:19",
+            "'hour'",
+        ),
+        (
+            "SELECT STRFTIME(trade_time, '%Q') FROM market_data",
+            "unknown format code `%Q`",
+            "1:29",
+            "%Y",
+        ),
+        (
+            "SELECT price + INTERVAL '1' MINUTE FROM market_data",
+            "an INTERVAL can only be added to or subtracted from a TIMESTAMP",
+            "1:8",
+            "t + INTERVAL '5' MINUTE",
+        ),
+        (
+            "SELECT TIMESTAMP '2024-02-30' FROM market_data",
+            "is not a time in years 0001 to 9999",
+            "1:18",
+            "ISO-8601",
+        ),
+        (
+            "SELECT EPOCH_MS(price) FROM market_data",
+            "EPOCH_MS() needs BIGINT milliseconds or a TIMESTAMP, found DOUBLE",
+            "1:17",
+            "EPOCH_MS(1709294400000)",
+        ),
+        (
+            "SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol\nWINDOW TUMBLING (NOW(), INTERVAL '1' MINUTE)",
+            "it is processing time",
+            "2:18",
+            "name the input's TIMESTAMP column",
+        ),
+        (
+            "SELECT AVG(price) OVER (ORDER BY CURRENT_TIMESTAMP ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS a FROM market_data",
+            "it is processing time",
+            "1:34",
+            "ORDER BY t",
+        ),
+    ];
     for (i, (sql, message, pos, hint)) in cases
         .iter()
         .chain(&new_features)
         .chain(&limits)
         .chain(&shapes)
+        .chain(&times)
         .enumerate()
     {
         let q = dir.join(format!("q{i}.sql"));
@@ -808,7 +859,15 @@ fn error_user_files_get_hints_in_their_own_terms() {
         &dir,
         "rows",
         q.to_str().unwrap(),
-        &["--input", input, "--schema", "humidity:timestamp"],
+        // Epoch ms written back as numbers, the way the file has them.
+        &[
+            "--input",
+            input,
+            "--schema",
+            "humidity:timestamp",
+            "--timestamps",
+            "epoch-ms",
+        ],
     );
     assert_eq!(s["late_dropped"], 1, "45 then 44: one late row: {s}");
     assert_eq!(t.rows.len(), 4);
@@ -850,4 +909,113 @@ fn error_a_stream_name_without_input_is_not_the_generator() {
         &["--records", "100"],
     );
     assert!(!t.rows.is_empty());
+}
+
+/// ISO-8601 times are read and written back as ISO (CSV and JSON lines), `--timestamps
+/// epoch-ms` keeps milliseconds, and epoch seconds read as milliseconds by a window get a
+/// warning with the `--schema` fix (none once declared).
+#[test]
+fn timestamps_read_iso_write_iso_or_epoch_and_warn_about_seconds() {
+    let dir = scratch("cli-timestamps");
+    let iso = dir.join("in-iso.csv");
+    std::fs::write(
+        &iso,
+        "ts,v\n2024-03-01T12:00:05Z,1\n2024-03-01 12:00:40.250,2\n2024-03-01T14:01:10.5+02:00,3\n",
+    )
+    .unwrap();
+    let q = dir.join("q.sql");
+    std::fs::write(
+        &q,
+        "SELECT window_start, window_end, COUNT(*) AS n, MAX(ts) AS last FROM r \
+         WINDOW TUMBLING (ts, INTERVAL '1' MINUTE)",
+    )
+    .unwrap();
+    let (t, _) = run_query(
+        &dir,
+        "iso",
+        q.to_str().unwrap(),
+        &["--input", iso.to_str().unwrap()],
+    );
+    let mut rows = t.rows.clone();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            [
+                "2024-03-01 12:00:00",
+                "2024-03-01 12:01:00",
+                "2",
+                "2024-03-01 12:00:40.25"
+            ],
+            [
+                "2024-03-01 12:01:00",
+                "2024-03-01 12:02:00",
+                "1",
+                "2024-03-01 12:01:10.5"
+            ],
+        ]
+    );
+    let (t, _) = run_query(
+        &dir,
+        "ms",
+        q.to_str().unwrap(),
+        &["--input", iso.to_str().unwrap(), "--timestamps", "epoch-ms"],
+    );
+    assert!(
+        t.rows
+            .iter()
+            .any(|r| r[0] == "1709294400000" && r[3] == "1709294440250"),
+        "{t:?}"
+    );
+    let json = dir.join("out.jsonl");
+    shardsql(&[
+        "--query",
+        q.to_str().unwrap(),
+        "--input",
+        iso.to_str().unwrap(),
+        "--output",
+        json.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        text.contains("{\"window_start\":\"2024-03-01 12:00:00\",\"window_end\":\"2024-03-01 12:01:00\",\"n\":2,"),
+        "{text}"
+    );
+
+    let secs = dir.join("in-secs.csv");
+    std::fs::write(&secs, "ts,v\n1709294405,1\n1709294440,2\n1709294470,3\n").unwrap();
+    let run = |schema: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+            .args([
+                "--query",
+                q.to_str().unwrap(),
+                "--input",
+                secs.to_str().unwrap(),
+            ])
+            .args(["--schema", schema, "--output", "null"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let err = run("ts:timestamp");
+    assert!(
+        err.contains("warning: column `ts`")
+            && err.contains("look like seconds")
+            && err.contains("--schema ts:timestamp_s"),
+        "{err}"
+    );
+    assert!(!run("ts:timestamp_s").contains("warning"));
+    let (t, _) = run_query(
+        &dir,
+        "secs",
+        q.to_str().unwrap(),
+        &[
+            "--input",
+            secs.to_str().unwrap(),
+            "--schema",
+            "ts:timestamp_s",
+        ],
+    );
+    assert_eq!(t.rows.len(), 2, "{t:?}");
 }

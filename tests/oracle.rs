@@ -82,6 +82,9 @@ fn check(name: &str, gen_args: &[&str], lateness_ms: i64) {
                     cores,
                     "--allowed-lateness",
                     &lateness,
+                    // DuckDB reads the generator's times as BIGINT epoch ms.
+                    "--timestamps",
+                    "epoch-ms",
                 ],
             );
             assert_conserved(&stats, query);

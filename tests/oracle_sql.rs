@@ -141,6 +141,13 @@ const CASES: &[Case] = &[
         src: Src::Rows,
     },
     Case {
+        name: "time_functions",
+        sql: "SELECT trade_id, CAST(trade_time AS VARCHAR) AS t, YEAR(trade_time) AS y, MONTH(trade_time) AS mo, DAY(trade_time) AS d, HOUR(trade_time) AS h, MINUTE(trade_time) AS mi, SECOND(trade_time) AS s, EXTRACT(millisecond FROM trade_time) AS ms, EXTRACT(dow FROM trade_time) AS dow, EXTRACT(doy FROM trade_time) AS doy, EXTRACT(epoch FROM trade_time) AS ep, EPOCH_MS(DATE_TRUNC('minute', trade_time)) AS tm, CAST(DATE_TRUNC('week', trade_time) AS VARCHAR) AS tw, CAST(DATE_TRUNC('month', trade_time) AS VARCHAR) AS tmo, STRFTIME(trade_time, '%Y-%m-%d %H:%M:%S.%g %j %a %b %A %B %I %p') AS f, DATE_FORMAT(trade_time, '%d/%m/%y') AS df, EPOCH_MS(trade_time + INTERVAL '90' SECOND) AS plus, CAST(trade_time - INTERVAL '2' DAY AS VARCHAR) AS minus, trade_time > TIMESTAMP '2023-11-14 22:13:50' AS after, trade_time <= '2023-11-14T22:13:40Z' AS before, CAST(TO_TIMESTAMP(trade_id) AS VARCHAR) AS tt, CAST(EPOCH_MS(trade_id * 997) AS VARCHAR) AS em, CAST(CAST('2024-03-01T12:00:00.5Z' AS TIMESTAMP) AS VARCHAR) AS lit FROM market_data WHERE trade_id % 11 = 0",
+        duck: "SELECT trade_id, CAST(t AS VARCHAR), year(t), month(t), day(t), hour(t), minute(t), second(t), extract(millisecond FROM t), extract(dow FROM t), extract(doy FROM t), extract(epoch FROM t), epoch_ms(date_trunc('minute', t)), CAST(date_trunc('week', t) AS VARCHAR), CAST(date_trunc('month', t) AS VARCHAR), strftime(t, '%Y-%m-%d %H:%M:%S.%g %j %a %b %A %B %I %p'), strftime(t, '%d/%m/%y'), epoch_ms(t + INTERVAL '90' SECOND), CAST(t - INTERVAL '2' DAY AS VARCHAR), t > TIMESTAMP '2023-11-14 22:13:50', t <= TIMESTAMP '2023-11-14 22:13:40', CAST(make_timestamp(trade_id * 1000000) AS VARCHAR), CAST(epoch_ms(trade_id * 997) AS VARCHAR), CAST(TIMESTAMP '2024-03-01 12:00:00.5' AS VARCHAR) FROM (SELECT *, epoch_ms(trade_time) AS t FROM {src}) WHERE trade_id % 11 = 0",
+        cmp: Cmp::Multiset,
+        src: Src::All,
+    },
+    Case {
         name: "session",
         sql: "SELECT trader_id, window_start, window_end, COUNT(*) AS n, SUM(quantity) AS q FROM market_data GROUP BY trader_id WINDOW SESSION (trade_time, INTERVAL '150' MILLISECOND)",
         duck: "SELECT trader_id, MIN(trade_time), MAX(trade_time) + 150, COUNT(*), SUM(quantity) FROM (SELECT *, SUM(brk) OVER (PARTITION BY trader_id ORDER BY trade_time, trade_id) AS sid FROM (SELECT *, CASE WHEN trade_time - LAG(trade_time) OVER (PARTITION BY trader_id ORDER BY trade_time, trade_id) < 150 THEN 0 ELSE 1 END AS brk FROM {src})) GROUP BY trader_id, sid",
@@ -254,6 +261,9 @@ fn check_matrix(name: &str, gen_args: &[&str], lateness_ms: i64, disorder: bool)
                     cores,
                     "--allowed-lateness",
                     &lateness,
+                    // DuckDB reads the generator's times as BIGINT epoch ms.
+                    "--timestamps",
+                    "epoch-ms",
                 ],
             );
             assert_conserved(&stats, case.name);
@@ -318,4 +328,153 @@ fn oracle_sql_features_with_disorder_and_lateness() {
         3000,
         true,
     );
+}
+
+/// Runs `sql` in DuckDB (session time zone UTC) and returns its rows; the SQL reads its own
+/// files (`read_csv(..., all_varchar = true)`).
+fn duckdb_sql(sql: &str) -> Table {
+    let script = "import csv, sys, duckdb\n\
+        c = duckdb.connect()\n\
+        c.execute(\"SET TimeZone = 'UTC'\")\n\
+        cur = c.execute(sys.argv[1])\n\
+        w = csv.writer(sys.stdout, lineterminator='\\n')\n\
+        w.writerow([d[0] for d in cur.description])\n\
+        w.writerows(cur.fetchall())\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, sql])
+        .output()
+        .expect("python3 must be installed");
+    assert!(
+        out.status.success(),
+        "DuckDB failed:\n{}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    read_csv_text(&out.stdout)
+}
+
+/// Files with ISO-8601 times in every form shardsql reads (T or space, fractions to ns, Z,
+/// +02:00 and +0200 offsets, a date alone), and with epoch seconds under
+/// `--schema ts:timestamp_s`, windowed by TUMBLING over the column at 1 and 2 shards, match
+/// DuckDB reading the same files (`CAST(ts AS TIMESTAMPTZ)`, seconds × 1000).
+#[test]
+fn oracle_iso_and_epoch_second_times_window_like_duckdb() {
+    let dir = scratch("oracle-sql-times");
+    // Record i is at midnight of 2024-02-27 + i × 4 h + a few ms (none for the date-only
+    // rows, which fall on midnight), so the file is in event-time order.
+    let base: i64 = 1_708_992_000_000;
+    let (mut iso, mut secs) = (String::from("id,k,ts,v\n"), String::from("id,k,ts,v\n"));
+    for i in 0..240i64 {
+        let form = i % 6;
+        let ms = base + i * 4 * 3_600_000 + if form == 0 { 0 } else { (i * 37) % 1000 };
+        let t = shardsql_iso(ms);
+        let (date, clock) = t.split_at(10);
+        let clock = &clock[1..]; // HH:MM:SS.fff
+        let text = match form {
+            0 => date.to_string(),
+            1 => format!("{date}T{}Z", &clock[..8]),
+            2 => format!("{date} {clock}"),
+            3 => format!("{date}T{clock}456789Z"),
+            4 => {
+                let shifted = shardsql_iso(ms + 2 * 3_600_000);
+                format!("{}T{}+02:00", &shifted[..10], &shifted[11..])
+            }
+            _ => {
+                let shifted = shardsql_iso(ms - 90 * 60_000);
+                format!("{}T{}-0130", &shifted[..10], &shifted[11..])
+            }
+        };
+        let ms = if form == 1 { ms - ms % 1000 } else { ms };
+        iso.push_str(&format!("{i},k{},{text},{}\n", i % 3, i % 7));
+        secs.push_str(&format!("{i},k{},{},{}\n", i % 3, ms / 1000, i % 7));
+    }
+    let iso_csv = dir.join("iso.csv");
+    let secs_csv = dir.join("secs.csv");
+    std::fs::write(&iso_csv, iso).unwrap();
+    std::fs::write(&secs_csv, secs).unwrap();
+    let q = dir.join("q.sql");
+    let q_secs = dir.join("q_secs.sql");
+    std::fs::write(
+        &q,
+        "SELECT k, window_start, window_end, COUNT(*) AS n, SUM(v) AS s, MIN(ts) AS first \
+         FROM readings GROUP BY k WINDOW TUMBLING (ts, INTERVAL '1' DAY)",
+    )
+    .unwrap();
+    std::fs::write(
+        &q_secs,
+        "SELECT k, window_start, COUNT(*) AS n, SUM(v) AS s, MAX(ts) AS last \
+         FROM readings GROUP BY k WINDOW TUMBLING (ts, INTERVAL '6' HOUR)",
+    )
+    .unwrap();
+    let day = 86_400_000;
+    let expected_iso = duckdb_sql(&format!(
+        "SELECT k, CAST(make_timestamp(ws * 1000) AS VARCHAR), CAST(make_timestamp((ws + {day}) * 1000) AS VARCHAR), \
+         COUNT(*), SUM(CAST(v AS BIGINT)), CAST(make_timestamp(MIN(ms) * 1000) AS VARCHAR) \
+         FROM (SELECT *, ms // {day} * {day} AS ws FROM (SELECT *, epoch_ms(CAST(ts AS TIMESTAMPTZ)) AS ms \
+         FROM read_csv('{}', all_varchar = true))) GROUP BY k, ws",
+        iso_csv.display()
+    ));
+    let six = 6 * 3_600_000;
+    let expected_secs = duckdb_sql(&format!(
+        "SELECT k, CAST(make_timestamp(ws * 1000) AS VARCHAR), COUNT(*), SUM(CAST(v AS BIGINT)), \
+         CAST(make_timestamp(MAX(ms) * 1000) AS VARCHAR) \
+         FROM (SELECT *, ms // {six} * {six} AS ws FROM (SELECT *, CAST(ts AS BIGINT) * 1000 AS ms \
+         FROM read_csv('{}', all_varchar = true))) GROUP BY k, ws",
+        secs_csv.display()
+    ));
+    assert!(expected_iso.rows.len() > 20 && expected_secs.rows.len() > 20);
+    for cores in ["1", "2"] {
+        let (got, stats) = run_query(
+            &dir,
+            &format!("iso-{cores}"),
+            q.to_str().unwrap(),
+            &["--input", iso_csv.to_str().unwrap(), "--cores", cores],
+        );
+        assert_eq!(stats["malformed"], 0, "{stats}");
+        if let Err(e) = same_multiset(&got, &expected_iso) {
+            panic!("ISO times at {cores} shard(s) differ from DuckDB: {e}");
+        }
+        let (got, stats) = run_query(
+            &dir,
+            &format!("secs-{cores}"),
+            q_secs.to_str().unwrap(),
+            &[
+                "--input",
+                secs_csv.to_str().unwrap(),
+                "--schema",
+                "ts:timestamp_s",
+                "--cores",
+                cores,
+            ],
+        );
+        assert_eq!(stats["malformed"], 0, "{stats}");
+        if let Err(e) = same_multiset(&got, &expected_secs) {
+            panic!("epoch seconds at {cores} shard(s) differ from DuckDB: {e}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `2024-03-01 12:00:00.123` for epoch ms (always three fraction digits), computed apart from
+/// shardsql's own formatter.
+fn shardsql_iso(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    // Civil date from days (Hinnant), written out again here so the test does not trust the
+    // code under test.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
 }

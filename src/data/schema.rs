@@ -1,5 +1,7 @@
-//! Column types and the schema of a stream. Timestamps are epoch milliseconds stored as `i64`.
+//! Column types and the schema of a stream. Timestamps are epoch milliseconds (UTC) stored as
+//! `i64`; an input column may declare its epoch numbers in another unit (`Field::unit`).
 
+use super::time::EpochUnit;
 use std::fmt;
 
 /// The type of a column or an expression.
@@ -55,6 +57,9 @@ impl fmt::Display for DataType {
 pub struct Field {
     pub name: String,
     pub ty: DataType,
+    /// For a TIMESTAMP input column: the unit of its epoch numbers (`--schema
+    /// col:timestamp_s`); milliseconds everywhere else.
+    pub unit: EpochUnit,
 }
 
 impl Field {
@@ -62,6 +67,15 @@ impl Field {
         Field {
             name: name.into(),
             ty,
+            unit: EpochUnit::Millis,
+        }
+    }
+
+    /// A TIMESTAMP field whose epoch numbers are in `unit`.
+    pub fn timestamp(name: impl Into<String>, unit: EpochUnit) -> Field {
+        Field {
+            unit,
+            ..Field::new(name, DataType::Timestamp)
         }
     }
 }

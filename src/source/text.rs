@@ -5,6 +5,7 @@
 //! run under `--on-error fail`.
 
 use crate::data::batch::{Column, NULL_INT};
+use crate::data::time::{self, EpochUnit};
 use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
 use crate::sink::Format;
@@ -113,6 +114,46 @@ impl TextReader {
             dict,
             on_error,
         )
+    }
+
+    /// For the event-time column `col` (a window's time column or a ROWS window's ORDER BY):
+    /// a warning when its sampled epoch numbers look like another unit than the column's
+    /// (seconds read as milliseconds put an hour of data in one 3.6 s span), naming the
+    /// `--schema` that fixes it. Decided from the sample only: the magnitude of each plain
+    /// integer (`EpochUnit::guess`), all guesses agreeing.
+    pub fn unit_warning(&self, col: usize) -> Option<String> {
+        let f = self.schema.fields.get(col)?;
+        if f.ty != DataType::Timestamp {
+            return None;
+        }
+        let mut seen: Option<(EpochUnit, i64)> = None;
+        for (_, rec) in &self.sample {
+            let Some(v) = rec.get(col).and_then(plain_int) else {
+                continue;
+            };
+            match (EpochUnit::guess(v), seen) {
+                (None, _) => {}
+                (Some(g), None) => seen = Some((g, v)),
+                (Some(g), Some((u, _))) if g != u => return None,
+                _ => {}
+            }
+        }
+        let (unit, example) = seen.filter(|(u, _)| *u != f.unit)?;
+        let taken = match f.unit.to_ms(example) {
+            Some(ms) => format!(" ({example} is {})", time::iso_string(ms)),
+            None => String::new(),
+        };
+        Some(format!(
+            "column `{}` of {} holds epoch numbers such as {example}, which look like {}, but \
+             they are read as {}{taken}; if they are {}, declare --schema {}:{}",
+            f.name,
+            self.name,
+            unit_plural(unit),
+            unit_plural(f.unit),
+            unit_plural(unit),
+            f.name,
+            unit.type_name(),
+        ))
     }
 
     /// Opens a live input (`-`, a pipe or FIFO, or a file followed as it grows): records are
@@ -429,13 +470,16 @@ impl TextReader {
         let mut fields = Vec::new();
         self.inferred.clear();
         for (i, name) in header.iter().enumerate() {
-            let fixed_ty = fixed
-                .and_then(|s| s.index_of(name).map(|j| s.fields[j].ty))
-                .or_else(|| known.index_of(name).map(|j| known.fields[j].ty));
-            let ty = match fixed_ty {
-                Some(t) => {
+            let fixed_field = fixed
+                .and_then(|s| s.index_of(name).map(|j| &s.fields[j]))
+                .or_else(|| known.index_of(name).map(|j| &known.fields[j]));
+            let field = match fixed_field {
+                Some(f) => {
                     self.inferred.push(None);
-                    t
+                    Field {
+                        name: name.clone(),
+                        ..f.clone()
+                    }
                 }
                 None => {
                     let ty = infer_type(self.sample.iter().filter_map(|(_, r)| r.get(i)));
@@ -443,10 +487,10 @@ impl TextReader {
                         .then(|| first_non_number(&self.sample, i))
                         .flatten();
                     self.inferred.push(Some(Inferred { ty, first_text }));
-                    ty
+                    Field::new(name.clone(), ty)
                 }
             };
-            fields.push(Field::new(name.clone(), ty));
+            fields.push(field);
         }
         if let Some(fixed) = fixed {
             for f in &fixed.fields {
@@ -580,10 +624,19 @@ impl TextReader {
         // Parse every field once into `staged`; append only when the whole record is valid.
         self.staged.clear();
         for (i, f) in self.schema.fields.iter().enumerate() {
-            // The common case of an integer column, straight from the bytes.
-            if f.ty.is_integer()
+            // The common cases, straight from the bytes: an integer column, a TIMESTAMP as an
+            // epoch number in its unit or as ISO-8601 text.
+            if f.ty == DataType::Int
                 && let Some(v) = plain_int(&self.record[i])
-                && (f.ty == DataType::Int || (MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS).contains(&v))
+            {
+                self.staged.push(v as u64);
+                continue;
+            }
+            if f.ty == DataType::Timestamp
+                && let Some(v) = match plain_int(&self.record[i]) {
+                    Some(v) => f.unit.to_ms(v),
+                    None => time::parse_iso(&self.record[i]),
+                }
             {
                 self.staged.push(v as u64);
                 continue;
@@ -654,10 +707,7 @@ fn is_null_text(text: &[u8], ty: DataType) -> bool {
     text.is_empty() || (ty != DataType::Str && text.trim_ascii().is_empty())
 }
 
-/// The earliest valid TIMESTAMP: 0001-01-01T00:00:00Z in epoch milliseconds.
-pub const MIN_TIMESTAMP_MS: i64 = -62_135_596_800_000;
-/// The latest valid TIMESTAMP: 9999-12-31T23:59:59.999Z in epoch milliseconds.
-pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
+pub use crate::data::time::{MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
 
 /// Parses one field of type `f.ty` into its staged bits (integers, float bits, booleans; 0 for
 /// strings, which are interned once the whole record is valid), or says why it is invalid:
@@ -676,6 +726,20 @@ fn parse_value(text: &str, f: &Field) -> std::result::Result<u64, String> {
         format!("column `{}` ({}): `{shown}{more}` {why}", f.name, f.ty)
     };
     match f.ty {
+        DataType::Timestamp if !looks_numeric(t) => {
+            if t.len() >= 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-' {
+                Err(bad(
+                    "is not an ISO-8601 time in years 0001 to 9999 (e.g. 2024-03-01, \
+                     2024-03-01 12:00:00.123, 2024-03-01T12:00:00Z, …+02:00)",
+                ))
+            } else {
+                Err(format!(
+                    "{} (TIMESTAMP takes epoch numbers or ISO-8601 times such as \
+                     2024-03-01T12:00:00Z)",
+                    field_error(text, f)
+                ))
+            }
+        }
         DataType::Int | DataType::Timestamp => {
             let v = t.parse::<i64>().map_err(|e| match e.kind() {
                 std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
@@ -683,11 +747,16 @@ fn parse_value(text: &str, f: &Field) -> std::result::Result<u64, String> {
                 }
                 _ => field_error(text, f),
             })?;
-            if f.ty == DataType::Timestamp && !(MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS).contains(&v) {
-                return Err(bad(
-                    "is outside the TIMESTAMP range (epoch ms of years 0001 to 9999: \
-                     -62135596800000 to 253402300799999)",
-                ));
+            if f.ty == DataType::Timestamp {
+                return f.unit.to_ms(v).map(|ms| ms as u64).ok_or_else(|| {
+                    bad(&format!(
+                        "is outside the TIMESTAMP range (years 0001 to 9999: epoch {} \
+                         {} to {})",
+                        unit_word(f.unit),
+                        unit_bound(f.unit, MIN_TIMESTAMP_MS),
+                        unit_bound(f.unit, MAX_TIMESTAMP_MS),
+                    ))
+                });
             }
             if v == NULL_INT {
                 return Err(bad("is the one BIGINT shardsql reserves for NULL"));
@@ -705,6 +774,42 @@ fn parse_value(text: &str, f: &Field) -> std::result::Result<u64, String> {
             .map(u64::from)
             .ok_or_else(|| field_error(text, f)),
         DataType::Str => Ok(0),
+    }
+}
+
+/// Whether `t` is written like a number (an optional sign, then a digit), so a TIMESTAMP
+/// field that fails to parse is explained as a bad epoch number rather than a bad date.
+fn looks_numeric(t: &str) -> bool {
+    let b = t.trim_start_matches(['+', '-']).as_bytes();
+    b.first().is_some_and(u8::is_ascii_digit) && b.get(4) != Some(&b'-')
+}
+
+fn unit_plural(u: EpochUnit) -> &'static str {
+    match u {
+        EpochUnit::Seconds => "seconds",
+        EpochUnit::Millis => "milliseconds",
+        EpochUnit::Micros => "microseconds",
+        EpochUnit::Nanos => "nanoseconds",
+    }
+}
+
+fn unit_word(u: EpochUnit) -> &'static str {
+    match u {
+        EpochUnit::Seconds => "seconds",
+        EpochUnit::Millis => "ms",
+        EpochUnit::Micros => "µs",
+        EpochUnit::Nanos => "ns",
+    }
+}
+
+/// A TIMESTAMP bound (epoch ms) in `u`, for messages.
+fn unit_bound(u: EpochUnit, ms: i64) -> i128 {
+    let ms = ms as i128;
+    match u {
+        EpochUnit::Seconds => ms / 1000,
+        EpochUnit::Millis => ms,
+        EpochUnit::Micros => ms * 1000,
+        EpochUnit::Nanos => ms * 1_000_000,
     }
 }
 
@@ -834,10 +939,12 @@ fn first_non_number(sample: &VecDeque<(u64, ByteRecord)>, i: usize) -> Option<(u
     (numbers > others).then_some(first).flatten()
 }
 
-/// BOOLEAN if every sampled value is `true` or `false` (any case), BIGINT if every one is an
-/// integer, DOUBLE if every one is a number, else VARCHAR. Blank values say nothing.
+/// BOOLEAN if every sampled value is `true` or `false` (any case), TIMESTAMP if every one is
+/// an ISO-8601 date or time (`time::parse_iso`), BIGINT if every one is an integer, DOUBLE if
+/// every one is a number, else VARCHAR. Blank values say nothing.
 fn infer_type<'a>(texts: impl Iterator<Item = &'a [u8]>) -> DataType {
     let (mut all_bool, mut all_int, mut all_num, mut any) = (true, true, true, false);
+    let mut all_time = true;
     for t in texts {
         let Ok(s) = std::str::from_utf8(t) else {
             return DataType::Str;
@@ -850,9 +957,11 @@ fn infer_type<'a>(texts: impl Iterator<Item = &'a [u8]>) -> DataType {
         all_bool &= s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false");
         all_int &= s.parse::<i64>().is_ok();
         all_num &= s.parse::<f64>().is_ok_and(f64::is_finite);
+        all_time &= time::parse_iso(s.as_bytes()).is_some();
     }
     match (any, all_bool, all_int, all_num) {
         (false, ..) => DataType::Str,
+        _ if all_time => DataType::Timestamp,
         (true, true, ..) => DataType::Bool,
         (true, _, true, _) => DataType::Int,
         (true, _, false, true) => DataType::Float,
@@ -884,7 +993,14 @@ pub fn fuzz_read(bytes: &[u8], format: Format, fixed: bool) {
                 Ok(_) => {
                     assert!(b.columns.iter().all(|c| c.len() == b.len()), "ragged batch");
                     out.clear();
-                    crate::sink::encode(&b, format, &schema, &dict, &mut out);
+                    crate::sink::encode(
+                        &b,
+                        format,
+                        &schema,
+                        &dict,
+                        crate::sink::Timestamps::Iso,
+                        &mut out,
+                    );
                 }
                 Err(_) => {
                     assert_eq!(on_error, OnError::Fail, "skip mode never stops on bad data");
@@ -967,5 +1083,48 @@ mod tests {
         assert_eq!(b.len(), 3);
         assert_eq!(b.columns[1].as_int(), &[1, 2, NULL_INT]);
         assert_eq!(r.malformed, 1);
+    }
+
+    #[test]
+    fn iso_times_are_inferred_and_read_and_epoch_units_convert() {
+        let noon = 1_709_294_400_000;
+        let (r, b) = read(
+            "d.csv",
+            "t,d,n\n2024-03-01T12:00:00Z,2024-03-01,1\n2024-03-01 14:00:00.5+02:00,2024-03-02,2\n\
+             2024-03-01 12:00:00.123456789,,3\n",
+        );
+        let types: Vec<_> = r.schema().fields.iter().map(|f| f.ty).collect();
+        assert_eq!(
+            types,
+            [DataType::Timestamp, DataType::Timestamp, DataType::Int]
+        );
+        assert_eq!(b.columns[0].as_int(), &[noon, noon + 500, noon + 123]);
+        assert_eq!(b.columns[1].as_int()[2], NULL_INT);
+        assert_eq!(r.malformed, 0);
+
+        let path = std::env::temp_dir().join(format!("shardsql-text-{}-e.csv", std::process::id()));
+        std::fs::write(&path, "t,u\n1709294400,1709294400123456\n2024-02-30,1\n").unwrap();
+        let fixed = Schema::new(vec![
+            Field::timestamp("t", EpochUnit::Seconds),
+            Field::timestamp("u", EpochUnit::Micros),
+        ]);
+        let mut r = TextReader::open(
+            path.to_str().unwrap(),
+            Some(&fixed),
+            Dict::new(),
+            OnError::Skip,
+        )
+        .unwrap();
+        let mut b = Batch::new(r.schema(), 0);
+        while r.read_block(&mut b, 1 << 20).unwrap() > 0 {}
+        std::fs::remove_file(&path).ok();
+        assert_eq!(b.columns[0].as_int(), &[noon]);
+        assert_eq!(b.columns[1].as_int(), &[noon + 123]);
+        assert_eq!(r.malformed, 1);
+        assert!(
+            r.examples[0].reason.contains("not an ISO-8601 time"),
+            "{:?}",
+            r.examples
+        );
     }
 }

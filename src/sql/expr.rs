@@ -8,6 +8,7 @@
 //! DuckDB, and a string that does not parse under CAST becomes NULL (TRY_CAST semantics).
 
 use crate::data::batch::{Column, NULL_BOOL, NULL_INT, NULL_STR, is_null_float, null_float};
+use crate::data::time::{self, Field as TimeField, TruncUnit};
 use crate::data::{Batch, DataType, Dict};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,8 +109,21 @@ pub enum Func {
     ConcatOp,
     /// `SUBSTRING(s, start[, length])`, 1-based, in characters.
     Substring,
-    /// `CAST(x AS VARCHAR)`: the value as text.
+    /// `CAST(x AS VARCHAR)`: the value as text (a TIMESTAMP as the output writes it).
     ToText,
+    /// `TO_TIMESTAMP(seconds)`: epoch seconds (BIGINT or DOUBLE) as a TIMESTAMP.
+    ToTimestamp,
+    /// `EPOCH_MS(ms)` → TIMESTAMP, `EPOCH_MS(t)` → BIGINT: the same milliseconds, retyped
+    /// (a BIGINT outside years 0001–9999 gives NULL).
+    EpochMs,
+    /// `DATE_TRUNC('unit', t)`: the argument is `t` alone.
+    DateTrunc(TruncUnit),
+    /// `EXTRACT(field FROM t)`, `YEAR(t)`, …: BIGINT, DOUBLE for `epoch`.
+    Extract(TimeField),
+    /// `STRFTIME(t, fmt)` / `DATE_FORMAT(t, fmt)`: `fmt` is a string literal (`args[1]`).
+    Strftime,
+    /// `CURRENT_TIMESTAMP` / `NOW()`: processing time, read once per batch.
+    Now,
 }
 
 /// A compiled `LIKE` pattern: `%` any run, `_` any one character, an escape character that
@@ -480,6 +494,14 @@ impl Expr {
     }
 }
 
+/// An integer or timestamp column's values (typed at plan time).
+fn into_ints(c: Column) -> Vec<i64> {
+    match c {
+        Column::Int(v) => v,
+        _ => unreachable!("typed at plan time"),
+    }
+}
+
 fn map_int(v: Vec<i64>, f: impl Fn(i64) -> i64) -> Vec<i64> {
     v.into_iter()
         .map(|x| if x == NULL_INT { x } else { f(x) })
@@ -729,7 +751,22 @@ fn cast(c: Column, to: DataType, dict: &Dict) -> Column {
                 })
                 .collect(),
         ),
-        (Column::Str(v), DataType::Int | DataType::Timestamp) => Column::Int(
+        (Column::Str(v), DataType::Timestamp) => Column::Int(
+            v.into_iter()
+                .map(|id| {
+                    text(id)
+                        .and_then(|t| {
+                            crate::data::time::parse_iso(t.as_bytes()).or_else(|| {
+                                t.parse::<i64>()
+                                    .ok()
+                                    .filter(|&x| crate::data::time::in_range(x))
+                            })
+                        })
+                        .unwrap_or(NULL_INT)
+                })
+                .collect(),
+        ),
+        (Column::Str(v), DataType::Int) => Column::Int(
             v.into_iter()
                 .map(|id| {
                     text(id)
@@ -784,6 +821,18 @@ fn round_to(x: f64, digits: i64) -> f64 {
     r.copysign(x)
 }
 
+/// A TIMESTAMP value as text, the way the sink writes it (NULL: `false`).
+fn time_text(c: &Column, row: usize, out: &mut String) -> bool {
+    let ms = c.as_int()[row];
+    if ms == NULL_INT {
+        return false;
+    }
+    let mut b = Vec::with_capacity(23);
+    time::write_iso(&mut b, ms);
+    out.push_str(std::str::from_utf8(&b).expect("ASCII"));
+    true
+}
+
 /// A value as text, the way the sink writes it (NULL: `None`).
 fn text_of(c: &Column, row: usize, dict: &Dict, out: &mut String) -> bool {
     use std::fmt::Write;
@@ -811,17 +860,39 @@ fn string_call(func: Func, args: &[Expr], batch: &Batch, dict: &Dict) -> Column 
     let mut out = Vec::with_capacity(batch.len());
     for row in 0..batch.len() {
         text.clear();
+        let is_time = |i: usize| args[i].ty() == DataType::Timestamp;
+        let text_of = |i: usize, c: &Column, out: &mut String| {
+            if is_time(i) {
+                time_text(c, row, out)
+            } else {
+                text_of(c, row, dict, out)
+            }
+        };
         let present = match func {
             Func::Concat => {
-                for c in &cols {
-                    text_of(c, row, dict, &mut text);
+                for (i, c) in cols.iter().enumerate() {
+                    text_of(i, c, &mut text);
                 }
                 true
             }
-            Func::ConcatOp => cols.iter().all(|c| text_of(c, row, dict, &mut text)),
+            Func::ConcatOp => cols
+                .iter()
+                .enumerate()
+                .all(|(i, c)| text_of(i, c, &mut text)),
+            Func::Strftime => {
+                let ms = cols[0].as_int()[row];
+                if ms != NULL_INT
+                    && let Expr::Literal(Literal::Str(fmt)) = &args[1]
+                {
+                    time::strftime(&mut text, ms, fmt);
+                    true
+                } else {
+                    false
+                }
+            }
             Func::Substring => {
                 part.clear();
-                let ok = text_of(&cols[0], row, dict, &mut part);
+                let ok = text_of(0, &cols[0], &mut part);
                 let start = cols[1].as_int()[row];
                 let len = cols.get(2).map(|c| c.as_int()[row]);
                 if !ok || start == NULL_INT || len == Some(NULL_INT) {
@@ -839,7 +910,7 @@ fn string_call(func: Func, args: &[Expr], batch: &Batch, dict: &Dict) -> Column 
             }
             _ => {
                 part.clear();
-                let ok = text_of(&cols[0], row, dict, &mut part);
+                let ok = text_of(0, &cols[0], &mut part);
                 match func {
                     Func::Upper => text.extend(part.chars().flat_map(char::to_uppercase)),
                     Func::Lower => text.extend(part.chars().flat_map(char::to_lowercase)),
@@ -924,7 +995,59 @@ fn call(func: Func, args: &[Expr], ty: DataType, batch: &Batch, dict: &Dict) -> 
         | Func::Concat
         | Func::ConcatOp
         | Func::ToText
+        | Func::Strftime
         | Func::Substring => string_call(func, args, batch, dict),
+        Func::ToTimestamp => Column::Int(match arg(0) {
+            Column::Int(v) => map_int(v, |s| {
+                s.checked_mul(1000)
+                    .filter(|&ms| time::in_range(ms))
+                    .unwrap_or(NULL_INT)
+            }),
+            c => to_float(c)
+                .into_iter()
+                .map(|x| {
+                    let ms = (x * 1000.0).floor();
+                    if is_null_float(x) || !ms.is_finite() || !time::in_range(ms as i64) {
+                        NULL_INT
+                    } else {
+                        ms as i64
+                    }
+                })
+                .collect(),
+        }),
+        Func::EpochMs => {
+            let v = arg(0);
+            if ty == DataType::Timestamp {
+                Column::Int(map_int(into_ints(v), |ms| {
+                    if time::in_range(ms) { ms } else { NULL_INT }
+                }))
+            } else {
+                v
+            }
+        }
+        Func::DateTrunc(unit) => {
+            Column::Int(map_int(into_ints(arg(0)), |ms| time::trunc(ms, unit)))
+        }
+        Func::Extract(TimeField::Epoch) => Column::Float(
+            arg(0)
+                .as_int()
+                .iter()
+                .map(|&ms| {
+                    if ms == NULL_INT {
+                        null_float()
+                    } else {
+                        ms as f64 / 1000.0
+                    }
+                })
+                .collect(),
+        ),
+        Func::Extract(field) => Column::Int(map_int(into_ints(arg(0)), |ms| field.of(ms))),
+        Func::Now => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            Column::Int(vec![now; n])
+        }
         Func::Length => Column::Int(
             arg(0)
                 .as_str_ids()

@@ -452,6 +452,26 @@ fn parse_window(
         t => return Err(fail(t, "expected the time column first")),
     };
     p += 1;
+    if matches!(at(p).map(|t| &t.token), Some(Token::LParen))
+        || time_column.eq_ignore_ascii_case("CURRENT_TIMESTAMP")
+    {
+        return Err(SqlError::at(
+            format!(
+                "a window's time column must be an input column, not `{time_column}(…)`{}",
+                if is_processing_time(&time_column) {
+                    ": it is processing time (the clock when a batch is evaluated), and a \
+                     window needs the event time each record carries"
+                } else {
+                    ""
+                }
+            ),
+            time_column_span,
+        )
+        .with_hint(format!(
+            "name the input's TIMESTAMP column, e.g. {}",
+            usage.replace(&col, "ts")
+        )));
+    }
     let mut intervals = Vec::new();
     loop {
         match at(p).map(|t| &t.token) {
@@ -493,6 +513,11 @@ fn parse_window(
         },
         close + 1,
     ))
+}
+
+/// `NOW` / `CURRENT_TIMESTAMP`: the clock, not a record's time.
+pub fn is_processing_time(name: &str) -> bool {
+    name.eq_ignore_ascii_case("NOW") || name.eq_ignore_ascii_case("CURRENT_TIMESTAMP")
 }
 
 /// Parses `INTERVAL 'n' unit`, `INTERVAL n unit` or `INTERVAL 'n unit'` at `sig[p]`.

@@ -4,6 +4,7 @@
 
 use super::expr::{BinOp, ChainStep, Expr, Func, InSet, LikePattern, Literal};
 use super::parse::{EmitMode, ParsedQuery, WindowClause, WindowKind};
+use crate::data::time::{Field as TimeField, TruncUnit};
 use crate::data::{DataType, Field, Schema};
 use crate::error::SqlError;
 use sqlparser::ast::{self, Spanned};
@@ -1474,6 +1475,17 @@ impl Scope for RowsScope<'_> {
                     }
                     col
                 }
+                ast::Expr::Function(f) if super::parse::is_processing_time(&fn_name(f)) => {
+                    return Err(SqlError::at(
+                        format!(
+                            "a ROWS window cannot be ordered by {}: it is processing time, and \
+                             the order must be the event time each record carries",
+                            fn_name(f).to_uppercase()
+                        ),
+                        f.span(),
+                    )
+                    .with_hint(hint));
+                }
                 other => return Err(unsupported("ORDER BY on an expression", other.span(), hint)),
             },
             [] => return Err(SqlError::at("a ROWS window needs ORDER BY", span).with_hint(hint)),
@@ -1669,6 +1681,17 @@ fn binary_lazy(op: BinOp, l: Expr, r: Expr, span: impl FnOnce() -> Span) -> Resu
         }
         _ => (l, r),
     };
+    // A TIMESTAMP compared with ISO-8601 text compares with that time.
+    let as_time = |e: Expr, other: &Expr| match &e {
+        Expr::Literal(Literal::Str(t))
+            if op.is_comparison() && other.ty() == DataType::Timestamp =>
+        {
+            timestamp_literal(t).unwrap_or(e)
+        }
+        _ => e,
+    };
+    let r = as_time(r, &l);
+    let l = as_time(l, &r);
     let (lt, rt) = (l.ty(), r.ty());
     let ty = match op {
         BinOp::And | BinOp::Or => {
@@ -1740,6 +1763,18 @@ fn scalar_func(name: &str) -> Option<Func> {
         "TRIM" => Func::Trim,
         "CONCAT" => Func::Concat,
         "SUBSTRING" | "SUBSTR" => Func::Substring,
+        "TO_TIMESTAMP" => Func::ToTimestamp,
+        "EPOCH_MS" => Func::EpochMs,
+        // The unit comes from the first argument (`scalar_call`).
+        "DATE_TRUNC" => Func::DateTrunc(TruncUnit::Day),
+        "STRFTIME" | "DATE_FORMAT" => Func::Strftime,
+        "NOW" | "CURRENT_TIMESTAMP" => Func::Now,
+        "YEAR" => Func::Extract(TimeField::Year),
+        "MONTH" => Func::Extract(TimeField::Month),
+        "DAY" | "DAYOFMONTH" => Func::Extract(TimeField::Day),
+        "HOUR" => Func::Extract(TimeField::Hour),
+        "MINUTE" => Func::Extract(TimeField::Minute),
+        "SECOND" => Func::Extract(TimeField::Second),
         _ => return None,
     })
 }
@@ -1831,6 +1866,8 @@ fn scalar_call(
     example: &str,
 ) -> Result<Expr, SqlError> {
     let (min, max) = match func {
+        Func::Now => (0, 0),
+        Func::DateTrunc(_) | Func::Strftime => (2, 2),
         Func::Round => (1, 2),
         Func::NullIf | Func::ConcatOp => (2, 2),
         Func::Substring => (2, 3),
@@ -1839,6 +1876,7 @@ fn scalar_call(
     };
     if args.len() < min || args.len() > max {
         let want = match (min, max) {
+            (0, 0) => "no arguments".to_string(),
             (1, 1) => "one argument".to_string(),
             (a, b) if a == b => format!("{a} arguments"),
             (a, usize::MAX) => format!("at least {a} argument(s)"),
@@ -1899,6 +1937,89 @@ fn scalar_call(
             }
         }
         Func::Concat | Func::ConcatOp | Func::ToText => DataType::Str,
+        Func::Now => DataType::Timestamp,
+        Func::ToTimestamp => {
+            numeric(&args[0])?;
+            if args[0].0.ty() == DataType::Timestamp {
+                return Err(SqlError::at(
+                    format!("{name}() takes epoch seconds, found a TIMESTAMP"),
+                    args[0].1,
+                )
+                .with_hint("the value is a TIMESTAMP already"));
+            }
+            DataType::Timestamp
+        }
+        Func::EpochMs => {
+            let t = args[0].0.ty();
+            if !t.is_integer() && !args[0].0.is_null_literal() {
+                return Err(SqlError::at(
+                    format!("{name}() needs BIGINT milliseconds or a TIMESTAMP, found {t}"),
+                    args[0].1,
+                )
+                .with_hint("e.g. EPOCH_MS(1709294400000), or CAST the value AS BIGINT"));
+            }
+            if t == DataType::Timestamp {
+                DataType::Int
+            } else {
+                DataType::Timestamp
+            }
+        }
+        Func::DateTrunc(_) => {
+            let unit = match &args[0].0 {
+                Expr::Literal(Literal::Str(u)) => TruncUnit::parse(u),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                SqlError::at(
+                    format!("{name}() needs a unit as its first argument"),
+                    args[0].1,
+                )
+                .with_hint(
+                    "a quoted unit: 'second', 'minute', 'hour', 'day', 'week', 'month', \
+                         'quarter' or 'year', e.g. DATE_TRUNC('hour', t)",
+                )
+            })?;
+            let (t, span) = args.into_iter().nth(1).expect("two arguments");
+            let t = timestamp_arg(name, t, span)?;
+            return Ok(Expr::Call {
+                func: Func::DateTrunc(unit),
+                args: vec![t],
+                ty: DataType::Timestamp,
+            });
+        }
+        Func::Extract(field) => {
+            timestamp_arg(name, args[0].0.clone(), args[0].1)?;
+            if field == TimeField::Epoch {
+                DataType::Float
+            } else {
+                DataType::Int
+            }
+        }
+        Func::Strftime => {
+            timestamp_arg(name, args[0].0.clone(), args[0].1)?;
+            match &args[1].0 {
+                Expr::Literal(Literal::Str(fmt)) => {
+                    if let Err(code) = crate::data::time::check_format(fmt) {
+                        return Err(SqlError::at(
+                            format!("{name}(): unknown format code `{code}`"),
+                            args[1].1,
+                        )
+                        .with_hint(
+                            "codes: %Y %y %m %d %H %I %M %S %p %g (ms) %f (µs) %j %a %A %b %B \
+                             %w %u %F %T %z %%",
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(SqlError::at(
+                        format!("{name}() needs a format string literal"),
+                        args[1].1,
+                    )
+                    .with_hint("e.g. STRFTIME(t, '%Y-%m-%d %H:%M')"));
+                }
+            }
+            DataType::Str
+        }
         Func::Coalesce | Func::NullIf => {
             let unified = unify(args, &format!("{name}() arguments"))?;
             let ty = unified[0].ty();
@@ -1921,6 +2042,62 @@ fn scalar_call(
         );
     }
     Ok(Expr::Call { func, args, ty })
+}
+
+/// A TIMESTAMP constant from ISO-8601 text.
+fn timestamp_literal(text: &str) -> Option<Expr> {
+    let ms = crate::data::time::parse_iso(text.as_bytes())?;
+    Some(Expr::Cast {
+        expr: Box::new(Expr::Literal(Literal::Int(ms))),
+        to: DataType::Timestamp,
+    })
+}
+
+/// `INTERVAL 'n' unit` as milliseconds.
+fn interval_ms(iv: &ast::Interval) -> Option<i64> {
+    let text = match &*iv.value {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(t) | ast::Value::Number(t, _) => t.clone(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let mut parts = text.split_whitespace();
+    let n: i64 = parts.next()?.parse().ok()?;
+    let unit = match (&iv.leading_field, parts.next()) {
+        (Some(f), None) => f.to_string(),
+        (None, Some(u)) => u.to_string(),
+        _ => return None,
+    };
+    if iv.last_field.is_some() {
+        return None;
+    }
+    n.checked_mul(super::parse::unit_millis(&unit)?)
+}
+
+/// Checks that a time function's argument is a TIMESTAMP (an untyped NULL becomes one).
+fn timestamp_arg(name: &str, e: Expr, span: Span) -> Result<Expr, SqlError> {
+    if e.is_null_literal() {
+        return Ok(Expr::Literal(Literal::Null(DataType::Timestamp)));
+    }
+    if e.ty() == DataType::Timestamp {
+        return Ok(e);
+    }
+    let hint = match e.ty() {
+        DataType::Str => {
+            "CAST the text AS TIMESTAMP, or declare the column with --schema col:timestamp"
+        }
+        DataType::Int | DataType::Float => {
+            "convert epoch numbers with TO_TIMESTAMP(seconds) or EPOCH_MS(ms), or declare the \
+             column with --schema col:timestamp_s / col:timestamp"
+        }
+        _ => "pass a TIMESTAMP column or literal, e.g. TIMESTAMP '2024-03-01 12:00:00'",
+    };
+    Err(SqlError::at(
+        format!("{name}() needs a TIMESTAMP, found {}", e.ty()),
+        span,
+    )
+    .with_hint(hint))
 }
 
 /// How deeply expressions may nest (flat chains such as `a OR b OR ...` count as one level):
@@ -2015,6 +2192,35 @@ fn compile_chain(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError>
                 "use + - * / % = <> < <= > >= AND OR ||",
             ));
         };
+        if let ast::Expr::Interval(iv) = right {
+            let ms = interval_ms(iv).ok_or_else(|| {
+                SqlError::at(format!("cannot use {right} here"), right.span()).with_hint(
+                    "INTERVAL 'n' unit with MILLISECOND, SECOND, MINUTE, HOUR or DAY, e.g. \
+                     t + INTERVAL '5' MINUTE",
+                )
+            })?;
+            if !matches!(bop, BinOp::Add | BinOp::Sub)
+                || !(acc.ty() == DataType::Timestamp || acc.is_null_literal())
+            {
+                return Err(SqlError::at(
+                    format!("an INTERVAL can only be added to or subtracted from a TIMESTAMP, found {} {op} INTERVAL", acc.ty()),
+                    whole.span(),
+                )
+                .with_hint("e.g. t + INTERVAL '5' MINUTE, where t is a TIMESTAMP"));
+            }
+            let left = if acc.is_null_literal() {
+                Expr::Literal(Literal::Null(DataType::Timestamp))
+            } else {
+                acc
+            };
+            acc = Expr::Binary {
+                op: bop,
+                left: Box::new(left),
+                right: Box::new(Expr::Literal(Literal::Int(ms))),
+                ty: DataType::Timestamp,
+            };
+            continue;
+        }
         let r = compile(right, scope)?;
         acc = chain_binary(bop, acc, r, || whole.span())?;
     }
@@ -2334,6 +2540,37 @@ fn compile_node(e: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> 
             Some(func) => compile_scalar(func, f, scope, e.span()),
             None => scope.function(f, e.span()),
         },
+        E::Extract { field, expr, .. } => {
+            let name = field.to_string();
+            let f = TimeField::parse(&name).ok_or_else(|| {
+                unsupported(
+                    &format!("EXTRACT({name} FROM …)"),
+                    e.span(),
+                    "extract year, quarter, month, day, hour, minute, second, millisecond, dow, \
+                     doy or epoch",
+                )
+            })?;
+            scalar_call(
+                Func::Extract(f),
+                "EXTRACT",
+                vec![(compile(expr, scope)?, expr.span())],
+                e.span(),
+                "x",
+            )
+        }
+        E::TypedString(ts) if ts.data_type.to_string().eq_ignore_ascii_case("TIMESTAMP") => {
+            let text = match &ts.value.value {
+                ast::Value::SingleQuotedString(t) | ast::Value::DoubleQuotedString(t) => t,
+                _ => "",
+            };
+            timestamp_literal(text).ok_or_else(|| {
+                SqlError::at(
+                    format!("TIMESTAMP '{text}' is not a time in years 0001 to 9999"),
+                    e.span(),
+                )
+                .with_hint("write ISO-8601, e.g. TIMESTAMP '2024-03-01 12:00:00.123'")
+            })
+        }
         E::IsNull(x) | E::IsNotNull(x) => Ok(Expr::IsNull {
             expr: Box::new(compile(x, scope)?),
             negated: matches!(e, E::IsNotNull(_)),
