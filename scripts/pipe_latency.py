@@ -33,7 +33,7 @@ def percentile(sorted_ms, p):
 
 def run(binary, query, rate, seconds, cores, warmup):
     proc = subprocess.Popen(
-        [binary, "--query", query, "--input", "-", "--cores", str(cores),
+        [binary, "--query", query, "--input", "-", "--cores", str(cores), "--timestamps", "epoch-ms",
          "--runtime", "threads"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     arrivals = []

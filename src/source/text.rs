@@ -217,6 +217,8 @@ impl TextReader {
         on_error: OnError,
     ) -> Result<TextReader> {
         let raw = match format {
+            // The dialect (`,`, `"`, doubled quotes, CR/LF/CRLF, no comments or escapes) is
+            // what `chunker::RecordEnds` mirrors to cut records exactly: change both or neither.
             Format::Csv => Raw::Csv(
                 csv::ReaderBuilder::new()
                     .has_headers(false)
