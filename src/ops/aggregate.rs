@@ -3,8 +3,11 @@
 //! State is one `GroupTable` per open (owner, window). EMIT FINAL folds a batch column by
 //! column and emits a window's groups when the watermark passes its end (or at end of input);
 //! EMIT CHANGES folds record by record and emits the group's new row after each one, so the
-//! k-th row of a group is its state after its k-th record whatever the shard count. A closed
-//! window's table is cleared and reused, so memory stays bounded by the open windows.
+//! k-th row of a group is its state after its k-th record whatever the shard count; each row
+//! carries its changelog op (`+I`, `+U`, `-D`; see `changelog`), decided from one visibility bit
+//! per group — inline without HAVING, by replaying the batch's rows after HAVING with it. A
+//! closed window's table is cleared and reused, so memory stays bounded by the open windows;
+//! closing emits nothing under EMIT CHANGES (each key's last row is its final value).
 //!
 //! EMIT FINAL also runs split in two (DataFusion's Partial / Final): each reader combines its
 //! block into partial states (`combine` + `drain_partials`) and sends each key's partial to
@@ -14,8 +17,9 @@
 //! of every record, and key skew stops mattering.
 
 use super::Operator;
+use super::changelog::OpIds;
 use super::group_table::GroupTable;
-use super::project::emit_group_rows;
+use super::project::{emit_group_rows, emit_selected_group_rows, having_mask};
 use crate::data::batch::Column;
 use crate::data::{Batch, Dict};
 use crate::runtime::router::shard_of;
@@ -44,6 +48,11 @@ pub struct Aggregate {
     group_rows: Batch,
     groups: Vec<u32>,
     runs: Vec<Run>,
+    /// EMIT CHANGES: the op ids, and with HAVING each pending group row's (slot, group) and
+    /// the rows the changelog keeps.
+    ops: OpIds,
+    pending: Vec<(u32, u32)>,
+    selected: Vec<u32>,
 }
 
 /// Consecutive rows that fold into one window: its start, the rows, and whether it is their
@@ -56,12 +65,15 @@ impl Aggregate {
         let group_rows = Batch::with_types(plan.group_row_types(), 0);
         Aggregate {
             time_column,
-            dict,
             slots: Vec::new(),
             free: Vec::new(),
             group_rows,
             groups: Vec::new(),
             runs: Vec::new(),
+            ops: OpIds::new(&dict),
+            pending: Vec::new(),
+            selected: Vec::new(),
+            dict,
             plan,
         }
     }
@@ -289,13 +301,66 @@ impl Aggregate {
             } else {
                 (*start, start.saturating_add(size))
             };
-            if let [Column::Int(a), Column::Int(b)] = &mut cols[nk + na..] {
+            if let [Column::Int(a), Column::Int(b), Column::Str(ops)] = &mut cols[nk + na..] {
                 a.extend(std::iter::repeat_n(ws, run.len()));
                 b.extend(std::iter::repeat_n(we, run.len()));
+                if self.plan.having.is_none() {
+                    // Every row qualifies: a key's first row inserts, the later ones update.
+                    for &g in &self.groups {
+                        let visible = &mut table.visible[g as usize];
+                        ops.push(if *visible {
+                            self.ops.update
+                        } else {
+                            *visible = true;
+                            self.ops.insert
+                        });
+                    }
+                } else {
+                    // Decided after HAVING runs over the batch (`flush_changes`).
+                    ops.extend(std::iter::repeat_n(self.ops.delete, run.len()));
+                    self.pending
+                        .extend(self.groups.iter().map(|&g| (s as u32, g)));
+                }
             }
         }
         self.runs = runs;
-        self.flush_group_rows(out);
+        if self.plan.having.is_none() {
+            self.flush_group_rows(out);
+        } else {
+            self.flush_changes(out);
+        }
+    }
+
+    /// EMIT CHANGES with HAVING: replays the pending group rows in order, each deciding its op
+    /// from HAVING and its key's visibility, and emits the rows that change the changelog.
+    fn flush_changes(&mut self, out: &mut ShardOutput) {
+        let mask = having_mask(&self.plan, &self.group_rows, &self.dict);
+        let mask = mask.as_bool();
+        let op_col = self
+            .plan
+            .op_column()
+            .expect("EMIT CHANGES has an op column");
+        let Column::Str(ops) = &mut self.group_rows.columns[op_col] else {
+            panic!("internal: the op column is not VARCHAR");
+        };
+        self.selected.clear();
+        for (row, &(s, g)) in self.pending.iter().enumerate() {
+            let now = mask[row] == 1;
+            let visible = &mut self.slots[s as usize].table.visible[g as usize];
+            if let Some(op) = self.ops.decide(*visible, now) {
+                ops[row] = op;
+                self.selected.push(row as u32);
+            }
+            *visible = now;
+        }
+        self.pending.clear();
+        emit_selected_group_rows(
+            &self.plan,
+            &mut self.group_rows,
+            &self.selected,
+            &self.dict,
+            out,
+        );
     }
 
     /// Moves every open group into partial rows (layout `AggregatePlan::partial_types`), each

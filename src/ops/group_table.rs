@@ -499,6 +499,8 @@ pub struct GroupTable {
     /// Records whose latest window this is (each record counts once, in one window):
     /// partials carry it, so late partials count records exactly.
     pub primary: Vec<i64>,
+    /// EMIT CHANGES: whether each group's changelog key has a visible row (`ops::changelog`).
+    pub visible: Vec<bool>,
     groups: u32,
     scratch: Vec<u64>,
 }
@@ -522,6 +524,7 @@ impl GroupTable {
             accs: aggs.iter().map(Acc::new).collect(),
             records: Vec::new(),
             primary: Vec::new(),
+            visible: Vec::new(),
             groups: 0,
             scratch: Vec::new(),
         }
@@ -562,6 +565,7 @@ impl GroupTable {
         self.accs.iter_mut().for_each(Acc::clear);
         self.records.clear();
         self.primary.clear();
+        self.visible.clear();
         self.groups = 0;
     }
 
@@ -574,6 +578,7 @@ impl GroupTable {
         self.accs.iter_mut().for_each(Acc::push_group);
         self.records.push(0);
         self.primary.push(0);
+        self.visible.push(false);
         g
     }
 

@@ -145,7 +145,12 @@ impl WindowSpec {
 }
 
 /// GROUP BY (optionally windowed). Output expressions read the "group row" layout:
-/// `[keys..., aggregates..., window_start, window_end]`.
+/// `[keys..., aggregates..., window_start, window_end]`, plus `op` (the changelog operation,
+/// VARCHAR) last under EMIT CHANGES, which the planner puts first in the output.
+///
+/// EMIT CHANGES is an upsert changelog keyed by the GROUP BY key and the window (`ops::changelog`):
+/// `+I` is a key's first visible row, `+U` replaces its visible row, `-D` withdraws it (HAVING
+/// stopped holding, or a session window was merged into another or extended).
 #[derive(Clone, Debug)]
 pub struct AggregatePlan {
     pub keys: Vec<usize>,
@@ -183,12 +188,21 @@ impl AggregatePlan {
         t
     }
 
-    /// Types of the group row: keys, aggregate results, window start and end.
+    /// Types of the group row: keys, aggregate results, window start and end, and under EMIT
+    /// CHANGES the changelog operation.
     pub fn group_row_types(&self) -> Vec<DataType> {
         let mut t = self.key_types.clone();
         t.extend(self.aggs.iter().map(|a| a.ty));
         t.extend([DataType::Timestamp, DataType::Timestamp]);
+        if self.emit == EmitMode::Changes {
+            t.push(DataType::Str);
+        }
         t
+    }
+
+    /// The group row's changelog operation column (EMIT CHANGES only).
+    pub fn op_column(&self) -> Option<usize> {
+        (self.emit == EmitMode::Changes).then_some(self.keys.len() + self.aggs.len() + 2)
     }
 }
 
@@ -398,7 +412,9 @@ impl Plan {
                     }
                     EmitMode::Final => "Emit FINAL: one row per group at end of input".into(),
                     EmitMode::Changes => {
-                        "Emit CHANGES: the group's updated row after every record".into()
+                        "Emit CHANGES: an upsert changelog (op +I/+U/-D) by key and window, \
+                         the group's updated row after every record"
+                            .into()
                     }
                 });
                 if a.having.is_some() {
@@ -843,7 +859,20 @@ fn plan_aggregate(
         aggs: Vec::new(),
         windowed: window.is_some(),
     };
-    let (mut outputs, output) = plan_projection(select, &mut scope, input)?;
+    let (mut outputs, mut output) = plan_projection(select, &mut scope, input)?;
+    if emit == EmitMode::Changes {
+        // The changelog operation leads every EMIT CHANGES row (the group row's last column).
+        outputs.insert(
+            0,
+            Expr::Column {
+                index: WINDOW_COL_BASE + 2,
+                ty: DataType::Str,
+            },
+        );
+        output
+            .fields
+            .insert(0, Field::new(CHANGELOG_OP_COLUMN, DataType::Str));
+    }
     let having = match &select.having {
         Some(h) => {
             let e = condition(compile(h, &mut scope)?);
@@ -888,7 +917,10 @@ fn plan_aggregate(
     ))
 }
 
-/// Window columns are compiled as `WINDOW_COL_BASE + {0,1}` because the number of aggregates
+/// The name of the changelog operation column EMIT CHANGES puts first in its output.
+pub const CHANGELOG_OP_COLUMN: &str = "op";
+
+/// Window columns (and the changelog op, `+ 2`) are compiled as `WINDOW_COL_BASE + {0,1}` because the number of aggregates
 /// is only known after the whole SELECT and HAVING are compiled; this moves them into place.
 const WINDOW_COL_BASE: usize = usize::MAX / 2;
 
