@@ -98,8 +98,11 @@ fn run(args: RunArgs) -> Result<()> {
             (Schema::market_data(), Source::Gen(g))
         }
     };
-    let plan = sql::compile_query(&sql_text, &query_path.display().to_string(), &schema)
+    let mut plan = sql::compile_query(&sql_text, &query_path.display().to_string(), &schema)
         .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))?;
+    if let sql::Body::Aggregate(a) = &mut plan.body {
+        a.retract = args.changelog == crate::cli::ChangelogArg::Retract;
+    }
     let mut literals = Interner::new(dict.clone());
     plan.string_literals().iter().for_each(|s| {
         literals.intern(s);

@@ -145,7 +145,12 @@ fn configurations() -> Vec<(&'static str, Vec<&'static str>)> {
 }
 
 fn check_case(case: &Case) {
-    let dir = scratch(&format!("changelog-{}", case.name));
+    check_case_as(case, false);
+}
+
+/// `check_case`, the changelog in the retract form (`--changelog retract`) when `retract`.
+fn check_case_as(case: &Case, retract: bool) {
+    let dir = scratch(&format!("changelog-{}-{retract}", case.name));
     let changes = dir.join("changes.sql");
     std::fs::write(&changes, case.sql).unwrap();
     let final_sql = dir.join("final.sql");
@@ -162,12 +167,17 @@ fn check_case(case: &Case) {
         case.name
     );
     let mut base: Option<Table> = None;
+    let form: &[&str] = if retract {
+        &["--changelog", "retract"]
+    } else {
+        &[]
+    };
     for (tag, args) in configurations() {
         let (log, stats) = run_query(
             &dir,
             tag,
             changes.to_str().unwrap(),
-            &[&args[..], case.gen_args].concat(),
+            &[&args[..], case.gen_args, form].concat(),
         );
         assert_conserved(&stats, tag);
         assert_eq!(
@@ -175,9 +185,15 @@ fn check_case(case: &Case) {
             "{} {tag}: late counts differ from EMIT FINAL",
             case.name
         );
-        let (folded, counts) =
-            fold_changelog(&log, case.key).unwrap_or_else(|e| panic!("{} {tag}: {e}", case.name));
+        let (folded, counts) = fold_changelog_as(&log, case.key, retract)
+            .unwrap_or_else(|e| panic!("{} {tag}: {e}", case.name));
         assert!(counts.insert > 0, "{} {tag}: no +I", case.name);
+        assert_eq!(
+            counts.retract > 0,
+            retract && counts.update > 0,
+            "{} {tag}: {counts:?}",
+            case.name
+        );
         assert_eq!(
             counts.delete > 0,
             case.withdraws,
@@ -235,6 +251,15 @@ fn changelog_session_merges_withdraw_the_absorbed_windows() {
     check_case(&CASES[8]);
 }
 
+/// The retract form: `-U` with exactly the old row before each `+U`, `-D` with the last
+/// emitted row, for HAVING, tumbling, hopping and merging sessions.
+#[test]
+fn changelog_retract_form_carries_the_old_rows() {
+    for case in [0, 2, 4, 5, 7, 8].map(|i| &CASES[i]) {
+        check_case_as(case, true);
+    }
+}
+
 /// The checks must be able to fail: a changelog that never withdraws (the old behaviour) or
 /// one with a dropped row is caught.
 #[test]
@@ -250,6 +275,13 @@ fn changelog_fold_detects_missing_withdrawals_and_bad_ops() {
     let (folded, counts) = fold_changelog(&ok, &[1]).unwrap();
     assert!(folded.rows.is_empty());
     assert_eq!((counts.insert, counts.update, counts.delete), (1, 1, 1));
+    let retracted = t(&[&["+I", "a", "1"], &["-U", "a", "1"], &["+U", "a", "2"]]);
+    assert!(fold_changelog_as(&retracted, &[1], true).is_ok());
+    assert!(fold_changelog(&retracted, &[1]).is_err());
+    let wrong_old = t(&[&["+I", "a", "1"], &["-U", "a", "5"], &["+U", "a", "2"]]);
+    assert!(fold_changelog_as(&wrong_old, &[1], true).is_err());
+    let no_update = t(&[&["+I", "a", "1"], &["-U", "a", "1"], &["-D", "a", "1"]]);
+    assert!(fold_changelog_as(&no_update, &[1], true).is_err());
     assert!(fold_changelog(&t(&[&["+I", "a", "1"], &["+I", "a", "2"]]), &[1]).is_err());
     assert!(fold_changelog(&t(&[&["+U", "a", "1"]]), &[1]).is_err());
     assert!(fold_changelog(&t(&[&["-D", "a", "1"]]), &[1]).is_err());

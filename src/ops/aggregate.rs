@@ -17,7 +17,7 @@
 //! of every record, and key skew stops mattering.
 
 use super::Operator;
-use super::changelog::OpIds;
+use super::changelog::{OpIds, Step};
 use super::group_table::GroupTable;
 use super::project::{emit_group_rows, emit_selected_group_rows, having_mask};
 use crate::data::batch::Column;
@@ -51,7 +51,7 @@ pub struct Aggregate {
     /// EMIT CHANGES: the op ids, and with HAVING each pending group row's (slot, group) and
     /// the rows the changelog keeps.
     ops: OpIds,
-    pending: Vec<(u32, u32)>,
+    pending: Vec<(u32, u32, Step)>,
     selected: Vec<u32>,
 }
 
@@ -284,6 +284,25 @@ impl Aggregate {
             let table = &mut self.slots[s].table;
             table.group_ids(&key_cols, run.clone(), &mut self.groups);
             table.count_records(&self.groups, *primary);
+            let (ws, we) = if *start == NO_WINDOW {
+                (0, 0)
+            } else {
+                (*start, start.saturating_add(size))
+            };
+            if self.plan.retract {
+                Self::fold_retract(
+                    table,
+                    s as u32,
+                    &self.groups,
+                    &key_cols,
+                    &args,
+                    run.clone(),
+                    (ws, we, self.ops.delete),
+                    &mut self.group_rows,
+                    &mut self.pending,
+                );
+                continue;
+            }
             let cols = &mut self.group_rows.columns;
             for (dst, src) in cols[..nk].iter_mut().zip(&key_cols) {
                 dst.extend_from(src, run.clone());
@@ -296,11 +315,6 @@ impl Aggregate {
                     &mut cols[nk + i],
                 );
             }
-            let (ws, we) = if *start == NO_WINDOW {
-                (0, 0)
-            } else {
-                (*start, start.saturating_add(size))
-            };
             if let [Column::Int(a), Column::Int(b), Column::Str(ops)] = &mut cols[nk + na..] {
                 a.extend(std::iter::repeat_n(ws, run.len()));
                 b.extend(std::iter::repeat_n(we, run.len()));
@@ -319,20 +333,63 @@ impl Aggregate {
                     // Decided after HAVING runs over the batch (`flush_changes`).
                     ops.extend(std::iter::repeat_n(self.ops.delete, run.len()));
                     self.pending
-                        .extend(self.groups.iter().map(|&g| (s as u32, g)));
+                        .extend(self.groups.iter().map(|&g| (s as u32, g, Step::Update)));
                 }
             }
         }
         self.runs = runs;
-        if self.plan.having.is_none() {
+        if self.plan.having.is_none() && !self.plan.retract {
             self.flush_group_rows(out);
         } else {
             self.flush_changes(out);
         }
     }
 
-    /// EMIT CHANGES with HAVING: replays the pending group rows in order, each deciding its op
-    /// from HAVING and its key's visibility, and emits the rows that change the changelog.
+    /// The retract form of EMIT CHANGES (`changelog`), record by record: each row's group
+    /// before the record (`Step::Retract`), then after it (`Step::Update`), decided in
+    /// `flush_changes`. `bounds`: the window's start and end, and the placeholder op.
+    #[allow(clippy::too_many_arguments)]
+    fn fold_retract(
+        table: &mut GroupTable,
+        slot: u32,
+        groups: &[u32],
+        key_cols: &[&Column],
+        args: &[Option<Cow<'_, Column>>],
+        run: Range<usize>,
+        bounds: (i64, i64, u32),
+        group_rows: &mut Batch,
+        pending: &mut Vec<(u32, u32, Step)>,
+    ) {
+        let nk = key_cols.len();
+        let na = table.accs.len();
+        let cols = &mut group_rows.columns;
+        for (k, &g) in groups.iter().enumerate() {
+            let (r, g) = (run.start + k, g as usize);
+            for step in [Step::Retract, Step::Update] {
+                if step == Step::Update {
+                    for (i, acc) in table.accs.iter_mut().enumerate() {
+                        acc.update(g, args[i].as_deref(), r);
+                    }
+                }
+                for (dst, src) in cols[..nk].iter_mut().zip(key_cols) {
+                    dst.push_from(src, r);
+                }
+                for (acc, dst) in table.accs.iter().zip(&mut cols[nk..nk + na]) {
+                    acc.emit(g, dst);
+                }
+                if let [Column::Int(a), Column::Int(b), Column::Str(ops)] = &mut cols[nk + na..] {
+                    a.push(bounds.0);
+                    b.push(bounds.1);
+                    ops.push(bounds.2);
+                }
+                pending.push((slot, g as u32, step));
+            }
+        }
+    }
+
+    /// EMIT CHANGES with HAVING (or in the retract form): replays the pending group rows in
+    /// order, each deciding its op from HAVING and its key's visibility, and emits the rows
+    /// that change the changelog.
     fn flush_changes(&mut self, out: &mut ShardOutput) {
         let mask = having_mask(&self.plan, &self.group_rows, &self.dict);
         let mask = mask.as_bool();
@@ -344,14 +401,13 @@ impl Aggregate {
             panic!("internal: the op column is not VARCHAR");
         };
         self.selected.clear();
-        for (row, &(s, g)) in self.pending.iter().enumerate() {
-            let now = mask[row] == 1;
+        for (row, &(s, g, step)) in self.pending.iter().enumerate() {
+            let (now, next_now) = (mask[row] == 1, mask.get(row + 1) == Some(&1));
             let visible = &mut self.slots[s as usize].table.visible[g as usize];
-            if let Some(op) = self.ops.decide(*visible, now) {
+            if let Some(op) = self.ops.apply(step, visible, now, next_now) {
                 ops[row] = op;
                 self.selected.push(row as u32);
             }
-            *visible = now;
         }
         self.pending.clear();
         emit_selected_group_rows(

@@ -23,6 +23,13 @@
 //! stopped holding, the values that fail it; for a withdrawn session window, that session's
 //! values before the record (which are its last emitted ones). Consumers need only the key.
 //!
+//! The retract form (`--changelog retract`, Flink's retract stream) adds `-U` with the old
+//! values before each `+U`, and its `-D` carries the last emitted values: before each record of
+//! a key the operator also appends the group's row *before* the record (`Step::Retract`), which
+//! becomes `-U` when the key was visible and its new row still qualifies, `-D` when it no longer
+//! does, and nothing when the key was not visible. A visible group's state before its record is
+//! exactly its last emitted row, since every record of the key produced a row.
+//!
 //! Design: the only state is one visibility bit per group (per session slot for sessions);
 //! nothing keeps the last emitted row. Without HAVING the op is decided as each row is folded
 //! (`+I` once, then `+U`). With HAVING the pending group rows are replayed in order after HAVING
@@ -41,18 +48,49 @@ pub struct OpIds {
     pub insert: u32,
     pub update: u32,
     pub delete: u32,
+    /// `-U`, the retract form's old row before an update.
+    pub retract: u32,
 }
 
 impl OpIds {
     pub const INSERT: &'static str = "+I";
     pub const UPDATE: &'static str = "+U";
     pub const DELETE: &'static str = "-D";
+    pub const RETRACT: &'static str = "-U";
 
     pub fn new(dict: &Dict) -> OpIds {
         OpIds {
             insert: dict.intern(Self::INSERT),
             update: dict.intern(Self::UPDATE),
             delete: dict.intern(Self::DELETE),
+            retract: dict.intern(Self::RETRACT),
+        }
+    }
+
+    /// Replays one pending row: its op (`None`: not emitted), updating its key's `visible`
+    /// bit. `now`: the row passes HAVING; `next_now`: the next pending row does (read only by
+    /// `Step::Retract`, whose next row is always its key's new row).
+    #[inline]
+    pub fn apply(&self, step: Step, visible: &mut bool, now: bool, next_now: bool) -> Option<u32> {
+        let was = *visible && step != Step::Fresh;
+        match step {
+            Step::Update | Step::Fresh => {
+                *visible = now;
+                self.decide(was, now)
+            }
+            Step::Withdraw => {
+                *visible = false;
+                self.withdraw(was)
+            }
+            Step::Retract => match (was, next_now) {
+                (false, _) => None,
+                // The key stays visible: its new row follows as `+U`.
+                (true, true) => Some(self.retract),
+                (true, false) => {
+                    *visible = false;
+                    Some(self.delete)
+                }
+            },
         }
     }
 
@@ -86,6 +124,8 @@ pub enum Step {
     Fresh,
     /// The key's old row is withdrawn (`OpIds::withdraw`).
     Withdraw,
+    /// Retract form: the key's row before the record, followed by its new row (`Update`).
+    Retract,
 }
 
 #[cfg(test)]
@@ -98,7 +138,15 @@ mod tests {
     /// Runs `sql` (over market_data) on one operator over records (trader, quantity, time)
     /// and returns the output rows as text: op, then the other columns.
     fn changelog(sql: &str, records: &[(&str, i64, i64)]) -> Vec<String> {
-        let plan = crate::sql::compile_query(sql, "t.sql", &Schema::market_data()).unwrap();
+        changelog_as(sql, records, false)
+    }
+
+    /// `changelog`, in the retract form when `retract`.
+    fn changelog_as(sql: &str, records: &[(&str, i64, i64)], retract: bool) -> Vec<String> {
+        let mut plan = crate::sql::compile_query(sql, "t.sql", &Schema::market_data()).unwrap();
+        if let crate::sql::Body::Aggregate(a) = &mut plan.body {
+            a.retract = retract;
+        }
         let dict = Dict::new();
         let mut op = crate::ops::build(&plan, &dict);
         let sink = Sink::open("null", &plan.output, dict.clone()).unwrap();
@@ -165,6 +213,44 @@ mod tests {
     }
 
     #[test]
+    fn the_retract_form_withdraws_and_retracts_with_the_old_values() {
+        let sql = "SELECT trader_id, COUNT(*) AS n, SUM(quantity) AS q FROM market_data \
+                   GROUP BY trader_id HAVING SUM(quantity) > 0 EMIT CHANGES";
+        let records = [
+            ("a", 5, 0),
+            ("b", -1, 1),
+            ("a", -9, 2),
+            ("a", -1, 3),
+            ("a", 7, 4),
+            ("a", 1, 5),
+        ];
+        assert_eq!(
+            changelog_as(sql, &records, true),
+            ["+I,a,1,5", "-D,a,1,5", "+I,a,4,2", "-U,a,4,2", "+U,a,5,3"]
+        );
+        let sql = "SELECT trader_id, window_start, window_end, COUNT(*) AS n FROM market_data \
+                   GROUP BY trader_id WINDOW SESSION (trade_time, INTERVAL '5' MILLISECOND) \
+                   EMIT CHANGES";
+        // 3 falls inside [0, 5): the window stays, so the row is retracted and updated.
+        let records = [("a", 1, 0), ("a", 1, 3), ("a", 1, 4)];
+        assert_eq!(
+            changelog_as(sql, &records, true),
+            [
+                "+I,a,0,5,1",
+                "-D,a,0,5,1",
+                "+I,a,0,8,2",
+                "-D,a,0,8,2",
+                "+I,a,0,9,3"
+            ]
+        );
+        let records = [("a", 1, 0), ("a", 1, 4), ("a", 1, 3)];
+        assert_eq!(
+            changelog_as(sql, &records, true)[3..],
+            ["-U,a,0,9,2", "+U,a,0,9,3"]
+        );
+    }
+
+    #[test]
     fn a_record_bridging_two_sessions_withdraws_both_windows() {
         let sql = "SELECT trader_id, window_start, window_end, COUNT(*) AS n FROM market_data \
                    GROUP BY trader_id WINDOW SESSION (trade_time, INTERVAL '5' MILLISECOND) \
@@ -196,6 +282,25 @@ mod tests {
         assert_eq!(ids.decide(false, false), None);
         assert_eq!(ids.withdraw(true), Some(ids.delete));
         assert_eq!(ids.withdraw(false), None);
+        let mut v = true;
+        assert_eq!(
+            ids.apply(Step::Retract, &mut v, false, true),
+            Some(ids.retract)
+        );
+        assert_eq!(
+            ids.apply(Step::Update, &mut v, true, false),
+            Some(ids.update)
+        );
+        assert_eq!(
+            ids.apply(Step::Retract, &mut v, true, false),
+            Some(ids.delete)
+        );
+        assert_eq!(ids.apply(Step::Update, &mut v, false, false), None);
+        assert_eq!(ids.apply(Step::Retract, &mut v, false, true), None);
+        assert_eq!(
+            ids.apply(Step::Fresh, &mut true, true, false),
+            Some(ids.insert)
+        );
         // Interning is idempotent: every operator of a run gets the same ids.
         assert_eq!(OpIds::new(&dict), ids);
     }

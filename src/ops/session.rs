@@ -171,15 +171,9 @@ impl Sessions {
         };
         self.selected.clear();
         for (row, &(slot, step)) in self.steps.iter().enumerate() {
-            let now = mask[row] == 1;
+            let (now, next_now) = (mask[row] == 1, mask.get(row + 1) == Some(&1));
             let visible = &mut self.visible[slot as usize];
-            let op = match step {
-                Step::Update => self.ops.decide(*visible, now),
-                Step::Fresh => self.ops.decide(false, now),
-                Step::Withdraw => self.ops.withdraw(*visible),
-            };
-            *visible = now && step != Step::Withdraw;
-            if let Some(op) = op {
+            if let Some(op) = self.ops.apply(step, visible, now, next_now) {
                 ops[row] = op;
                 self.selected.push(row as u32);
             }
@@ -263,6 +257,10 @@ impl Sessions {
                 // Sessions are disjoint, so with two or more touched every window changes.
                 if (s.start, s.last) != (start, last) {
                     self.push_row(owner, key, *s, Step::Withdraw);
+                } else if self.plan.retract {
+                    // The one session, its window unchanged: its row before the record,
+                    // followed by its new row (pushed by `process`).
+                    self.push_row(owner, key, *s, Step::Retract);
                 }
             }
         }

@@ -163,6 +163,9 @@ pub struct AggregatePlan {
     /// The input column holding each row's cutoff watermark (`Plan::CUTOFF`), in the shard
     /// layout of hopping and session windows.
     pub cutoff_column: Option<usize>,
+    /// EMIT CHANGES in the retract form (`--changelog retract`): `-U` with the old values
+    /// before each `+U`, `-D` with the last emitted values.
+    pub retract: bool,
 }
 
 impl AggregatePlan {
@@ -910,6 +913,7 @@ fn plan_aggregate(
             having,
             outputs,
             cutoff_column: None,
+            retract: false,
         }),
         output,
         routing,
