@@ -5,7 +5,8 @@
 //! EMIT CHANGES folds record by record and emits the group's new row after each one, so the
 //! k-th row of a group is its state after its k-th record whatever the shard count; each row
 //! carries its changelog op (`+I`, `+U`, `-D`; see `changelog`), decided from one visibility bit
-//! per group — inline without HAVING, by replaying the batch's rows after HAVING with it. A
+//! per group — without HAVING as records are counted, with it by replaying the batch's rows
+//! after HAVING ran over them. A
 //! closed window's table is cleared and reused, so memory stays bounded by the open windows;
 //! closing emits nothing under EMIT CHANGES (each key's last row is its final value).
 //!
@@ -279,11 +280,22 @@ impl Aggregate {
         let nk = self.plan.keys.len();
         let na = self.plan.aggs.len();
         let size = self.plan.window.map_or(0, |w| w.size());
+        // Every row qualifies and an update is one row: ops are decided as records are counted.
+        let upsert_all = self.plan.having.is_none() && !self.plan.retract;
         for (start, run, primary) in &runs {
             let s = self.slot(owner, *start);
             let table = &mut self.slots[s].table;
             table.group_ids(&key_cols, run.clone(), &mut self.groups);
-            table.count_records(&self.groups, *primary);
+            let op_col = &mut self.group_rows.columns[nk + na + 2];
+            match op_col {
+                Column::Str(ops) if upsert_all => table.count_records_and_ops(
+                    &self.groups,
+                    *primary,
+                    (self.ops.insert, self.ops.update),
+                    ops,
+                ),
+                _ => table.count_records(&self.groups, *primary),
+            }
             let (ws, we) = if *start == NO_WINDOW {
                 (0, 0)
             } else {
@@ -318,18 +330,9 @@ impl Aggregate {
             if let [Column::Int(a), Column::Int(b), Column::Str(ops)] = &mut cols[nk + na..] {
                 a.extend(std::iter::repeat_n(ws, run.len()));
                 b.extend(std::iter::repeat_n(we, run.len()));
-                if self.plan.having.is_none() {
-                    // Every row qualifies: a key's first row inserts, the later ones update.
-                    for &g in &self.groups {
-                        let visible = &mut table.visible[g as usize];
-                        ops.push(if *visible {
-                            self.ops.update
-                        } else {
-                            *visible = true;
-                            self.ops.insert
-                        });
-                    }
-                } else {
+                // Without HAVING every row qualifies: its op came with the record counts (a
+                // key's first row inserts, the later ones update).
+                if !upsert_all {
                     // Decided after HAVING runs over the batch (`flush_changes`).
                     ops.extend(std::iter::repeat_n(self.ops.delete, run.len()));
                     self.pending
@@ -338,7 +341,7 @@ impl Aggregate {
             }
         }
         self.runs = runs;
-        if self.plan.having.is_none() && !self.plan.retract {
+        if upsert_all {
             self.flush_group_rows(out);
         } else {
             self.flush_changes(out);

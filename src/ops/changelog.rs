@@ -31,12 +31,14 @@
 //! exactly its last emitted row, since every record of the key produced a row.
 //!
 //! Design: the only state is one visibility bit per group (per session slot for sessions);
-//! nothing keeps the last emitted row. Without HAVING the op is decided as each row is folded
-//! (`+I` once, then `+U`). With HAVING the pending group rows are replayed in order after HAVING
-//! ran over them as one batch (`decide` per row, selecting the rows that are emitted), so the
-//! per-record path still evaluates no expression and allocates nothing; the k-th row of a key is
-//! decided by the key's first k records only, which keeps the changelog the same per key for
-//! every mode and shard count.
+//! nothing keeps the last emitted row. Without HAVING the op is decided as each record is
+//! counted (`+I` when the group's record count was 0, then `+U`: such a key is visible from its
+//! first record on, so the count is its visibility and the bit is not even read). With HAVING
+//! the pending group rows are replayed in order after HAVING ran over them as one batch
+//! (`apply` per row, selecting the rows that are emitted), so the per-record path still
+//! evaluates no expression and allocates nothing; the k-th row of a key is decided by the key's
+//! first k records only, which keeps the changelog the same per key for every mode and shard
+//! count.
 //!
 //! Threading: owned by the operator that uses it (see `ops`).
 

@@ -499,7 +499,8 @@ pub struct GroupTable {
     /// Records whose latest window this is (each record counts once, in one window):
     /// partials carry it, so late partials count records exactly.
     pub primary: Vec<i64>,
-    /// EMIT CHANGES: whether each group's changelog key has a visible row (`ops::changelog`).
+    /// EMIT CHANGES with HAVING or in the retract form: whether each group's changelog key has
+    /// a visible row (`ops::changelog`).
     pub visible: Vec<bool>,
     groups: u32,
     scratch: Vec<u64>,
@@ -597,6 +598,27 @@ impl GroupTable {
             self.records[g as usize] += 1;
             if primary {
                 self.primary[g as usize] += 1;
+            }
+        }
+    }
+
+    /// `count_records`, also appending each row's upsert changelog op when every row qualifies
+    /// (EMIT CHANGES without HAVING): `insert` for a group's first record, `update` after it.
+    /// (Such a key is visible from its first record on, so its record count is its visibility.)
+    pub fn count_records_and_ops(
+        &mut self,
+        groups: &[u32],
+        primary: bool,
+        (insert, update): (u32, u32),
+        ops: &mut Vec<u32>,
+    ) {
+        ops.reserve(groups.len());
+        for &g in groups {
+            let g = g as usize;
+            ops.push(if self.records[g] == 0 { insert } else { update });
+            self.records[g] += 1;
+            if primary {
+                self.primary[g] += 1;
             }
         }
     }
