@@ -864,6 +864,20 @@ fn plan_aggregate(
     };
     let (mut outputs, mut output) = plan_projection(select, &mut scope, input)?;
     if emit == EmitMode::Changes {
+        if let Some(item) = select
+            .projection
+            .iter()
+            .find(|i| output_name(i).eq_ignore_ascii_case(CHANGELOG_OP_COLUMN))
+        {
+            return Err(SqlError::at(
+                format!(
+                    "EMIT CHANGES writes its changelog operation as the first column, \
+                     `{CHANGELOG_OP_COLUMN}`: this column has the same name"
+                ),
+                item.span(),
+            )
+            .with_hint("give this column another name, e.g. AS op_value"));
+        }
         // The changelog operation leads every EMIT CHANGES row (the group row's last column).
         outputs.insert(
             0,
@@ -2219,6 +2233,18 @@ mod tests {
             "{}",
             e.message
         );
+        let e =
+            plan_sql("SELECT symbol, COUNT(*) AS OP FROM market_data GROUP BY symbol EMIT CHANGES")
+                .unwrap_err();
+        assert_eq!(
+            e.message,
+            "EMIT CHANGES writes its changelog operation as the first column, `op`: this column \
+             has the same name"
+        );
+        let p =
+            plan_sql("SELECT symbol, COUNT(*) AS n FROM market_data GROUP BY symbol EMIT CHANGES")
+                .unwrap();
+        assert_eq!(p.output.names().collect::<Vec<_>>(), ["op", "symbol", "n"]);
         let e = plan_sql("SELECT symbol + 1 FROM market_data").unwrap_err();
         assert!(
             e.message.contains("arithmetic needs numbers"),
