@@ -612,13 +612,18 @@ impl GroupTable {
         (insert, update): (u32, u32),
         ops: &mut Vec<u32>,
     ) {
-        ops.reserve(groups.len());
-        for &g in groups {
+        // Writes into a pre-sized slice: no length update (and reload) per row as with `push`.
+        let at = ops.len();
+        ops.resize(at + groups.len(), update);
+        let (records, primaries) = (&mut self.records[..], &mut self.primary[..]);
+        for (op, &g) in ops[at..].iter_mut().zip(groups) {
             let g = g as usize;
-            ops.push(if self.records[g] == 0 { insert } else { update });
-            self.records[g] += 1;
+            if records[g] == 0 {
+                *op = insert;
+            }
+            records[g] += 1;
             if primary {
-                self.primary[g] += 1;
+                primaries[g] += 1;
             }
         }
     }
