@@ -292,20 +292,30 @@ impl Acc {
         out: &mut Column,
     ) {
         let fast = arg.is_none_or(|a| !a.has_nulls(rows.clone()));
+        // The typed loops write into a pre-sized tail of the output and work on local slices:
+        // no `push` (a length store and reload) per row.
+        fn tail<T: Copy + Default>(o: &mut Vec<T>, n: usize) -> &mut [T] {
+            let at = o.len();
+            o.resize(at + n, T::default());
+            &mut o[at..]
+        }
         match (self.kind, arg, out) {
             (Kind::CountStar | Kind::Count, _, Column::Int(o)) if fast => {
-                for &g in groups {
+                let n = &mut self.n[..];
+                for (slot, &g) in tail(o, groups.len()).iter_mut().zip(groups) {
                     let g = g as usize;
-                    self.n[g] += 1;
-                    o.push(self.n[g]);
+                    n[g] += 1;
+                    *slot = n[g];
                 }
             }
             (Kind::Avg, Some(Column::Float(a)), Column::Float(o)) if fast => {
-                for (&g, x) in groups.iter().zip(&a[rows.clone()]) {
+                let (n, f) = (&mut self.n[..], &mut self.f[..]);
+                let out = tail(o, groups.len());
+                for ((slot, &g), x) in out.iter_mut().zip(groups).zip(&a[rows.clone()]) {
                     let g = g as usize;
-                    self.f[g] += *x;
-                    self.n[g] += 1;
-                    o.push(self.f[g] / self.n[g] as f64);
+                    f[g] += *x;
+                    n[g] += 1;
+                    *slot = f[g] / n[g] as f64;
                 }
             }
             (Kind::Sum | Kind::Min | Kind::Max, Some(Column::Float(a)), Column::Float(o))
@@ -316,11 +326,13 @@ impl Acc {
                     Kind::Min => f64::min,
                     _ => f64::max,
                 };
-                for (&g, x) in groups.iter().zip(&a[rows.clone()]) {
+                let (n, f) = (&mut self.n[..], &mut self.f[..]);
+                let out = tail(o, groups.len());
+                for ((slot, &g), x) in out.iter_mut().zip(groups).zip(&a[rows.clone()]) {
                     let g = g as usize;
-                    self.f[g] = op(self.f[g], *x);
-                    self.n[g] += 1;
-                    o.push(self.f[g]);
+                    f[g] = op(f[g], *x);
+                    n[g] += 1;
+                    *slot = f[g];
                 }
             }
             (_, arg, out) => {
