@@ -24,7 +24,8 @@ QUERIES = {
     "02_rows_window": "SELECT value, AVG(price) OVER (ORDER BY event_time, trade_id ROWS BETWEEN 100 PRECEDING AND CURRENT ROW) AS moving_avg FROM {src}",
     "03_group_by": "SELECT trader_id, symbol, COUNT(*) AS trade_count, AVG(price) AS avg_price FROM {src} GROUP BY trader_id, symbol",
     "04_tumbling": "SELECT trader_id, symbol, COUNT(*) AS trade_count, AVG(price) AS avg_price FROM {src} GROUP BY trader_id, symbol, trade_time // 60000",
-    "05_tumbling_emit_changes": "SELECT trader_id, symbol, COUNT(*) OVER w AS trade_count, AVG(price) OVER w AS avg_price FROM {src} "
+    "05_tumbling_emit_changes": "SELECT CASE WHEN ROW_NUMBER() OVER w = 1 THEN '+I' ELSE '+U' END AS op, "
+    "trader_id, symbol, COUNT(*) OVER w AS trade_count, AVG(price) OVER w AS avg_price FROM {src} "
     "WINDOW w AS (PARTITION BY trader_id, symbol, trade_time // 60000 ORDER BY trade_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)",
 }
 TYPES = "{'trade_id': 'BIGINT', 'trader_id': 'VARCHAR', 'symbol': 'VARCHAR', 'price': 'DOUBLE', 'quantity': 'BIGINT', 'value': 'DOUBLE', 'trade_time': 'BIGINT', 'event_time': 'BIGINT'}"

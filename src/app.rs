@@ -127,10 +127,13 @@ fn run(args: RunArgs) -> Result<()> {
         }
     };
     let file = query_path.display().to_string();
-    let plan = sql::compile_query(&sql_text, &file, &schema)
+    let mut plan = sql::compile_query(&sql_text, &file, &schema)
         .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))
         .map_err(|e| with_inference_notes(e, args.input.as_deref(), &schema, &inferred))?;
     check_source_name(&plan, args.input.is_some(), &sql_text, &file)?;
+    if let sql::Body::Aggregate(a) = &mut plan.body {
+        a.retract = args.changelog == crate::cli::ChangelogArg::Retract;
+    }
     if let (Source::Text(r), Some(c)) = (&source, plan.time_column)
         && let Some(warning) = r.unit_warning(c)
     {

@@ -125,11 +125,22 @@ pub struct RunArgs {
     /// What to do with a malformed input record: skip and count it, or stop.
     #[arg(long, value_enum, default_value_t = OnErrorArg::Skip)]
     pub on_error: OnErrorArg,
+    /// The form of an EMIT CHANGES changelog: `upsert` (an update is one `+U` row) or `retract`
+    /// (Flink's retract stream: `-U` with the old values before each `+U`, and `-D` with the
+    /// last emitted values).
+    #[arg(long, value_enum, default_value_t = ChangelogArg::Upsert)]
+    pub changelog: ChangelogArg,
     #[command(flatten)]
     pub generator: GeneratorArgs,
     /// Testing only: inject a fault to prove the differential tests catch it.
     #[arg(long, value_enum, hide = true)]
     pub inject_fault: Option<Fault>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChangelogArg {
+    Upsert,
+    Retract,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -14,7 +14,7 @@
 //! | data | [`data`] | schemas, columnar [`data::Batch`]es (NULL as one reserved value per type), the string [`data::Dict`] |
 //! | sources | [`source`] | the generator, CSV / JSON-lines readers, the chunk cutter for parallel parsing, numbered input blocks |
 //! | runtime | [`runtime`] | placement, the SPSC mesh, the router, the core loop, the mutex baseline |
-//! | operators | [`ops`] | projection, GROUP BY + tumbling / hopping windows, sessions, ROWS windows |
+//! | operators | [`ops`] | projection, GROUP BY + tumbling / hopping windows, sessions, the EMIT CHANGES changelog, ROWS windows |
 //! | sinks | [`sink`] | CSV / JSON lines / null output, written in large chunks |
 //! | metrics | [`metrics`] | the stats JSON, the run summary, HDR latency |
 //! | bench | [`bench`] | YAML sweeps over modes and core counts, and their reports |

@@ -2,7 +2,8 @@
 //! reading the file) and by DuckDB (an independent engine) on the same file. DuckDB has no
 //! streaming windows, so each query carries its DuckDB equivalent: tumbling windows become a
 //! GROUP BY on `trade_time // 60000`, EMIT CHANGES becomes running window aggregates in
-//! input order, lateness becomes a filter on the running maximum of earlier event times.
+//! input order (op `+I` on a key's first row, `+U` after it), lateness becomes a filter on
+//! the running maximum of earlier event times.
 //! Numbers are compared parsed (floats within 1e-9 relative), not as text.
 
 mod common;
@@ -30,7 +31,8 @@ fn equivalents() -> Vec<(&'static str, String)> {
         ),
         (
             SEED_QUERIES[4],
-            "SELECT trader_id, symbol, COUNT(*) OVER w AS trade_count, AVG(price) OVER w AS avg_price \
+            "SELECT CASE WHEN ROW_NUMBER() OVER w = 1 THEN '+I' ELSE '+U' END AS op, \
+             trader_id, symbol, COUNT(*) OVER w AS trade_count, AVG(price) OVER w AS avg_price \
              FROM ({late}) WINDOW w AS (PARTITION BY trader_id, symbol, trade_time // 60000 ORDER BY trade_id \
              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) ORDER BY trade_id"
                 .into(),

@@ -3,8 +3,12 @@
 //! State is one `GroupTable` per open (owner, window). EMIT FINAL folds a batch column by
 //! column and emits a window's groups when the watermark passes its end (or at end of input);
 //! EMIT CHANGES folds record by record and emits the group's new row after each one, so the
-//! k-th row of a group is its state after its k-th record whatever the shard count. A closed
-//! window's table is cleared and reused, so memory stays bounded by the open windows.
+//! k-th row of a group is its state after its k-th record whatever the shard count; each row
+//! carries its changelog op (`+I`, `+U`, `-D`; see `changelog`), decided from one visibility bit
+//! per group — without HAVING as records are counted, with it by replaying the batch's rows
+//! after HAVING ran over them. A
+//! closed window's table is cleared and reused, so memory stays bounded by the open windows;
+//! closing emits nothing under EMIT CHANGES (each key's last row is its final value).
 //!
 //! EMIT FINAL also runs split in two (DataFusion's Partial / Final): each reader combines its
 //! block into partial states (`combine` + `drain_partials`) and sends each key's partial to
@@ -14,8 +18,9 @@
 //! of every record, and key skew stops mattering.
 
 use super::Operator;
+use super::changelog::{OpIds, Step};
 use super::group_table::GroupTable;
-use super::project::emit_group_rows;
+use super::project::{emit_group_rows, emit_selected_group_rows, having_mask};
 use crate::data::batch::Column;
 use crate::data::{Batch, Dict};
 use crate::runtime::router::shard_of;
@@ -44,6 +49,11 @@ pub struct Aggregate {
     group_rows: Batch,
     groups: Vec<u32>,
     runs: Vec<Run>,
+    /// EMIT CHANGES: the op ids, and with HAVING each pending group row's (slot, group) and
+    /// the rows the changelog keeps.
+    ops: OpIds,
+    pending: Vec<(u32, u32, Step)>,
+    selected: Vec<u32>,
 }
 
 /// Consecutive rows that fold into one window: its start, the rows, and whether it is their
@@ -56,12 +66,15 @@ impl Aggregate {
         let group_rows = Batch::with_types(plan.group_row_types(), 0);
         Aggregate {
             time_column,
-            dict,
             slots: Vec::new(),
             free: Vec::new(),
             group_rows,
             groups: Vec::new(),
             runs: Vec::new(),
+            ops: OpIds::new(&dict),
+            pending: Vec::new(),
+            selected: Vec::new(),
+            dict,
             plan,
         }
     }
@@ -267,11 +280,41 @@ impl Aggregate {
         let nk = self.plan.keys.len();
         let na = self.plan.aggs.len();
         let size = self.plan.window.map_or(0, |w| w.size());
+        // Every row qualifies and an update is one row: ops are decided as records are counted.
+        let upsert_all = self.plan.having.is_none() && !self.plan.retract;
         for (start, run, primary) in &runs {
             let s = self.slot(owner, *start);
             let table = &mut self.slots[s].table;
             table.group_ids(&key_cols, run.clone(), &mut self.groups);
-            table.count_records(&self.groups, *primary);
+            let op_col = &mut self.group_rows.columns[nk + na + 2];
+            match op_col {
+                Column::Str(ops) if upsert_all => table.count_records_and_ops(
+                    &self.groups,
+                    *primary,
+                    (self.ops.insert, self.ops.update),
+                    ops,
+                ),
+                _ => table.count_records(&self.groups, *primary),
+            }
+            let (ws, we) = if *start == NO_WINDOW {
+                (0, 0)
+            } else {
+                (*start, start.saturating_add(size))
+            };
+            if self.plan.retract {
+                Self::fold_retract(
+                    table,
+                    s as u32,
+                    &self.groups,
+                    &key_cols,
+                    &args,
+                    run.clone(),
+                    (ws, we, self.ops.delete),
+                    &mut self.group_rows,
+                    &mut self.pending,
+                );
+                continue;
+            }
             let cols = &mut self.group_rows.columns;
             for (dst, src) in cols[..nk].iter_mut().zip(&key_cols) {
                 dst.extend_from(src, run.clone());
@@ -284,18 +327,99 @@ impl Aggregate {
                     &mut cols[nk + i],
                 );
             }
-            let (ws, we) = if *start == NO_WINDOW {
-                (0, 0)
-            } else {
-                (*start, start.saturating_add(size))
-            };
-            if let [Column::Int(a), Column::Int(b)] = &mut cols[nk + na..] {
+            if let [Column::Int(a), Column::Int(b), Column::Str(ops)] = &mut cols[nk + na..] {
                 a.extend(std::iter::repeat_n(ws, run.len()));
                 b.extend(std::iter::repeat_n(we, run.len()));
+                // Without HAVING every row qualifies: its op came with the record counts (a
+                // key's first row inserts, the later ones update).
+                if !upsert_all {
+                    // Decided after HAVING runs over the batch (`flush_changes`).
+                    ops.extend(std::iter::repeat_n(self.ops.delete, run.len()));
+                    self.pending
+                        .extend(self.groups.iter().map(|&g| (s as u32, g, Step::Update)));
+                }
             }
         }
         self.runs = runs;
-        self.flush_group_rows(out);
+        if upsert_all {
+            self.flush_group_rows(out);
+        } else {
+            self.flush_changes(out);
+        }
+    }
+
+    /// The retract form of EMIT CHANGES (`changelog`), record by record: each row's group
+    /// before the record (`Step::Retract`), then after it (`Step::Update`), decided in
+    /// `flush_changes`. `bounds`: the window's start and end, and the placeholder op.
+    #[allow(clippy::too_many_arguments)]
+    fn fold_retract(
+        table: &mut GroupTable,
+        slot: u32,
+        groups: &[u32],
+        key_cols: &[&Column],
+        args: &[Option<Cow<'_, Column>>],
+        run: Range<usize>,
+        bounds: (i64, i64, u32),
+        group_rows: &mut Batch,
+        pending: &mut Vec<(u32, u32, Step)>,
+    ) {
+        let nk = key_cols.len();
+        let na = table.accs.len();
+        let cols = &mut group_rows.columns;
+        for (k, &g) in groups.iter().enumerate() {
+            let (r, g) = (run.start + k, g as usize);
+            for step in [Step::Retract, Step::Update] {
+                if step == Step::Update {
+                    for (i, acc) in table.accs.iter_mut().enumerate() {
+                        acc.update(g, args[i].as_deref(), r);
+                    }
+                }
+                for (dst, src) in cols[..nk].iter_mut().zip(key_cols) {
+                    dst.push_from(src, r);
+                }
+                for (acc, dst) in table.accs.iter().zip(&mut cols[nk..nk + na]) {
+                    acc.emit(g, dst);
+                }
+                if let [Column::Int(a), Column::Int(b), Column::Str(ops)] = &mut cols[nk + na..] {
+                    a.push(bounds.0);
+                    b.push(bounds.1);
+                    ops.push(bounds.2);
+                }
+                pending.push((slot, g as u32, step));
+            }
+        }
+    }
+
+    /// EMIT CHANGES with HAVING (or in the retract form): replays the pending group rows in
+    /// order, each deciding its op from HAVING and its key's visibility, and emits the rows
+    /// that change the changelog.
+    fn flush_changes(&mut self, out: &mut ShardOutput) {
+        let mask = having_mask(&self.plan, &self.group_rows, &self.dict);
+        let mask = mask.as_bool();
+        let op_col = self
+            .plan
+            .op_column()
+            .expect("EMIT CHANGES has an op column");
+        let Column::Str(ops) = &mut self.group_rows.columns[op_col] else {
+            panic!("internal: the op column is not VARCHAR");
+        };
+        self.selected.clear();
+        for (row, &(s, g, step)) in self.pending.iter().enumerate() {
+            let (now, next_now) = (mask[row] == 1, mask.get(row + 1) == Some(&1));
+            let visible = &mut self.slots[s as usize].table.visible[g as usize];
+            if let Some(op) = self.ops.apply(step, visible, now, next_now) {
+                ops[row] = op;
+                self.selected.push(row as u32);
+            }
+        }
+        self.pending.clear();
+        emit_selected_group_rows(
+            &self.plan,
+            &mut self.group_rows,
+            &self.selected,
+            &self.dict,
+            out,
+        );
     }
 
     /// Moves every open group into partial rows (layout `AggregatePlan::partial_types`), each

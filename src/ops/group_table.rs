@@ -292,20 +292,30 @@ impl Acc {
         out: &mut Column,
     ) {
         let fast = arg.is_none_or(|a| !a.has_nulls(rows.clone()));
+        // The typed loops write into a pre-sized tail of the output and work on local slices:
+        // no `push` (a length store and reload) per row.
+        fn tail<T: Copy + Default>(o: &mut Vec<T>, n: usize) -> &mut [T] {
+            let at = o.len();
+            o.resize(at + n, T::default());
+            &mut o[at..]
+        }
         match (self.kind, arg, out) {
             (Kind::CountStar | Kind::Count, _, Column::Int(o)) if fast => {
-                for &g in groups {
+                let n = &mut self.n[..];
+                for (slot, &g) in tail(o, groups.len()).iter_mut().zip(groups) {
                     let g = g as usize;
-                    self.n[g] += 1;
-                    o.push(self.n[g]);
+                    n[g] += 1;
+                    *slot = n[g];
                 }
             }
             (Kind::Avg, Some(Column::Float(a)), Column::Float(o)) if fast => {
-                for (&g, x) in groups.iter().zip(&a[rows.clone()]) {
+                let (n, f) = (&mut self.n[..], &mut self.f[..]);
+                let out = tail(o, groups.len());
+                for ((slot, &g), x) in out.iter_mut().zip(groups).zip(&a[rows.clone()]) {
                     let g = g as usize;
-                    self.f[g] += *x;
-                    self.n[g] += 1;
-                    o.push(self.f[g] / self.n[g] as f64);
+                    f[g] += *x;
+                    n[g] += 1;
+                    *slot = f[g] / n[g] as f64;
                 }
             }
             (Kind::Sum | Kind::Min | Kind::Max, Some(Column::Float(a)), Column::Float(o))
@@ -316,11 +326,13 @@ impl Acc {
                     Kind::Min => f64::min,
                     _ => f64::max,
                 };
-                for (&g, x) in groups.iter().zip(&a[rows.clone()]) {
+                let (n, f) = (&mut self.n[..], &mut self.f[..]);
+                let out = tail(o, groups.len());
+                for ((slot, &g), x) in out.iter_mut().zip(groups).zip(&a[rows.clone()]) {
                     let g = g as usize;
-                    self.f[g] = op(self.f[g], *x);
-                    self.n[g] += 1;
-                    o.push(self.f[g]);
+                    f[g] = op(f[g], *x);
+                    n[g] += 1;
+                    *slot = f[g];
                 }
             }
             (_, arg, out) => {
@@ -499,6 +511,9 @@ pub struct GroupTable {
     /// Records whose latest window this is (each record counts once, in one window):
     /// partials carry it, so late partials count records exactly.
     pub primary: Vec<i64>,
+    /// EMIT CHANGES with HAVING or in the retract form: whether each group's changelog key has
+    /// a visible row (`ops::changelog`).
+    pub visible: Vec<bool>,
     groups: u32,
     scratch: Vec<u64>,
 }
@@ -522,6 +537,7 @@ impl GroupTable {
             accs: aggs.iter().map(Acc::new).collect(),
             records: Vec::new(),
             primary: Vec::new(),
+            visible: Vec::new(),
             groups: 0,
             scratch: Vec::new(),
         }
@@ -562,6 +578,7 @@ impl GroupTable {
         self.accs.iter_mut().for_each(Acc::clear);
         self.records.clear();
         self.primary.clear();
+        self.visible.clear();
         self.groups = 0;
     }
 
@@ -574,6 +591,7 @@ impl GroupTable {
         self.accs.iter_mut().for_each(Acc::push_group);
         self.records.push(0);
         self.primary.push(0);
+        self.visible.push(false);
         g
     }
 
@@ -592,6 +610,32 @@ impl GroupTable {
             self.records[g as usize] += 1;
             if primary {
                 self.primary[g as usize] += 1;
+            }
+        }
+    }
+
+    /// `count_records`, also appending each row's upsert changelog op when every row qualifies
+    /// (EMIT CHANGES without HAVING): `insert` for a group's first record, `update` after it.
+    /// (Such a key is visible from its first record on, so its record count is its visibility.)
+    pub fn count_records_and_ops(
+        &mut self,
+        groups: &[u32],
+        primary: bool,
+        (insert, update): (u32, u32),
+        ops: &mut Vec<u32>,
+    ) {
+        // Writes into a pre-sized slice: no length update (and reload) per row as with `push`.
+        let at = ops.len();
+        ops.resize(at + groups.len(), update);
+        let (records, primaries) = (&mut self.records[..], &mut self.primary[..]);
+        for (op, &g) in ops[at..].iter_mut().zip(groups) {
+            let g = g as usize;
+            if records[g] == 0 {
+                *op = insert;
+            }
+            records[g] += 1;
+            if primary {
+                primaries[g] += 1;
             }
         }
     }

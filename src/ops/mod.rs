@@ -7,6 +7,7 @@
 //! windows and per-key order is the owner's arrival order.
 
 pub mod aggregate;
+pub mod changelog;
 pub mod group_table;
 pub mod project;
 pub mod rows_window;

@@ -3,6 +3,7 @@
 //! slices; only computed expressions are evaluated.
 
 use super::Operator;
+use crate::data::batch::Column;
 use crate::data::{Batch, Dict};
 use crate::sink::ShardOutput;
 use crate::sql::Expr;
@@ -40,6 +41,19 @@ pub fn project_into(
             .map(|i| i as u32)
             .collect()
     });
+    project_rows(exprs, selected.as_deref(), src, rows, dict, out);
+}
+
+/// Appends `exprs` evaluated over `src[rows]` to `out`, only the rows of `selected` (indices
+/// into `src`, within `rows`) when given.
+pub fn project_rows(
+    exprs: &[Expr],
+    selected: Option<&[u32]>,
+    src: &Batch,
+    rows: Range<usize>,
+    dict: &Dict,
+    out: &mut Batch,
+) {
     for (e, dst) in exprs.iter().zip(out.columns.iter_mut()) {
         let computed;
         let col = match e {
@@ -49,7 +63,7 @@ pub fn project_into(
                 &computed
             }
         };
-        match &selected {
+        match selected {
             Some(sel) => dst.gather_from(col, sel),
             None => dst.extend_from(col, rows.clone()),
         }
@@ -78,6 +92,41 @@ pub fn emit_group_rows(
     );
     group_rows.clear();
     out.flush_if_full();
+}
+
+/// EMIT CHANGES with HAVING: runs the SELECT list over the pending group rows the changelog
+/// kept (`selected`, whose `op` column is already decided) into the output, and empties them.
+pub fn emit_selected_group_rows(
+    plan: &crate::sql::AggregatePlan,
+    group_rows: &mut Batch,
+    selected: &[u32],
+    dict: &Dict,
+    out: &mut ShardOutput,
+) {
+    let n = group_rows.len();
+    if n == 0 {
+        return;
+    }
+    if !selected.is_empty() {
+        project_rows(
+            &plan.outputs,
+            Some(selected),
+            group_rows,
+            0..n,
+            dict,
+            &mut out.batch,
+        );
+    }
+    group_rows.clear();
+    out.flush_if_full();
+}
+
+/// Evaluates HAVING over the pending group rows: 1 where it holds (NULL does not).
+pub fn having_mask(plan: &crate::sql::AggregatePlan, group_rows: &Batch, dict: &Dict) -> Column {
+    match &plan.having {
+        Some(h) => h.eval(group_rows, dict),
+        None => Column::Bool(vec![1; group_rows.len()]),
+    }
 }
 
 impl Operator for Project {

@@ -8,12 +8,18 @@
 //! watermark just before it (the row's cutoff). Before folding a record, its key's sessions
 //! that ended at or before that cutoff are closed (emitted under EMIT FINAL), so a record never
 //! reopens a session the watermark has closed — the result does not depend on when watermarks
-//! reach the shard. EMIT CHANGES emits the record's session after each record.
+//! reach the shard. EMIT CHANGES emits the record's session after each record, as an upsert
+//! changelog keyed by (key, window_start, window_end) (`changelog`): a record that extends a
+//! session or bridges several changes its window, so each old window that was visible is
+//! withdrawn (`-D`, with that session's values before the record) before the new window's row.
+//! The visibility bit lives per accumulator slot; a slot reused by a new session starts
+//! invisible (`Step::Fresh`), and the pending rows are replayed in order after HAVING.
 
 use super::Operator;
 use super::aggregate::eval_args;
+use super::changelog::{OpIds, Step};
 use super::group_table::{Acc, GroupTable};
-use super::project::emit_group_rows;
+use super::project::{emit_group_rows, emit_selected_group_rows, having_mask};
 use crate::data::batch::Column;
 use crate::data::{Batch, Dict};
 use crate::sink::ShardOutput;
@@ -51,6 +57,12 @@ pub struct Sessions {
     group_rows: Batch,
     /// Scratch: the sessions the current record touches.
     touching: Vec<Session>,
+    /// EMIT CHANGES: the op ids, each slot's visibility, each pending group row's (slot, step)
+    /// and the rows the changelog keeps.
+    ops: OpIds,
+    visible: Vec<bool>,
+    steps: Vec<(u32, Step)>,
+    selected: Vec<u32>,
 }
 
 impl Sessions {
@@ -70,6 +82,10 @@ impl Sessions {
             free: Vec::new(),
             slots: 0,
             touching: Vec::new(),
+            ops: OpIds::new(&dict),
+            visible: Vec::new(),
+            steps: Vec::new(),
+            selected: Vec::new(),
             owners: Vec::new(),
             time_column,
             gap,
@@ -94,6 +110,7 @@ impl Sessions {
             Some(s) => s,
             None => {
                 self.accs.iter_mut().for_each(Acc::push_group);
+                self.visible.push(false);
                 self.slots += 1;
                 self.slots - 1
             }
@@ -105,8 +122,9 @@ impl Sessions {
         self.free.push(slot);
     }
 
-    /// Appends session `s` of key `key` (owner `owner`) to the group rows.
-    fn push_row(&mut self, owner: usize, key: usize, s: Session) {
+    /// Appends session `s` of key `key` (owner `owner`) to the group rows; under EMIT CHANGES
+    /// with its changelog step.
+    fn push_row(&mut self, owner: usize, key: usize, s: Session, step: Step) {
         let keys = &self.owners[owner].as_ref().expect("owner exists").keys.keys;
         let nk = keys.len();
         let (key_cols, rest) = self.group_rows.columns.split_at_mut(nk);
@@ -117,15 +135,57 @@ impl Sessions {
         for (acc, dst) in self.accs.iter().zip(aggs) {
             acc.emit(s.slot, dst);
         }
-        if let [Column::Int(start), Column::Int(end)] = bounds {
-            start.push(s.start);
-            end.push(s.last.saturating_add(self.gap));
+        match bounds {
+            [Column::Int(start), Column::Int(end)] => {
+                start.push(s.start);
+                end.push(s.last.saturating_add(self.gap));
+            }
+            [Column::Int(start), Column::Int(end), Column::Str(op)] => {
+                start.push(s.start);
+                end.push(s.last.saturating_add(self.gap));
+                op.push(self.ops.delete); // decided in `flush`
+                self.steps.push((s.slot as u32, step));
+            }
+            _ => panic!("internal: unexpected group row layout"),
         }
     }
 
-    /// Runs HAVING and the SELECT list over the pending group rows into the output.
+    /// Runs HAVING and the SELECT list over the pending group rows into the output. Under EMIT
+    /// CHANGES, first replays them in order to decide each row's op (or drop it).
     fn flush(&mut self, out: &mut ShardOutput) {
-        emit_group_rows(&self.plan, &mut self.group_rows, &self.dict, out);
+        if self.plan.emit == EmitMode::Final {
+            emit_group_rows(&self.plan, &mut self.group_rows, &self.dict, out);
+            return;
+        }
+        if self.group_rows.is_empty() {
+            return;
+        }
+        let mask = having_mask(&self.plan, &self.group_rows, &self.dict);
+        let mask = mask.as_bool();
+        let op_col = self
+            .plan
+            .op_column()
+            .expect("EMIT CHANGES has an op column");
+        let Column::Str(ops) = &mut self.group_rows.columns[op_col] else {
+            panic!("internal: the op column is not VARCHAR");
+        };
+        self.selected.clear();
+        for (row, &(slot, step)) in self.steps.iter().enumerate() {
+            let (now, next_now) = (mask[row] == 1, mask.get(row + 1) == Some(&1));
+            let visible = &mut self.visible[slot as usize];
+            if let Some(op) = self.ops.apply(step, visible, now, next_now) {
+                ops[row] = op;
+                self.selected.push(row as u32);
+            }
+        }
+        self.steps.clear();
+        emit_selected_group_rows(
+            &self.plan,
+            &mut self.group_rows,
+            &self.selected,
+            &self.dict,
+            out,
+        );
     }
 
     /// Closes key `key`'s sessions that ended at or before `wm` (emitting them under EMIT
@@ -143,7 +203,7 @@ impl Sessions {
         });
         for s in &closed {
             if self.plan.emit == EmitMode::Final {
-                self.push_row(owner, key, *s);
+                self.push_row(owner, key, *s, Step::Update);
             }
             self.free_slot(s.slot);
         }
@@ -168,7 +228,8 @@ impl Sessions {
     }
 
     /// Folds row `r` (time `t`) of key `key` into its session, merging the sessions it
-    /// bridges; returns the session.
+    /// bridges; returns the session and whether it is new. Under EMIT CHANGES, first appends
+    /// the withdrawal of each touched session whose window changes.
     fn fold(
         &mut self,
         owner: usize,
@@ -176,7 +237,7 @@ impl Sessions {
         t: i64,
         args: &[Option<&Column>],
         r: usize,
-    ) -> Session {
+    ) -> (Session, bool) {
         let gap = self.gap;
         // The sessions this record touches leave the key's list for the reused scratch
         // vector (no allocation per record); the merged session goes back in.
@@ -189,6 +250,21 @@ impl Sessions {
             }
             !touches
         });
+        if self.plan.emit == EmitMode::Changes {
+            let start = touching.iter().fold(t, |m, s| m.min(s.start));
+            let last = touching.iter().fold(t, |m, s| m.max(s.last));
+            for s in &touching {
+                // Sessions are disjoint, so with two or more touched every window changes.
+                if (s.start, s.last) != (start, last) {
+                    self.push_row(owner, key, *s, Step::Withdraw);
+                } else if self.plan.retract {
+                    // The one session, its window unchanged: its row before the record,
+                    // followed by its new row (pushed by `process`).
+                    self.push_row(owner, key, *s, Step::Retract);
+                }
+            }
+        }
+        let fresh = touching.is_empty();
         let mut session = match touching.pop() {
             Some(s) => s,
             None => Session {
@@ -212,7 +288,7 @@ impl Sessions {
         }
         self.owner(owner).open[key].push(session);
         self.touching = touching;
-        session
+        (session, fresh)
     }
 }
 
@@ -232,9 +308,10 @@ impl Operator for Sessions {
             if let Some(c) = cutoffs {
                 self.close_key(owner, key, c[r]);
             }
-            let session = self.fold(owner, key, times[r], &args, r);
+            let (session, fresh) = self.fold(owner, key, times[r], &args, r);
             if self.plan.emit == EmitMode::Changes {
-                self.push_row(owner, key, session);
+                let step = if fresh { Step::Fresh } else { Step::Update };
+                self.push_row(owner, key, session, step);
             }
             if self.group_rows.len() >= 4096 {
                 self.flush(out);

@@ -146,7 +146,12 @@ impl WindowSpec {
 }
 
 /// GROUP BY (optionally windowed). Output expressions read the "group row" layout:
-/// `[keys..., aggregates..., window_start, window_end]`.
+/// `[keys..., aggregates..., window_start, window_end]`, plus `op` (the changelog operation,
+/// VARCHAR) last under EMIT CHANGES, which the planner puts first in the output.
+///
+/// EMIT CHANGES is an upsert changelog keyed by the GROUP BY key and the window (`ops::changelog`):
+/// `+I` is a key's first visible row, `+U` replaces its visible row, `-D` withdraws it (HAVING
+/// stopped holding, or a session window was merged into another or extended).
 #[derive(Clone, Debug)]
 pub struct AggregatePlan {
     pub keys: Vec<usize>,
@@ -159,6 +164,9 @@ pub struct AggregatePlan {
     /// The input column holding each row's cutoff watermark (`Plan::CUTOFF`), in the shard
     /// layout of hopping and session windows.
     pub cutoff_column: Option<usize>,
+    /// EMIT CHANGES in the retract form (`--changelog retract`): `-U` with the old values
+    /// before each `+U`, `-D` with the last emitted values.
+    pub retract: bool,
 }
 
 impl AggregatePlan {
@@ -184,12 +192,21 @@ impl AggregatePlan {
         t
     }
 
-    /// Types of the group row: keys, aggregate results, window start and end.
+    /// Types of the group row: keys, aggregate results, window start and end, and under EMIT
+    /// CHANGES the changelog operation.
     pub fn group_row_types(&self) -> Vec<DataType> {
         let mut t = self.key_types.clone();
         t.extend(self.aggs.iter().map(|a| a.ty));
         t.extend([DataType::Timestamp, DataType::Timestamp]);
+        if self.emit == EmitMode::Changes {
+            t.push(DataType::Str);
+        }
         t
+    }
+
+    /// The group row's changelog operation column (EMIT CHANGES only).
+    pub fn op_column(&self) -> Option<usize> {
+        (self.emit == EmitMode::Changes).then_some(self.keys.len() + self.aggs.len() + 2)
     }
 }
 
@@ -401,7 +418,9 @@ impl Plan {
                     }
                     EmitMode::Final => "Emit FINAL: one row per group at end of input".into(),
                     EmitMode::Changes => {
-                        "Emit CHANGES: the group's updated row after every record".into()
+                        "Emit CHANGES: an upsert changelog (op +I/+U/-D) by key and window, \
+                         the group's updated row after every record"
+                            .into()
                     }
                 });
                 if a.having.is_some() {
@@ -845,7 +864,34 @@ fn plan_aggregate(
         windowed: window.is_some(),
         aliases: Vec::new(),
     };
-    let (mut outputs, output) = plan_projection(select, &mut scope, input)?;
+    let (mut outputs, mut output) = plan_projection(select, &mut scope, input)?;
+    if emit == EmitMode::Changes {
+        if let Some(item) = select
+            .projection
+            .iter()
+            .find(|i| output_name(i).eq_ignore_ascii_case(CHANGELOG_OP_COLUMN))
+        {
+            return Err(SqlError::at(
+                format!(
+                    "EMIT CHANGES writes its changelog operation as the first column, \
+                     `{CHANGELOG_OP_COLUMN}`: this column has the same name"
+                ),
+                item.span(),
+            )
+            .with_hint("give this column another name, e.g. AS op_value"));
+        }
+        // The changelog operation leads every EMIT CHANGES row (the group row's last column).
+        outputs.insert(
+            0,
+            Expr::Column {
+                index: WINDOW_COL_BASE + 2,
+                ty: DataType::Str,
+            },
+        );
+        output
+            .fields
+            .insert(0, Field::new(CHANGELOG_OP_COLUMN, DataType::Str));
+    }
     let having = match &select.having {
         Some(h) => {
             // HAVING may name an output by its alias (`SELECT COUNT(*) AS n ... HAVING n > 2`).
@@ -894,6 +940,7 @@ fn plan_aggregate(
             having,
             outputs,
             cutoff_column: None,
+            retract: false,
         }),
         output,
         routing,
@@ -995,7 +1042,10 @@ fn group_key(
     }
 }
 
-/// Window columns are compiled as `WINDOW_COL_BASE + {0,1}` because the number of aggregates
+/// The name of the changelog operation column EMIT CHANGES puts first in its output.
+pub const CHANGELOG_OP_COLUMN: &str = "op";
+
+/// Window columns (and the changelog op, `+ 2`) are compiled as `WINDOW_COL_BASE + {0,1}` because the number of aggregates
 /// is only known after the whole SELECT and HAVING are compiled; this moves them into place.
 const WINDOW_COL_BASE: usize = usize::MAX / 2;
 
@@ -3086,6 +3136,18 @@ mod tests {
             "{}",
             e.message
         );
+        let e =
+            plan_sql("SELECT symbol, COUNT(*) AS OP FROM market_data GROUP BY symbol EMIT CHANGES")
+                .unwrap_err();
+        assert_eq!(
+            e.message,
+            "EMIT CHANGES writes its changelog operation as the first column, `op`: this column \
+             has the same name"
+        );
+        let p =
+            plan_sql("SELECT symbol, COUNT(*) AS n FROM market_data GROUP BY symbol EMIT CHANGES")
+                .unwrap();
+        assert_eq!(p.output.names().collect::<Vec<_>>(), ["op", "symbol", "n"]);
         let e = plan_sql("SELECT symbol + 1 FROM market_data").unwrap_err();
         assert!(
             e.message.contains("arithmetic needs numbers"),
