@@ -241,9 +241,10 @@ fn a_followed_file_is_read_as_it_grows() {
             // Column types come from the first record: the header follows it.
             assert!(live.expect_line("header").contains("device"));
         }
+        let op = if i == 1 { "+I" } else { "+U" };
         assert_eq!(
             live.expect_line(&format!("appended record {i}")),
-            format!("a,{i}")
+            format!("{op},a,{i}")
         );
     }
     live.signal("TERM");
