@@ -151,7 +151,7 @@ mod tests {
         }
         let dict = Dict::new();
         let mut op = crate::ops::build(&plan, &dict);
-        let sink = Sink::open("null", &plan.output, dict.clone()).unwrap();
+        let sink = Sink::open("null", &plan.output, dict.clone(), Default::default()).unwrap();
         let mut out = ShardOutput::new(sink);
         let mut batch = Batch::new(&Schema::market_data(), records.len());
         for (i, &(trader, q, t)) in records.iter().enumerate() {
