@@ -6,25 +6,6 @@ use common::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn shardsql_fails(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_shardsql"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(
-        !out.status.success(),
-        "shardsql {} should fail",
-        args.join(" ")
-    );
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        !err.contains("panicked"),
-        "a user error must not panic:\n{err}"
-    );
-    err
-}
-
 #[test]
 fn stats_json_has_every_field_in_every_mode() {
     let dir = scratch("cli-stats");

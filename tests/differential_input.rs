@@ -14,20 +14,6 @@ const LINES: usize = 14_000;
 /// Well-formed records at the start, so the sampled types are BIGINT, VARCHAR, DOUBLE.
 const CLEAN: u64 = 1_100;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// A CSV file of `id,name,v` whose records are mostly well formed, with every kind of hostile
 /// record mixed in at random places.
 fn hostile_csv(seed: u64) -> Vec<u8> {
@@ -75,7 +61,7 @@ fn random_csv(seed: u64) -> Vec<u8> {
     let alphabet = b"\"\",,,\n\n\r 1a.\xFF";
     let mut out = b"id,name,v\n".to_vec();
     for _ in 0..LINES * 8 {
-        out.push(alphabet[r.below(alphabet.len() as u64) as usize]);
+        out.push(alphabet[r.below(alphabet.len())]);
     }
     out
 }

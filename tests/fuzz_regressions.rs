@@ -6,6 +6,8 @@
 //! hostile values) over the seeds, so CI fuzzes a little without nightly. Any panic fails the
 //! test.
 
+mod common;
+use common::Rng;
 use shardsql::sink::Format;
 use std::path::PathBuf;
 
@@ -34,21 +36,6 @@ fn files(dir: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .unwrap_or_default();
     out.sort();
     out
-}
-
-/// A tiny xorshift PRNG: the mutation run is the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 const TOKENS: [&str; 34] = [

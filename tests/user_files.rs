@@ -7,26 +7,6 @@ use common::*;
 use std::io::Write;
 use std::process::Command;
 
-/// Runs the binary, expecting failure; returns stderr (never a panic).
-fn fails(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_shardsql"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(
-        !out.status.success(),
-        "shardsql {} should fail",
-        args.join(" ")
-    );
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        !err.contains("panicked"),
-        "a user error must not panic:\n{err}"
-    );
-    err
-}
-
 fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
@@ -89,7 +69,7 @@ fn gzip_and_bom_inputs_read_as_the_plain_file_at_1_and_2_cores() {
     }
     // A file that only looks like gzip is a clear error.
     let bad = write(&dir, "bad.csv.gz", b"\x1F\x8Bnot really gzip");
-    let err = fails(&["--query", &q, "--input", &bad]);
+    let err = shardsql_fails(&["--query", &q, "--input", &bad]);
     assert!(err.contains("gzip"), "{err}");
 }
 
@@ -175,7 +155,7 @@ fn a_wrong_inferred_type_says_it_was_inferred_and_how_to_fix_it() {
     // One `abc` among numbers made the column VARCHAR: AVG(temp) says so, with the line.
     let temps = write(&dir, "t.csv", b"temp\n20.5\nabc\n21\n");
     let avg = write(&dir, "avg.sql", b"SELECT AVG(temp) AS t FROM t");
-    let err = fails(&["--query", &avg, "--input", &temps]);
+    let err = shardsql_fails(&["--query", &avg, "--input", &temps]);
     assert!(err.contains("inferred"), "{err}");
     assert!(err.contains("line 3 holds `abc`"), "{err}");
     assert!(err.contains("--schema temp:double"), "{err}");
@@ -187,7 +167,7 @@ fn an_output_name_shardsql_cannot_write_is_refused() {
     let q = write(&dir, "q.sql", b"SELECT * FROM market_data");
     for name in ["out.parquet", "out.csv.gz", "out.xlsx"] {
         let out = dir.join(name);
-        let err = fails(&[
+        let err = shardsql_fails(&[
             "--query",
             &q,
             "--records",
@@ -200,7 +180,7 @@ fn an_output_name_shardsql_cannot_write_is_refused() {
             "{err}"
         );
         assert!(!out.exists(), "{name} was created");
-        let err = fails(&["gen", "--records", "10", "--output", out.to_str().unwrap()]);
+        let err = shardsql_fails(&["gen", "--records", "10", "--output", out.to_str().unwrap()]);
         assert!(err.contains("does not write"), "{err}");
     }
     for name in ["out.csv", "out.JSONL", "out"] {

@@ -330,3 +330,40 @@ pub fn compare_seed(query: &str, a: &Table, b: &Table) -> Result<(), String> {
         same_multiset(a, b)
     }
 }
+
+/// Runs `shardsql args...` expecting failure; returns stderr, which must hold no panic.
+pub fn shardsql_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "shardsql {} should fail",
+        args.join(" ")
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !err.contains("panicked"),
+        "a user error must not panic:\n{err}"
+    );
+    err
+}
+
+/// A tiny xorshift PRNG: generated inputs are the same on every machine.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform-ish in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
