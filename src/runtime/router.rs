@@ -129,16 +129,19 @@ mod tests {
             ],
         };
         let rows: Vec<u32> = (0..500).filter(|r| r % 3 != 0).collect();
-        for keys in [vec![0], vec![0, 1], vec![0, 2]] {
-            let mut fast = Vec::new();
-            partition_by_key(&b, &keys, &rows, 5, &mut fast);
-            let dest: Vec<u32> = rows
-                .iter()
-                .map(|&r| shard_of(key_hash(&b, &keys, r as usize), 5) as u32)
-                .collect();
-            let mut slow = vec![Vec::new(); 5];
-            partition(&rows, &dest, &mut slow);
-            assert_eq!(fast, slow, "keys {keys:?}");
+        for shards in 1..=6 {
+            for keys in [vec![0], vec![0, 1], vec![0, 2]] {
+                // Lists left over from a previous block (and too many of them) are reset.
+                let mut fast = vec![vec![7]; 9];
+                partition_by_key(&b, &keys, &rows, shards, &mut fast);
+                let dest: Vec<u32> = rows
+                    .iter()
+                    .map(|&r| shard_of(key_hash(&b, &keys, r as usize), shards) as u32)
+                    .collect();
+                let mut slow = vec![Vec::new(); shards];
+                partition(&rows, &dest, &mut slow);
+                assert_eq!(fast, slow, "keys {keys:?}, {shards} shards");
+            }
         }
     }
 
