@@ -657,14 +657,9 @@ impl Core {
         let max_time = times
             .and_then(|t| t.iter().copied().max())
             .unwrap_or(i64::MIN);
-        let min_time = match (plan.lateness_window(), times) {
-            (Some(_), Some(t)) => t
-                .iter()
-                .map(|&x| if x == NULL_INT { i64::MAX } else { x })
-                .min()
-                .unwrap_or(i64::MAX),
-            _ => i64::MAX,
-        };
+        // The block's smallest event time, for the disorder measure: only where records can
+        // be late, found by the lateness check's own pass (free for an in-order block).
+        let mut min_time = i64::MAX;
 
         self.sel.clear();
         match &plan.filter {
@@ -677,7 +672,7 @@ impl Core {
             None => self.sel.extend(0..n as u32),
         }
         if let (Some(w), Some(t)) = (plan.lateness_window(), times) {
-            self.drop_late_in_block(w, t, batch);
+            min_time = self.drop_late_in_block(w, t, batch);
             if w.needs_cutoffs() {
                 self.fill_cutoffs(t);
             }
@@ -780,23 +775,26 @@ impl Core {
     }
 
     /// Drops rows whose window ended at or before the maximum event time seen earlier in this
-    /// block (minus the allowed lateness). The shard checks earlier blocks.
-    fn drop_late_in_block(&mut self, w: WindowSpec, times: &[i64], batch: &Batch) {
+    /// block (minus the allowed lateness). The shard checks earlier blocks. Returns the block's
+    /// smallest non-NULL event time (`i64::MAX` if none) and records its in-block disorder.
+    fn drop_late_in_block(&mut self, w: WindowSpec, times: &[i64], batch: &Batch) -> i64 {
         let lateness = self.lateness_ms;
         // Fast path: in an in-order block no row can be late against the rows before it. (A
         // NULL event time is the smallest integer, so it would sort first; such a row has no
         // window and is always late.)
         if times.windows(2).all(|p| p[0] <= p[1]) && times.first() != Some(&NULL_INT) {
-            return;
+            return times.first().copied().unwrap_or(i64::MAX);
         }
         let mut prefix_max = i64::MIN;
         let mut lag = 0i64;
+        let mut min_time = i64::MAX;
         for &t in times {
             if t != NULL_INT {
                 if prefix_max != i64::MIN {
                     lag = lag.max(prefix_max.saturating_sub(t));
                 }
                 prefix_max = prefix_max.max(t);
+                min_time = min_time.min(t);
             }
         }
         self.stats.max_lag_ms = self.stats.max_lag_ms.max(lag);
@@ -826,6 +824,7 @@ impl Core {
             late.batch.gather_from(batch, &late_rows);
             late.flush_if_full();
         }
+        min_time
     }
 
     fn take_buffer(&mut self, shard: usize) -> Batch {
