@@ -12,7 +12,7 @@
 //! | command line | [`cli`], [`app`] | flags → a checked run; the commands end to end |
 //! | SQL front end | [`sql`] | text → parse (plus `WINDOW` / `EMIT` / `ALLOWED LATENESS` lifting) → typed [`sql::Plan`] |
 //! | data | [`data`] | schemas, columnar [`data::Batch`]es (NULL as one reserved value per type), the string [`data::Dict`] |
-//! | sources | [`source`] | the generator, CSV / JSON-lines readers, the chunk cutter for parallel parsing, numbered input blocks |
+//! | sources | [`source`] | the generator, opening inputs (gzip, BOM), CSV / JSON-lines readers, the record-end scanner and chunk cutter for parallel parsing, live framing of pipes, numbered input blocks |
 //! | runtime | [`runtime`] | placement, the SPSC mesh, the router, the core loop, the mutex baseline |
 //! | operators | [`ops`] | projection, GROUP BY + tumbling / hopping windows, sessions, the EMIT CHANGES changelog, ROWS windows |
 //! | sinks | [`sink`] | CSV / JSON lines / null output, written in large chunks |
