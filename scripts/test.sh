@@ -16,12 +16,12 @@ fi
 
 step "cargo fmt --check"
 cargo fmt --check
-step "cargo clippy (first run: builds the dependencies, ~3-5 min on 2 cores)"
+step "cargo clippy (first run: builds the dependencies, ~1.5-3 min on 2 cores)"
 cargo clippy --all-targets --quiet -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
-  step "building the tests (~3-5 min on 2 cores the first time)"
+  step "building the tests (~2.5-5 min on 2 cores the first time)"
   cargo nextest run --no-run
-  step "running every test (cargo nextest; ~10 min on 2 cores)"
+  step "running every test (cargo nextest; ~4-5 min on 2 cores)"
   cargo nextest run --no-fail-fast
   step "doc tests"
   cargo test --doc --quiet
