@@ -2,6 +2,7 @@
 //! typed `Plan`. `compile_query` is the one entry point; errors come back rendered against
 //! the query text.
 
+mod compile;
 pub mod expr;
 pub mod parse;
 pub mod plan;
@@ -43,7 +44,7 @@ pub fn fuzz_compile(data: &[u8]) {
 /// The stack of the thread that parses and plans a query. sqlparser builds (and drops, and
 /// prints, and spans) its tree by recursion, and a flat chain such as `a OR b OR ...` is one
 /// level per term, so a query file of a few hundred kilobytes needs a few megabytes here.
-/// shardsql's own passes over the tree are loops or bounded by `plan::MAX_EXPR_DEPTH`.
+/// shardsql's own passes over the tree are loops or bounded by `compile::MAX_EXPR_DEPTH`.
 const COMPILE_STACK: usize = 256 << 20;
 
 /// Queries up to this many bytes are compiled on the caller's thread: at a few characters per
