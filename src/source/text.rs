@@ -617,6 +617,21 @@ impl TextReader {
         Ok(seen)
     }
 
+    /// A bad value's reason, saying so when column `i`'s type was inferred (the error path only).
+    fn with_inference_hint(&self, i: usize, reason: String) -> String {
+        match self.inferred.get(i) {
+            Some(Some(_)) => {
+                let f = &self.schema.fields[i];
+                format!(
+                    "{reason} (the column's type {} was inferred from the first {SAMPLE_ROWS} \
+                     records; declare it with --schema {}:varchar or another type)",
+                    f.ty, f.name
+                )
+            }
+            _ => reason,
+        }
+    }
+
     /// Parses `self.record` into `out`, all fields or none.
     fn append(&mut self, out: &mut Batch) -> std::result::Result<(), String> {
         let n = self.schema.len();
@@ -649,18 +664,8 @@ impl TextReader {
                 self.staged.push(NULL_FIELD);
                 continue;
             }
-            let inferred = self.inferred.get(i).is_some_and(Option::is_some);
-            self.staged.push(parse_value(text, f).map_err(|e| {
-                if inferred {
-                    format!(
-                        "{e} (the column's type {} was inferred from the first {SAMPLE_ROWS} \
-                         records; declare it with --schema {}:varchar or another type)",
-                        f.ty, f.name
-                    )
-                } else {
-                    e
-                }
-            })?);
+            let v = parse_value(text, f).map_err(|e| self.with_inference_hint(i, e))?;
+            self.staged.push(v);
         }
         for (i, (col, &v)) in out.columns.iter_mut().zip(&self.staged).enumerate() {
             if v == NULL_FIELD && is_null_text(&self.record[i], self.schema.fields[i].ty) {
