@@ -4,9 +4,11 @@
 
 pub mod chunker;
 pub mod generator;
+mod json;
 pub mod live;
 pub mod open;
 pub mod text;
+mod values;
 
 use crate::data::Batch;
 use generator::Generator;
