@@ -97,7 +97,7 @@ fn run(args: RunArgs) -> Result<()> {
         ));
     }
     let mut inferred = Vec::new();
-    let (schema, source) = match &args.input {
+    let (schema, mut source) = match &args.input {
         Some(path) => {
             // A pipe, stdin or a followed file is live: records are framed as they arrive.
             let live =
@@ -169,6 +169,10 @@ fn run(args: RunArgs) -> Result<()> {
         None => None,
     };
 
+    // Readers store only the columns the query reads (the rest are validated, not kept).
+    if let Source::Text(r) = &mut source {
+        r.set_projection(plan.reads_columns(late_output.is_some()));
+    }
     let mut preload_malformed = None;
     let input = match (source, args.preload) {
         (Source::Gen(g), true) => Input::Preloaded(Arc::new(source::preload_generator(&g))),

@@ -4,7 +4,7 @@
 //! and counted (`malformed`, with the first few line numbers and reasons kept), or stops the
 //! run under `--on-error fail`.
 
-use crate::data::batch::Column;
+use crate::data::batch::{Column, NULL_STR};
 use crate::data::time::{self, EpochUnit};
 use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
@@ -90,6 +90,10 @@ pub struct TextReader {
     /// chunk at a time, each loaded as the reader's next input once the last is read.
     live: Option<Box<Framer>>,
     format: Format,
+    /// Per column, whether the query reads it (`set_projection`): an unread column is still
+    /// validated as its type (so malformed counts do not depend on the query) but not stored:
+    /// its batch column holds NULLs, which no operator reads.
+    reads: Vec<bool>,
 }
 
 /// How a column's type was inferred from the sampled records.
@@ -304,7 +308,19 @@ impl TextReader {
             self.format,
         );
         parser.inferred = self.inferred.clone();
+        parser.reads = self.reads.clone();
         parser
+    }
+
+    /// Parse into batches only the columns with `reads[i]` (`Plan::reads_columns`); the others
+    /// are validated and hold placeholders. All columns are read until this is called.
+    pub fn set_projection(&mut self, reads: Vec<bool>) {
+        self.reads = reads;
+    }
+
+    /// Whether column `i` is stored in batches (see `set_projection`).
+    fn stores(&self, i: usize) -> bool {
+        self.reads.get(i).copied().unwrap_or(true)
     }
 
     /// Per column, how its type was inferred (`None`: fixed by `--schema` or `market_data`).
@@ -339,6 +355,7 @@ impl TextReader {
             inferred: Vec::new(),
             live: None,
             format,
+            reads: Vec::new(),
         }
     }
 
@@ -680,6 +697,7 @@ impl TextReader {
                 Column::Int(c) => c.push(v as i64),
                 Column::Float(c) => c.push(f64::from_bits(v)),
                 Column::Bool(c) => c.push(v as u8),
+                Column::Str(c) if !self.stores(i) => c.push(NULL_STR),
                 Column::Str(c) => {
                     let text = std::str::from_utf8(&self.record[i]).expect("validated above");
                     c.push(self.interner.intern(text));
