@@ -72,7 +72,9 @@ impl std::fmt::Debug for Dict {
 /// A thread's interning front end: a private map in front of the shared `Dict`.
 pub struct Interner {
     dict: Arc<Dict>,
-    local: FxHashMap<Box<str>, u32>,
+    /// Keyed by the string's bytes, so lookups need no `&str` (the same hash as `str`'s keys
+    /// would be: both hash their bytes).
+    local: FxHashMap<Box<[u8]>, u32>,
 }
 
 impl Interner {
@@ -87,9 +89,18 @@ impl Interner {
         &self.dict
     }
 
+    /// The id of `bytes`, which the caller has checked are UTF-8, interning them on first
+    /// sight: a known string costs one lookup, with no UTF-8 check of its own.
+    pub fn intern_utf8(&mut self, bytes: &[u8]) -> u32 {
+        match self.local.get(bytes) {
+            Some(&id) => id,
+            None => self.intern(std::str::from_utf8(bytes).expect("the caller checked UTF-8")),
+        }
+    }
+
     /// The id of `s`, interning it on first sight.
     pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.local.get(s) {
+        if let Some(&id) = self.local.get(s.as_bytes()) {
             return id;
         }
         let mut index = self.dict.index.write().unwrap_or_else(|e| e.into_inner());
@@ -101,7 +112,7 @@ impl Interner {
                 id
             }
         };
-        self.local.insert(s.into(), id);
+        self.local.insert(s.as_bytes().into(), id);
         id
     }
 }

@@ -3,12 +3,13 @@
 //! shards restore when they consume (see `runtime`).
 
 pub mod chunker;
+mod csv_fields;
 pub mod generator;
 mod json;
 pub mod live;
 pub mod open;
 pub mod text;
-mod values;
+pub mod values;
 
 use crate::data::Batch;
 use generator::Generator;

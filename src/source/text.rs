@@ -4,27 +4,23 @@
 //! and counted (`malformed`, with the first few line numbers and reasons kept), or stops the
 //! run under `--on-error fail`.
 
-use crate::data::batch::{Column, NULL_STR};
 use crate::data::time::{self, EpochUnit};
 use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
 use crate::sink::Format;
+use crate::source::csv_fields::CsvInput;
 use crate::source::json::{json_record, parse_object};
 use crate::source::live::Framer;
 use crate::source::open::{input_format, open_input};
+pub use crate::source::values::Inferred;
 use crate::source::values::{
-    first_non_number, infer_type, is_null_text, parse_value, plain_int, unit_plural,
+    SAMPLE_ROWS, append_record, first_non_number, infer_type, plain_int, unit_plural,
 };
 use csv::ByteRecord;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
-/// The staged value of an empty (NULL) field; `append` checks the field text too, since a
-/// float's bits could equal it.
-const NULL_FIELD: u64 = u64::MAX;
-/// Records sampled to infer column types.
-const SAMPLE_ROWS: usize = 1000;
 /// A live input's sample: what arrives within this after its first record.
 const SAMPLE_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
 /// Malformed records reported with their line and reason.
@@ -40,7 +36,7 @@ pub enum OnError {
 }
 
 enum Raw {
-    Csv(csv::Reader<Box<dyn Read + Send>>),
+    Csv(CsvInput),
     Jsonl {
         lines: BufReader<Box<dyn Read + Send>>,
         keys: Vec<String>,
@@ -79,8 +75,6 @@ pub struct TextReader {
     pub malformed: u64,
     pub examples: Vec<Malformed>,
     pub records_read: u64,
-    /// Added to CSV line numbers: a chunk parser's chunk starts at line `line_offset + 1`.
-    line_offset: u64,
     /// Where the records start in the opened (decompressed, BOM-less) input: the byte offset
     /// and line just after a CSV header; the start for JSON lines, whose first object is a record.
     data_start: DataStart,
@@ -94,15 +88,6 @@ pub struct TextReader {
     /// validated as its type (so malformed counts do not depend on the query) but not stored:
     /// its batch column holds NULLs, which no operator reads.
     reads: Vec<bool>,
-}
-
-/// How a column's type was inferred from the sampled records.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Inferred {
-    pub ty: DataType,
-    /// For a VARCHAR column whose other samples were numbers: the first text that was not, and
-    /// its line (what a user needs to see why `AVG(col)` is refused).
-    pub first_text: Option<(u64, String)>,
 }
 
 impl TextReader {
@@ -227,13 +212,7 @@ impl TextReader {
         let raw = match format {
             // The dialect (`,`, `"`, doubled quotes, CR/LF/CRLF, no comments or escapes) is
             // what `chunker::RecordEnds` mirrors to cut records exactly: change both or neither.
-            Format::Csv => Raw::Csv(
-                csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .flexible(true)
-                    .buffer_capacity(1 << 16)
-                    .from_reader(input),
-            ),
+            Format::Csv => Raw::Csv(CsvInput::new(input)),
             Format::JsonLines => Raw::Jsonl {
                 lines: BufReader::with_capacity(1 << 16, input),
                 keys: Vec::new(),
@@ -291,7 +270,7 @@ impl TextReader {
     pub fn chunk_parser(&self) -> TextReader {
         let empty = || -> Box<dyn Read + Send> { Box::new(std::io::empty()) };
         let raw = match &self.raw {
-            Raw::Csv(_) => Raw::Csv(csv::ReaderBuilder::new().from_reader(empty())),
+            Raw::Csv(_) => Raw::Csv(CsvInput::new(empty())),
             Raw::Jsonl { keys, .. } => Raw::Jsonl {
                 lines: BufReader::new(empty()),
                 keys: keys.clone(),
@@ -316,11 +295,6 @@ impl TextReader {
     /// are validated and hold placeholders. All columns are read until this is called.
     pub fn set_projection(&mut self, reads: Vec<bool>) {
         self.reads = reads;
-    }
-
-    /// Whether column `i` is stored in batches (see `set_projection`).
-    fn stores(&self, i: usize) -> bool {
-        self.reads.get(i).copied().unwrap_or(true)
     }
 
     /// Per column, how its type was inferred (`None`: fixed by `--schema` or `market_data`).
@@ -350,7 +324,6 @@ impl TextReader {
             malformed: 0,
             examples: Vec::new(),
             records_read: 0,
-            line_offset: 0,
             data_start: DataStart { byte: 0, line: 1 },
             inferred: Vec::new(),
             live: None,
@@ -362,19 +335,12 @@ impl TextReader {
     /// Makes whole records `bytes`, which start at line `first_line` of the input, the next
     /// thing `read_block` reads.
     pub fn load_chunk(&mut self, bytes: Vec<u8>, first_line: u64) {
-        let input: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(bytes));
-        self.line_offset = first_line.saturating_sub(1);
         match &mut self.raw {
-            Raw::Csv(reader) => {
-                *reader = csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .flexible(true)
-                    .buffer_capacity(1 << 16)
-                    .from_reader(input);
-            }
+            Raw::Csv(input) => input.load(bytes, first_line),
             Raw::Jsonl { lines, line_no, .. } => {
+                let input: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(bytes));
                 *lines = BufReader::with_capacity(1 << 16, input);
-                *line_no = self.line_offset;
+                *line_no = first_line.saturating_sub(1);
             }
         }
     }
@@ -384,19 +350,16 @@ impl TextReader {
     fn read_header(&mut self) -> Result<Option<Vec<String>>> {
         let name = self.name.clone();
         let header = match &mut self.raw {
-            Raw::Csv(reader) => {
-                let mut rec = ByteRecord::new();
-                let ok = reader.read_byte_record(&mut rec).map_err(|e| {
-                    Error::Input(format!("--input {name}: cannot read the CSV header: {e}"))
+            Raw::Csv(input) => {
+                let read = input.next_record().map_err(|e| {
+                    Error::io(format!("--input {name}: cannot read the CSV header"), e)
                 })?;
-                if !ok {
+                if read.is_none() {
                     return Ok(None);
                 }
-                let pos = reader.position();
-                self.data_start = DataStart {
-                    byte: pos.byte(),
-                    line: pos.line(),
-                };
+                let (byte, line) = input.position();
+                self.data_start = DataStart { byte, line };
+                let rec = input.record().to_byte_record();
                 rec.iter()
                     .enumerate()
                     .map(|(i, f)| {
@@ -534,29 +497,11 @@ impl TextReader {
     fn read_raw(&mut self) -> Result<Option<std::result::Result<(u64, ByteRecord), Malformed>>> {
         let name = &self.name;
         match &mut self.raw {
-            Raw::Csv(reader) => {
-                // Reuse the record's buffers: no allocation per record.
-                let mut rec = std::mem::take(&mut self.spare);
-                match reader.read_byte_record(&mut rec) {
-                    Ok(false) => Ok(None),
-                    Ok(true) => {
-                        let line = rec.position().map_or(0, |p| p.line()) + self.line_offset;
-                        Ok(Some(Ok((line, rec))))
-                    }
-                    Err(e) => match e.kind() {
-                        csv::ErrorKind::Io(_) => {
-                            Err(Error::Input(format!("--input {name}: read failed: {e}")))
-                        }
-                        _ => {
-                            let line = e.position().map_or(0, |p| p.line()) + self.line_offset;
-                            Ok(Some(Err(Malformed {
-                                line,
-                                reason: e.to_string(),
-                            })))
-                        }
-                    },
-                }
-            }
+            Raw::Csv(input) => match input.next_record() {
+                Ok(Some(line)) => Ok(Some(Ok((line, input.record().to_byte_record())))),
+                Ok(None) => Ok(None),
+                Err(e) => Err(Error::io(format!("--input {name}: read failed"), e)),
+            },
             Raw::Jsonl {
                 lines,
                 keys,
@@ -618,6 +563,33 @@ impl TextReader {
     pub fn read_block(&mut self, out: &mut Batch, max: usize) -> Result<usize> {
         let mut seen = 0;
         while out.len() < max {
+            // CSV once the sample is read: parsed in place, never copied into a record.
+            if self.sample.is_empty()
+                && let Raw::Csv(input) = &mut self.raw
+            {
+                let line = match input.next_record() {
+                    Ok(Some(line)) => line,
+                    Ok(None) => break,
+                    Err(e) => {
+                        return Err(Error::io(format!("--input {}: read failed", self.name), e));
+                    }
+                };
+                seen += 1;
+                self.records_read += 1;
+                let appended = append_record(
+                    &input.record(),
+                    &self.schema,
+                    &self.reads,
+                    &self.inferred,
+                    &mut self.interner,
+                    &mut self.staged,
+                    out,
+                );
+                if let Err(reason) = appended {
+                    self.report(Malformed { line, reason })?;
+                }
+                continue;
+            }
             let next = match self.sample.pop_front() {
                 Some(r) => Some(Ok(r)),
                 None => self.read_raw()?,
@@ -638,73 +610,17 @@ impl TextReader {
         Ok(seen)
     }
 
-    /// A bad value's reason, saying so when column `i`'s type was inferred (the error path only).
-    fn with_inference_hint(&self, i: usize, reason: String) -> String {
-        match self.inferred.get(i) {
-            Some(Some(_)) => {
-                let f = &self.schema.fields[i];
-                format!(
-                    "{reason} (the column's type {} was inferred from the first {SAMPLE_ROWS} \
-                     records; declare it with --schema {}:varchar or another type)",
-                    f.ty, f.name
-                )
-            }
-            _ => reason,
-        }
-    }
-
     /// Parses `self.record` into `out`, all fields or none.
     fn append(&mut self, out: &mut Batch) -> std::result::Result<(), String> {
-        let n = self.schema.len();
-        if self.record.len() != n {
-            return Err(format!("expected {n} fields, found {}", self.record.len()));
-        }
-        // Parse every field once into `staged`; append only when the whole record is valid.
-        self.staged.clear();
-        for (i, f) in self.schema.fields.iter().enumerate() {
-            // The common cases, straight from the bytes: an integer column, a TIMESTAMP as an
-            // epoch number in its unit or as ISO-8601 text.
-            if f.ty == DataType::Int
-                && let Some(v) = plain_int(&self.record[i])
-            {
-                self.staged.push(v as u64);
-                continue;
-            }
-            if f.ty == DataType::Timestamp
-                && let Some(v) = match plain_int(&self.record[i]) {
-                    Some(v) => f.unit.to_ms(v),
-                    None => time::parse_iso(&self.record[i]),
-                }
-            {
-                self.staged.push(v as u64);
-                continue;
-            }
-            let text = std::str::from_utf8(&self.record[i])
-                .map_err(|_| format!("column `{}` is not valid UTF-8", f.name))?;
-            if is_null_text(text.as_bytes(), f.ty) {
-                self.staged.push(NULL_FIELD);
-                continue;
-            }
-            let v = parse_value(text, f).map_err(|e| self.with_inference_hint(i, e))?;
-            self.staged.push(v);
-        }
-        for (i, (col, &v)) in out.columns.iter_mut().zip(&self.staged).enumerate() {
-            if v == NULL_FIELD && is_null_text(&self.record[i], self.schema.fields[i].ty) {
-                col.push_null();
-                continue;
-            }
-            match col {
-                Column::Int(c) => c.push(v as i64),
-                Column::Float(c) => c.push(f64::from_bits(v)),
-                Column::Bool(c) => c.push(v as u8),
-                Column::Str(c) if !self.stores(i) => c.push(NULL_STR),
-                Column::Str(c) => {
-                    let text = std::str::from_utf8(&self.record[i]).expect("validated above");
-                    c.push(self.interner.intern(text));
-                }
-            }
-        }
-        Ok(())
+        append_record(
+            &self.record,
+            &self.schema,
+            &self.reads,
+            &self.inferred,
+            &mut self.interner,
+            &mut self.staged,
+            out,
+        )
     }
 }
 
