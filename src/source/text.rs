@@ -8,13 +8,13 @@ use crate::data::time::{self, EpochUnit};
 use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
 use crate::sink::Format;
-use crate::source::csv_fields::CsvInput;
+use crate::source::csv_fields::{CsvInput, Run, RunStop};
 use crate::source::json::{json_record, parse_object};
 use crate::source::live::Framer;
 use crate::source::open::{input_format, open_input};
 pub use crate::source::values::Inferred;
 use crate::source::values::{
-    SAMPLE_ROWS, append_record, first_non_number, infer_type, plain_int, unit_plural,
+    SAMPLE_ROWS, append_record, append_run, first_non_number, infer_type, plain_int, unit_plural,
 };
 use csv::ByteRecord;
 use std::collections::VecDeque;
@@ -72,6 +72,10 @@ pub struct TextReader {
     spare: ByteRecord,
     /// One parsed value per field (integers, float bits, booleans) before the row is appended.
     staged: Vec<u64>,
+    /// CSV: the run of simple records being parsed, and its malformed records (`append_run`).
+    run: Run,
+    is_bad: Vec<bool>,
+    bad: Vec<(usize, String)>,
     pub malformed: u64,
     pub examples: Vec<Malformed>,
     pub records_read: u64,
@@ -321,6 +325,9 @@ impl TextReader {
             record: ByteRecord::new(),
             spare: ByteRecord::new(),
             staged: Vec::new(),
+            run: Run::default(),
+            is_bad: Vec::new(),
+            bad: Vec::new(),
             malformed: 0,
             examples: Vec::new(),
             records_read: 0,
@@ -563,16 +570,51 @@ impl TextReader {
     pub fn read_block(&mut self, out: &mut Batch, max: usize) -> Result<usize> {
         let mut seen = 0;
         while out.len() < max {
-            // CSV once the sample is read: parsed in place, never copied into a record.
+            // CSV once the sample is read: parsed in place, runs of simple records a column
+            // at a time, the rest record by record.
             if self.sample.is_empty()
                 && let Raw::Csv(input) = &mut self.raw
             {
-                let line = match input.next_record() {
-                    Ok(Some(line)) => line,
-                    Ok(None) => break,
-                    Err(e) => {
-                        return Err(Error::io(format!("--input {}: read failed", self.name), e));
+                let n = self.schema.len();
+                let stop = input
+                    .next_run(n, max - out.len(), &mut self.run)
+                    .map_err(|e| Error::io(format!("--input {}: read failed", self.name), e))?;
+                let view = input.run(&self.run);
+                if view.len() > 0 {
+                    seen += view.len();
+                    self.records_read += view.len() as u64;
+                    append_run(
+                        &view,
+                        &self.schema,
+                        &self.reads,
+                        &self.inferred,
+                        &mut self.interner,
+                        out,
+                        &mut self.is_bad,
+                        &mut self.bad,
+                    );
+                    let lines: Vec<(u64, String)> = std::mem::take(&mut self.bad)
+                        .into_iter()
+                        .map(|(r, reason)| (view.line(r), reason))
+                        .collect();
+                    for (line, reason) in lines {
+                        self.report(Malformed { line, reason })?;
                     }
+                }
+                match stop {
+                    RunStop::More => continue,
+                    RunStop::End => break,
+                    RunStop::Complex if out.len() >= max => break,
+                    RunStop::Complex => {}
+                }
+                let Raw::Csv(input) = &mut self.raw else {
+                    unreachable!()
+                };
+                let next = input.next_record();
+                let next =
+                    next.map_err(|e| Error::io(format!("--input {}: read failed", self.name), e))?;
+                let Some(line) = next else {
+                    break;
                 };
                 seen += 1;
                 self.records_read += 1;
