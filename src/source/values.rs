@@ -449,75 +449,67 @@ pub(super) fn append_run(
             // A column the query does not read is validated only: a plain integer or
             // decimal is valid whatever its digits (the general parser decides the rest).
             Column::Int(c) if f.ty == DataType::Int && !stored => {
-                c.reserve(k);
-                for r in 0..k {
+                c.extend((0..k).map(|r| {
                     let text = run.field(r, i);
                     if !is_plain_int(text) {
                         general(r, i, text, bad);
                     }
-                    c.push(NULL_INT);
-                }
+                    NULL_INT
+                }));
             }
             Column::Float(c) if !stored => {
-                c.reserve(k);
-                for r in 0..k {
+                c.extend((0..k).map(|r| {
                     let text = run.field(r, i);
                     if !is_plain_decimal(text) {
                         general(r, i, text, bad);
                     }
-                    c.push(null_float());
-                }
+                    null_float()
+                }));
             }
             Column::Int(c) if f.ty == DataType::Int => {
-                c.reserve(k);
-                for r in 0..k {
+                c.extend((0..k).map(|r| {
                     let text = run.field(r, i);
-                    c.push(match plain_int(text) {
+                    match plain_int(text) {
                         Some(v) => v,
                         None => general(r, i, text, bad).map_or(NULL_INT, |v| v as i64),
-                    });
-                }
+                    }
+                }));
             }
             Column::Int(c) => {
-                c.reserve(k);
-                for r in 0..k {
+                c.extend((0..k).map(|r| {
                     let text = run.field(r, i);
-                    let fast = plain_int(text).and_then(|v| f.unit.to_ms(v));
-                    c.push(match fast {
+                    match plain_int(text).and_then(|v| f.unit.to_ms(v)) {
                         Some(v) => v,
                         None => general(r, i, text, bad).map_or(NULL_INT, |v| v as i64),
-                    });
-                }
+                    }
+                }));
             }
             Column::Float(c) => {
-                c.reserve(k);
-                for r in 0..k {
+                c.extend((0..k).map(|r| {
                     let text = run.field(r, i);
-                    c.push(match plain_decimal(text) {
+                    match plain_decimal(text) {
                         Some(x) => x,
                         None => general(r, i, text, bad).map_or(null_float(), f64::from_bits),
-                    });
-                }
+                    }
+                }));
             }
             Column::Str(c) => {
-                c.reserve(k);
-                for r in 0..k {
+                c.extend((0..k).map(|r| {
                     let text = run.field(r, i);
                     let valid =
                         (!text.is_empty() && text.is_ascii()) || general(r, i, text, bad).is_some();
-                    c.push(if valid && stored {
+                    if valid && stored {
                         interner.intern_utf8(text)
                     } else {
                         NULL_STR
-                    });
-                }
+                    }
+                }));
             }
             Column::Bool(c) => {
-                c.reserve(k);
-                for r in 0..k {
+                c.extend((0..k).map(|r| {
                     let text = run.field(r, i);
-                    c.push(general(r, i, text, bad).map_or(NULL_BOOL, |v| v as u8));
-                }
+                    general(r, i, text, bad).map_or(NULL_BOOL, |v| v as u8)
+                }));
             }
         }
     }
