@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Times shardsql and DuckDB side by side on the five seed queries over one generated CSV.
+"""Times shardsql and DuckDB side by side on the five seed queries over one generated file,
+CSV (`.csv`) or JSON lines (`.jsonl`).
 
-Usage: compare_duckdb.py SHARDSQL_BINARY DATA.csv THREADS [REPS]
+Usage: compare_duckdb.py SHARDSQL_BINARY DATA.csv|DATA.jsonl THREADS [REPS]
 
 Two settings, both with the same thread count (`--cores N` / `SET threads = N`):
 - in memory: shardsql `--input DATA.csv --preload` (its clock starts after parsing) against
   DuckDB over a table loaded from the CSV beforehand;
-- from the file: shardsql parsing the CSV as it runs against DuckDB querying read_csv().
+- from the file: shardsql parsing the file as it runs against DuckDB querying read_csv() or
+  read_json() with the same column types.
 Both engines form every result row: shardsql into its null sink, DuckDB into a temporary
 table (CREATE TEMP TABLE ... AS). Each time is the median of REPS runs (default 3).
 """
@@ -52,10 +54,13 @@ def main():
     reps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}")
-    con.execute(f"CREATE TABLE market_data AS SELECT * FROM read_csv('{data}', header = true, columns = {TYPES})")
+    if data.endswith(".jsonl"):
+        file_src = f"read_json('{data}', format = 'newline_delimited', columns = {TYPES})"
+    else:
+        file_src = f"read_csv('{data}', header = true, columns = {TYPES})"
+    con.execute(f"CREATE TABLE market_data AS SELECT * FROM {file_src}")
     records = con.execute("SELECT COUNT(*) FROM market_data").fetchone()[0]
-    file_src = f"read_csv('{data}', header = true, columns = {TYPES})"
-    print(f"{records} records, {threads} thread(s), DuckDB {duckdb.__version__}, median of {reps} runs")
+    print(f"{data.rsplit('.', 1)[-1]}: {records} records, {threads} thread(s), DuckDB {duckdb.__version__}, median of {reps} runs")
     print(f"{'query':<26} {'setting':<10} {'shardsql s':>11} {'DuckDB s':>10} {'shardsql M rec/s':>17} {'DuckDB M rec/s':>15} {'ratio':>7}")
     for name, sql in QUERIES.items():
         for setting, preload, src in [("in memory", True, "market_data"), ("from file", False, file_src)]:
