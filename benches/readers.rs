@@ -30,9 +30,15 @@ fn text(format: Format) -> Vec<u8> {
 fn read(bytes: &[u8], format: Format, reads: Option<Vec<bool>>) -> usize {
     let input = Box::new(std::io::Cursor::new(bytes.to_vec()));
     let market = Schema::market_data();
-    let mut r =
-        TextReader::from_reader(input, "bench", format, Some(&market), Dict::new(), OnError::Skip)
-            .unwrap();
+    let mut r = TextReader::from_reader(
+        input,
+        "bench",
+        format,
+        Some(&market),
+        Dict::new(),
+        OnError::Skip,
+    )
+    .unwrap();
     if let Some(reads) = reads {
         r.set_projection(reads);
     }
@@ -52,7 +58,11 @@ fn readers(c: &mut Criterion) {
     group.sample_size(20);
     for format in [Format::Csv, Format::JsonLines] {
         let bytes = text(format);
-        let name = if format == Format::Csv { "csv" } else { "jsonl" };
+        let name = if format == Format::Csv {
+            "csv"
+        } else {
+            "jsonl"
+        };
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_function(format!("{name}_memchr_newlines"), |b| {
             b.iter(|| memchr::memchr_iter(b'\n', &bytes).count())
