@@ -54,6 +54,9 @@ pub enum Msg {
 /// What the stream parser deals to a core.
 pub enum SourceMsg {
     Block(Batch),
+    /// A block of one source partition (a Kafka partition), whatever its block number: the
+    /// shards keep that partition's watermark and lateness.
+    PartitionBlock(Batch, u32),
     /// Raw records for the core to parse itself (parallel parsing of a file).
     Chunk(crate::source::chunker::Chunk),
     End,
@@ -94,7 +97,9 @@ pub enum CoreReader {
 }
 
 enum Read {
-    Block(BlockRef),
+    /// A block, and its source partition when the source says (else block `b` belongs to
+    /// partition `b mod P`).
+    Block(BlockRef, Option<u32>),
     NotReady,
     Exhausted,
     /// The input is bad and `--on-error fail` says stop.
@@ -134,7 +139,7 @@ impl CoreReader {
                 b.clear();
                 generator.fill(start, BLOCK_ROWS, &mut b);
                 *next += *stride;
-                Read::Block(BlockRef::Owned(b))
+                Read::Block(BlockRef::Owned(b), None)
             }
             CoreReader::Preloaded {
                 blocks,
@@ -146,7 +151,7 @@ impl CoreReader {
                 }
                 let i = *next;
                 *next += *stride;
-                Read::Block(BlockRef::Shared(blocks.clone(), i))
+                Read::Block(BlockRef::Shared(blocks.clone(), i), None)
             }
             CoreReader::Stream {
                 ring,
@@ -154,7 +159,8 @@ impl CoreReader {
                 spare,
                 ..
             } => match ring.pop() {
-                Ok(SourceMsg::Block(b)) => Read::Block(BlockRef::Owned(b)),
+                Ok(SourceMsg::Block(b)) => Read::Block(BlockRef::Owned(b), None),
+                Ok(SourceMsg::PartitionBlock(b, p)) => Read::Block(BlockRef::Owned(b), Some(p)),
                 Ok(SourceMsg::Chunk(chunk)) => {
                     let parser = parser.as_mut().expect("chunks are dealt with a parser");
                     parser.load_chunk(chunk.bytes, chunk.first_line);
@@ -163,7 +169,7 @@ impl CoreReader {
                         .unwrap_or_else(|| Batch::new(parser.schema(), BLOCK_ROWS));
                     b.clear();
                     match parser.read_block(&mut b, usize::MAX) {
-                        Ok(_) => Read::Block(BlockRef::Owned(b)),
+                        Ok(_) => Read::Block(BlockRef::Owned(b), None),
                         Err(e) => Read::Failed(e),
                     }
                 }
@@ -623,8 +629,8 @@ impl Core {
                 }
                 progress |= self.end_input();
             }
-            Read::Block(block) => {
-                self.route_block(block.batch());
+            Read::Block(block, partition) => {
+                self.route_block(block.batch(), partition);
                 self.reader.recycle(block);
                 progress = true;
                 self.push_pending();
@@ -634,7 +640,7 @@ impl Core {
     }
 
     /// Filters a block, drops the rows it proves late, and processes or routes the rest.
-    fn route_block(&mut self, batch: &Batch) {
+    fn route_block(&mut self, batch: &Batch, partition: Option<u32>) {
         let ingested = Instant::now();
         let plan = self.plan.clone();
         let n = batch.len();
@@ -741,7 +747,7 @@ impl Core {
                 for (s, rows) in outs.into_iter().enumerate() {
                     self.pending[s] = Some(Msg::Block {
                         block: block_no,
-                        partition: (block_no % self.partitions as u64) as u32,
+                        partition: partition.unwrap_or((block_no % self.partitions as u64) as u32),
                         rows,
                         max_time,
                         min_time,

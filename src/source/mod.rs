@@ -4,6 +4,7 @@
 
 pub mod chunker;
 pub mod generator;
+pub mod kafka;
 pub mod live;
 pub mod open;
 pub mod text;
@@ -24,6 +25,8 @@ pub enum Input {
     Preloaded(Arc<Vec<Batch>>),
     /// A file or stdin parsed by one reader thread that deals blocks to the cores.
     Stream(Box<TextReader>),
+    /// A Kafka topic read by one reader thread; its partitions are the source partitions.
+    Kafka(Box<kafka::KafkaInput>),
 }
 
 /// Reads the whole text input into blocks.

@@ -1,0 +1,332 @@
+//! Kafka end to end, against a Tansu broker each test starts (tests/common/kafka.rs; a missing
+//! broker binary fails these tests with the install command). A file and the same stream in a
+//! topic give the same results; results written to a topic read back the same; a malformed
+//! message is counted with its partition and offset; a broker that is gone is a clear error,
+//! never a hang.
+
+mod common;
+#[path = "common/kafka.rs"]
+mod kafka_broker;
+
+use common::*;
+use kafka_broker::Broker;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs shardsql with a watchdog: a run that hangs fails the test instead.
+fn shardsql_within(args: &[&str], limit: Duration) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args(args)
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run shardsql");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "shardsql {} did not finish within {limit:?}:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ok(out: &std::process::Output, what: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{what} failed:\n{err}");
+    err
+}
+
+/// Reads a topic back into a table with shardsql itself (`SELECT *`, bounded).
+fn read_topic(dir: &std::path::Path, url: &str, tag: &str) -> Table {
+    let q = dir.join(format!("{tag}.sql"));
+    std::fs::write(&q, "SELECT * FROM t").unwrap();
+    let out_csv = dir.join(format!("{tag}.csv"));
+    let out = shardsql_within(
+        &[
+            "--query",
+            q.to_str().unwrap(),
+            "--input",
+            url,
+            "--bounded",
+            "--output",
+            out_csv.to_str().unwrap(),
+        ],
+        Duration::from_secs(120),
+    );
+    ok(&out, &format!("reading {url}"));
+    read_csv(&out_csv)
+}
+
+/// A stream in a file and the same stream in a 3-partition topic (`gen --output kafka://`)
+/// give the same windowed aggregate; the results written to a topic (keyed, JSON) read back
+/// as the same rows.
+#[test]
+fn kafka_file_and_topic_give_the_same_results_3_partitions_2_cores() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-same");
+    let file = dir.join("trades.csv");
+    let gen_args = ["--records", "30000", "--seed", "7", "--partitions", "3"];
+    let out = shardsql_within(
+        &[
+            &["gen"][..],
+            &gen_args,
+            &["--output", file.to_str().unwrap()],
+        ]
+        .concat(),
+        Duration::from_secs(60),
+    );
+    ok(&out, "gen to a file");
+    let trades = broker.url("trades");
+    let out = shardsql_within(
+        &[&["gen"][..], &gen_args, &["--output", &trades]].concat(),
+        Duration::from_secs(120),
+    );
+    let err = ok(&out, "gen to a topic");
+    assert!(err.contains("30,000 messages"), "{err}");
+
+    for query in ["queries/04_tumbling.sql", "queries/03_group_by.sql"] {
+        let (expected, _) = run_query(&dir, "file", query, &["--input", file.to_str().unwrap()]);
+        let results = broker.url(&format!(
+            "results-{}",
+            query
+                .trim_start_matches("queries/")
+                .trim_end_matches(".sql")
+        ));
+        let stats = dir.join("stats.json");
+        let out = shardsql_within(
+            &[
+                "--query",
+                query,
+                "--input",
+                &trades,
+                "--bounded",
+                "--cores",
+                "2",
+                "--runtime",
+                "threads",
+                "--output",
+                &results,
+                "--stats",
+                stats.to_str().unwrap(),
+            ],
+            Duration::from_secs(120),
+        );
+        ok(&out, &format!("{query} over the topic"));
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+        assert_eq!(s["records_in"], 30000, "{s}");
+        let got = read_topic(&dir, &results, "back");
+        assert_eq!(got.header, expected.header, "{query}");
+        same_multiset(&expected, &got).unwrap_or_else(|e| panic!("{query}: {e}"));
+    }
+}
+
+/// The topic's partitions are the source partitions: with disorder and lateness, a query over
+/// a topic filled without --key gives what the generator with --partitions 3 gives.
+#[test]
+fn kafka_partitions_are_source_partitions_with_disorder() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-parts");
+    let gen_args = [
+        "--records",
+        "40000",
+        "--seed",
+        "3",
+        "--partitions",
+        "3",
+        "--disorder-ms",
+        "20000",
+    ];
+    let topic = broker.url("disordered");
+    let out = shardsql_within(
+        &[&["gen"][..], &gen_args, &["--output", &topic]].concat(),
+        Duration::from_secs(120),
+    );
+    ok(&out, "gen to a topic");
+    let q = "queries/04_tumbling.sql";
+    let (expected, s1) = run_query(&dir, "gen", q, &gen_args);
+    let (got, s2) = run_query(&dir, "topic", q, &["--input", &topic, "--bounded"]);
+    assert!(s1["late_dropped"].as_u64().unwrap() > 0, "{s1}");
+    assert_eq!(s1["late_dropped"], s2["late_dropped"], "{s1}\n{s2}");
+    same_multiset(&expected, &got).unwrap();
+}
+
+/// A message that is not JSON is skipped, counted, and reported with its partition and
+/// offset; the metadata columns say where each row came from; `--on-error fail` stops.
+#[test]
+fn kafka_malformed_message_is_counted_with_partition_and_offset() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let broker = Broker::start();
+    broker.create_topic("mixed", 2);
+    let dir = scratch("kafka-bad");
+    let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .create()
+        .unwrap();
+    let msgs: [(i32, &str, &str); 5] = [
+        (0, "a", r#"{"k":"x","v":1}"#),
+        (0, "b", r#"{"k":"y","v":2}"#),
+        (1, "c", r#"{"k":"x","v":10}"#),
+        (1, "d", "this is not json"),
+        (1, "e", "{\"k\":\"z\",\n\"v\":100}\n"),
+    ];
+    for (p, key, value) in msgs {
+        producer
+            .send(BaseRecord::to("mixed").partition(p).key(key).payload(value))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let q = dir.join("q.sql");
+    std::fs::write(
+        &q,
+        "SELECT kafka_partition, kafka_offset, kafka_key, k, v FROM t",
+    )
+    .unwrap();
+    let out_csv = dir.join("out.csv");
+    let stats = dir.join("stats.json");
+    let url = broker.url("mixed");
+    let out = shardsql_within(
+        &[
+            "--query",
+            q.to_str().unwrap(),
+            "--input",
+            &url,
+            "--bounded",
+            "--output",
+            out_csv.to_str().unwrap(),
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let err = ok(&out, "reading a topic with a malformed message");
+    assert!(
+        err.contains("kafka partition 1 offset 1: not a JSON object"),
+        "{err}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert_eq!(s["malformed"], 1, "{s}");
+    let mut rows = read_csv(&out_csv).rows;
+    rows.sort();
+    let want: Vec<Vec<String>> = [
+        ["0", "0", "a", "x", "1"],
+        ["0", "1", "b", "y", "2"],
+        ["1", "0", "c", "x", "10"],
+        ["1", "2", "e", "z", "100"],
+    ]
+    .iter()
+    .map(|r| r.iter().map(|s| s.to_string()).collect())
+    .collect();
+    assert_eq!(rows, want);
+
+    let out = shardsql_within(
+        &[
+            "--query",
+            q.to_str().unwrap(),
+            "--input",
+            &url,
+            "--bounded",
+            "--on-error",
+            "fail",
+            "--output",
+            out_csv.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("partition 1 offset 1: malformed message") && err.contains("--on-error fail"),
+        "{err}"
+    );
+}
+
+/// A broker that is gone: the run fails within its timeouts with a message that says so,
+/// never hangs or panics. Before the run (nothing answers), and during it (deliveries time
+/// out).
+#[test]
+fn error_kafka_broker_gone_fails_clearly() {
+    let mut broker = Broker::start();
+    let url = broker.url("gone");
+    broker.kill();
+    let out = shardsql_within(
+        &["gen", "--records", "10", "--output", &url],
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot reach the broker"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let broker = Broker::start();
+    broker.create_topic("slow", 1);
+    let url = format!("{}?message.timeout.ms=3000", broker.url("slow"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args(["gen", "--records", "100000000", "--output", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(broker);
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("gen kept running after the broker died");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("not delivered") || err.contains("not acknowledged"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// User errors about Kafka flags and addresses name the flag.
+#[test]
+fn error_kafka_flags_and_addresses() {
+    let e = shardsql_fails(&[
+        "--query",
+        "queries/01_passthrough.sql",
+        "--input",
+        "kafka://localhost/t",
+    ]);
+    assert!(e.contains("no :PORT"), "{e}");
+    let e = shardsql_fails(&["--query", "queries/01_passthrough.sql", "--bounded"]);
+    assert!(e.contains("--bounded applies to a Kafka input"), "{e}");
+    let e = shardsql_fails(&["gen", "--key", "trader_id", "--records", "1"]);
+    assert!(e.contains("--key applies to a Kafka output"), "{e}");
+}
+
+/// A GROUP BY without a window over a topic read continuously would never emit: refused
+/// with the ways out.
+#[test]
+fn error_kafka_unbounded_final_aggregate_is_refused() {
+    let broker = Broker::start();
+    let topic = broker.url("few");
+    let out = shardsql_within(
+        &["gen", "--records", "100", "--output", &topic],
+        Duration::from_secs(60),
+    );
+    ok(&out, "gen");
+    let e = shardsql_fails(&["--query", "queries/03_group_by.sql", "--input", &topic]);
+    assert!(e.contains("add --bounded"), "{e}");
+    assert!(e.contains("EMIT CHANGES"), "{e}");
+}
