@@ -345,3 +345,167 @@ fn error_kafka_unbounded_final_aggregate_is_refused() {
     assert!(e.contains("add --bounded"), "{e}");
     assert!(e.contains("EMIT CHANGES"), "{e}");
 }
+
+/// Every message of `topic` in partition and offset order: (partition, key, value; `None` for
+/// a tombstone).
+fn consume_all(broker: &Broker, topic: &str) -> Vec<(i32, Option<String>, Option<String>)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("group.id", "test-reader")
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let parts = md.topics()[0].partitions().len();
+    assert!(parts > 0, "{topic} has no partitions");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..parts as i32 {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut at_end = vec![false; parts];
+    let mut out = Vec::new();
+    let start = Instant::now();
+    while !at_end.iter().all(|&e| e) {
+        assert!(start.elapsed() < Duration::from_secs(60), "{topic}: no end");
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push((
+                m.partition(),
+                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                m.payload().map(|v| String::from_utf8_lossy(v).into_owned()),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => at_end[p as usize] = true,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// EMIT CHANGES to a topic is an upsert changelog: each message is keyed by the GROUP BY key,
+/// a `-D` is a tombstone, and the last message of each key is the folded result.
+#[test]
+fn kafka_emit_changes_is_an_upsert_topic_with_tombstones_2_cores() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-changes");
+    let file = dir.join("trades.csv");
+    let out = shardsql_within(
+        &[
+            "gen",
+            "--records",
+            "20000",
+            "--seed",
+            "11",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    ok(&out, "gen");
+    let q = dir.join("q.sql");
+    // Every symbol but AAPL is withdrawn (-D) once it has 1,500 trades.
+    std::fs::write(
+        &q,
+        "SELECT symbol, COUNT(*) AS n, MAX(price) AS hi FROM market_data GROUP BY symbol \
+         HAVING COUNT(*) < 1500 OR symbol = 'AAPL' EMIT CHANGES",
+    )
+    .unwrap();
+    let q = q.to_str().unwrap();
+    let (changelog, _) = run_query(&dir, "file", q, &["--input", file.to_str().unwrap()]);
+    let (folded, counts) = fold_changelog(&changelog, &[1]).unwrap();
+    assert!(counts.delete > 0 && !folded.rows.is_empty(), "{counts:?}");
+
+    let topic = broker.url("changes");
+    let out = shardsql_within(
+        &[
+            "--query",
+            q,
+            "--input",
+            file.to_str().unwrap(),
+            "--cores",
+            "2",
+            "--output",
+            &topic,
+        ],
+        Duration::from_secs(120),
+    );
+    ok(&out, "EMIT CHANGES into a topic");
+    let messages = consume_all(&broker, "changes");
+    assert_eq!(messages.len(), changelog.rows.len());
+    let tombstones = messages.iter().filter(|m| m.2.is_none()).count();
+    assert_eq!(tombstones, counts.delete);
+    let mut last = std::collections::BTreeMap::new();
+    for (_, key, value) in &messages {
+        let key = key.clone().expect("every message has a key");
+        let k: serde_json::Value = serde_json::from_str(&key).unwrap();
+        assert_eq!(k.as_object().unwrap().len(), 1, "{key}");
+        last.insert(k["symbol"].as_str().unwrap().to_string(), value.clone());
+    }
+    let mut visible = Vec::new();
+    for (symbol, value) in last {
+        if let Some(v) = value {
+            let v: serde_json::Value = serde_json::from_str(&v).unwrap();
+            assert_eq!(v["symbol"], symbol.as_str());
+            visible.push(vec![
+                symbol,
+                v["n"].to_string(),
+                v["hi"].as_f64().unwrap().to_string(),
+            ]);
+        }
+    }
+    let got = Table {
+        header: folded.header.clone(),
+        rows: visible,
+    };
+    same_multiset(&folded, &got).unwrap();
+}
+
+/// With --group the offsets read are committed after the results are written: the next
+/// bounded run of the group starts after them.
+#[test]
+fn kafka_group_commits_and_resumes_after_the_committed_offsets() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-group");
+    let topic = broker.url("resume");
+    let fill = |records: &str, seed: &str| {
+        let out = shardsql_within(
+            &[
+                "gen",
+                "--records",
+                records,
+                "--seed",
+                seed,
+                "--output",
+                &topic,
+            ],
+            Duration::from_secs(60),
+        );
+        ok(&out, "gen");
+    };
+    let read = |tag: &str| {
+        let (_, stats) = run_query(
+            &dir,
+            tag,
+            "queries/01_passthrough.sql",
+            &["--input", &topic, "--bounded", "--group", "g1"],
+        );
+        stats["records_in"].as_u64().unwrap()
+    };
+    fill("1000", "1");
+    assert_eq!(read("first"), 1000);
+    fill("300", "2");
+    assert_eq!(read("second"), 300);
+    // Another group starts from the earliest offsets.
+    let (_, stats) = run_query(
+        &dir,
+        "other",
+        "queries/01_passthrough.sql",
+        &["--input", &topic, "--bounded", "--group", "g2"],
+    );
+    assert_eq!(stats["records_in"], 1300);
+}

@@ -410,7 +410,6 @@ impl KafkaInput {
         control: &Control,
         linger: Duration,
     ) -> Result<KafkaDone> {
-        let n = rings.len();
         let parts = self.next.len();
         let mut block = 0usize;
         let mut backoff = crate::runtime::backoff::Backoff::default();
@@ -480,7 +479,7 @@ impl KafkaInput {
                 }
                 polled += 1;
                 // A quiet source, or now and then: cut the chunks that waited the linger.
-                if cut_all || polled % 1024 == 0 {
+                if cut_all || polled.is_multiple_of(1024) {
                     for (p, pend) in pending.iter_mut().enumerate() {
                         if !pend.offsets.is_empty() && (cut_all || pend.since.elapsed() >= linger) {
                             self.cut(
@@ -516,7 +515,6 @@ impl KafkaInput {
             control.stop();
             return Err(e);
         }
-        let _ = n;
         Ok(KafkaDone {
             malformed: self.malformed,
             examples: self.examples,
