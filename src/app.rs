@@ -676,6 +676,13 @@ fn generate_kafka(a: &GenArgs) -> Result<()> {
 fn explain(a: ExplainArgs) -> Result<()> {
     let sql_text = read_query(&a.query)?;
     let schema = match &a.input {
+        Some(path) if crate::kafka::is_kafka(path) => {
+            return Err(Error::Usage(
+                "explain --input kafka://… is not supported yet: explain the query against a \
+                 file holding a few of the topic's messages"
+                    .into(),
+            ));
+        }
         Some(path) => TextReader::open(path, None, Dict::new(), Default::default())?
             .schema()
             .clone(),
