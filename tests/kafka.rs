@@ -328,6 +328,38 @@ fn error_kafka_flags_and_addresses() {
     assert!(e.contains("--bounded applies to a Kafka input"), "{e}");
     let e = shardsql_fails(&["gen", "--key", "trader_id", "--records", "1"]);
     assert!(e.contains("--key applies to a Kafka output"), "{e}");
+    let e = shardsql_fails(&[
+        "--query",
+        "queries/01_passthrough.sql",
+        "--input",
+        "kafka://127.0.0.1:1/t?no.such.property=1",
+    ]);
+    assert!(
+        e.contains("No such configuration property") && e.contains("no.such.property"),
+        "{e}"
+    );
+    // Nothing listens on port 1: a clear error after the request timeout, not a hang.
+    let e = shardsql_fails(&[
+        "--query",
+        "queries/01_passthrough.sql",
+        "--input",
+        "kafka://127.0.0.1:1/t",
+    ]);
+    assert!(e.contains("cannot reach the broker within 10 s"), "{e}");
+}
+
+/// A topic that does not exist is named as such.
+#[test]
+fn error_kafka_missing_topic() {
+    let broker = Broker::start();
+    let e = shardsql_fails(&[
+        "--query",
+        "queries/01_passthrough.sql",
+        "--input",
+        &broker.url("nosuch"),
+        "--bounded",
+    ]);
+    assert!(e.contains("the topic does not exist"), "{e}");
 }
 
 /// A GROUP BY without a window over a topic read continuously would never emit: refused
@@ -508,4 +540,54 @@ fn kafka_group_commits_and_resumes_after_the_committed_offsets() {
         &["--input", &topic, "--bounded", "--group", "g2"],
     );
     assert_eq!(stats["records_in"], 1300);
+}
+
+/// CSV values: one record per message, columns named by --schema; a bad field is a malformed
+/// message; without --schema the error says what to do.
+#[test]
+fn kafka_csv_values_need_and_follow_the_schema() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let broker = Broker::start();
+    broker.create_topic("csv", 2);
+    let dir = scratch("kafka-csv");
+    let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .create()
+        .unwrap();
+    for (p, value) in [(0, "1,x\n"), (1, "2,\"y,z\""), (1, "three,w"), (0, "4,v")] {
+        producer
+            .send(BaseRecord::<(), str>::to("csv").partition(p).payload(value))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let url = broker.url("csv");
+    let q = dir.join("q.sql");
+    std::fs::write(&q, "SELECT kafka_partition, a, b FROM t").unwrap();
+    let q = q.to_str().unwrap();
+    let e = shardsql_fails(&["--query", q, "--input", &url, "--value-format", "csv"]);
+    assert!(e.contains("CSV messages carry no header"), "{e}");
+    let (t, stats) = run_query(
+        &dir,
+        "csv",
+        q,
+        &[
+            "--input",
+            &url,
+            "--bounded",
+            "--value-format",
+            "csv",
+            "--schema",
+            "a:bigint,b:varchar",
+        ],
+    );
+    assert_eq!(stats["malformed"], 1, "{stats}");
+    let mut rows = t.rows;
+    rows.sort();
+    assert_eq!(
+        rows,
+        [["0", "1", "x"], ["0", "4", "v"], ["1", "2", "y,z"]]
+            .iter()
+            .map(|r| r.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
 }

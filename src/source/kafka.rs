@@ -831,6 +831,50 @@ mod tests {
         assert!(Start::parse("yesterday").unwrap_err().contains("earliest"));
     }
 
+    fn line(json: bool, meta: [bool; 4], key: Option<&str>, value: &str) -> String {
+        use rdkafka::message::{OwnedMessage, Timestamp};
+        let m = OwnedMessage::new(
+            Some(value.as_bytes().to_vec()),
+            key.map(|k| k.as_bytes().to_vec()),
+            "t".into(),
+            Timestamp::CreateTime(1_700_000_000_000),
+            2,
+            17,
+            None,
+        );
+        let mut out = Vec::new();
+        LineFormat { json, meta }.append_line(&mut out, &m, m.payload().unwrap());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_message_becomes_one_line_with_its_metadata_first() {
+        let all = [true; 4];
+        assert_eq!(
+            line(true, [false; 4], None, "{\"a\":\n1}\r\n"),
+            "{\"a\": 1}\n"
+        );
+        assert_eq!(
+            line(true, all, Some("k\"1"), " {\"a\":1}"),
+            "{\"kafka_partition\":2,\"kafka_offset\":17,\"kafka_timestamp\":1700000000000,\
+             \"kafka_key\":\"k\\\"1\",\"a\":1}\n"
+        );
+        assert_eq!(
+            line(true, [false, true, false, true], None, "{ }"),
+            "{\"kafka_offset\":17,\"kafka_key\":null}\n"
+        );
+        // Not an object: the line stays malformed.
+        assert_eq!(
+            line(true, [false, true, false, false], None, "[1]"),
+            "{\"kafka_offset\":17,[1]\n"
+        );
+        assert_eq!(
+            line(false, [true, false, false, true], Some("a\"b"), "1,x\n"),
+            "2,\"a\"\"b\",1,x\n"
+        );
+        assert_eq!(line(false, [false; 4], None, "1,\"x\ny\""), "1,\"x y\"\n");
+    }
+
     #[test]
     fn metadata_columns_are_found_as_whole_identifiers() {
         assert!(names("SELECT kafka_offset, x FROM t", "kafka_offset"));
