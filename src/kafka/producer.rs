@@ -32,7 +32,7 @@ use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How long `close` waits for the last messages to be acknowledged.
@@ -46,7 +46,6 @@ pub struct Reports {
     /// The last client-wide error (e.g. `Connect to ipv4#127.0.0.1:9092 failed`), which
     /// explains a delivery that timed out.
     last_client_error: Mutex<Option<String>>,
-    delivered: AtomicU64,
 }
 
 impl Reports {
@@ -82,11 +81,9 @@ impl ProducerContext for Reports {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(_) => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
-            }
-            Err((e, _)) => self.fail(format!("a message was not delivered: {e}")),
+        // Nothing is counted per message (no atomic read-modify-write per record).
+        if let Err((e, _)) = result {
+            self.fail(format!("a message was not delivered: {e}"));
         }
     }
 }
@@ -149,11 +146,6 @@ impl KafkaOut {
     /// Whether a delivery has failed: nothing more should be produced.
     pub fn failed(&self) -> bool {
         self.producer.context().failed.load(Ordering::Relaxed)
-    }
-
-    /// Messages acknowledged so far.
-    pub fn delivered(&self) -> u64 {
-        self.producer.context().delivered.load(Ordering::Relaxed)
     }
 
     /// Sends one message (`partition`: `None` lets the key decide), waiting while librdkafka's

@@ -35,6 +35,13 @@
 //!   run has written its results and the output acknowledged them (files flushed, Kafka
 //!   deliveries acknowledged): at-least-once. A run that fails commits nothing.
 //!
+//! Design: one reader thread for the process's partitions (DESIGN-NOTES §8 sketches one
+//! consumer per reader core). It is the simplest arrangement that keeps a partition's messages
+//! on one reader, in order, and the block numbering the shards merge by; its cost is that
+//! parsing is not spread over the cores as a file's is (`runtime::cut_input`). Spreading it
+//! (one consumer per core with a disjoint set of partitions, each dealing its own block
+//! numbers) is the next step when a topic outruns one parser.
+//!
 //! Threading: `KafkaInput` is built on the main thread and moved to the reader thread, which
 //! alone touches it; `Committer` goes back to the main thread.
 
