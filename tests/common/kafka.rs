@@ -75,6 +75,10 @@ impl Broker {
                 .port();
             let addr = format!("127.0.0.1:{port}");
             let url = format!("tcp://{addr}");
+            // The broker's own messages go to a file (a pipe nobody reads could block it or,
+            // once closed, kill it).
+            let log_path = std::env::temp_dir().join(format!("shardsql-tansu-{port}.log"));
+            let log = std::fs::File::create(&log_path).expect("create the broker's log file");
             let mut child = Command::new(&bin)
                 .args(["broker", "--listener-url", &url])
                 .args(["--advertised-listener-url", &url])
@@ -82,26 +86,19 @@ impl Broker {
                 .arg("--silent")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+                .stderr(log)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}; {INSTALL}", bin.display()));
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
-                    let mut err = String::new();
-                    if let Some(mut s) = child.stderr.take() {
-                        use std::io::Read;
-                        let _ = s.read_to_string(&mut err);
-                    }
+                    let err = std::fs::read_to_string(&log_path).unwrap_or_default();
                     last = format!("tansu exited with {status}: {err}");
                     break;
                 }
                 if TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(200))
                     .is_ok()
                 {
-                    // Nobody reads the broker's stderr from here on: drop the pipe so a chatty
-                    // broker never blocks on it.
-                    child.stderr.take();
                     return Broker { child, addr, bin };
                 }
                 if Instant::now() > deadline {
