@@ -421,28 +421,41 @@ impl KafkaInput {
         let mut block = 0usize;
         let mut backoff = crate::runtime::backoff::Backoff::default();
         let mut pending: Vec<Pending> = (0..parts).map(|_| Pending::default()).collect();
+        let bounded = self.is_bounded();
+        // Bounded: the partitions not yet read to their end.
         let mut done = vec![false; parts];
+        let mut open = parts;
+        // When a message last arrived (read on the quiet paths only: no clock per message).
         let mut last_message = Instant::now();
+        let mut got_message = false;
         let mut last_error: Option<KafkaError> = None;
         let mut polled = 0u32;
         let result = (|| -> Result<()> {
             loop {
-                if control.stop_reading() || done.iter().all(|&d| d) {
+                if control.stop_reading() || (bounded && open == 0) {
                     break;
                 }
-                if self.is_bounded() && last_message.elapsed() > STALL_TIMEOUT {
-                    return Err(stalled(&self.url, &done, last_error.as_ref()));
-                }
-                let (cut_all, p) = match self.consumer.poll(Duration::from_millis(
+                let polled_msg = self.consumer.poll(Duration::from_millis(
                     linger.as_millis().clamp(1, 100) as u64,
-                )) {
+                ));
+                if !matches!(polled_msg, Some(Ok(_))) {
+                    if got_message {
+                        got_message = false;
+                        last_message = Instant::now();
+                    }
+                    if bounded && last_message.elapsed() > STALL_TIMEOUT {
+                        return Err(stalled(&self.url, &done, last_error.as_ref()));
+                    }
+                }
+                let (cut_all, p) = match polled_msg {
                     None => (true, None),
                     Some(Err(KafkaError::PartitionEOF(p))) => {
                         // At the partition's current end: a bounded read is complete there
                         // once it has passed the end offset listed at start.
                         let p = p as usize;
-                        if p < parts && self.end[p] != i64::MAX && self.next[p] >= self.end[p] {
+                        if bounded && p < parts && !done[p] && self.next[p] >= self.end[p] {
                             done[p] = true;
+                            open -= 1;
                         }
                         (false, Some(p))
                     }
@@ -451,7 +464,7 @@ impl KafkaInput {
                         (false, None)
                     }
                     Some(Ok(m)) => {
-                        last_message = Instant::now();
+                        got_message = true;
                         let p = m.partition() as usize;
                         let o = m.offset();
                         if p >= parts {
