@@ -591,3 +591,85 @@ fn kafka_csv_values_need_and_follow_the_schema() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Without --bounded the run is continuous: EMIT CHANGES rows arrive while messages are
+/// produced, SIGINT stops it (exit 130) after emitting everything read, and the group's
+/// offsets are committed at that stop, so the next run starts after them.
+#[test]
+fn kafka_continuous_run_emits_as_messages_arrive_and_commits_on_sigint() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-live");
+    let topic = broker.url("live");
+    let fill = |records: &str, seed: &str| {
+        let out = shardsql_within(
+            &[
+                "gen",
+                "--records",
+                records,
+                "--seed",
+                seed,
+                "--output",
+                &topic,
+            ],
+            Duration::from_secs(60),
+        );
+        ok(&out, "gen");
+    };
+    fill("100", "1");
+    let out_csv = dir.join("live.csv");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args(["--query", "queries/05_tumbling_emit_changes.sql"])
+        .args(["--input", &topic, "--group", "live", "--runtime", "threads"])
+        .args(["--output", out_csv.to_str().unwrap()])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = || {
+        std::fs::read_to_string(&out_csv)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let wait_for = |n: usize| {
+        let start = Instant::now();
+        while lines() < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{} lines, not {n}",
+                lines()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(101); // the header and one row per record
+    fill("50", "2");
+    wait_for(151);
+    let ok_kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok_kill.success());
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("after reading 150 records"), "{err}");
+    assert_eq!(lines(), 151);
+
+    fill("7", "3");
+    let (_, stats) = run_query(
+        &dir,
+        "after",
+        "queries/01_passthrough.sql",
+        &["--input", &topic, "--bounded", "--group", "live"],
+    );
+    assert_eq!(stats["records_in"], 7, "{stats}");
+}
