@@ -498,7 +498,8 @@ fn kafka_emit_changes_is_an_upsert_topic_with_tombstones_2_cores() {
 }
 
 /// With --group the offsets read are committed after the results are written: the next
-/// bounded run of the group starts after them.
+/// bounded run of the group starts after them; --start TIME starts at the first message at or
+/// after TIME.
 #[test]
 fn kafka_group_commits_and_resumes_after_the_committed_offsets() {
     let broker = Broker::start();
@@ -530,8 +531,23 @@ fn kafka_group_commits_and_resumes_after_the_committed_offsets() {
     };
     fill("1000", "1");
     assert_eq!(read("first"), 1000);
+    std::thread::sleep(Duration::from_millis(20));
+    let between = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(20));
     fill("300", "2");
     assert_eq!(read("second"), 300);
+    // --start TIME: from the first message at or after it (no group).
+    let (_, stats) = run_query(
+        &dir,
+        "since",
+        "queries/01_passthrough.sql",
+        &["--input", &topic, "--bounded", "--start", &between],
+    );
+    assert_eq!(stats["records_in"], 300);
     // Another group starts from the earliest offsets.
     let (_, stats) = run_query(
         &dir,

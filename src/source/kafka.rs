@@ -13,8 +13,10 @@
 //! own message handling.
 //!
 //! - **Start** (`--start`): `earliest`, `latest`, `committed` (the group's offsets; a partition
-//!   without one starts at its earliest), or a timestamp (ISO-8601 or epoch ms: the first
-//!   message at or after it). Default: `committed` with `--group`, else `earliest`.
+//!   without one starts at its earliest), or a timestamp (ISO-8601 or epoch ms: from the
+//!   first message whose timestamp is at or after it; the broker's offset look-up by time is
+//!   used and, where a broker answers it wrongly, messages before that first one are also
+//!   skipped here). Default: `committed` with `--group`, else `earliest`.
 //! - **Bounded** (`--bounded`): each partition is read until the consumer reaches its end
 //!   (librdkafka's end-of-partition event) at or past the end offset listed at start (the
 //!   high watermark), and the run finishes like a file. The end of the fetch, not the listed
@@ -149,6 +151,10 @@ pub struct KafkaInput {
     next: Vec<i64>,
     /// Per partition: the end offset (exclusive) of a bounded run; `i64::MAX` when continuous.
     end: Vec<i64>,
+    /// `--start TIME`: per partition, messages before the first one at or after TIME are
+    /// skipped here too (a broker that cannot look offsets up by time, Tansu 0.6 among them,
+    /// answers offset 0); `i64::MIN` once a partition has reached it (or without a time).
+    skip_before: Vec<i64>,
     pub malformed: u64,
     pub examples: Vec<Malformed>,
 }
@@ -322,7 +328,20 @@ impl KafkaInput {
             sample.extend_from_slice(h.as_bytes());
             sample.push(b'\n');
         }
-        let sampled = sample_messages(&url, &next, &end, line, spec.bounded, &mut sample)?;
+        let from = match start {
+            Start::Timestamp(ms) => ms,
+            _ => i64::MIN,
+        };
+        let skip_before = vec![from; n as usize];
+        let sampled = sample_messages(
+            &url,
+            &next,
+            &end,
+            &skip_before,
+            line,
+            spec.bounded,
+            &mut sample,
+        )?;
         if sampled == 0 && spec.format == ValueFormat::Json {
             if spec.fixed.is_none() {
                 return Err(Error::Input(format!(
@@ -370,6 +389,7 @@ impl KafkaInput {
             fail: spec.on_error == OnError::Fail,
             next,
             end,
+            skip_before,
             malformed: 0,
             examples: Vec::new(),
         };
@@ -471,6 +491,14 @@ impl KafkaInput {
                             (false, None)
                         } else {
                             self.next[p] = o + 1;
+                            if self.skip_before[p] != i64::MIN {
+                                if m.timestamp().to_millis().unwrap_or(i64::MIN)
+                                    < self.skip_before[p]
+                                {
+                                    continue;
+                                }
+                                self.skip_before[p] = i64::MIN;
+                            }
                             if let Some(v) = m.payload() {
                                 let pend = &mut pending[p];
                                 if pend.offsets.is_empty() {
@@ -617,6 +645,7 @@ fn sample_messages(
     url: &KafkaUrl,
     next: &[i64],
     end: &[i64],
+    skip_before: &[i64],
     format: LineFormat,
     bounded: bool,
     out: &mut Vec<u8>,
@@ -625,6 +654,7 @@ fn sample_messages(
     let mut tpl = TopicPartitionList::new();
     let mut done = vec![false; next.len()];
     let mut at = next.to_vec();
+    let mut skip_before = skip_before.to_vec();
     for (p, &o) in next.iter().enumerate() {
         tpl.add_partition_offset(&url.topic, p as i32, Offset::Offset(o))
             .map_err(|e| error("--input", url, "bad start offset", e))?;
@@ -666,6 +696,12 @@ fn sample_messages(
                     continue;
                 }
                 at[p] = m.offset() + 1;
+                if skip_before[p] != i64::MIN {
+                    if m.timestamp().to_millis().unwrap_or(i64::MIN) < skip_before[p] {
+                        continue;
+                    }
+                    skip_before[p] = i64::MIN;
+                }
                 let Some(v) = m.payload() else { continue };
                 line.clear();
                 format.append_line(&mut line, &m, v);
