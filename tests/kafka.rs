@@ -689,3 +689,50 @@ fn kafka_continuous_run_emits_as_messages_arrive_and_commits_on_sigint() {
     );
     assert_eq!(stats["records_in"], 7, "{stats}");
 }
+
+/// `gen --key COL`: every message is keyed by the column's value, and one key's messages all
+/// land in one partition (the key's hash picks it), in the generator's order.
+#[test]
+fn kafka_gen_with_key_keeps_each_key_in_one_partition_4_partitions() {
+    let broker = Broker::start();
+    let topic = broker.url("keyed");
+    let out = shardsql_within(
+        &[
+            "gen",
+            "--records",
+            "2000",
+            "--partitions",
+            "4",
+            "--key",
+            "trader_id",
+            "--output",
+            &topic,
+        ],
+        Duration::from_secs(60),
+    );
+    ok(&out, "gen --key");
+    let messages = consume_all(&broker, "keyed");
+    assert_eq!(messages.len(), 2000);
+    let mut home = std::collections::HashMap::new();
+    let mut last_id = std::collections::HashMap::new();
+    for (p, key, value) in &messages {
+        let key = key.clone().expect("keyed");
+        let v: serde_json::Value = serde_json::from_str(value.as_deref().unwrap()).unwrap();
+        assert_eq!(v["trader_id"], key.as_str());
+        assert_eq!(
+            *home.entry(key.clone()).or_insert(*p),
+            *p,
+            "{key} in two partitions"
+        );
+        let id = v["trade_id"].as_i64().unwrap();
+        let prev = last_id.insert(key.clone(), id);
+        assert!(prev.is_none_or(|prev| prev < id), "{key}: out of order");
+    }
+    let used: std::collections::HashSet<_> = home.values().collect();
+    assert!(used.len() > 1, "all keys in one partition: {home:?}");
+    let e = shardsql_fails(&["gen", "--records", "1", "--key", "nope", "--output", &topic]);
+    assert!(
+        e.contains("--key nope: market_data has no such column"),
+        "{e}"
+    );
+}
