@@ -736,3 +736,45 @@ fn kafka_gen_with_key_keeps_each_key_in_one_partition_4_partitions() {
         "{e}"
     );
 }
+
+/// The five seed queries over a one-partition topic give what they give over the same stream
+/// in a file, at 1 and 3 shards (ROWS windows and EMIT CHANGES included: one partition keeps
+/// the file's order).
+#[test]
+fn kafka_seed_queries_match_the_file_1_partition_1_and_3_cores() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-seed");
+    let file = dir.join("trades.csv");
+    let gen_args = ["--records", "12000", "--seed", "5", "--disorder-ms", "300"];
+    let out = shardsql_within(
+        &[
+            &["gen"][..],
+            &gen_args,
+            &["--output", file.to_str().unwrap()],
+        ]
+        .concat(),
+        Duration::from_secs(60),
+    );
+    ok(&out, "gen to a file");
+    let topic = broker.url("seed");
+    let out = shardsql_within(
+        &[&["gen"][..], &gen_args, &["--output", &topic]].concat(),
+        Duration::from_secs(60),
+    );
+    ok(&out, "gen to a topic");
+    for query in SEED_QUERIES {
+        let (expected, s0) = run_query(&dir, "file", query, &["--input", file.to_str().unwrap()]);
+        for cores in ["1", "3"] {
+            let (got, s) = run_query(
+                &dir,
+                "topic",
+                query,
+                &["--input", &topic, "--bounded", "--cores", cores],
+            );
+            assert_eq!(s["records_in"], s0["records_in"], "{query}");
+            assert_eq!(s["late_dropped"], s0["late_dropped"], "{query}");
+            compare_seed(query, &expected, &got)
+                .unwrap_or_else(|e| panic!("{query} at {cores} cores: {e}"));
+        }
+    }
+}
