@@ -102,7 +102,7 @@ fn run(args: RunArgs) -> Result<()> {
         ));
     }
     let mut inferred = Vec::new();
-    let (schema, source) = match &args.input {
+    let (schema, mut source) = match &args.input {
         Some(url) if kafka_in => {
             let spec = crate::source::kafka::KafkaSpec {
                 url,
@@ -229,6 +229,12 @@ fn run(args: RunArgs) -> Result<()> {
         None => None,
     };
 
+    // Readers store only the columns the query reads (the rest are validated, not kept).
+    match &mut source {
+        Source::Text(r) => r.set_projection(plan.reads_columns(late_output.is_some())),
+        Source::Kafka(k) => k.set_projection(plan.reads_columns(late_output.is_some())),
+        Source::Gen(_) => {}
+    }
     let mut preload_malformed = None;
     let input = match (source, args.preload) {
         (Source::Gen(g), true) => Input::Preloaded(Arc::new(source::preload_generator(&g))),

@@ -118,10 +118,15 @@ fn check_file(name: &str, bytes: &[u8], ext: &str, extra: &[&str]) {
     let dir = scratch(&format!("diffin-{name}"));
     let input = dir.join(format!("input.{ext}"));
     std::fs::write(&input, bytes).unwrap();
+    // Queries reading all, some and none of the columns: readers parse only what a query
+    // reads, yet every query must count the same malformed records (`read_by_every_query`).
     let queries = [
         "SELECT * FROM input",
         "SELECT name, COUNT(*) AS n, MIN(v) AS lo_v, MAX(v) AS hi_v, MIN(id) AS lo FROM input GROUP BY name",
+        "SELECT COUNT(*) AS n FROM input",
+        "SELECT v FROM input WHERE v > 10",
     ];
+    let mut read_by_every_query = None;
     for (q, query) in queries.iter().enumerate() {
         let qfile = dir.join(format!("q{q}.sql"));
         std::fs::write(&qfile, query).unwrap();
@@ -139,6 +144,18 @@ fn check_file(name: &str, bytes: &[u8], ext: &str, extra: &[&str]) {
         };
         let (base, base_stats) = run("1");
         assert_conserved(&base_stats, name);
+        let read = serde_json::json!({
+            "records_in": base_stats["records_in"],
+            "malformed": base_stats["malformed"],
+            "malformed_examples": base_stats["malformed_examples"],
+        });
+        assert_eq!(
+            read_by_every_query.get_or_insert_with(|| read.clone()),
+            &read,
+            "{name}: {query} reads other records than {} (input {})",
+            queries[0],
+            input.display()
+        );
         for cores in ["2", "3"] {
             let (got, stats) = run(cores);
             assert_conserved(&stats, name);

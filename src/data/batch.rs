@@ -126,6 +126,27 @@ impl Column {
         }
     }
 
+    /// Keeps the rows from `from` on for which `keep(row - from)` holds (in order), and every
+    /// row before `from`.
+    pub fn retain_rows(&mut self, from: usize, mut keep: impl FnMut(usize) -> bool) {
+        fn retain<T: Copy>(v: &mut Vec<T>, from: usize, keep: &mut impl FnMut(usize) -> bool) {
+            let mut to = from;
+            for r in from..v.len() {
+                if keep(r - from) {
+                    v[to] = v[r];
+                    to += 1;
+                }
+            }
+            v.truncate(to);
+        }
+        match self {
+            Column::Int(v) => retain(v, from, &mut keep),
+            Column::Float(v) => retain(v, from, &mut keep),
+            Column::Str(v) => retain(v, from, &mut keep),
+            Column::Bool(v) => retain(v, from, &mut keep),
+        }
+    }
+
     /// Appends a NULL.
     pub fn push_null(&mut self) {
         match self {

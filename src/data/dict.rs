@@ -69,16 +69,67 @@ impl std::fmt::Debug for Dict {
     }
 }
 
-/// A thread's interning front end: a private map in front of the shared `Dict`.
+/// A thread's interning front end: a private map in front of the shared `Dict`, and in front
+/// of that a small direct-mapped cache of short strings, which are most keys (symbols, ids,
+/// codes): a hit costs two word compares, no hashing of the bytes one by one, no probing.
 pub struct Interner {
     dict: Arc<Dict>,
-    local: FxHashMap<Box<str>, u32>,
+    short: Box<[ShortEntry; SHORT_SLOTS]>,
+    /// Keyed by the string's bytes, so lookups need no `&str` (the same hash as `str`'s keys
+    /// would be: both hash their bytes).
+    local: FxHashMap<Box<[u8]>, u32>,
+}
+
+/// Slots of the short-string cache.
+const SHORT_SLOTS: usize = 512;
+
+/// A string of at most 16 bytes as two words and its length (`tag` = length + 1; 0 = empty
+/// slot): for 8..=16 bytes the first and last eight (overlapping), for 4..8 the first and last
+/// four, else the bytes; with the length these determine the string.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct ShortKey {
+    lo: u64,
+    hi: u64,
+    tag: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct ShortEntry {
+    key: ShortKey,
+    id: u32,
+}
+
+impl ShortKey {
+    #[inline]
+    fn of(b: &[u8]) -> Option<ShortKey> {
+        let n = b.len();
+        let word = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
+        let half = |s: &[u8]| u32::from_le_bytes(s.try_into().expect("4 bytes")) as u64;
+        let (lo, hi) = match n {
+            8..=16 => (word(&b[..8]), word(&b[n - 8..])),
+            4..=7 => (half(&b[..4]) | half(&b[n - 4..]) << 32, 0),
+            0..=3 => (b.iter().fold(0, |a, &x| a << 8 | x as u64), 0),
+            _ => return None,
+        };
+        Some(ShortKey {
+            lo,
+            hi,
+            tag: n as u64 + 1,
+        })
+    }
+
+    #[inline]
+    fn slot(&self) -> usize {
+        let h = (self.lo ^ self.hi.rotate_left(29) ^ self.tag).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 55) as usize % SHORT_SLOTS
+    }
 }
 
 impl Interner {
     pub fn new(dict: Arc<Dict>) -> Interner {
         Interner {
             dict,
+            short: Box::new([ShortEntry::default(); SHORT_SLOTS]),
             local: FxHashMap::default(),
         }
     }
@@ -87,9 +138,33 @@ impl Interner {
         &self.dict
     }
 
+    /// The id of `bytes`, which the caller has checked are UTF-8, interning them on first
+    /// sight: a known string costs one lookup, with no UTF-8 check of its own.
+    #[inline]
+    pub fn intern_utf8(&mut self, bytes: &[u8]) -> u32 {
+        let Some(key) = ShortKey::of(bytes) else {
+            return self.intern_utf8_map(bytes);
+        };
+        let slot = key.slot();
+        let e = self.short[slot];
+        if e.key == key {
+            return e.id;
+        }
+        let id = self.intern_utf8_map(bytes);
+        self.short[slot] = ShortEntry { key, id };
+        id
+    }
+
+    fn intern_utf8_map(&mut self, bytes: &[u8]) -> u32 {
+        match self.local.get(bytes) {
+            Some(&id) => id,
+            None => self.intern(std::str::from_utf8(bytes).expect("the caller checked UTF-8")),
+        }
+    }
+
     /// The id of `s`, interning it on first sight.
     pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.local.get(s) {
+        if let Some(&id) = self.local.get(s.as_bytes()) {
             return id;
         }
         let mut index = self.dict.index.write().unwrap_or_else(|e| e.into_inner());
@@ -101,7 +176,7 @@ impl Interner {
                 id
             }
         };
-        self.local.insert(s.into(), id);
+        self.local.insert(s.as_bytes().into(), id);
         id
     }
 }
@@ -119,6 +194,27 @@ mod tests {
         assert_eq!(a.intern("AAPL"), x);
         assert_eq!(b.intern("AAPL"), x);
         let y = b.intern("MSFT");
+        // The short-string cache agrees with the map, whatever the length and collisions.
+        let words: Vec<String> = (0..5000).map(|i| format!("{:x}", i * 7919)).collect();
+        let mut c = Interner::new(dict.clone());
+        for _ in 0..2 {
+            for w in &words {
+                assert_eq!(c.intern_utf8(w.as_bytes()), a.intern(w));
+                assert_eq!(dict.get(c.intern_utf8(w.as_bytes())), w);
+            }
+        }
+        for w in [
+            "",
+            "a",
+            "abc",
+            "abcd",
+            "abcdefg",
+            "abcdefgh",
+            "0123456789abcdef",
+            "0123456789abcdefX",
+        ] {
+            assert_eq!(dict.get(c.intern_utf8(w.as_bytes())), w);
+        }
         assert_ne!(x, y);
         assert_eq!(dict.get(y), "MSFT");
         assert_eq!(dict.find("MSFT"), Some(y));

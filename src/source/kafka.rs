@@ -402,6 +402,11 @@ impl KafkaInput {
         self.parser.schema()
     }
 
+    /// Parse only the columns the query reads (`TextReader::set_projection`).
+    pub fn set_projection(&mut self, reads: Vec<bool>) {
+        self.parser.set_projection(reads);
+    }
+
     /// The topic's partition count: the run's source partitions.
     pub fn partitions(&self) -> u32 {
         self.next.len() as u32

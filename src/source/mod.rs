@@ -3,11 +3,14 @@
 //! shards restore when they consume (see `runtime`).
 
 pub mod chunker;
+mod csv_fields;
 pub mod generator;
+mod json;
 pub mod kafka;
 pub mod live;
 pub mod open;
 pub mod text;
+pub mod values;
 
 use crate::data::Batch;
 use generator::Generator;

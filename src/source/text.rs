@@ -4,23 +4,23 @@
 //! and counted (`malformed`, with the first few line numbers and reasons kept), or stops the
 //! run under `--on-error fail`.
 
-use crate::data::batch::{Column, NULL_INT};
 use crate::data::time::{self, EpochUnit};
 use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
 use crate::sink::Format;
+use crate::source::csv_fields::{CsvInput, Run, RunStop};
+use crate::source::json::{json_record, parse_object};
 use crate::source::live::Framer;
 use crate::source::open::{input_format, open_input};
+pub use crate::source::values::Inferred;
+use crate::source::values::{
+    SAMPLE_ROWS, append_record, append_run, first_non_number, infer_type, plain_int, unit_plural,
+};
 use csv::ByteRecord;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
-/// The staged value of an empty (NULL) field; `append` checks the field text too, since a
-/// float's bits could equal it.
-const NULL_FIELD: u64 = u64::MAX;
-/// Records sampled to infer column types.
-const SAMPLE_ROWS: usize = 1000;
 /// A live input's sample: what arrives within this after its first record.
 const SAMPLE_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
 /// Malformed records reported with their line and reason.
@@ -36,7 +36,7 @@ pub enum OnError {
 }
 
 enum Raw {
-    Csv(csv::Reader<Box<dyn Read + Send>>),
+    Csv(CsvInput),
     Jsonl {
         lines: BufReader<Box<dyn Read + Send>>,
         keys: Vec<String>,
@@ -72,11 +72,13 @@ pub struct TextReader {
     spare: ByteRecord,
     /// One parsed value per field (integers, float bits, booleans) before the row is appended.
     staged: Vec<u64>,
+    /// CSV: the run of simple records being parsed, and its malformed records (`append_run`).
+    run: Run,
+    is_bad: Vec<bool>,
+    bad: Vec<(usize, String)>,
     pub malformed: u64,
     pub examples: Vec<Malformed>,
     pub records_read: u64,
-    /// Added to CSV line numbers: a chunk parser's chunk starts at line `line_offset + 1`.
-    line_offset: u64,
     /// Where the records start in the opened (decompressed, BOM-less) input: the byte offset
     /// and line just after a CSV header; the start for JSON lines, whose first object is a record.
     data_start: DataStart,
@@ -86,15 +88,10 @@ pub struct TextReader {
     /// chunk at a time, each loaded as the reader's next input once the last is read.
     live: Option<Box<Framer>>,
     format: Format,
-}
-
-/// How a column's type was inferred from the sampled records.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Inferred {
-    pub ty: DataType,
-    /// For a VARCHAR column whose other samples were numbers: the first text that was not, and
-    /// its line (what a user needs to see why `AVG(col)` is refused).
-    pub first_text: Option<(u64, String)>,
+    /// Per column, whether the query reads it (`set_projection`): an unread column is still
+    /// validated as its type (so malformed counts do not depend on the query) but not stored:
+    /// its batch column holds NULLs, which no operator reads.
+    reads: Vec<bool>,
 }
 
 impl TextReader {
@@ -219,13 +216,7 @@ impl TextReader {
         let raw = match format {
             // The dialect (`,`, `"`, doubled quotes, CR/LF/CRLF, no comments or escapes) is
             // what `chunker::RecordEnds` mirrors to cut records exactly: change both or neither.
-            Format::Csv => Raw::Csv(
-                csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .flexible(true)
-                    .buffer_capacity(1 << 16)
-                    .from_reader(input),
-            ),
+            Format::Csv => Raw::Csv(CsvInput::new(input)),
             Format::JsonLines => Raw::Jsonl {
                 lines: BufReader::with_capacity(1 << 16, input),
                 keys: Vec::new(),
@@ -283,7 +274,7 @@ impl TextReader {
     pub fn chunk_parser(&self) -> TextReader {
         let empty = || -> Box<dyn Read + Send> { Box::new(std::io::empty()) };
         let raw = match &self.raw {
-            Raw::Csv(_) => Raw::Csv(csv::ReaderBuilder::new().from_reader(empty())),
+            Raw::Csv(_) => Raw::Csv(CsvInput::new(empty())),
             Raw::Jsonl { keys, .. } => Raw::Jsonl {
                 lines: BufReader::new(empty()),
                 keys: keys.clone(),
@@ -300,7 +291,14 @@ impl TextReader {
             self.format,
         );
         parser.inferred = self.inferred.clone();
+        parser.reads = self.reads.clone();
         parser
+    }
+
+    /// Parse into batches only the columns with `reads[i]` (`Plan::reads_columns`); the others
+    /// are validated and hold placeholders. All columns are read until this is called.
+    pub fn set_projection(&mut self, reads: Vec<bool>) {
+        self.reads = reads;
     }
 
     /// Per column, how its type was inferred (`None`: fixed by `--schema` or `market_data`).
@@ -327,33 +325,29 @@ impl TextReader {
             record: ByteRecord::new(),
             spare: ByteRecord::new(),
             staged: Vec::new(),
+            run: Run::default(),
+            is_bad: Vec::new(),
+            bad: Vec::new(),
             malformed: 0,
             examples: Vec::new(),
             records_read: 0,
-            line_offset: 0,
             data_start: DataStart { byte: 0, line: 1 },
             inferred: Vec::new(),
             live: None,
             format,
+            reads: Vec::new(),
         }
     }
 
     /// Makes whole records `bytes`, which start at line `first_line` of the input, the next
     /// thing `read_block` reads.
     pub fn load_chunk(&mut self, bytes: Vec<u8>, first_line: u64) {
-        let input: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(bytes));
-        self.line_offset = first_line.saturating_sub(1);
         match &mut self.raw {
-            Raw::Csv(reader) => {
-                *reader = csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .flexible(true)
-                    .buffer_capacity(1 << 16)
-                    .from_reader(input);
-            }
+            Raw::Csv(input) => input.load(bytes, first_line),
             Raw::Jsonl { lines, line_no, .. } => {
+                let input: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(bytes));
                 *lines = BufReader::with_capacity(1 << 16, input);
-                *line_no = self.line_offset;
+                *line_no = first_line.saturating_sub(1);
             }
         }
     }
@@ -363,19 +357,16 @@ impl TextReader {
     fn read_header(&mut self) -> Result<Option<Vec<String>>> {
         let name = self.name.clone();
         let header = match &mut self.raw {
-            Raw::Csv(reader) => {
-                let mut rec = ByteRecord::new();
-                let ok = reader.read_byte_record(&mut rec).map_err(|e| {
-                    Error::Input(format!("--input {name}: cannot read the CSV header: {e}"))
+            Raw::Csv(input) => {
+                let read = input.next_record().map_err(|e| {
+                    Error::io(format!("--input {name}: cannot read the CSV header"), e)
                 })?;
-                if !ok {
+                if read.is_none() {
                     return Ok(None);
                 }
-                let pos = reader.position();
-                self.data_start = DataStart {
-                    byte: pos.byte(),
-                    line: pos.line(),
-                };
+                let (byte, line) = input.position();
+                self.data_start = DataStart { byte, line };
+                let rec = input.record().to_byte_record();
                 rec.iter()
                     .enumerate()
                     .map(|(i, f)| {
@@ -513,29 +504,11 @@ impl TextReader {
     fn read_raw(&mut self) -> Result<Option<std::result::Result<(u64, ByteRecord), Malformed>>> {
         let name = &self.name;
         match &mut self.raw {
-            Raw::Csv(reader) => {
-                // Reuse the record's buffers: no allocation per record.
-                let mut rec = std::mem::take(&mut self.spare);
-                match reader.read_byte_record(&mut rec) {
-                    Ok(false) => Ok(None),
-                    Ok(true) => {
-                        let line = rec.position().map_or(0, |p| p.line()) + self.line_offset;
-                        Ok(Some(Ok((line, rec))))
-                    }
-                    Err(e) => match e.kind() {
-                        csv::ErrorKind::Io(_) => {
-                            Err(Error::Input(format!("--input {name}: read failed: {e}")))
-                        }
-                        _ => {
-                            let line = e.position().map_or(0, |p| p.line()) + self.line_offset;
-                            Ok(Some(Err(Malformed {
-                                line,
-                                reason: e.to_string(),
-                            })))
-                        }
-                    },
-                }
-            }
+            Raw::Csv(input) => match input.next_record() {
+                Ok(Some(line)) => Ok(Some(Ok((line, input.record().to_byte_record())))),
+                Ok(None) => Ok(None),
+                Err(e) => Err(Error::io(format!("--input {name}: read failed"), e)),
+            },
             Raw::Jsonl {
                 lines,
                 keys,
@@ -597,6 +570,68 @@ impl TextReader {
     pub fn read_block(&mut self, out: &mut Batch, max: usize) -> Result<usize> {
         let mut seen = 0;
         while out.len() < max {
+            // CSV once the sample is read: parsed in place, runs of simple records a column
+            // at a time, the rest record by record.
+            if self.sample.is_empty()
+                && let Raw::Csv(input) = &mut self.raw
+            {
+                let n = self.schema.len();
+                let stop = input
+                    .next_run(n, max - out.len(), &mut self.run)
+                    .map_err(|e| Error::io(format!("--input {}: read failed", self.name), e))?;
+                let view = input.run(&self.run);
+                if view.len() > 0 {
+                    seen += view.len();
+                    self.records_read += view.len() as u64;
+                    append_run(
+                        &view,
+                        &self.schema,
+                        &self.reads,
+                        &self.inferred,
+                        &mut self.interner,
+                        out,
+                        &mut self.is_bad,
+                        &mut self.bad,
+                    );
+                    let lines: Vec<(u64, String)> = std::mem::take(&mut self.bad)
+                        .into_iter()
+                        .map(|(r, reason)| (view.line(r), reason))
+                        .collect();
+                    for (line, reason) in lines {
+                        self.report(Malformed { line, reason })?;
+                    }
+                }
+                match stop {
+                    RunStop::More => continue,
+                    RunStop::End => break,
+                    RunStop::Complex if out.len() >= max => break,
+                    RunStop::Complex => {}
+                }
+                let Raw::Csv(input) = &mut self.raw else {
+                    unreachable!()
+                };
+                let next = input.next_record();
+                let next =
+                    next.map_err(|e| Error::io(format!("--input {}: read failed", self.name), e))?;
+                let Some(line) = next else {
+                    break;
+                };
+                seen += 1;
+                self.records_read += 1;
+                let appended = append_record(
+                    &input.record(),
+                    &self.schema,
+                    &self.reads,
+                    &self.inferred,
+                    &mut self.interner,
+                    &mut self.staged,
+                    out,
+                );
+                if let Err(reason) = appended {
+                    self.report(Malformed { line, reason })?;
+                }
+                continue;
+            }
             let next = match self.sample.pop_front() {
                 Some(r) => Some(Ok(r)),
                 None => self.read_raw()?,
@@ -617,362 +652,17 @@ impl TextReader {
         Ok(seen)
     }
 
-    /// A bad value's reason, saying so when column `i`'s type was inferred (the error path only).
-    fn with_inference_hint(&self, i: usize, reason: String) -> String {
-        match self.inferred.get(i) {
-            Some(Some(_)) => {
-                let f = &self.schema.fields[i];
-                format!(
-                    "{reason} (the column's type {} was inferred from the first {SAMPLE_ROWS} \
-                     records; declare it with --schema {}:varchar or another type)",
-                    f.ty, f.name
-                )
-            }
-            _ => reason,
-        }
-    }
-
     /// Parses `self.record` into `out`, all fields or none.
     fn append(&mut self, out: &mut Batch) -> std::result::Result<(), String> {
-        let n = self.schema.len();
-        if self.record.len() != n {
-            return Err(format!("expected {n} fields, found {}", self.record.len()));
-        }
-        // Parse every field once into `staged`; append only when the whole record is valid.
-        self.staged.clear();
-        for (i, f) in self.schema.fields.iter().enumerate() {
-            // The common cases, straight from the bytes: an integer column, a TIMESTAMP as an
-            // epoch number in its unit or as ISO-8601 text.
-            if f.ty == DataType::Int
-                && let Some(v) = plain_int(&self.record[i])
-            {
-                self.staged.push(v as u64);
-                continue;
-            }
-            if f.ty == DataType::Timestamp
-                && let Some(v) = match plain_int(&self.record[i]) {
-                    Some(v) => f.unit.to_ms(v),
-                    None => time::parse_iso(&self.record[i]),
-                }
-            {
-                self.staged.push(v as u64);
-                continue;
-            }
-            let text = std::str::from_utf8(&self.record[i])
-                .map_err(|_| format!("column `{}` is not valid UTF-8", f.name))?;
-            if is_null_text(text.as_bytes(), f.ty) {
-                self.staged.push(NULL_FIELD);
-                continue;
-            }
-            let v = parse_value(text, f).map_err(|e| self.with_inference_hint(i, e))?;
-            self.staged.push(v);
-        }
-        for (i, (col, &v)) in out.columns.iter_mut().zip(&self.staged).enumerate() {
-            if v == NULL_FIELD && is_null_text(&self.record[i], self.schema.fields[i].ty) {
-                col.push_null();
-                continue;
-            }
-            match col {
-                Column::Int(c) => c.push(v as i64),
-                Column::Float(c) => c.push(f64::from_bits(v)),
-                Column::Bool(c) => c.push(v as u8),
-                Column::Str(c) => {
-                    let text = std::str::from_utf8(&self.record[i]).expect("validated above");
-                    c.push(self.interner.intern(text));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A plain decimal integer of at most 17 digits with an optional sign, no spaces: it cannot
-/// overflow or be the NULL value, so it needs none of `parse_value`'s checks. Anything else
-/// (spaces, more digits, junk) returns `None` and takes the general path and its messages.
-fn plain_int(b: &[u8]) -> Option<i64> {
-    let (neg, digits) = match b.first()? {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || digits.len() > 17 {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + (d - b'0') as i64;
-    }
-    Some(if neg { -v } else { v })
-}
-
-/// An empty field is SQL NULL in every column type, as DuckDB reads CSV (a number column also
-/// takes a blank one as NULL).
-fn is_null_text(text: &[u8], ty: DataType) -> bool {
-    text.is_empty() || (ty != DataType::Str && text.trim_ascii().is_empty())
-}
-
-pub use crate::data::time::{MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
-
-/// Parses one field of type `f.ty` into its staged bits (integers, float bits, booleans; 0 for
-/// strings, which are interned once the whole record is valid), or says why it is invalid:
-/// integers must fit BIGINT, DOUBLEs must be finite (`NaN`, `inf` and overflowing literals such
-/// as `1e400` are rejected: a price or quantity that is not a number would poison every
-/// aggregate it reaches), TIMESTAMPs must lie in years 0001–9999.
-fn parse_value(text: &str, f: &Field) -> std::result::Result<u64, String> {
-    let t = text.trim();
-    let bad = |why: &str| {
-        let shown: String = t.chars().take(40).collect();
-        let more = if t.chars().nth(40).is_some() {
-            "…"
-        } else {
-            ""
-        };
-        format!("column `{}` ({}): `{shown}{more}` {why}", f.name, f.ty)
-    };
-    match f.ty {
-        DataType::Timestamp if !looks_numeric(t) => {
-            if t.len() >= 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-' {
-                Err(bad(
-                    "is not an ISO-8601 time in years 0001 to 9999 (e.g. 2024-03-01, \
-                     2024-03-01 12:00:00.123, 2024-03-01T12:00:00Z, …+02:00)",
-                ))
-            } else {
-                Err(format!(
-                    "{} (TIMESTAMP takes epoch numbers or ISO-8601 times such as \
-                     2024-03-01T12:00:00Z)",
-                    field_error(text, f)
-                ))
-            }
-        }
-        DataType::Int | DataType::Timestamp => {
-            let v = t.parse::<i64>().map_err(|e| match e.kind() {
-                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
-                    bad("is out of the BIGINT range (±9223372036854775807)")
-                }
-                _ => field_error(text, f),
-            })?;
-            if f.ty == DataType::Timestamp {
-                return f.unit.to_ms(v).map(|ms| ms as u64).ok_or_else(|| {
-                    bad(&format!(
-                        "is outside the TIMESTAMP range (years 0001 to 9999: epoch {} \
-                         {} to {})",
-                        unit_word(f.unit),
-                        unit_bound(f.unit, MIN_TIMESTAMP_MS),
-                        unit_bound(f.unit, MAX_TIMESTAMP_MS),
-                    ))
-                });
-            }
-            if v == NULL_INT {
-                return Err(bad("is the one BIGINT shardsql reserves for NULL"));
-            }
-            Ok(v as u64)
-        }
-        DataType::Float => match t.parse::<f64>() {
-            Ok(x) if x.is_finite() => Ok(x.to_bits()),
-            Ok(_) => Err(bad(
-                "is not a finite number (NaN and infinities are rejected)",
-            )),
-            Err(_) => Err(field_error(text, f)),
-        },
-        DataType::Bool => parse_bool(text)
-            .map(u64::from)
-            .ok_or_else(|| field_error(text, f)),
-        DataType::Str => Ok(0),
-    }
-}
-
-/// Whether `t` is written like a number (an optional sign, then a digit), so a TIMESTAMP
-/// field that fails to parse is explained as a bad epoch number rather than a bad date.
-fn looks_numeric(t: &str) -> bool {
-    let b = t.trim_start_matches(['+', '-']).as_bytes();
-    b.first().is_some_and(u8::is_ascii_digit) && b.get(4) != Some(&b'-')
-}
-
-fn unit_plural(u: EpochUnit) -> &'static str {
-    match u {
-        EpochUnit::Seconds => "seconds",
-        EpochUnit::Millis => "milliseconds",
-        EpochUnit::Micros => "microseconds",
-        EpochUnit::Nanos => "nanoseconds",
-    }
-}
-
-fn unit_word(u: EpochUnit) -> &'static str {
-    match u {
-        EpochUnit::Seconds => "seconds",
-        EpochUnit::Millis => "ms",
-        EpochUnit::Micros => "µs",
-        EpochUnit::Nanos => "ns",
-    }
-}
-
-/// A TIMESTAMP bound (epoch ms) in `u`, for messages.
-fn unit_bound(u: EpochUnit, ms: i64) -> i128 {
-    let ms = ms as i128;
-    match u {
-        EpochUnit::Seconds => ms / 1000,
-        EpochUnit::Millis => ms,
-        EpochUnit::Micros => ms * 1000,
-        EpochUnit::Nanos => ms * 1_000_000,
-    }
-}
-
-/// Why `text` is not a valid value for field `f`.
-fn field_error(text: &str, f: &Field) -> String {
-    let t = text.trim();
-    if t.is_empty() {
-        return format!("column `{}` is empty", f.name);
-    }
-    let shown: String = t.chars().take(40).collect();
-    format!("column `{}` ({}): cannot parse `{shown}`", f.name, f.ty)
-}
-
-fn parse_bool(t: &str) -> Option<bool> {
-    match t.trim().to_ascii_lowercase().as_str() {
-        "true" | "t" | "1" => Some(true),
-        "false" | "f" | "0" => Some(false),
-        _ => None,
-    }
-}
-
-/// A JSON-lines record: one object, its keys unique (a repeated key is an error, never a
-/// silent choice between the two values).
-struct Object(serde_json::Map<String, serde_json::Value>);
-
-impl<'de> serde::Deserialize<'de> for Object {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Object, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Object;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> std::result::Result<Object, A::Error> {
-                let mut obj = serde_json::Map::new();
-                while let Some(k) = m.next_key::<String>()? {
-                    if obj.contains_key(&k) {
-                        return Err(serde::de::Error::custom(format_args!(
-                            "duplicate key `{k}`"
-                        )));
-                    }
-                    let v = m.next_value()?;
-                    obj.insert(k, v);
-                }
-                Ok(Object(obj))
-            }
-        }
-        d.deserialize_map(Visit)
-    }
-}
-
-/// Parses one line as a JSON object; the error names the column within the line (serde_json's
-/// own "line 1" would contradict the input line number the report carries).
-fn parse_object(
-    line: &[u8],
-) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
-    serde_json::from_slice::<Object>(line)
-        .map(|o| o.0)
-        .map_err(|e| {
-            let text = e.to_string();
-            let suffix = format!(" at line {} column {}", e.line(), e.column());
-            match text.strip_suffix(&suffix) {
-                Some(msg) if e.column() > 0 => format!("{msg} (at byte {})", e.column()),
-                Some(msg) => msg.to_string(),
-                None => text,
-            }
-        })
-}
-
-/// The fields of `obj` in `keys` order, or why it is malformed.
-fn json_record(
-    obj: &serde_json::Map<String, serde_json::Value>,
-    keys: &[String],
-) -> std::result::Result<ByteRecord, String> {
-    let mut rec = ByteRecord::new();
-    for k in keys {
-        match obj.get(k) {
-            Some(v @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
-                let what = if v.is_object() {
-                    "an object"
-                } else {
-                    "an array"
-                };
-                return Err(format!(
-                    "field `{k}` is {what}; a column holds a number, string, boolean or null"
-                ));
-            }
-            Some(v) => rec.push_field(json_text(v).as_bytes()),
-            // A missing key is NULL, like an explicit null.
-            None => rec.push_field(b""),
-        }
-    }
-    Ok(rec)
-}
-
-fn json_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// In a column whose sampled values are numbers but one: that one's line and text (the first
-/// such), or `None` when fewer than half of the values are numbers (then VARCHAR is no surprise).
-fn first_non_number(sample: &VecDeque<(u64, ByteRecord)>, i: usize) -> Option<(u64, String)> {
-    let is_number = |t: &str| t.parse::<f64>().is_ok_and(f64::is_finite);
-    let mut first = None;
-    let (mut numbers, mut others) = (0usize, 0usize);
-    for (line, rec) in sample {
-        let Some(t) = rec.get(i) else { continue };
-        let t = String::from_utf8_lossy(t);
-        let t = t.trim();
-        if t.is_empty() {
-            continue;
-        }
-        if is_number(t) {
-            numbers += 1;
-        } else {
-            others += 1;
-            first.get_or_insert_with(|| (*line, t.chars().take(40).collect()));
-        }
-    }
-    (numbers > others).then_some(first).flatten()
-}
-
-/// BOOLEAN if every sampled value is `true` or `false` (any case), TIMESTAMP if every one is
-/// an ISO-8601 date or time (`time::parse_iso`), BIGINT if every one is an integer, DOUBLE if
-/// every one is a number, else VARCHAR. Blank values say nothing.
-fn infer_type<'a>(texts: impl Iterator<Item = &'a [u8]>) -> DataType {
-    let (mut all_bool, mut all_int, mut all_num, mut any) = (true, true, true, false);
-    let mut all_time = true;
-    for t in texts {
-        let Ok(s) = std::str::from_utf8(t) else {
-            return DataType::Str;
-        };
-        let s = s.trim();
-        if s.is_empty() {
-            continue;
-        }
-        any = true;
-        all_bool &= s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false");
-        all_int &= s.parse::<i64>().is_ok();
-        all_num &= s.parse::<f64>().is_ok_and(f64::is_finite);
-        all_time &= time::parse_iso(s.as_bytes()).is_some();
-    }
-    match (any, all_bool, all_int, all_num) {
-        (false, ..) => DataType::Str,
-        _ if all_time => DataType::Timestamp,
-        (true, true, ..) => DataType::Bool,
-        (true, _, true, _) => DataType::Int,
-        (true, _, false, true) => DataType::Float,
-        _ => DataType::Str,
+        append_record(
+            &self.record,
+            &self.schema,
+            &self.reads,
+            &self.inferred,
+            &mut self.interner,
+            &mut self.staged,
+            out,
+        )
     }
 }
 
@@ -1023,28 +713,7 @@ pub fn fuzz_read(bytes: &[u8], format: Format, fixed: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plain_integers_take_the_fast_path_and_the_rest_fall_back() {
-        assert_eq!(plain_int(b"42"), Some(42));
-        assert_eq!(plain_int(b"-7"), Some(-7));
-        assert_eq!(plain_int(b"+0"), Some(0));
-        assert_eq!(
-            plain_int(b"99999999999999999"),
-            Some(99_999_999_999_999_999)
-        );
-        for slow in [
-            &b""[..],
-            b"-",
-            b" 1",
-            b"1 ",
-            b"1e3",
-            b"123456789012345678",
-            b"0x1",
-        ] {
-            assert_eq!(plain_int(slow), None, "{slow:?}");
-        }
-    }
+    use crate::data::batch::NULL_INT;
 
     fn read(name: &str, text: &str) -> (TextReader, Batch) {
         let dir = std::env::temp_dir().join(format!("shardsql-text-{}-{name}", std::process::id()));

@@ -320,6 +320,24 @@ impl Plan {
         out
     }
 
+    /// Per input column, whether the query reads it anywhere (WHERE, projections, keys,
+    /// aggregate and window arguments, the event time), or every column with `keep_all`
+    /// (`--late-output` writes late records whole). Readers parse only these into batches and
+    /// only validate the rest (`TextReader::set_projection`).
+    pub fn reads_columns(&self, keep_all: bool) -> Vec<bool> {
+        let n = self.input.len();
+        let mut used = std::collections::BTreeSet::new();
+        match &self.body {
+            Body::Project(exprs) => exprs.iter().for_each(|e| e.columns(&mut used)),
+            _ => used.extend(self.for_shards(keep_all).1),
+        }
+        if let Some(f) = &self.filter {
+            f.columns(&mut used);
+        }
+        used.extend(self.time_column);
+        (0..n).map(|i| keep_all || used.contains(&i)).collect()
+    }
+
     /// The plan shards run when records are routed to them: only the input columns the
     /// operator reads cross cores (WHERE already ran on the reader), or all of them with
     /// `keep_all` (late records are written whole). Returns that plan, whose input is the
