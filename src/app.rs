@@ -113,6 +113,9 @@ fn run(args: RunArgs) -> Result<()> {
                 fixed: fixed.as_ref(),
                 on_error: args.on_error.into(),
                 query: &sql_text,
+                idle_timeout: args
+                    .idle_timeout
+                    .map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)),
             };
             let k = crate::source::kafka::KafkaInput::open(&spec, dict.clone())?;
             (k.schema().clone(), Source::Kafka(Box::new(k)))
@@ -515,6 +518,7 @@ fn check_kafka_flags(args: &RunArgs, kafka_in: bool) -> Result<()> {
         ("--group", args.group.is_some()),
         ("--start", args.start.is_some()),
         ("--bounded", args.bounded),
+        ("--idle-timeout", args.idle_timeout.is_some()),
         (
             "--value-format",
             args.value_format != crate::source::kafka::ValueFormat::Json,
@@ -524,6 +528,13 @@ fn check_kafka_flags(args: &RunArgs, kafka_in: bool) -> Result<()> {
         return Err(Error::Usage(format!(
             "{flag} applies to a Kafka input (--input kafka://HOST:PORT/TOPIC)"
         )));
+    }
+    if args.bounded && args.idle_timeout.is_some() {
+        return Err(Error::Usage(
+            "--idle-timeout applies to a continuous run: a --bounded run reads every partition \
+             to its end"
+                .into(),
+        ));
     }
     if kafka_in {
         for (flag, set) in [("--follow", args.follow), ("--preload", args.preload)] {

@@ -95,6 +95,12 @@ pub struct RunArgs {
     /// a file. Without it the run is continuous until SIGINT / SIGTERM.
     #[arg(long)]
     pub bounded: bool,
+    /// Kafka input, continuous: a partition with no new message for this long (e.g. 2s) is
+    /// idle and stops holding back the watermark (windows close on the other partitions'
+    /// event time) until its next message. Off by default: then results never depend on
+    /// timing, and a quiet partition holds windows open.
+    #[arg(long, value_parser = parse_duration_ms)]
+    pub idle_timeout: Option<i64>,
     /// Kafka input: each message value is a JSON object, or one CSV record (then --schema
     /// names every column in order).
     #[arg(long, value_enum, default_value_t = crate::source::kafka::ValueFormat::Json)]

@@ -778,3 +778,103 @@ fn kafka_seed_queries_match_the_file_1_partition_1_and_3_cores() {
         }
     }
 }
+
+/// `--idle-timeout`: a partition with nothing to read stops holding back the watermark, so a
+/// continuous run closes windows on the other partition's event time; without it nothing
+/// closes until the run stops.
+#[test]
+fn kafka_idle_partition_stops_holding_back_windows_2_partitions() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-idle");
+    let topic = broker.url("idle");
+    // 4,000 records are one block: all in partition 0; partition 1 stays empty. They span
+    // 4 s of event time, so 1-second windows 0, 1 and 2 can close.
+    let out = shardsql_within(
+        &[
+            "gen",
+            "--records",
+            "4000",
+            "--partitions",
+            "2",
+            "--output",
+            &topic,
+        ],
+        Duration::from_secs(60),
+    );
+    ok(&out, "gen");
+    let q = dir.join("q.sql");
+    std::fs::write(
+        &q,
+        "SELECT symbol, COUNT(*) AS n, window_start FROM market_data GROUP BY symbol \
+         WINDOW TUMBLING (trade_time, INTERVAL '1' SECOND)",
+    )
+    .unwrap();
+    for idle in [false, true] {
+        let out_csv = dir.join(format!("idle-{idle}.csv"));
+        let mut args = vec![
+            "--query",
+            q.to_str().unwrap(),
+            "--input",
+            &topic,
+            "--runtime",
+            "threads",
+            "--output",
+            out_csv.to_str().unwrap(),
+        ];
+        if idle {
+            args.extend(["--idle-timeout", "200ms"]);
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rows = || {
+            std::fs::read_to_string(&out_csv)
+                .map(|s| s.lines().count().saturating_sub(1))
+                .unwrap_or(0)
+        };
+        let start = Instant::now();
+        if idle {
+            while rows() < 30 {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "windows did not close"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        } else {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        // Three windows of ten symbols each closed (or, without idleness, none).
+        assert_eq!(rows(), if idle { 30 } else { 0 }, "idle {idle}");
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no stop on SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130));
+        // The stop flushes the last window.
+        assert_eq!(rows(), 40, "idle {idle}");
+    }
+    let e = shardsql_fails(&[
+        "--query",
+        q.to_str().unwrap(),
+        "--input",
+        &topic,
+        "--bounded",
+        "--idle-timeout",
+        "1s",
+    ]);
+    assert!(
+        e.contains("--idle-timeout applies to a continuous run"),
+        "{e}"
+    );
+}

@@ -335,6 +335,7 @@ pub fn run(
                 output: ShardOutput::new(sink.clone()),
                 next_block: 0,
                 part_max: vec![i64::MIN; cfg.partitions.max(1) as usize],
+                part_idle: vec![false; cfg.partitions.max(1) as usize],
                 finished: false,
             });
         }

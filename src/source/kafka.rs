@@ -29,6 +29,10 @@
 //!   or `csv` (one record per message, no header: `--schema` names every column in order).
 //!   A null value (a tombstone) is skipped. A malformed message is skipped and counted like a
 //!   malformed line and reported with its partition and offset; `--on-error fail` stops.
+//! - **Idle partitions** (`--idle-timeout D`, continuous runs): a partition that has been at
+//!   its end for D is declared idle (`SourceMsg::PartitionIdle`, taking a block number so
+//!   every shard sees it at the same point): it stops holding back the closing watermark
+//!   until its next message. Off by default, as the results then depend on timing.
 //! - **Metadata columns** `kafka_partition` (BIGINT), `kafka_offset` (BIGINT),
 //!   `kafka_timestamp` (TIMESTAMP, the message's timestamp) and `kafka_key` (VARCHAR, NULL
 //!   when absent or not UTF-8) exist when the query (or `--schema`) names them, like Flink's
@@ -119,6 +123,9 @@ pub struct KafkaSpec<'a> {
     pub on_error: OnError,
     /// The query text: the metadata columns it names exist.
     pub query: &'a str,
+    /// `--idle-timeout`: a continuous run declares a partition idle after this long at its
+    /// end.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// The metadata columns, in the order they lead a row.
@@ -155,6 +162,8 @@ pub struct KafkaInput {
     /// skipped here too (a broker that cannot look offsets up by time, Tansu 0.6 among them,
     /// answers offset 0); `i64::MIN` once a partition has reached it (or without a time).
     skip_before: Vec<i64>,
+    /// `--idle-timeout` (continuous runs only).
+    idle_timeout: Option<Duration>,
     pub malformed: u64,
     pub examples: Vec<Malformed>,
 }
@@ -390,6 +399,7 @@ impl KafkaInput {
             next,
             end,
             skip_before,
+            idle_timeout: spec.idle_timeout.filter(|_| !spec.bounded),
             malformed: 0,
             examples: Vec::new(),
         };
@@ -453,6 +463,10 @@ impl KafkaInput {
         // When a message last arrived (read on the quiet paths only: no clock per message).
         let mut last_message = Instant::now();
         let mut got_message = false;
+        // --idle-timeout: since when each partition has been at its end (`None`: it is not,
+        // or it is idle already), and which are declared idle.
+        let mut at_end_since: Vec<Option<Instant>> = vec![None; parts];
+        let mut idle = vec![false; parts];
         let mut last_error: Option<KafkaError> = None;
         let mut polled = 0u32;
         let result = (|| -> Result<()> {
@@ -482,6 +496,9 @@ impl KafkaInput {
                             done[p] = true;
                             open -= 1;
                         }
+                        if p < parts && !idle[p] && at_end_since[p].is_none() {
+                            at_end_since[p] = Some(Instant::now());
+                        }
                         (false, Some(p))
                     }
                     Some(Err(e)) => {
@@ -496,6 +513,10 @@ impl KafkaInput {
                             (false, None)
                         } else {
                             self.next[p] = o + 1;
+                            if idle[p] || at_end_since[p].is_some() {
+                                idle[p] = false;
+                                at_end_since[p] = None;
+                            }
                             if self.skip_before[p] != i64::MIN {
                                 if m.timestamp().to_millis().unwrap_or(i64::MIN)
                                     < self.skip_before[p]
@@ -531,6 +552,35 @@ impl KafkaInput {
                     )?;
                 }
                 polled += 1;
+                // A partition at its end for the idle timeout is declared idle (its chunk, if
+                // any, goes first).
+                if let Some(timeout) = self.idle_timeout
+                    && (cut_all || polled.is_multiple_of(1024))
+                {
+                    for p in 0..parts {
+                        if at_end_since[p].is_some_and(|t| t.elapsed() >= timeout) {
+                            at_end_since[p] = None;
+                            idle[p] = true;
+                            self.cut(
+                                p,
+                                &mut pending[p],
+                                &mut block,
+                                &mut rings,
+                                &mut backs,
+                                control,
+                                &mut backoff,
+                            )?;
+                            let c = block % rings.len();
+                            crate::runtime::push_source(
+                                &mut rings[c],
+                                SourceMsg::PartitionIdle(p as u32),
+                                &mut backoff,
+                                control,
+                            )?;
+                            block += 1;
+                        }
+                    }
+                }
                 // A quiet source, or now and then: cut the chunks that waited the linger.
                 if cut_all || polled.is_multiple_of(1024) {
                     for (p, pend) in pending.iter_mut().enumerate() {
