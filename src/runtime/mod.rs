@@ -65,7 +65,8 @@ pub struct RunConfig {
     pub lock_per: LockPer,
     pub runtime: RuntimeKind,
     pub lateness_ms: i64,
-    /// Source partitions of the input (`--partitions` for the generator; 1 for a file).
+    /// Source partitions of the input (`--partitions` for the generator; 1 for a file; a Kafka
+    /// topic's partition count).
     pub partitions: u32,
     /// `--late-output`: late records go here (input columns) instead of only being counted.
     pub late_output: Option<Arc<Sink>>,
