@@ -59,6 +59,8 @@ pub struct Broker {
     /// `127.0.0.1:PORT`.
     pub addr: String,
     bin: PathBuf,
+    /// The broker's stderr, removed with the broker.
+    log: PathBuf,
 }
 
 impl Broker {
@@ -99,7 +101,12 @@ impl Broker {
                 if TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(200))
                     .is_ok()
                 {
-                    return Broker { child, addr, bin };
+                    return Broker {
+                        child,
+                        addr,
+                        bin,
+                        log: log_path,
+                    };
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
@@ -147,5 +154,6 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
