@@ -79,8 +79,13 @@ fn run(args: RunArgs) -> Result<()> {
     enum Source {
         Gen(Generator),
         Text(Box<TextReader>),
+        Kafka(Box<crate::source::kafka::KafkaInput>),
     }
-    if let Some(input) = &args.input {
+    let kafka_in = args.input.as_deref().is_some_and(crate::kafka::is_kafka);
+    check_kafka_flags(&args, kafka_in)?;
+    if let Some(input) = &args.input
+        && !kafka_in
+    {
         let same = |a: &str, b: &str| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
             (Ok(x), Ok(y)) => x == y,
             _ => false,
@@ -98,6 +103,23 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let mut inferred = Vec::new();
     let (schema, mut source) = match &args.input {
+        Some(url) if kafka_in => {
+            let spec = crate::source::kafka::KafkaSpec {
+                url,
+                group: args.group.as_deref(),
+                start: args.start,
+                bounded: args.bounded,
+                format: args.value_format,
+                fixed: fixed.as_ref(),
+                on_error: args.on_error.into(),
+                query: &sql_text,
+                idle_timeout: args
+                    .idle_timeout
+                    .map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)),
+            };
+            let k = crate::source::kafka::KafkaInput::open(&spec, dict.clone())?;
+            (k.schema().clone(), Source::Kafka(Box::new(k)))
+        }
         Some(path) => {
             // A pipe, stdin or a followed file is live: records are framed as they arrive.
             let live =
@@ -131,6 +153,25 @@ fn run(args: RunArgs) -> Result<()> {
         .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))
         .map_err(|e| with_inference_notes(e, args.input.as_deref(), &schema, &inferred))?;
     check_source_name(&plan, args.input.is_some(), &sql_text, &file)?;
+    if let Source::Kafka(k) = &source
+        && !k.is_bounded()
+        && let sql::Body::Aggregate(a) = &plan.body
+        && a.window.is_none()
+        && a.emit == sql::EmitMode::Final
+    {
+        return Err(Error::Usage(format!(
+            "--input {}: a GROUP BY without a window emits its rows at the end of the input \
+             (EMIT FINAL), and a topic read continuously never ends; add --bounded (read to the \
+             end offsets seen at start, then finish), or EMIT CHANGES (a running result), or a \
+             WINDOW (rows as each window closes)",
+            k.name()
+        )));
+    }
+    let source_partitions = match &source {
+        Source::Kafka(k) => k.partitions(),
+        _ if args.input.is_some() => 1,
+        _ => args.generator.partitions,
+    };
     if let sql::Body::Aggregate(a) = &mut plan.body {
         a.retract = args.changelog == crate::cli::ChangelogArg::Retract;
     }
@@ -143,13 +184,35 @@ fn run(args: RunArgs) -> Result<()> {
     plan.string_literals().iter().for_each(|s| {
         literals.intern(s);
     });
-    let sink = Sink::open(&args.output, &plan.output, dict.clone(), args.timestamps)?;
+    let sink = if crate::kafka::is_kafka(&args.output) {
+        let url = crate::kafka::KafkaUrl::parse("--output", &args.output)?;
+        let layout = crate::kafka::producer::layout_of(&plan, &dict)?;
+        if let Some(w) = &layout.warning {
+            eprintln!("warning: {w}");
+        }
+        Sink::open_kafka(
+            &url,
+            &plan.output,
+            dict.clone(),
+            args.timestamps,
+            layout,
+            source_partitions,
+        )?
+    } else {
+        Sink::open(&args.output, &plan.output, dict.clone(), args.timestamps)?
+    };
     let _ = so_far.sink.set(sink.clone());
     let late_output = match &args.late_output {
         Some(path) => {
             if plan.lateness_window().is_none() {
                 return Err(Error::Usage(
                     "--late-output needs a windowed query or a ROWS window ordered by event time (only those drop late records)"
+                        .into(),
+                ));
+            }
+            if crate::kafka::is_kafka(path) {
+                return Err(Error::Usage(
+                    "--late-output kafka://… is not supported yet: write late records to a file"
                         .into(),
                 ));
             }
@@ -170,8 +233,10 @@ fn run(args: RunArgs) -> Result<()> {
     };
 
     // Readers store only the columns the query reads (the rest are validated, not kept).
-    if let Source::Text(r) = &mut source {
-        r.set_projection(plan.reads_columns(late_output.is_some()));
+    match &mut source {
+        Source::Text(r) => r.set_projection(plan.reads_columns(late_output.is_some())),
+        Source::Kafka(k) => k.set_projection(plan.reads_columns(late_output.is_some())),
+        Source::Gen(_) => {}
     }
     let mut preload_malformed = None;
     let input = match (source, args.preload) {
@@ -183,6 +248,7 @@ fn run(args: RunArgs) -> Result<()> {
             Input::Preloaded(Arc::new(blocks))
         }
         (Source::Text(r), false) => Input::Stream(r),
+        (Source::Kafka(k), _) => Input::Kafka(k),
     };
 
     let cfg = RunConfig {
@@ -194,11 +260,7 @@ fn run(args: RunArgs) -> Result<()> {
             .allowed_lateness
             .or(plan.allowed_lateness_ms)
             .unwrap_or(0),
-        partitions: if args.input.is_some() {
-            1
-        } else {
-            args.generator.partitions
-        },
+        partitions: source_partitions,
         late_output,
         fault: args.inject_fault,
         rate: args.rate,
@@ -208,6 +270,11 @@ fn run(args: RunArgs) -> Result<()> {
     };
     let routing = describe_routing(&plan);
     let mut report = runtime::run(&cfg, Arc::new(plan), input, sink, dict)?;
+    // The results are written and acknowledged (the sink is closed): now the offsets they
+    // depend on may be committed.
+    if let Some(c) = report.kafka_commit.take() {
+        c.commit()?;
+    }
     if let Some((m, ex)) = preload_malformed {
         report.malformed = m;
         report.malformed_examples = ex;
@@ -445,7 +512,52 @@ fn describe_routing(plan: &sql::Plan) -> String {
     }
 }
 
+/// The Kafka input flags go with `--input kafka://…` only, and some file flags not with it.
+fn check_kafka_flags(args: &RunArgs, kafka_in: bool) -> Result<()> {
+    let kafka_only = [
+        ("--group", args.group.is_some()),
+        ("--start", args.start.is_some()),
+        ("--bounded", args.bounded),
+        ("--idle-timeout", args.idle_timeout.is_some()),
+        (
+            "--value-format",
+            args.value_format != crate::source::kafka::ValueFormat::Json,
+        ),
+    ];
+    if !kafka_in && let Some((flag, _)) = kafka_only.iter().find(|(_, set)| *set) {
+        return Err(Error::Usage(format!(
+            "{flag} applies to a Kafka input (--input kafka://HOST:PORT/TOPIC)"
+        )));
+    }
+    if args.bounded && args.idle_timeout.is_some() {
+        return Err(Error::Usage(
+            "--idle-timeout applies to a continuous run: a --bounded run reads every partition \
+             to its end"
+                .into(),
+        ));
+    }
+    if kafka_in {
+        for (flag, set) in [("--follow", args.follow), ("--preload", args.preload)] {
+            if set {
+                return Err(Error::Usage(format!(
+                    "{flag} does not apply to a Kafka input (a topic is read continuously unless \
+                     --bounded)"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn generate(a: GenArgs) -> Result<()> {
+    if crate::kafka::is_kafka(&a.output) {
+        return generate_kafka(&a);
+    }
+    if a.key.is_some() {
+        return Err(Error::Usage(
+            "--key applies to a Kafka output (--output kafka://HOST:PORT/TOPIC)".into(),
+        ));
+    }
     let dict = Dict::new();
     let g = Generator::new(gen_config(&a.generator), &mut Interner::new(dict.clone()));
     let schema = Schema::market_data();
@@ -493,9 +605,101 @@ fn generate(a: GenArgs) -> Result<()> {
     }
 }
 
+/// `shardsql gen --output kafka://…`: one JSON message per record (times in epoch ms, as
+/// the stream is defined). With `--key COL` the column's value keys each message and its
+/// hash picks the partition; without it record block b goes to partition b mod
+/// `--partitions`, so the topic's partitions are the generator's own source partitions and
+/// a query over the topic gives what `--partitions P` over the generator gives.
+fn generate_kafka(a: &GenArgs) -> Result<()> {
+    use crate::data::batch::Column;
+    let url = crate::kafka::KafkaUrl::parse("--output", &a.output)?;
+    let dict = Dict::new();
+    let g = Generator::new(gen_config(&a.generator), &mut Interner::new(dict.clone()));
+    let schema = Schema::market_data();
+    let key = match &a.key {
+        Some(k) => Some(schema.index_of(k).ok_or_else(|| {
+            Error::Usage(format!(
+                "--key {k}: market_data has no such column (its columns: {})",
+                schema.names().collect::<Vec<_>>().join(", ")
+            ))
+        })?),
+        None => None,
+    };
+    let p = a.generator.partitions;
+    let (out, have) = crate::kafka::producer::KafkaOut::open(
+        "--output",
+        &url,
+        p,
+        crate::kafka::producer::Layout::default(),
+    )?;
+    if key.is_none() && have != p {
+        return Err(Error::Usage(format!(
+            "--output {}: the topic has {have} partitions, not --partitions {p}; without --key \
+             block b goes to partition b mod --partitions, so they must agree (or pass --key)",
+            url.display()
+        )));
+    }
+    let mut batch = Batch::new(&schema, BLOCK_ROWS);
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut kb = Vec::new();
+    let mut ib = itoa::Buffer::new();
+    let mut sent = 0u64;
+    for (block, start) in (0..a.generator.records).step_by(BLOCK_ROWS).enumerate() {
+        batch.clear();
+        buf.clear();
+        g.fill(start, BLOCK_ROWS, &mut batch);
+        sink::encode(
+            &batch,
+            Format::JsonLines,
+            &schema,
+            &dict,
+            sink::Timestamps::EpochMs,
+            &mut buf,
+        );
+        let partition = (block as u64 % p as u64) as i32;
+        let mut from = 0;
+        for (row, end) in memchr::memchr_iter(b'\n', &buf).enumerate() {
+            let value = &buf[from..end];
+            from = end + 1;
+            let k = key.map(|c| {
+                kb.clear();
+                match &batch.columns[c] {
+                    Column::Str(v) => kb.extend_from_slice(dict.get(v[row]).as_bytes()),
+                    Column::Int(v) => kb.extend_from_slice(ib.format(v[row]).as_bytes()),
+                    Column::Float(v) => kb.extend_from_slice(v[row].to_string().as_bytes()),
+                    Column::Bool(v) => kb.push(b'0' + v[row]),
+                }
+                &kb[..]
+            });
+            let part = if key.is_some() { None } else { Some(partition) };
+            if !out.send(k, Some(value), part) {
+                break;
+            }
+            sent += 1;
+        }
+        if out.failed() {
+            break;
+        }
+    }
+    out.close()?;
+    eprintln!(
+        "gen: wrote {} messages to {} ({have} partitions)",
+        crate::metrics::stats::group(sent),
+        url.display()
+    );
+    Ok(())
+}
+
 fn explain(a: ExplainArgs) -> Result<()> {
     let sql_text = read_query(&a.query)?;
     let schema = match &a.input {
+        Some(path) if crate::kafka::is_kafka(path) => {
+            return Err(Error::Usage(
+                "explain --input kafka://… is not supported yet: explain the query against a \
+                 file holding a few of the topic's messages"
+                    .into(),
+            ));
+        }
         Some(path) => TextReader::open(path, None, Dict::new(), Default::default())?
             .schema()
             .clone(),

@@ -76,16 +76,42 @@ pub struct RunArgs {
     /// glommio executors, or plain pinned threads where io_uring is unavailable.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Glommio)]
     pub runtime: RuntimeKind,
-    /// Input file (CSV with a header; .jsonl for JSON lines); `-` for stdin. Default: the
+    /// Input file (CSV with a header; .jsonl for JSON lines); `-` for stdin;
+    /// `kafka://HOST:PORT/TOPIC[?librdkafka.property=value&…]` for a Kafka topic. Default: the
     /// built-in generator.
     #[arg(long, short = 'i')]
     pub input: Option<String>,
+    /// Kafka input (`--input kafka://…`): the consumer group. Its committed offsets are where
+    /// `--start committed` (the default with a group) begins, and the run commits the offsets
+    /// it read once their results are written and acknowledged (at-least-once).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Kafka input: where each partition starts: earliest, latest, committed, or a time
+    /// (ISO-8601 or epoch ms: the first message at or after it). Default: committed with
+    /// --group, else earliest.
+    #[arg(long, value_parser = crate::source::kafka::Start::parse)]
+    pub start: Option<crate::source::kafka::Start>,
+    /// Kafka input: read each partition up to the end offsets seen at start, then finish like
+    /// a file. Without it the run is continuous until SIGINT / SIGTERM.
+    #[arg(long)]
+    pub bounded: bool,
+    /// Kafka input, continuous: a partition with no new message for this long (e.g. 2s) is
+    /// idle and stops holding back the watermark (windows close on the other partitions'
+    /// event time) until its next message. Off by default: then results never depend on
+    /// timing, and a quiet partition holds windows open.
+    #[arg(long, value_parser = parse_duration_ms)]
+    pub idle_timeout: Option<i64>,
+    /// Kafka input: each message value is a JSON object, or one CSV record (then --schema
+    /// names every column in order).
+    #[arg(long, value_enum, default_value_t = crate::source::kafka::ValueFormat::Json)]
+    pub value_format: crate::source::kafka::ValueFormat,
     /// Column types for --input, e.g. `price:double,qty:bigint,ts:timestamp_s` (others are
     /// inferred). TIMESTAMP reads ISO-8601 or epoch ms; TIMESTAMP_S / _US / _NS epoch numbers
     /// in seconds, microseconds, nanoseconds.
     #[arg(long)]
     pub schema: Option<String>,
-    /// Results: a file (CSV; .jsonl for JSON lines), `-` for stdout, `null` to count and discard.
+    /// Results: a file (CSV; .jsonl for JSON lines), `-` for stdout, `null` to count and discard,
+    /// or `kafka://HOST:PORT/TOPIC[?…]` (one JSON message per row, keyed by the GROUP BY key).
     #[arg(long, short = 'o', default_value = "-")]
     pub output: String,
     /// How TIMESTAMP results are written: ISO-8601 UTC as DuckDB writes them
@@ -162,9 +188,16 @@ impl From<OnErrorArg> for OnError {
 pub struct GenArgs {
     #[command(flatten)]
     pub generator: GeneratorArgs,
-    /// Where to write: a file (.jsonl for JSON lines) or `-` for stdout.
+    /// Where to write: a file (.jsonl for JSON lines), `-` for stdout, or
+    /// `kafka://HOST:PORT/TOPIC[?…]` (one JSON message per record; the topic is created with
+    /// --partitions partitions if missing).
     #[arg(long, short = 'o', default_value = "-")]
     pub output: String,
+    /// Kafka output: the column whose value keys each message (the key's hash picks the
+    /// partition). Without it record block b goes to partition b mod --partitions, the
+    /// generator's own source partitions.
+    #[arg(long)]
+    pub key: Option<String>,
 }
 
 #[derive(Args, Debug)]

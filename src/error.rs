@@ -23,6 +23,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A Kafka broker could not be reached, refused a request or did not acknowledge a
+    /// message (the environment's fault), with the broker's or librdkafka's message.
+    #[error("{0}")]
+    Kafka(String),
     /// The runtime could not start (the environment's fault), with how to fix it.
     #[error("{0}")]
     Runtime(String),

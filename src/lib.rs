@@ -16,6 +16,7 @@
 //! | runtime | [`runtime`] | placement, the SPSC mesh, the router, the core loop, the mutex baseline |
 //! | operators | [`ops`] | projection, GROUP BY + tumbling / hopping windows, sessions, the EMIT CHANGES changelog, ROWS windows |
 //! | sinks | [`sink`] | CSV / JSON lines / null output, written in large chunks |
+//! | Kafka | [`kafka`], [`source::kafka`] | `kafka://` addresses, topics in (partitions as source partitions) and out (keyed messages, tombstones) |
 //! | metrics | [`metrics`] | the stats JSON, the run summary, HDR latency |
 //! | bench | [`bench`] | YAML sweeps over modes and core counts, and their reports |
 //!
@@ -39,6 +40,7 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod kafka;
 pub mod metrics;
 pub mod ops;
 pub mod runtime;

@@ -51,6 +51,8 @@ pub struct Sink {
     times: Timestamps,
     /// The flag that named this sink, for error messages.
     flag: &'static str,
+    /// `--output kafka://…`: rows become messages (`kafka::producer`), not text.
+    kafka: Option<crate::kafka::producer::KafkaOut>,
 }
 
 impl Sink {
@@ -97,6 +99,7 @@ impl Sink {
             dict,
             times,
             flag,
+            kafka: None,
         };
         if format == Some(Format::Csv) {
             let mut header = Vec::new();
@@ -110,6 +113,32 @@ impl Sink {
             sink.write(&header);
         }
         Ok(Arc::new(sink))
+    }
+
+    /// Opens `--output kafka://…`: a topic (created with `partitions` partitions if missing)
+    /// that receives one message per row, keyed and valued as `layout` says.
+    pub fn open_kafka(
+        url: &crate::kafka::KafkaUrl,
+        schema: &Schema,
+        dict: Arc<Dict>,
+        times: Timestamps,
+        layout: crate::kafka::producer::Layout,
+        partitions: u32,
+    ) -> Result<Arc<Sink>> {
+        let (out, _) = crate::kafka::producer::KafkaOut::open("--output", url, partitions, layout)?;
+        Ok(Arc::new(Sink {
+            format: Some(Format::JsonLines),
+            writer: Mutex::new(None),
+            error: Mutex::new(None),
+            failed: AtomicBool::new(false),
+            dirty: AtomicBool::new(false),
+            rows_written: AtomicU64::new(0),
+            schema: schema.clone(),
+            dict,
+            times,
+            flag: "--output",
+            kafka: Some(out),
+        }))
     }
 
     fn write(&self, bytes: &[u8]) {
@@ -163,11 +192,14 @@ impl Sink {
 
     /// Whether a write has failed (a closed pipe, a full disk): nothing more will be written.
     pub fn failed(&self) -> bool {
-        self.failed.load(Ordering::Relaxed)
+        self.failed.load(Ordering::Relaxed) || self.kafka.as_ref().is_some_and(|k| k.failed())
     }
 
     /// Flushes the writer and reports the first write error, if any.
     pub fn close(&self) -> Result<()> {
+        if let Some(k) = &self.kafka {
+            return k.close();
+        }
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(out) = w.as_mut()
             && let Err(e) = out.flush()
@@ -218,6 +250,8 @@ pub struct ShardOutput {
     pub batch: Batch,
     sink: Arc<Sink>,
     buf: Vec<u8>,
+    /// A Kafka message key being encoded (`--output kafka://…`).
+    key: Vec<u8>,
     /// Rows encoded in `buf`.
     buf_rows: u64,
     pub rows: u64,
@@ -229,6 +263,7 @@ impl ShardOutput {
             batch: Batch::new(&sink.schema, ROWS_PER_FLUSH),
             sink,
             buf: Vec::new(),
+            key: Vec::new(),
             buf_rows: 0,
             rows: 0,
         }
@@ -248,7 +283,20 @@ impl ShardOutput {
             return;
         }
         self.rows += n as u64;
-        if let Some(format) = self.sink.format {
+        if let Some(k) = &self.sink.kafka {
+            k.send_rows(
+                &self.batch,
+                &self.sink.schema,
+                &self.sink.dict,
+                self.sink.times,
+                &mut self.buf,
+                &mut self.key,
+            );
+            self.buf.clear();
+            self.sink
+                .rows_written
+                .fetch_add(n as u64, Ordering::Relaxed);
+        } else if let Some(format) = self.sink.format {
             encode(
                 &self.batch,
                 format,
@@ -317,47 +365,96 @@ pub fn encode(
                 write_json_str(out, &schema.fields[c].name);
                 out.push(b':');
             }
-            if col.is_null(row) {
-                // NULL: an empty CSV field (what DuckDB writes and reads back as NULL).
-                if format == Format::JsonLines {
-                    out.extend_from_slice(b"null");
-                }
-                continue;
-            }
-            match col {
-                Column::Int(v) if iso[c] => {
-                    let json = format == Format::JsonLines;
-                    if json {
-                        out.push(b'"');
-                    }
-                    crate::data::time::write_iso(out, v[row]);
-                    if json {
-                        out.push(b'"');
-                    }
-                }
-                Column::Int(v) => out.extend_from_slice(ib.format(v[row]).as_bytes()),
-                Column::Float(v) => {
-                    let x = v[row];
-                    if format == Format::JsonLines && !x.is_finite() {
-                        out.extend_from_slice(b"null");
-                    } else {
-                        out.extend_from_slice(fb.format(x).as_bytes());
-                    }
-                }
-                Column::Bool(v) => {
-                    out.extend_from_slice(if v[row] == 1 { b"true" } else { b"false" })
-                }
-                Column::Str(v) => match format {
-                    Format::Csv => write_csv_str(out, dict.get(v[row])),
-                    Format::JsonLines => write_json_str(out, dict.get(v[row])),
-                },
-            }
+            write_cell(out, col, row, iso[c], format, dict, &mut ib, &mut fb);
         }
         out.extend_from_slice(if format == Format::JsonLines {
             b"}\n"
         } else {
             b"\n"
         });
+    }
+}
+
+/// Writes columns `cols` of row `row` as one JSON object (no newline): a Kafka message key.
+pub fn encode_json_object(
+    batch: &Batch,
+    row: usize,
+    cols: &[usize],
+    schema: &Schema,
+    dict: &Dict,
+    times: Timestamps,
+    out: &mut Vec<u8>,
+) {
+    let mut ib = itoa::Buffer::new();
+    let mut fb = ryu::Buffer::new();
+    out.push(b'{');
+    for (i, &c) in cols.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let f = &schema.fields[c];
+        write_json_str(out, &f.name);
+        out.push(b':');
+        let iso = f.ty == DataType::Timestamp && times == Timestamps::Iso;
+        write_cell(
+            out,
+            &batch.columns[c],
+            row,
+            iso,
+            Format::JsonLines,
+            dict,
+            &mut ib,
+            &mut fb,
+        );
+    }
+    out.push(b'}');
+}
+
+/// One value: NULL as an empty CSV field or JSON `null`; a TIMESTAMP as ISO-8601 when `iso`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn write_cell(
+    out: &mut Vec<u8>,
+    col: &Column,
+    row: usize,
+    iso: bool,
+    format: Format,
+    dict: &Dict,
+    ib: &mut itoa::Buffer,
+    fb: &mut ryu::Buffer,
+) {
+    if col.is_null(row) {
+        // NULL: an empty CSV field (what DuckDB writes and reads back as NULL).
+        if format == Format::JsonLines {
+            out.extend_from_slice(b"null");
+        }
+        return;
+    }
+    match col {
+        Column::Int(v) if iso => {
+            let json = format == Format::JsonLines;
+            if json {
+                out.push(b'"');
+            }
+            crate::data::time::write_iso(out, v[row]);
+            if json {
+                out.push(b'"');
+            }
+        }
+        Column::Int(v) => out.extend_from_slice(ib.format(v[row]).as_bytes()),
+        Column::Float(v) => {
+            let x = v[row];
+            if format == Format::JsonLines && !x.is_finite() {
+                out.extend_from_slice(b"null");
+            } else {
+                out.extend_from_slice(fb.format(x).as_bytes());
+            }
+        }
+        Column::Bool(v) => out.extend_from_slice(if v[row] == 1 { b"true" } else { b"false" }),
+        Column::Str(v) => match format {
+            Format::Csv => write_csv_str(out, dict.get(v[row])),
+            Format::JsonLines => write_json_str(out, dict.get(v[row])),
+        },
     }
 }
 

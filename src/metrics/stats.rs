@@ -186,7 +186,13 @@ impl Stats {
         }
         s.push('\n');
         for m in &self.malformed_examples {
-            s.push_str(&format!("  malformed    line {}: {}\n", m.line, m.reason));
+            // Line 0: a record that is not a line of a file (a Kafka message says where it is
+            // in its reason).
+            if m.line == 0 {
+                s.push_str(&format!("  malformed    {}\n", m.reason));
+            } else {
+                s.push_str(&format!("  malformed    line {}: {}\n", m.line, m.reason));
+            }
         }
         if self.malformed > self.malformed_examples.len() as u64 {
             s.push_str(&format!(

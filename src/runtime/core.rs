@@ -47,6 +47,10 @@ pub enum Msg {
         /// When the reader took the block from the input (latency starts here).
         ingested: Instant,
     },
+    /// Source partition `partition` is idle (a Kafka partition with nothing new for
+    /// `--idle-timeout`): until its next block it does not hold back the closing watermark.
+    /// It takes block number `block`, so every shard sees it at the same point of the input.
+    Idle { block: u64, partition: u32 },
     /// The reader has no more blocks.
     End,
 }
@@ -54,6 +58,11 @@ pub enum Msg {
 /// What the stream parser deals to a core.
 pub enum SourceMsg {
     Block(Batch),
+    /// A block of one source partition (a Kafka partition), whatever its block number: the
+    /// shards keep that partition's watermark and lateness.
+    PartitionBlock(Batch, u32),
+    /// The source partition is idle (`Msg::Idle`).
+    PartitionIdle(u32),
     /// Raw records for the core to parse itself (parallel parsing of a file).
     Chunk(crate::source::chunker::Chunk),
     End,
@@ -94,7 +103,11 @@ pub enum CoreReader {
 }
 
 enum Read {
-    Block(BlockRef),
+    /// A block, and its source partition when the source says (else block `b` belongs to
+    /// partition `b mod P`).
+    Block(BlockRef, Option<u32>),
+    /// A source partition went idle (`Msg::Idle`).
+    Idle(u32),
     NotReady,
     Exhausted,
     /// The input is bad and `--on-error fail` says stop.
@@ -134,7 +147,7 @@ impl CoreReader {
                 b.clear();
                 generator.fill(start, BLOCK_ROWS, &mut b);
                 *next += *stride;
-                Read::Block(BlockRef::Owned(b))
+                Read::Block(BlockRef::Owned(b), None)
             }
             CoreReader::Preloaded {
                 blocks,
@@ -146,7 +159,7 @@ impl CoreReader {
                 }
                 let i = *next;
                 *next += *stride;
-                Read::Block(BlockRef::Shared(blocks.clone(), i))
+                Read::Block(BlockRef::Shared(blocks.clone(), i), None)
             }
             CoreReader::Stream {
                 ring,
@@ -154,7 +167,9 @@ impl CoreReader {
                 spare,
                 ..
             } => match ring.pop() {
-                Ok(SourceMsg::Block(b)) => Read::Block(BlockRef::Owned(b)),
+                Ok(SourceMsg::Block(b)) => Read::Block(BlockRef::Owned(b), None),
+                Ok(SourceMsg::PartitionBlock(b, p)) => Read::Block(BlockRef::Owned(b), Some(p)),
+                Ok(SourceMsg::PartitionIdle(p)) => Read::Idle(p),
                 Ok(SourceMsg::Chunk(chunk)) => {
                     let parser = parser.as_mut().expect("chunks are dealt with a parser");
                     parser.load_chunk(chunk.bytes, chunk.first_line);
@@ -163,7 +178,7 @@ impl CoreReader {
                         .unwrap_or_else(|| Batch::new(parser.schema(), BLOCK_ROWS));
                     b.clear();
                     match parser.read_block(&mut b, usize::MAX) {
-                        Ok(_) => Read::Block(BlockRef::Owned(b)),
+                        Ok(_) => Read::Block(BlockRef::Owned(b), None),
                         Err(e) => Read::Failed(e),
                     }
                 }
@@ -228,20 +243,30 @@ pub struct ShardSide {
     pub next_block: u64,
     /// The maximum event time seen so far in each source partition (`i64::MIN`: none yet).
     pub part_max: Vec<i64>,
+    /// Source partitions declared idle (`Msg::Idle`) since their last block: they do not hold
+    /// back the closing watermark.
+    pub part_idle: Vec<bool>,
     pub finished: bool,
 }
 
 impl ShardSide {
-    /// The watermark windows close on: the minimum over partitions, once every partition has
-    /// been seen.
+    /// The watermark windows close on: the minimum over partitions that are not idle, once
+    /// every one of them has been seen.
     fn closing_watermark(&self, lateness: i64) -> Option<i64> {
-        let min = *self.part_max.iter().min()?;
+        let min = self
+            .part_max
+            .iter()
+            .zip(&self.part_idle)
+            .filter(|(_, idle)| !**idle)
+            .map(|(m, _)| *m)
+            .min()?;
         (min != i64::MIN).then(|| min.saturating_sub(lateness))
     }
 
     /// `closing_watermark` once partition `p` has seen `max_time` too.
     fn closing_watermark_after(&self, p: usize, max_time: i64, lateness: i64) -> Option<i64> {
         let min = (0..self.part_max.len())
+            .filter(|&i| i == p || !self.part_idle[i])
             .map(|i| {
                 if i == p {
                     self.part_max[i].max(max_time)
@@ -623,9 +648,19 @@ impl Core {
                 }
                 progress |= self.end_input();
             }
-            Read::Block(block) => {
-                self.route_block(block.batch());
+            Read::Block(block, partition) => {
+                self.route_block(block.batch(), partition);
                 self.reader.recycle(block);
+                progress = true;
+                self.push_pending();
+            }
+            Read::Idle(partition) => {
+                // A block number of its own, to every shard (none for a stateless plan).
+                let block = self.block_no;
+                self.block_no += self.n_cores as u64;
+                for p in &mut self.pending {
+                    *p = Some(Msg::Idle { block, partition });
+                }
                 progress = true;
                 self.push_pending();
             }
@@ -634,7 +669,7 @@ impl Core {
     }
 
     /// Filters a block, drops the rows it proves late, and processes or routes the rest.
-    fn route_block(&mut self, batch: &Batch) {
+    fn route_block(&mut self, batch: &Batch, partition: Option<u32>) {
         let ingested = Instant::now();
         let plan = self.plan.clone();
         let n = batch.len();
@@ -741,7 +776,7 @@ impl Core {
                 for (s, rows) in outs.into_iter().enumerate() {
                     self.pending[s] = Some(Msg::Block {
                         block: block_no,
-                        partition: (block_no % self.partitions as u64) as u32,
+                        partition: partition.unwrap_or((block_no % self.partitions as u64) as u32),
                         rows,
                         max_time,
                         min_time,
@@ -893,6 +928,16 @@ impl Core {
                     shard.finished = true;
                     break;
                 }
+                Msg::Idle { block, partition } => {
+                    debug_assert_eq!(block, shard.next_block, "blocks must arrive in order");
+                    shard.part_idle[partition as usize] = true;
+                    if plan.time_column.is_some()
+                        && let Some(wm) = shard.closing_watermark(lateness)
+                    {
+                        shard.state.watermark(wm, id, &mut shard.output);
+                    }
+                    shard.next_block += 1;
+                }
                 Msg::Block {
                     block,
                     partition,
@@ -902,6 +947,8 @@ impl Core {
                     ingested,
                 } => {
                     debug_assert_eq!(block, shard.next_block, "blocks must arrive in order");
+                    // A block of an idle partition makes it active again.
+                    shard.part_idle[partition as usize] = false;
                     let mut n = rows.len();
                     // Lateness is judged against the block's own partition.
                     let part_max = shard.part_max[partition as usize];

@@ -65,7 +65,8 @@ pub struct RunConfig {
     pub lock_per: LockPer,
     pub runtime: RuntimeKind,
     pub lateness_ms: i64,
-    /// Source partitions of the input (`--partitions` for the generator; 1 for a file).
+    /// Source partitions of the input (`--partitions` for the generator; 1 for a file; a Kafka
+    /// topic's partition count).
     pub partitions: u32,
     /// `--late-output`: late records go here (input columns) instead of only being counted.
     pub late_output: Option<Arc<Sink>>,
@@ -110,6 +111,16 @@ pub struct RunReport {
     pub malformed_examples: Vec<crate::source::text::Malformed>,
     /// The run stopped early on `RunConfig::interrupt`: the results cover the input read.
     pub interrupted: bool,
+    /// `--input kafka://… --group`: commits the positions read, once the caller knows the
+    /// results are acknowledged.
+    pub kafka_commit: Option<crate::source::kafka::Committer>,
+}
+
+/// What the input reader thread hands back.
+enum ReaderEnd {
+    /// The stream parser (its malformed counts), or `None` when the cores parsed.
+    Text(Option<Box<TextReader>>),
+    Kafka(crate::source::kafka::KafkaDone),
 }
 
 pub fn host_cpus() -> usize {
@@ -234,12 +245,45 @@ pub fn run(
                     .name("shardsql-reader".into())
                     .spawn(move || {
                         if chunked {
-                            cut_input(&reader, rings, &control).map(|()| None)
+                            cut_input(&reader, rings, &control).map(|()| ReaderEnd::Text(None))
                         } else {
-                            parse_input(reader, rings, backs, &control, linger).map(Some)
+                            parse_input(reader, rings, backs, &control, linger)
+                                .map(|r| ReaderEnd::Text(Some(r)))
                         }
                     })
                     .map_err(|e| Error::io("cannot start the input reader thread", e))?,
+            );
+            core_readers
+        }
+        Input::Kafka(input) => {
+            // One reader thread polls the topic and deals blocks tagged with their Kafka
+            // partition (`source::kafka`).
+            let mut rings = Vec::new();
+            let mut backs = Vec::new();
+            let mut core_readers = Vec::new();
+            for _ in 0..n {
+                let (p, c) = rtrb::RingBuffer::new(RING_SLOTS);
+                let (bp, bc) = rtrb::RingBuffer::new(RING_SLOTS + 4);
+                rings.push(p);
+                backs.push(bc);
+                core_readers.push(CoreReader::Stream {
+                    ring: c,
+                    back: bp,
+                    parser: None,
+                    spare: None,
+                });
+            }
+            let control = control.clone();
+            let linger = cfg.linger;
+            parser = Some(
+                std::thread::Builder::new()
+                    .name("shardsql-kafka".into())
+                    .spawn(move || {
+                        input
+                            .run(rings, backs, &control, linger)
+                            .map(ReaderEnd::Kafka)
+                    })
+                    .map_err(|e| Error::io("cannot start the Kafka reader thread", e))?,
             );
             core_readers
         }
@@ -292,6 +336,7 @@ pub fn run(
                 output: ShardOutput::new(sink.clone()),
                 next_block: 0,
                 part_max: vec![i64::MIN; cfg.partitions.max(1) as usize],
+                part_idle: vec![false; cfg.partitions.max(1) as usize],
                 finished: false,
             });
         }
@@ -337,6 +382,7 @@ pub fn run(
         malformed: 0,
         malformed_examples: Vec::new(),
         interrupted: cfg.interrupt.load(Ordering::Relaxed),
+        kafka_commit: None,
     };
     if failure.is_none() {
         failure = control.take_failure();
@@ -348,11 +394,16 @@ pub fn run(
     }
     if let Some(p) = parser {
         match p.join() {
-            Ok(Ok(Some(reader))) => {
+            Ok(Ok(ReaderEnd::Kafka(done))) => {
+                report.malformed = done.malformed;
+                report.malformed_examples = done.examples;
+                report.kafka_commit = done.committer;
+            }
+            Ok(Ok(ReaderEnd::Text(Some(reader)))) => {
                 report.malformed = reader.malformed;
                 report.malformed_examples = reader.examples.clone();
             }
-            Ok(Ok(None)) => {
+            Ok(Ok(ReaderEnd::Text(None))) => {
                 // The cores parsed: their counts, and their first examples by line.
                 report.malformed = report.cores.iter().map(|c| c.malformed).sum();
                 let mut examples: Vec<_> = report
@@ -474,7 +525,7 @@ fn glommio_help(cause: &str) -> String {
 
 /// Hands a core its next input, waiting (with backoff) while its ring is full: backpressure
 /// from the cores reaches the input here. Fails once the run is aborted.
-fn push_source(
+pub(crate) fn push_source(
     ring: &mut rtrb::Producer<SourceMsg>,
     mut msg: SourceMsg,
     backoff: &mut backoff::Backoff,

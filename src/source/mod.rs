@@ -6,6 +6,7 @@ pub mod chunker;
 mod csv_fields;
 pub mod generator;
 mod json;
+pub mod kafka;
 pub mod live;
 pub mod open;
 pub mod text;
@@ -27,6 +28,8 @@ pub enum Input {
     Preloaded(Arc<Vec<Batch>>),
     /// A file or stdin parsed by one reader thread that deals blocks to the cores.
     Stream(Box<TextReader>),
+    /// A Kafka topic read by one reader thread; its partitions are the source partitions.
+    Kafka(Box<kafka::KafkaInput>),
 }
 
 /// Reads the whole text input into blocks.

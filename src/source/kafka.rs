@@ -1,0 +1,996 @@
+//! `--input kafka://HOST:PORT/TOPIC`: a topic's partitions as the run's source partitions.
+//!
+//! One reader thread owns the consumer (librdkafka's `BaseConsumer`, its partitions assigned
+//! explicitly, no group rebalancing). It polls messages and appends each value to its
+//! partition's pending chunk (one line per message: a JSON object, or one CSV record, with
+//! raw CR/LF inside a value replaced by spaces, JSON's legal whitespace). A chunk is parsed
+//! with the text parser (`TextReader::chunk_parser`) into a block when it holds `BLOCK_ROWS`
+//! messages, when the partition reaches its end, or when the source goes quiet for the
+//! linger; each block holds one Kafka partition's messages in offset order and is tagged with
+//! it (`SourceMsg::PartitionBlock`), so the shards keep that partition's own maximum event
+//! time, watermark and lateness, exactly as for the generator's partitions. Blocks, not
+//! messages, cross the rings; nothing is allocated or locked per message except librdkafka's
+//! own message handling.
+//!
+//! - **Start** (`--start`): `earliest`, `latest`, `committed` (the group's offsets; a partition
+//!   without one starts at its earliest), or a timestamp (ISO-8601 or epoch ms: from the
+//!   first message whose timestamp is at or after it; the broker's offset look-up by time is
+//!   used and, where a broker answers it wrongly, messages before that first one are also
+//!   skipped here). Default: `committed` with `--group`, else `earliest`.
+//! - **Bounded** (`--bounded`): each partition is read until the consumer reaches its end
+//!   (librdkafka's end-of-partition event) at or past the end offset listed at start (the
+//!   high watermark), and the run finishes like a file. The end of the fetch, not the listed
+//!   offset, is what stops it: Tansu 0.6 lists too small an end offset (the last record
+//!   batch's base offset + 1), while its fetches are right. So messages produced while a
+//!   bounded run reads may be included. Without `--bounded` the run is continuous until
+//!   SIGINT / SIGTERM.
+//! - **Values**: `--value-format json` (default; one object per message, columns named by the
+//!   sampled messages' keys, types inferred from the first messages or fixed with `--schema`)
+//!   or `csv` (one record per message, no header: `--schema` names every column in order).
+//!   A null value (a tombstone) is skipped. A malformed message is skipped and counted like a
+//!   malformed line and reported with its partition and offset; `--on-error fail` stops.
+//! - **Idle partitions** (`--idle-timeout D`, continuous runs): a partition that has been at
+//!   its end for D is declared idle (`SourceMsg::PartitionIdle`, taking a block number so
+//!   every shard sees it at the same point): it stops holding back the closing watermark
+//!   until its next message. Off by default, as the results then depend on timing.
+//! - **Metadata columns** `kafka_partition` (BIGINT), `kafka_offset` (BIGINT),
+//!   `kafka_timestamp` (TIMESTAMP, the message's timestamp) and `kafka_key` (VARCHAR, NULL
+//!   when absent or not UTF-8) exist when the query (or `--schema`) names them, like Flink's
+//!   METADATA columns; they come first in `SELECT *`, then the value's columns.
+//! - **Commits** (`--group`): the offsets after the last message read are committed when the
+//!   run has written its results and the output acknowledged them (files flushed, Kafka
+//!   deliveries acknowledged): at-least-once. A run that fails commits nothing.
+//!
+//! Design: one reader thread for the process's partitions (DESIGN-NOTES §8 sketches one
+//! consumer per reader core). It is the simplest arrangement that keeps a partition's messages
+//! on one reader, in order, and the block numbering the shards merge by; its cost is that
+//! parsing is not spread over the cores as a file's is (`runtime::cut_input`). Spreading it
+//! (one consumer per core with a disjoint set of partitions, each dealing its own block
+//! numbers) is the next step when a topic outruns one parser.
+//!
+//! Threading: `KafkaInput` is built on the main thread and moved to the reader thread, which
+//! alone touches it; `Committer` goes back to the main thread.
+
+use crate::data::{Batch, DataType, Dict, Field, Schema};
+use crate::error::{Error, Result};
+use crate::kafka::{KafkaUrl, REQUEST_TIMEOUT, error, lookup_consumer, partition_count};
+use crate::runtime::core::{Control, SourceMsg};
+use crate::sink::Format;
+use crate::source::BLOCK_ROWS;
+use crate::source::text::{EXAMPLES_KEPT, Malformed, OnError, TextReader};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Messages sampled to infer the columns.
+const SAMPLE_MESSAGES: usize = 1000;
+/// A bounded run fails when no message arrives for this long while partitions are unfinished.
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where reading starts (`--start`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    Earliest,
+    Latest,
+    Committed,
+    /// Epoch milliseconds.
+    Timestamp(i64),
+}
+
+impl Start {
+    /// `earliest`, `latest`, `committed`, or a timestamp (ISO-8601 or epoch ms).
+    pub fn parse(s: &str) -> Result<Start, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "earliest" => Ok(Start::Earliest),
+            "latest" => Ok(Start::Latest),
+            "committed" => Ok(Start::Committed),
+            t => {
+                if let Ok(ms) = t.parse::<i64>() {
+                    return Ok(Start::Timestamp(ms));
+                }
+                crate::data::time::parse_iso(s.trim().as_bytes())
+                    .map(Start::Timestamp)
+                    .ok_or_else(|| {
+                        format!(
+                            "`{s}` is not a start position: use earliest, latest, committed, \
+                             an ISO-8601 time (2024-03-01T12:00:00Z) or epoch milliseconds"
+                        )
+                    })
+            }
+        }
+    }
+}
+
+/// The value format of a topic's messages (`--value-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ValueFormat {
+    #[default]
+    Json,
+    Csv,
+}
+
+/// What `--input kafka://…` asks for.
+pub struct KafkaSpec<'a> {
+    pub url: &'a str,
+    pub group: Option<&'a str>,
+    pub start: Option<Start>,
+    pub bounded: bool,
+    pub format: ValueFormat,
+    pub fixed: Option<&'a Schema>,
+    pub on_error: OnError,
+    /// The query text: the metadata columns it names exist.
+    pub query: &'a str,
+    /// `--idle-timeout`: a continuous run declares a partition idle after this long at its
+    /// end.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// The metadata columns, in the order they lead a row.
+const META: [(&str, DataType); 4] = [
+    ("kafka_partition", DataType::Int),
+    ("kafka_offset", DataType::Int),
+    ("kafka_timestamp", DataType::Timestamp),
+    ("kafka_key", DataType::Str),
+];
+
+/// Whether `text` names `word` as a whole identifier (case-insensitive).
+fn names(text: &str, word: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    let ident = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    t.match_indices(word).any(|(i, _)| {
+        !ident(t[..i].chars().next_back()) && !ident(t[i + word.len()..].chars().next())
+    })
+}
+
+/// A topic opened for reading: the consumer assigned at the start offsets, the parser, and
+/// per partition where it ends (bounded) and what was read.
+pub struct KafkaInput {
+    url: KafkaUrl,
+    group: Option<String>,
+    consumer: BaseConsumer,
+    parser: TextReader,
+    line: LineFormat,
+    fail: bool,
+    /// Per partition: the next offset to read.
+    next: Vec<i64>,
+    /// Per partition: the end offset (exclusive) of a bounded run; `i64::MAX` when continuous.
+    end: Vec<i64>,
+    /// `--start TIME`: per partition, messages before the first one at or after TIME are
+    /// skipped here too (a broker that cannot look offsets up by time, Tansu 0.6 among them,
+    /// answers offset 0); `i64::MIN` once a partition has reached it (or without a time).
+    skip_before: Vec<i64>,
+    /// `--idle-timeout` (continuous runs only).
+    idle_timeout: Option<Duration>,
+    pub malformed: u64,
+    pub examples: Vec<Malformed>,
+}
+
+/// What commits a finished run's positions (`--group`), on the main thread once the results
+/// are acknowledged.
+#[derive(Debug)]
+pub struct Committer {
+    url: KafkaUrl,
+    group: String,
+    positions: Vec<i64>,
+}
+
+impl Committer {
+    pub fn commit(&self) -> Result<()> {
+        let consumer = lookup_consumer("--input", &self.url, Some(&self.group))?;
+        let mut tpl = TopicPartitionList::new();
+        for (p, &o) in self.positions.iter().enumerate() {
+            tpl.add_partition_offset(&self.url.topic, p as i32, Offset::Offset(o))
+                .map_err(|e| error("--input", &self.url, "bad offset", e))?;
+        }
+        consumer.commit(&tpl, CommitMode::Sync).map_err(|e| {
+            error(
+                "--input",
+                &self.url,
+                &format!("cannot commit the offsets of group `{}`", self.group),
+                e,
+            )
+        })
+    }
+}
+
+/// The end of a reader thread: what was malformed, and what to commit.
+pub struct KafkaDone {
+    pub malformed: u64,
+    pub examples: Vec<Malformed>,
+    pub committer: Option<Committer>,
+}
+
+impl KafkaInput {
+    /// Connects, resolves the start (and, bounded, end) offsets, samples the first messages
+    /// for the columns, and assigns the reading consumer. Every broker problem is a clear
+    /// error within `REQUEST_TIMEOUT` (a few of them in sequence at most).
+    pub fn open(spec: &KafkaSpec, dict: Arc<Dict>) -> Result<KafkaInput> {
+        let flag = "--input";
+        let url = KafkaUrl::parse(flag, spec.url)?;
+        let start = match (spec.start, spec.group) {
+            (Some(Start::Committed), None) => {
+                return Err(Error::Usage(
+                    "--start committed needs --group NAME (the consumer group whose offsets \
+                     to start from)"
+                        .into(),
+                ));
+            }
+            (Some(s), _) => s,
+            (None, Some(_)) => Start::Committed,
+            (None, None) => Start::Earliest,
+        };
+        let look = lookup_consumer(flag, &url, spec.group)?;
+        let Some(n) = partition_count(flag, &url, look.client())? else {
+            return Err(Error::Kafka(format!(
+                "{flag} {}: the topic does not exist (create it, or fill it with \
+                 `shardsql gen --output {}`)",
+                url.display(),
+                url.display()
+            )));
+        };
+        let mut next = Vec::with_capacity(n as usize);
+        let mut end = Vec::with_capacity(n as usize);
+        for p in 0..n as i32 {
+            let (low, high) = look
+                .fetch_watermarks(&url.topic, p, REQUEST_TIMEOUT)
+                .map_err(|e| {
+                    error(
+                        flag,
+                        &url,
+                        &format!("cannot read partition {p}'s offsets"),
+                        e,
+                    )
+                })?;
+            next.push(match start {
+                Start::Latest => high,
+                _ => low,
+            });
+            end.push(if spec.bounded { high } else { i64::MAX });
+        }
+        let mut tpl = TopicPartitionList::new();
+        match start {
+            Start::Committed => {
+                for p in 0..n as i32 {
+                    let _ = tpl.add_partition(&url.topic, p);
+                }
+                let got = look.committed_offsets(tpl, REQUEST_TIMEOUT).map_err(|e| {
+                    error(flag, &url, "cannot read the group's committed offsets", e)
+                })?;
+                for e in got.elements() {
+                    if let Offset::Offset(o) = e.offset() {
+                        next[e.partition() as usize] = o;
+                    }
+                }
+            }
+            Start::Timestamp(ms) => {
+                for p in 0..n as i32 {
+                    let _ = tpl.add_partition_offset(&url.topic, p, Offset::Offset(ms));
+                }
+                let got = look
+                    .offsets_for_times(tpl, REQUEST_TIMEOUT)
+                    .map_err(|e| error(flag, &url, "cannot look up the offsets for --start", e))?;
+                for e in got.elements() {
+                    let p = e.partition() as usize;
+                    match e.offset() {
+                        Offset::Offset(o) => next[p] = o,
+                        // No message at or after the time: start at the end.
+                        _ => {
+                            next[p] = look
+                                .fetch_watermarks(&url.topic, p as i32, REQUEST_TIMEOUT)
+                                .map(|(_, h)| h)
+                                .unwrap_or(next[p])
+                        }
+                    }
+                }
+            }
+            Start::Earliest | Start::Latest => {}
+        }
+        drop(look);
+
+        let fixed_names = |w: &str| {
+            spec.fixed
+                .is_some_and(|s| s.fields.iter().any(|f| f.name.eq_ignore_ascii_case(w)))
+        };
+        let meta = META.map(|(name, _)| names(spec.query, name) || fixed_names(name));
+        // The metadata columns' types are fixed; the user's --schema fixes the others.
+        let mut fields: Vec<Field> = META
+            .iter()
+            .zip(meta)
+            .filter(|(_, on)| *on)
+            .map(|((name, ty), _)| match ty {
+                DataType::Timestamp => {
+                    Field::timestamp(*name, crate::data::time::EpochUnit::Millis)
+                }
+                ty => Field::new(*name, *ty),
+            })
+            .collect();
+        if let Some(s) = spec.fixed {
+            fields.extend(
+                s.fields
+                    .iter()
+                    .filter(|f| !META.iter().any(|(m, _)| f.name.eq_ignore_ascii_case(m)))
+                    .cloned(),
+            );
+        }
+        let fixed = Schema::new(fields);
+        let csv_header = match spec.format {
+            ValueFormat::Csv if spec.fixed.is_none() => {
+                return Err(Error::Usage(format!(
+                    "{flag} {}: CSV messages carry no header: name every column of a message, \
+                     in order, with --schema name:type,...",
+                    url.display()
+                )));
+            }
+            ValueFormat::Csv => Some(fixed.names().collect::<Vec<_>>().join(",")),
+            ValueFormat::Json => None,
+        };
+
+        let line = LineFormat {
+            json: spec.format == ValueFormat::Json,
+            meta,
+        };
+        let mut sample = Vec::new();
+        if let Some(h) = &csv_header {
+            sample.extend_from_slice(h.as_bytes());
+            sample.push(b'\n');
+        }
+        let from = match start {
+            Start::Timestamp(ms) => ms,
+            _ => i64::MIN,
+        };
+        let skip_before = vec![from; n as usize];
+        let sampled = sample_messages(
+            &url,
+            &next,
+            &end,
+            &skip_before,
+            line,
+            spec.bounded,
+            &mut sample,
+        )?;
+        if sampled == 0 && spec.format == ValueFormat::Json {
+            if spec.fixed.is_none() {
+                return Err(Error::Input(format!(
+                    "{flag} {}: the topic holds no message to infer the columns from{}; name \
+                     them with --schema name:type,...",
+                    url.display(),
+                    if spec.bounded {
+                        " (between the start and end offsets)"
+                    } else {
+                        " yet"
+                    }
+                )));
+            }
+            // The columns' names, for the JSON reader: one object of NULLs.
+            sample.push(b'{');
+            for (i, f) in fixed.fields.iter().enumerate() {
+                if i > 0 {
+                    sample.push(b',');
+                }
+                serde_json::to_writer(&mut sample, &f.name).expect("write to a Vec");
+                sample.extend_from_slice(b":null");
+            }
+            sample.extend_from_slice(b"}\n");
+        }
+        let format = match spec.format {
+            ValueFormat::Json => Format::JsonLines,
+            ValueFormat::Csv => Format::Csv,
+        };
+        // The reader reports malformed messages itself (with partition and offset), and stops
+        // on one under --on-error fail: its parser skips and counts.
+        let sampler = TextReader::from_reader(
+            Box::new(std::io::Cursor::new(sample)),
+            &url.display(),
+            format,
+            (!fixed.fields.is_empty()).then_some(&fixed),
+            dict,
+            OnError::Skip,
+        )?;
+        let input = KafkaInput {
+            consumer: reading_consumer(&url, spec.group)?,
+            url,
+            group: spec.group.map(str::to_string),
+            parser: sampler.chunk_parser(),
+            line,
+            fail: spec.on_error == OnError::Fail,
+            next,
+            end,
+            skip_before,
+            idle_timeout: spec.idle_timeout.filter(|_| !spec.bounded),
+            malformed: 0,
+            examples: Vec::new(),
+        };
+        input.assign()?;
+        Ok(input)
+    }
+
+    /// The columns a query over the topic sees.
+    pub fn schema(&self) -> &Schema {
+        self.parser.schema()
+    }
+
+    /// Parse only the columns the query reads (`TextReader::set_projection`).
+    pub fn set_projection(&mut self, reads: Vec<bool>) {
+        self.parser.set_projection(reads);
+    }
+
+    /// The topic's partition count: the run's source partitions.
+    pub fn partitions(&self) -> u32 {
+        self.next.len() as u32
+    }
+
+    pub fn is_bounded(&self) -> bool {
+        self.end.iter().all(|&e| e != i64::MAX)
+    }
+
+    /// The topic, for messages.
+    pub fn name(&self) -> String {
+        self.url.display()
+    }
+
+    fn assign(&self) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (p, &o) in self.next.iter().enumerate() {
+            tpl.add_partition_offset(&self.url.topic, p as i32, Offset::Offset(o))
+                .map_err(|e| error("--input", &self.url, "bad start offset", e))?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| error("--input", &self.url, "cannot assign the partitions", e))
+    }
+
+    /// The reader thread: polls messages into per-partition chunks, parses each chunk into a
+    /// block tagged with its partition, and deals block `b` to core `b mod N` (the shards
+    /// consume in block order). Ends at the bounded end offsets, or when the run is stopped.
+    pub fn run(
+        mut self,
+        mut rings: Vec<rtrb::Producer<SourceMsg>>,
+        mut backs: Vec<rtrb::Consumer<Batch>>,
+        control: &Control,
+        linger: Duration,
+    ) -> Result<KafkaDone> {
+        let parts = self.next.len();
+        let mut block = 0usize;
+        let mut backoff = crate::runtime::backoff::Backoff::default();
+        let mut pending: Vec<Pending> = (0..parts).map(|_| Pending::default()).collect();
+        let bounded = self.is_bounded();
+        // Bounded: the partitions not yet read to their end.
+        let mut done = vec![false; parts];
+        let mut open = parts;
+        // When a message last arrived (read on the quiet paths only: no clock per message).
+        let mut last_message = Instant::now();
+        let mut got_message = false;
+        // --idle-timeout: since when each partition has been at its end (`None`: it is not,
+        // or it is idle already), and which are declared idle.
+        let mut at_end_since: Vec<Option<Instant>> = vec![None; parts];
+        let mut idle = vec![false; parts];
+        let mut last_error: Option<KafkaError> = None;
+        let mut polled = 0u32;
+        let result = (|| -> Result<()> {
+            loop {
+                if control.stop_reading() || (bounded && open == 0) {
+                    break;
+                }
+                let polled_msg = self.consumer.poll(Duration::from_millis(
+                    linger.as_millis().clamp(1, 100) as u64,
+                ));
+                if !matches!(polled_msg, Some(Ok(_))) {
+                    if got_message {
+                        got_message = false;
+                        last_message = Instant::now();
+                    }
+                    if bounded && last_message.elapsed() > STALL_TIMEOUT {
+                        return Err(stalled(&self.url, &done, last_error.as_ref()));
+                    }
+                }
+                let (cut_all, p) = match polled_msg {
+                    None => (true, None),
+                    Some(Err(KafkaError::PartitionEOF(p))) => {
+                        // At the partition's current end: a bounded read is complete there
+                        // once it has passed the end offset listed at start.
+                        let p = p as usize;
+                        if bounded && p < parts && !done[p] && self.next[p] >= self.end[p] {
+                            done[p] = true;
+                            open -= 1;
+                        }
+                        if p < parts && !idle[p] && at_end_since[p].is_none() {
+                            at_end_since[p] = Some(Instant::now());
+                        }
+                        (false, Some(p))
+                    }
+                    Some(Err(e)) => {
+                        last_error = Some(e);
+                        (false, None)
+                    }
+                    Some(Ok(m)) => {
+                        got_message = true;
+                        let p = m.partition() as usize;
+                        let o = m.offset();
+                        if p >= parts {
+                            (false, None)
+                        } else {
+                            self.next[p] = o + 1;
+                            if idle[p] || at_end_since[p].is_some() {
+                                idle[p] = false;
+                                at_end_since[p] = None;
+                            }
+                            if self.skip_before[p] != i64::MIN {
+                                if m.timestamp().to_millis().unwrap_or(i64::MIN)
+                                    < self.skip_before[p]
+                                {
+                                    continue;
+                                }
+                                self.skip_before[p] = i64::MIN;
+                            }
+                            if let Some(v) = m.payload() {
+                                let pend = &mut pending[p];
+                                if pend.offsets.is_empty() {
+                                    pend.since = Instant::now();
+                                }
+                                self.line.append_line(&mut pend.bytes, &m, v);
+                                pend.offsets.push(o);
+                            }
+                            let full = pending[p].offsets.len() >= BLOCK_ROWS;
+                            (false, full.then_some(p))
+                        }
+                    }
+                };
+                if let Some(p) = p
+                    && p < parts
+                {
+                    self.cut(
+                        p,
+                        &mut pending[p],
+                        &mut block,
+                        &mut rings,
+                        &mut backs,
+                        control,
+                        &mut backoff,
+                    )?;
+                }
+                polled += 1;
+                // A partition at its end for the idle timeout is declared idle (its chunk, if
+                // any, goes first).
+                if let Some(timeout) = self.idle_timeout
+                    && (cut_all || polled.is_multiple_of(1024))
+                {
+                    for p in 0..parts {
+                        if at_end_since[p].is_some_and(|t| t.elapsed() >= timeout) {
+                            at_end_since[p] = None;
+                            idle[p] = true;
+                            self.cut(
+                                p,
+                                &mut pending[p],
+                                &mut block,
+                                &mut rings,
+                                &mut backs,
+                                control,
+                                &mut backoff,
+                            )?;
+                            let c = block % rings.len();
+                            crate::runtime::push_source(
+                                &mut rings[c],
+                                SourceMsg::PartitionIdle(p as u32),
+                                &mut backoff,
+                                control,
+                            )?;
+                            block += 1;
+                        }
+                    }
+                }
+                // A quiet source, or now and then: cut the chunks that waited the linger.
+                if cut_all || polled.is_multiple_of(1024) {
+                    for (p, pend) in pending.iter_mut().enumerate() {
+                        if !pend.offsets.is_empty() && (cut_all || pend.since.elapsed() >= linger) {
+                            self.cut(
+                                p,
+                                pend,
+                                &mut block,
+                                &mut rings,
+                                &mut backs,
+                                control,
+                                &mut backoff,
+                            )?;
+                        }
+                    }
+                }
+            }
+            for (p, pend) in pending.iter_mut().enumerate() {
+                self.cut(
+                    p,
+                    pend,
+                    &mut block,
+                    &mut rings,
+                    &mut backs,
+                    control,
+                    &mut backoff,
+                )?;
+            }
+            for ring in &mut rings {
+                crate::runtime::push_source(ring, SourceMsg::End, &mut backoff, control)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            control.stop();
+            return Err(e);
+        }
+        Ok(KafkaDone {
+            malformed: self.malformed,
+            examples: self.examples,
+            committer: self.group.map(|group| Committer {
+                url: self.url.clone(),
+                group,
+                positions: self.next.clone(),
+            }),
+        })
+    }
+
+    /// Parses partition `p`'s pending messages into a block and deals it to its core.
+    #[allow(clippy::too_many_arguments)]
+    fn cut(
+        &mut self,
+        p: usize,
+        pend: &mut Pending,
+        block: &mut usize,
+        rings: &mut [rtrb::Producer<SourceMsg>],
+        backs: &mut [rtrb::Consumer<Batch>],
+        control: &Control,
+        backoff: &mut crate::runtime::backoff::Backoff,
+    ) -> Result<()> {
+        if pend.offsets.is_empty() {
+            return Ok(());
+        }
+        let c = *block % rings.len();
+        let mut b = backs[c]
+            .pop()
+            .unwrap_or_else(|_| Batch::new(self.parser.schema(), BLOCK_ROWS));
+        b.clear();
+        let bytes = std::mem::take(&mut pend.bytes);
+        self.parser.load_chunk(bytes, 1);
+        let before = self.parser.malformed;
+        self.parser.read_block(&mut b, usize::MAX)?;
+        if self.parser.malformed > before {
+            for m in self.parser.examples.drain(..) {
+                let offset = pend
+                    .offsets
+                    .get(m.line.saturating_sub(1) as usize)
+                    .copied()
+                    .unwrap_or(-1);
+                if self.fail {
+                    return Err(Error::Input(format!(
+                        "--input {} partition {p} offset {offset}: malformed message: {} \
+                         (--on-error fail)",
+                        self.url.display(),
+                        m.reason
+                    )));
+                }
+                if self.examples.len() < EXAMPLES_KEPT {
+                    self.examples.push(Malformed {
+                        line: 0,
+                        reason: format!("kafka partition {p} offset {offset}: {}", m.reason),
+                    });
+                }
+            }
+            self.malformed += self.parser.malformed - before;
+        }
+        pend.offsets.clear();
+        if b.is_empty() {
+            return Ok(());
+        }
+        crate::runtime::push_source(
+            &mut rings[c],
+            SourceMsg::PartitionBlock(b, p as u32),
+            backoff,
+            control,
+        )?;
+        *block += 1;
+        Ok(())
+    }
+}
+
+/// Reads up to `SAMPLE_MESSAGES` values from the start offsets with a consumer of its
+/// own (the reading consumer starts over), appending them as lines to `out`. JSON lines
+/// that are not objects are left out (the first sampled line names the columns). Stops
+/// early at the bounded end or when nothing arrives for a while.
+fn sample_messages(
+    url: &KafkaUrl,
+    next: &[i64],
+    end: &[i64],
+    skip_before: &[i64],
+    format: LineFormat,
+    bounded: bool,
+    out: &mut Vec<u8>,
+) -> Result<usize> {
+    let consumer = reading_consumer(url, None)?;
+    let mut tpl = TopicPartitionList::new();
+    let mut done = vec![false; next.len()];
+    let mut at = next.to_vec();
+    let mut skip_before = skip_before.to_vec();
+    for (p, &o) in next.iter().enumerate() {
+        tpl.add_partition_offset(&url.topic, p as i32, Offset::Offset(o))
+            .map_err(|e| error("--input", url, "bad start offset", e))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| error("--input", url, "cannot assign the partitions", e))?;
+    // A continuous run over a quiet topic starts after a short wait; a bounded one waits
+    // for the messages it knows are there.
+    let quiet = if bounded {
+        STALL_TIMEOUT
+    } else {
+        Duration::from_secs(2)
+    };
+    let mut last = Instant::now();
+    let mut n = 0;
+    let mut line = Vec::new();
+    while n < SAMPLE_MESSAGES && !done.iter().all(|&d| d) {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {
+                if last.elapsed() > quiet {
+                    if bounded {
+                        return Err(stalled(url, &done, None));
+                    }
+                    break;
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                let p = p as usize;
+                if p < done.len() && at[p] >= end[p] {
+                    done[p] = true;
+                }
+            }
+            Some(Err(_)) => {}
+            Some(Ok(m)) => {
+                last = Instant::now();
+                let p = m.partition() as usize;
+                if p >= at.len() {
+                    continue;
+                }
+                at[p] = m.offset() + 1;
+                if skip_before[p] != i64::MIN {
+                    if m.timestamp().to_millis().unwrap_or(i64::MIN) < skip_before[p] {
+                        continue;
+                    }
+                    skip_before[p] = i64::MIN;
+                }
+                let Some(v) = m.payload() else { continue };
+                line.clear();
+                format.append_line(&mut line, &m, v);
+                if format.json
+                    && serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&line)
+                        .is_err()
+                {
+                    continue;
+                }
+                out.extend_from_slice(&line);
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// The error of a bounded read that stopped getting messages.
+fn stalled(url: &KafkaUrl, done: &[bool], last: Option<&KafkaError>) -> Error {
+    let open: Vec<String> = done
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !**d)
+        .map(|(p, _)| p.to_string())
+        .collect();
+    Error::Kafka(format!(
+        "--input {}: no message from the broker for {} s while partitions {} are not read to \
+         their end offsets{}",
+        url.display(),
+        STALL_TIMEOUT.as_secs(),
+        open.join(", "),
+        last.map_or(String::new(), |e| format!(" (last error: {e})"))
+    ))
+}
+
+/// How a message becomes a line: JSON or CSV, and which metadata columns lead it.
+#[derive(Clone, Copy, Debug)]
+struct LineFormat {
+    json: bool,
+    meta: [bool; 4],
+}
+
+impl LineFormat {
+    /// Appends one message as one line: the metadata columns the query uses, then the value
+    /// with raw CR / LF turned into spaces.
+    #[inline]
+    fn append_line(&self, out: &mut Vec<u8>, m: &impl Message, value: &[u8]) {
+        let json = self.json;
+        let mut value = value;
+        while let [rest @ .., b'\n' | b'\r'] = value {
+            value = rest;
+        }
+        if self.meta.iter().any(|&m| m) {
+            let mut ib = itoa::Buffer::new();
+            let mut first = true;
+            let mut sep = |out: &mut Vec<u8>, name: &str| {
+                if json {
+                    out.extend_from_slice(if first { b"{\"" } else { b",\"" });
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(b"\":");
+                } else if !first {
+                    out.push(b',');
+                }
+                first = false;
+            };
+            if self.meta[0] {
+                sep(out, META[0].0);
+                out.extend_from_slice(ib.format(m.partition()).as_bytes());
+            }
+            if self.meta[1] {
+                sep(out, META[1].0);
+                out.extend_from_slice(ib.format(m.offset()).as_bytes());
+            }
+            if self.meta[2] {
+                sep(out, META[2].0);
+                match m.timestamp().to_millis() {
+                    Some(t) => out.extend_from_slice(ib.format(t).as_bytes()),
+                    None if json => out.extend_from_slice(b"null"),
+                    None => {}
+                }
+            }
+            if self.meta[3] {
+                sep(out, META[3].0);
+                match m.key().map(std::str::from_utf8) {
+                    Some(Ok(k)) if json => {
+                        serde_json::to_writer(&mut *out, k).expect("write to a Vec")
+                    }
+                    Some(Ok(k)) => {
+                        out.push(b'"');
+                        for &b in k.as_bytes() {
+                            match b {
+                                b'"' => out.extend_from_slice(b"\"\""),
+                                b'\n' | b'\r' => out.push(b' '),
+                                b => out.push(b),
+                            }
+                        }
+                        out.push(b'"');
+                    }
+                    _ if json => out.extend_from_slice(b"null"),
+                    _ => {}
+                }
+            }
+            if json {
+                // The value's own fields follow inside the same object.
+                let trimmed = value.trim_ascii_start();
+                match trimmed.strip_prefix(b"{") {
+                    Some(rest) if rest.trim_ascii_start().starts_with(b"}") => {
+                        value = rest.trim_ascii_start()
+                    }
+                    Some(rest) => {
+                        out.push(b',');
+                        value = rest;
+                    }
+                    // Not an object: left as it is, the line is malformed.
+                    None => out.push(b','),
+                }
+            } else {
+                out.push(b',');
+            }
+        }
+        let at = out.len();
+        out.extend_from_slice(value);
+        for b in &mut out[at..] {
+            if *b == b'\n' || *b == b'\r' {
+                *b = b' ';
+            }
+        }
+        out.push(b'\n');
+    }
+}
+
+/// One partition's messages waiting to become a block.
+struct Pending {
+    /// One line per message.
+    bytes: Vec<u8>,
+    /// The offset of each line's message.
+    offsets: Vec<i64>,
+    /// When the first of them arrived (the linger counts from here).
+    since: Instant,
+}
+
+impl Default for Pending {
+    fn default() -> Pending {
+        Pending {
+            bytes: Vec::new(),
+            offsets: Vec::new(),
+            since: Instant::now(),
+        }
+    }
+}
+
+/// A consumer for reading: no automatic commits, end-of-partition events on.
+fn reading_consumer(url: &KafkaUrl, group: Option<&str>) -> Result<BaseConsumer> {
+    let mut cfg = url.config(&[
+        ("enable.auto.commit", "false"),
+        ("enable.partition.eof", "true"),
+        ("auto.offset.reset", "earliest"),
+    ]);
+    // librdkafka wants a group id even for assigned partitions; without --group one that
+    // never commits.
+    cfg.set("group.id", group.unwrap_or("shardsql-reader"));
+    cfg.create()
+        .map_err(|e| error("--input", url, "invalid consumer configuration", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_positions_parse() {
+        assert_eq!(Start::parse("earliest"), Ok(Start::Earliest));
+        assert_eq!(Start::parse("LATEST"), Ok(Start::Latest));
+        assert_eq!(Start::parse("committed"), Ok(Start::Committed));
+        assert_eq!(
+            Start::parse("1700000000000"),
+            Ok(Start::Timestamp(1_700_000_000_000))
+        );
+        assert!(matches!(
+            Start::parse("2024-03-01T12:00:00Z"),
+            Ok(Start::Timestamp(1_709_294_400_000))
+        ));
+        assert!(Start::parse("yesterday").unwrap_err().contains("earliest"));
+    }
+
+    fn line(json: bool, meta: [bool; 4], key: Option<&str>, value: &str) -> String {
+        use rdkafka::message::{OwnedMessage, Timestamp};
+        let m = OwnedMessage::new(
+            Some(value.as_bytes().to_vec()),
+            key.map(|k| k.as_bytes().to_vec()),
+            "t".into(),
+            Timestamp::CreateTime(1_700_000_000_000),
+            2,
+            17,
+            None,
+        );
+        let mut out = Vec::new();
+        LineFormat { json, meta }.append_line(&mut out, &m, m.payload().unwrap());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_message_becomes_one_line_with_its_metadata_first() {
+        let all = [true; 4];
+        assert_eq!(
+            line(true, [false; 4], None, "{\"a\":\n1}\r\n"),
+            "{\"a\": 1}\n"
+        );
+        assert_eq!(
+            line(true, all, Some("k\"1"), " {\"a\":1}"),
+            "{\"kafka_partition\":2,\"kafka_offset\":17,\"kafka_timestamp\":1700000000000,\
+             \"kafka_key\":\"k\\\"1\",\"a\":1}\n"
+        );
+        assert_eq!(
+            line(true, [false, true, false, true], None, "{ }"),
+            "{\"kafka_offset\":17,\"kafka_key\":null}\n"
+        );
+        // Not an object: the line stays malformed.
+        assert_eq!(
+            line(true, [false, true, false, false], None, "[1]"),
+            "{\"kafka_offset\":17,[1]\n"
+        );
+        assert_eq!(
+            line(false, [true, false, false, true], Some("a\"b"), "1,x\n"),
+            "2,\"a\"\"b\",1,x\n"
+        );
+        assert_eq!(line(false, [false; 4], None, "1,\"x\ny\""), "1,\"x y\"\n");
+    }
+
+    #[test]
+    fn metadata_columns_are_found_as_whole_identifiers() {
+        assert!(names("SELECT kafka_offset, x FROM t", "kafka_offset"));
+        assert!(names("select KAFKA_KEY from t", "kafka_key"));
+        assert!(!names("SELECT kafka_offsets FROM t", "kafka_offset"));
+        assert!(!names("SELECT my_kafka_key FROM t", "kafka_key"));
+    }
+}
