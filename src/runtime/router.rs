@@ -56,6 +56,8 @@ pub struct Partitioner {
     owners: Vec<u8>,
     bits_a: u32,
     bits_b: u32,
+    /// Whether the table is of id pairs (two-id keys) or of single ids.
+    pair: bool,
     /// The rows of the last block, one list per shard, in input order.
     pub by_dest: Vec<Vec<u32>>,
 }
@@ -74,22 +76,36 @@ impl Partitioner {
             owners: Vec::new(),
             bits_a: 0,
             bits_b: 0,
+            pair: false,
             by_dest: vec![Vec::new(); shards],
         }
     }
 
-    /// Partitions `rows` by the shard owning each row's key (`shard_of(key_hash(..))`), keeping
-    /// order, into `self.by_dest`.
+    /// Partitions `rows` (ascending: a selection of the block's rows) by the shard owning each
+    /// row's key (`shard_of(key_hash(..))`), keeping order, into `self.by_dest`.
     pub fn partition(&mut self, batch: &Batch, keys: &[usize], rows: &[u32]) {
+        debug_assert!(rows.windows(2).all(|w| w[0] < w[1]), "rows must ascend");
         self.by_dest.iter_mut().for_each(Vec::clear);
         let cols: Vec<&Column> = keys.iter().map(|&k| &batch.columns[k]).collect();
         let table = match cols.as_slice() {
-            [Column::Str(a)] => self.covers(a, &[]),
-            [Column::Str(a), Column::Str(b)] => self.covers(a, b),
+            [Column::Str(a)] => self.covers(a, None),
+            [Column::Str(a), Column::Str(b)] => self.covers(a, Some(b)),
             _ => false,
         };
         let (owners, bits_b, by_dest) = (&self.owners[..], self.bits_b, &mut self.by_dest[..]);
+        // `rows` ascending and as many as the block's: every row, read straight from the columns.
+        let all = rows.len() == batch.len();
         match cols.as_slice() {
+            [Column::Str(a)] if table && all => {
+                for (r, &x) in (0..).zip(a.iter()) {
+                    by_dest[owners[x as usize] as usize].push(r);
+                }
+            }
+            [Column::Str(a), Column::Str(b)] if table && all => {
+                for (r, (&x, &y)) in (0..).zip(a.iter().zip(b)) {
+                    by_dest[owners[((x as usize) << bits_b) | y as usize] as usize].push(r);
+                }
+            }
             [Column::Str(a)] if table => {
                 for &r in rows {
                     by_dest[owners[a[r as usize] as usize] as usize].push(r);
@@ -109,30 +125,36 @@ impl Partitioner {
         }
     }
 
-    /// Whether the owner table covers every id pair of columns `a` and `b` (`b` empty: one-id
-    /// keys), growing it to do so unless that would pass [`OWNER_TABLE_MAX`]. (The maximum is
-    /// taken over whole columns, a vectorised pass, not over the selected rows.)
-    fn covers(&mut self, a: &[u32], b: &[u32]) -> bool {
-        let max = |c: &[u32]| c.iter().copied().max().unwrap_or(0);
-        let bits = |m: u32| u32::BITS - m.leading_zeros();
-        let (bits_a, bits_b) = (bits(max(a)), if b.is_empty() { 0 } else { bits(max(b)) });
-        if bits_a <= self.bits_a && bits_b <= self.bits_b && !self.owners.is_empty() {
-            return true;
+    /// Whether the owner table covers every key of columns `a` and `b` (`None`: one-id keys),
+    /// growing it to do so unless that would pass [`OWNER_TABLE_MAX`]. (Ids are checked over
+    /// whole columns, a vectorised pass, not over the selected rows.)
+    fn covers(&mut self, a: &[u32], b: Option<&[u32]>) -> bool {
+        // The bit length of the largest id, from the OR of all (one packed OR per 4 ids).
+        let bits = |c: &[u32]| u32::BITS - c.iter().fold(0, |m, &x| m | x).leading_zeros();
+        let (mut bits_a, mut bits_b) = (bits(a), b.map_or(0, bits));
+        let pair = b.is_some();
+        if pair == self.pair && !self.owners.is_empty() {
+            if bits_a <= self.bits_a && bits_b <= self.bits_b {
+                return true;
+            }
+            (bits_a, bits_b) = (bits_a.max(self.bits_a), bits_b.max(self.bits_b));
         }
-        let (bits_a, bits_b) = (bits_a.max(self.bits_a), bits_b.max(self.bits_b));
         if bits_a + bits_b > OWNER_TABLE_MAX.trailing_zeros() {
             return false;
         }
         let shards = self.shards;
         self.owners = (0..1u64 << (bits_a + bits_b))
             .map(|i| {
-                let (ka, kb) = (i >> bits_b, i & ((1 << bits_b) - 1));
-                let h = fx_combine(0, ka);
-                let h = if b.is_empty() { h } else { fx_combine(h, kb) };
+                let h = fx_combine(0, i >> bits_b);
+                let h = if pair {
+                    fx_combine(h, i & ((1 << bits_b) - 1))
+                } else {
+                    h
+                };
                 shard_of(h, shards) as u8
             })
             .collect();
-        (self.bits_a, self.bits_b) = (bits_a, bits_b);
+        (self.bits_a, self.bits_b, self.pair) = (bits_a, bits_b, pair);
         true
     }
 }
@@ -191,19 +213,20 @@ mod tests {
                 Column::Int((0..500).collect()),
             ],
         };
-        let rows: Vec<u32> = (0..500).filter(|r| r % 3 != 0).collect();
-        for shards in 1..=6 {
+        let some: Vec<u32> = (0..500).filter(|r| r % 3 != 0).collect();
+        let all: Vec<u32> = (0..500).collect();
+        for (shards, rows) in (1..=6).flat_map(|n| [(n, &some), (n, &all)]) {
             for keys in [vec![0], vec![0, 1], vec![0, 2]] {
                 // Lists left over from a previous block are reset.
                 let mut fast = Partitioner::new(shards);
                 fast.by_dest.iter_mut().for_each(|l| l.push(7));
-                fast.partition(&b, &keys, &rows);
+                fast.partition(&b, &keys, rows);
                 let dest: Vec<u32> = rows
                     .iter()
                     .map(|&r| shard_of(key_hash(&b, &keys, r as usize), shards) as u32)
                     .collect();
                 let mut slow = vec![Vec::new(); shards];
-                partition(&rows, &dest, &mut slow);
+                partition(rows, &dest, &mut slow);
                 assert_eq!(fast.by_dest, slow, "keys {keys:?}, {shards} shards");
             }
         }
