@@ -74,6 +74,8 @@ pub struct TextReader {
     staged: Vec<u64>,
     /// CSV: the run of simple records being parsed, and its malformed records (`append_run`).
     run: Run,
+    /// Whether CSV is read in runs (`force_record_by_record` turns it off for tests).
+    runs: bool,
     is_bad: Vec<bool>,
     bad: Vec<(usize, String)>,
     pub malformed: u64,
@@ -301,6 +303,13 @@ impl TextReader {
         self.reads = reads;
     }
 
+    /// Reads CSV record by record (`append_record`), never in runs (`append_run`): the
+    /// reference the tests compare the columnar path with.
+    #[doc(hidden)]
+    pub fn force_record_by_record(&mut self) {
+        self.runs = false;
+    }
+
     /// Per column, how its type was inferred (`None`: fixed by `--schema` or `market_data`).
     pub fn inferred(&self) -> &[Option<Inferred>] {
         &self.inferred
@@ -326,6 +335,7 @@ impl TextReader {
             spare: ByteRecord::new(),
             staged: Vec::new(),
             run: Run::default(),
+            runs: true,
             is_bad: Vec::new(),
             bad: Vec::new(),
             malformed: 0,
@@ -576,9 +586,12 @@ impl TextReader {
                 && let Raw::Csv(input) = &mut self.raw
             {
                 let n = self.schema.len();
-                let stop = input
-                    .next_run(n, max - out.len(), &mut self.run)
-                    .map_err(|e| Error::io(format!("--input {}: read failed", self.name), e))?;
+                let stop = match self.runs {
+                    true => input
+                        .next_run(n, max - out.len(), &mut self.run)
+                        .map_err(|e| Error::io(format!("--input {}: read failed", self.name), e))?,
+                    false => RunStop::Complex,
+                };
                 let view = input.run(&self.run);
                 if view.len() > 0 {
                     seen += view.len();
@@ -713,7 +726,7 @@ pub fn fuzz_read(bytes: &[u8], format: Format, fixed: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::batch::NULL_INT;
+    use crate::data::batch::{Column, NULL_INT};
 
     fn read(name: &str, text: &str) -> (TextReader, Batch) {
         let dir = std::env::temp_dir().join(format!("shardsql-text-{}-{name}", std::process::id()));
@@ -724,6 +737,149 @@ mod tests {
         while r.read_block(&mut b, 1 << 20).unwrap() > 0 {}
         std::fs::remove_file(&dir).ok();
         (r, b)
+    }
+
+    /// Reads all of `bytes` (CSV), in runs or record by record, storing the columns `reads`.
+    fn read_all(
+        bytes: &[u8],
+        runs: bool,
+        reads: &[bool],
+    ) -> (Vec<Vec<String>>, u64, Vec<Malformed>) {
+        let input = Box::new(std::io::Cursor::new(bytes.to_vec()));
+        let dict = Dict::new();
+        let mut r =
+            TextReader::from_reader(input, "t", Format::Csv, None, dict.clone(), OnError::Skip)
+                .unwrap();
+        r.set_projection(reads.to_vec());
+        if !runs {
+            r.force_record_by_record();
+        }
+        let mut b = Batch::new(r.schema(), 0);
+        while {
+            let max = b.len() + 777;
+            r.read_block(&mut b, max).unwrap() > 0
+        } {}
+        // Values as text: string ids depend on the order strings were first seen, and the
+        // columnar path also interns strings of records it then finds malformed.
+        let text = b
+            .columns
+            .iter()
+            .map(|c| {
+                (0..c.len())
+                    .map(|i| match c {
+                        Column::Str(v) if v[i] != crate::data::batch::NULL_STR => {
+                            dict.get(v[i]).to_string()
+                        }
+                        _ => c.key_at(i).to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        (text, r.malformed, r.examples.clone())
+    }
+
+    #[test]
+    fn columnar_runs_read_exactly_what_record_by_record_reads() {
+        let mut seed = 0xDEAD_BEEF_1234_5678u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let ints = [
+            "7",
+            "-3",
+            "+4",
+            "",
+            " ",
+            "12345678901234567890",
+            "1.5",
+            "x",
+            "007",
+            "-",
+        ];
+        let floats = [
+            "2.5",
+            "-0.0",
+            "1e3",
+            "",
+            "abc",
+            ".5",
+            "5.",
+            "13362.699999999999",
+            "NaN",
+            "9",
+        ];
+        let strs = [
+            "a",
+            "",
+            "dev-1",
+            "\u{e9}t\u{e9}",
+            "\"q,\"",
+            "\"multi\nline\"",
+            "x\"y",
+        ];
+        let times = [
+            "2024-03-01T12:00:00Z",
+            "1700000000000",
+            "",
+            "2024-02-30",
+            "99999999999999999",
+        ];
+        for case in 0..40 {
+            let mut text = String::from("i,f,s,t\n");
+            for k in 0..1000 {
+                text += &format!("{k},{k}.5,s{},2024-03-01T12:00:{:02}Z\n", k % 5, k % 60);
+            }
+            for _ in 0..3000 {
+                let pick = |v: &[&str], n: &mut dyn FnMut(u64) -> u64| {
+                    v[n(v.len() as u64) as usize].to_string()
+                };
+                let mut fields = vec![
+                    pick(&ints, &mut next),
+                    pick(&floats, &mut next),
+                    pick(&strs, &mut next),
+                    pick(&times, &mut next),
+                ];
+                match next(25) {
+                    0 => {
+                        fields.pop();
+                    }
+                    1 => fields.push("extra".into()),
+                    _ => {}
+                }
+                text += &fields.join(",");
+                text += ["\n", "\r\n", "\r", "\n\n"][next(4) as usize];
+            }
+            let mut bytes = text.into_bytes();
+            if case % 4 == 0 {
+                let at = 9_000 + next(bytes.len() as u64 - 9_000) as usize;
+                bytes[at] = 0xFF; // invalid UTF-8 somewhere
+            }
+            for reads in [
+                [true; 4],
+                [false; 4],
+                [true, false, true, false],
+                [false, true, false, true],
+            ] {
+                let want = read_all(&bytes, false, &reads);
+                let got = read_all(&bytes, true, &reads);
+                assert_eq!(got.1, want.1, "malformed, case {case}, reads {reads:?}");
+                assert_eq!(got.2, want.2, "examples, case {case}, reads {reads:?}");
+                for (c, (g, w)) in got.0.iter().zip(&want.0).enumerate() {
+                    if g != w {
+                        let at = g.iter().zip(w).take_while(|(a, b)| a == b).count();
+                        panic!(
+                            "case {case}, reads {reads:?}: column {c} differs first at row {at} \
+                             ({} vs {} rows)",
+                            g.len(),
+                            w.len()
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
