@@ -2,6 +2,10 @@
 //! (the first object's keys) as texts the typed parsers of `values` read, so both text formats
 //! share inference and validation. Pure functions, no state: callable from any thread.
 
+use crate::data::batch::{Column, NULL_STR};
+use crate::data::time::{self, EpochUnit};
+use crate::data::{Batch, DataType, Field, Interner};
+use crate::source::values::plain_int;
 use csv::ByteRecord;
 
 /// A JSON-lines record: one object, its keys unique (a repeated key is an error, never a
@@ -86,5 +90,917 @@ pub(super) fn json_text(v: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
+    }
+}
+
+/// What the fast path does with one column: its type (and epoch unit), and for VARCHAR
+/// whether the query reads it (an unread one is validated but holds NULL, as in `append`).
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Int,
+    Timestamp(EpochUnit),
+    Float,
+    Bool,
+    Str { stored: bool },
+}
+
+/// Powers of ten, exact as doubles (up to 1e22 they are), as serde_json's own table holds them.
+const POW10: [f64; 20] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19,
+];
+
+/// A decimal `d.d` of at most 19 digits, read as serde_json reads it (without its
+/// `float_roundtrip` feature): the digits as one integer `m` (exact: below 2^64), then
+/// `m as f64 / 10^k`. Up to 15 digits `m` is exact too and the one division is correctly
+/// rounded; from 16 digits two roundings can differ from the nearest double (e.g.
+/// `3875334047727647.7`), and the slow path keeps serde_json's value, so this does too.
+fn decimal_value(neg: bool, m: u64, k: usize) -> f64 {
+    let x = m as f64 / POW10[k];
+    if neg { -x } else { x }
+}
+
+/// The most digits of a decimal the fast path reads: 19 when `decimal_value` reproduces
+/// serde_json's reading of long decimals (checked once, on numbers where a correctly rounded
+/// reader differs), else 15, where every exact reader agrees.
+fn max_decimal_digits() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        let same = [
+            "3875334047727647.7",
+            "549968344652.8355980",
+            "410.458098536264801",
+        ]
+        .iter()
+        .all(|t| {
+            let (int, frac) = t.split_once('.').expect("a decimal");
+            let m: u64 = format!("{int}{frac}").parse().expect("digits");
+            serde_json::from_str::<f64>(t).ok() == Some(decimal_value(false, m, frac.len()))
+        });
+        if same { 19 } else { 15 }
+    })
+}
+
+/// Per byte: 0 for a byte a string may hold as is (ASCII from space up, not `"` or `\`),
+/// 1 for `"`, `\` and control characters (the string ends, or the line falls back), 2 for
+/// a byte of a multi-byte UTF-8 sequence (the string is validated as UTF-8).
+static STR_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i < 0x20 || i == b'"' as usize || i == b'\\' as usize {
+            1
+        } else if i >= 0x80 {
+            2
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// A small direct-mapped cache in front of the interner for one VARCHAR column: a string of
+/// up to 16 bytes is exactly its length and two (overlapping) 8-byte words, so a hit needs no
+/// hash of the bytes nor a compare against the dictionary's copy.
+struct StrCache {
+    entries: Box<[(u64, u64, u32, u32); STR_CACHE_SLOTS]>,
+}
+
+const STR_CACHE_SLOTS: usize = 64;
+
+impl StrCache {
+    fn new() -> StrCache {
+        StrCache {
+            entries: Box::new([(0, 0, u32::MAX, NULL_STR); STR_CACHE_SLOTS]),
+        }
+    }
+
+    /// The id of `s` (non-empty, valid UTF-8), through the cache when `s` is short.
+    #[inline]
+    fn intern(&mut self, s: &[u8], interner: &mut Interner) -> u32 {
+        let len = s.len();
+        if len > 16 {
+            return interner.intern(str_of(s));
+        }
+        let (w0, w1) = if len >= 8 {
+            (
+                u64::from_le_bytes(s[..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(s[len - 8..].try_into().expect("8 bytes")),
+            )
+        } else {
+            let mut b = [0u8; 8];
+            b[..len].copy_from_slice(s);
+            (u64::from_le_bytes(b), 0)
+        };
+        let h = (w0 ^ w1.rotate_left(29) ^ len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let e = &mut self.entries[(h >> 58) as usize];
+        if e.0 == w0 && e.1 == w1 && e.2 == len as u32 {
+            return e.3;
+        }
+        let id = interner.intern(str_of(s));
+        *e = (w0, w1, len as u32, id);
+        id
+    }
+}
+
+/// `s`, which the scanner has checked is valid UTF-8 (ASCII, or validated).
+fn str_of(s: &[u8]) -> &str {
+    std::str::from_utf8(s).expect("validated by the scanner")
+}
+
+/// The JSON-lines fast path: reads a common line (one flat object, keys among the columns,
+/// no escapes, numbers whose rendering it can prove) straight into the batch's columns,
+/// exactly as `parse_object` + `json_record` + `TextReader::append` would; for anything else
+/// it says so and appends nothing, and the caller takes that slow path for the line. Built
+/// once per reader from the columns (the first object's keys) and the projection.
+pub(super) struct FastJson {
+    keys: Vec<Box<[u8]>>,
+    slots: Vec<Slot>,
+    /// Per column: the stamp of the last record that held its key (duplicates and missing
+    /// keys, without clearing anything per record).
+    seen: Vec<u32>,
+    stamp: u32,
+    caches: Vec<Option<StrCache>>,
+    /// `max_decimal_digits()`.
+    max_digits: usize,
+}
+
+/// One scanned JSON value: its kind and, for strings and numbers, its bytes in the line.
+enum Scalar<'a> {
+    /// A string's contents: no escapes, valid UTF-8.
+    Str(&'a [u8]),
+    /// An integer of at most 17 digits, not `-0`: its text renders unchanged.
+    Int(i64, &'a [u8]),
+    /// `-?d+.d+` of at most 19 digits: its value as serde_json reads it (`decimal_value`;
+    /// only a DOUBLE column takes it).
+    Dec(f64),
+    Bool(bool),
+    Null,
+}
+
+impl FastJson {
+    /// The fast path for `keys` (the columns, in order) typed by `fields`; `stores(i)` says
+    /// whether the query reads column `i`. `None` when a column name holds a byte that a raw
+    /// key compare could mistake (`"`, `\`, a control character): such inputs take the slow
+    /// path throughout.
+    pub(super) fn new(
+        keys: &[String],
+        fields: &[Field],
+        stores: impl Fn(usize) -> bool,
+    ) -> Option<FastJson> {
+        if keys.len() != fields.len()
+            || keys
+                .iter()
+                .any(|k| k.bytes().any(|b| STR_CLASS[b as usize] == 1))
+        {
+            return None;
+        }
+        let slots: Vec<Slot> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match f.ty {
+                DataType::Int => Slot::Int,
+                DataType::Timestamp => Slot::Timestamp(f.unit),
+                DataType::Float => Slot::Float,
+                DataType::Bool => Slot::Bool,
+                DataType::Str => Slot::Str { stored: stores(i) },
+            })
+            .collect();
+        Some(FastJson {
+            keys: keys.iter().map(|k| k.as_bytes().into()).collect(),
+            caches: slots
+                .iter()
+                .map(|s| matches!(s, Slot::Str { stored: true }).then(StrCache::new))
+                .collect(),
+            slots,
+            seen: vec![0; keys.len()],
+            stamp: 0,
+            max_digits: max_decimal_digits(),
+        })
+    }
+
+    /// Appends `line` (one input line, its newline included or not) to `out` and returns
+    /// true, or returns false with `out` unchanged: the line needs the slow path.
+    pub(super) fn append(&mut self, line: &[u8], out: &mut Batch, interner: &mut Interner) -> bool {
+        let rows = out.len();
+        if self.scan(line, out, interner).is_some() {
+            return true;
+        }
+        for c in &mut out.columns {
+            match c {
+                Column::Int(v) => v.truncate(rows),
+                Column::Float(v) => v.truncate(rows),
+                Column::Str(v) => v.truncate(rows),
+                Column::Bool(v) => v.truncate(rows),
+            }
+        }
+        false
+    }
+
+    /// Reads the object into `out` column by column; `None` at the first thing the fast path
+    /// does not cover (then some columns may hold one value more than others).
+    #[inline]
+    fn scan(&mut self, line: &[u8], out: &mut Batch, interner: &mut Interner) -> Option<()> {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.seen.fill(0);
+            self.stamp = 1;
+        }
+        let n = self.keys.len();
+        let mut p = skip_ws(line, 0);
+        if line.get(p) != Some(&b'{') {
+            return None;
+        }
+        p = skip_ws(line, p + 1);
+        let mut found = 0usize;
+        if line.get(p) == Some(&b'}') {
+            p += 1;
+        } else {
+            loop {
+                if line.get(p) != Some(&b'"') {
+                    return None;
+                }
+                p += 1;
+                // The key: expected to be column `found` (keys in the first object's order).
+                let col = match self.keys.get(found) {
+                    Some(k)
+                        if line.len() > p + k.len()
+                            && line[p + k.len()] == b'"'
+                            && &line[p..p + k.len()] == &k[..] =>
+                    {
+                        p += k.len() + 1;
+                        found
+                    }
+                    _ => {
+                        let (key, end) = scan_str(line, p)?;
+                        p = end;
+                        self.keys.iter().position(|k| &k[..] == key)?
+                    }
+                };
+                if self.seen[col] == self.stamp {
+                    return None;
+                }
+                self.seen[col] = self.stamp;
+                found += 1;
+                p = skip_ws(line, p);
+                if line.get(p) != Some(&b':') {
+                    return None;
+                }
+                p = skip_ws(line, p + 1);
+                let (value, end) = scan_scalar(line, p, self.max_digits)?;
+                self.put(col, value, out, interner)?;
+                p = skip_ws(line, end);
+                match line.get(p) {
+                    Some(b',') => p = skip_ws(line, p + 1),
+                    Some(b'}') => {
+                        p += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        if skip_ws(line, p) != line.len() {
+            return None;
+        }
+        if found < n {
+            // A missing key is NULL, like an explicit null.
+            for (c, &s) in out.columns.iter_mut().zip(&self.seen) {
+                if s != self.stamp {
+                    c.push_null();
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// Appends `value` to column `col` as `append` would store its rendered text, or `None`
+    /// when that text would not parse there (the slow path then reports it) or the fast path
+    /// cannot prove what the text would be.
+    #[inline]
+    fn put(
+        &mut self,
+        col: usize,
+        value: Scalar,
+        out: &mut Batch,
+        interner: &mut Interner,
+    ) -> Option<()> {
+        let column = &mut out.columns[col];
+        if let Scalar::Null = value {
+            column.push_null();
+            return Some(());
+        }
+        match (self.slots[col], column) {
+            (Slot::Int, Column::Int(c)) => c.push(match value {
+                Scalar::Int(v, _) => v,
+                Scalar::Str(s) => plain_int(s)?,
+                _ => return None,
+            }),
+            (Slot::Timestamp(unit), Column::Int(c)) => c.push(match value {
+                Scalar::Int(v, _) => unit.to_ms(v)?,
+                Scalar::Str(s) => match plain_int(s) {
+                    Some(v) => unit.to_ms(v)?,
+                    None => time::parse_iso(s)?,
+                },
+                _ => return None,
+            }),
+            (Slot::Float, Column::Float(c)) => c.push(match value {
+                Scalar::Int(v, _) => v as f64,
+                Scalar::Dec(x) => x,
+                _ => return None,
+            }),
+            (Slot::Bool, Column::Bool(c)) => c.push(match value {
+                Scalar::Bool(b) => b as u8,
+                _ => return None,
+            }),
+            (Slot::Str { stored }, Column::Str(c)) => {
+                let text: &[u8] = match value {
+                    Scalar::Str(s) => s,
+                    Scalar::Int(_, text) => text,
+                    Scalar::Bool(true) => b"true",
+                    Scalar::Bool(false) => b"false",
+                    _ => return None,
+                };
+                c.push(if text.is_empty() {
+                    NULL_STR
+                } else if !stored {
+                    NULL_STR
+                } else {
+                    match &mut self.caches[col] {
+                        Some(cache) => cache.intern(text, interner),
+                        None => interner.intern(str_of(text)),
+                    }
+                });
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+}
+
+/// The first byte at or after `p` that is not JSON whitespace (space, tab, LF, CR).
+#[inline]
+fn skip_ws(line: &[u8], mut p: usize) -> usize {
+    while let Some(&b) = line.get(p) {
+        if b > b' ' || !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            break;
+        }
+        p += 1;
+    }
+    p
+}
+
+/// The contents of the string whose first byte is `line[p]` (just after its opening quote)
+/// and the offset just past its closing quote; `None` for an escape, a control character,
+/// invalid UTF-8 or no closing quote.
+#[inline]
+fn scan_str(line: &[u8], p: usize) -> Option<(&[u8], usize)> {
+    let mut q = p;
+    let mut ascii = true;
+    loop {
+        let b = *line.get(q)?;
+        match STR_CLASS[b as usize] {
+            0 => {}
+            2 => ascii = false,
+            _ if b == b'"' => break,
+            _ => return None,
+        }
+        q += 1;
+    }
+    let s = &line[p..q];
+    if !ascii {
+        std::str::from_utf8(s).ok()?;
+    }
+    Some((s, q + 1))
+}
+
+/// The scalar value starting at `line[p]` and the offset just past it; `None` for anything
+/// the fast path does not read (objects, arrays, escapes, exponents, long or odd numbers).
+#[inline]
+fn scan_scalar(line: &[u8], p: usize, max_digits: usize) -> Option<(Scalar<'_>, usize)> {
+    match *line.get(p)? {
+        b'"' => scan_str(line, p + 1).map(|(s, end)| (Scalar::Str(s), end)),
+        b't' if line[p..].starts_with(b"true") => Some((Scalar::Bool(true), p + 4)),
+        b'f' if line[p..].starts_with(b"false") => Some((Scalar::Bool(false), p + 5)),
+        b'n' if line[p..].starts_with(b"null") => Some((Scalar::Null, p + 4)),
+        b'-' | b'0'..=b'9' => scan_number(line, p, max_digits),
+        _ => None,
+    }
+}
+
+/// A JSON number the fast path can read exactly as the slow path does: an integer of at
+/// most 17 digits (not `-0`, which serde_json reads as the float -0.0) or `-?d+.d+` of at most
+/// `max_digits` digits; no leading zeros (invalid JSON), no exponent.
+#[inline]
+fn scan_number(line: &[u8], p: usize, max_digits: usize) -> Option<(Scalar<'_>, usize)> {
+    let neg = line[p] == b'-';
+    let start = p + neg as usize;
+    let mut q = start;
+    let mut m: u64 = 0;
+    while let Some(&b) = line.get(q) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        if q - start == max_digits {
+            return None;
+        }
+        m = m * 10 + (b - b'0') as u64;
+        q += 1;
+    }
+    let int_digits = q - start;
+    if int_digits == 0 || (int_digits > 1 && line[start] == b'0') {
+        return None;
+    }
+    match line.get(q) {
+        Some(b'.') => {
+            let frac = q + 1;
+            q = frac;
+            while let Some(&b) = line.get(q) {
+                if !b.is_ascii_digit() {
+                    break;
+                }
+                if q - frac + int_digits == max_digits {
+                    return None;
+                }
+                m = m * 10 + (b - b'0') as u64;
+                q += 1;
+            }
+            let k = q - frac;
+            if k == 0 || matches!(line.get(q), Some(b'e' | b'E')) {
+                return None;
+            }
+            Some((Scalar::Dec(decimal_value(neg, m, k)), q))
+        }
+        Some(b'e' | b'E') => None,
+        _ if int_digits > 17 || (neg && m == 0) => None,
+        _ => {
+            let v = m as i64;
+            Some((Scalar::Int(if neg { -v } else { v }, &line[p..q]), q))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Dict, Schema};
+
+    #[test]
+    fn a_generated_line_takes_the_fast_path() {
+        let s = Schema::market_data();
+        let keys: Vec<String> = s.names().map(str::to_string).collect();
+        let mut f = FastJson::new(&keys, &s.fields, |_| true).unwrap();
+        let mut b = Batch::new(&s, 4);
+        let mut i = Interner::new(Dict::new());
+        for line in [
+            &br#"{"trade_id":0,"trader_id":"TRADER_0007","symbol":"AAPL","price":162.8,"quantity":505,"value":82214.0,"trade_time":1700000000000,"event_time":1700000000000}"#[..],
+            b"{\"trade_id\":1,\"trader_id\":\"TRADER_0005\",\"symbol\":\"GOOGL\",\"price\":484.67,\"quantity\":836,\"value\":405184.12,\"trade_time\":1700000000001,\"event_time\":1700000000001}\n",
+        ] {
+            assert!(f.append(line, &mut b, &mut i), "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    /// A tiny deterministic generator (xorshift64*), so the tests need no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn pick<'a, T: ?Sized>(&mut self, xs: &[&'a T]) -> &'a T {
+            xs[self.below(xs.len())]
+        }
+    }
+
+    const COLS: [&str; 7] = ["i", "s", "f", "b", "t", "ts", "u"];
+
+    fn digits(r: &mut Rng, n: usize) -> String {
+        (0..n)
+            .map(|k| {
+                let d = r.below(10) as u8;
+                (b'0' + if k == 0 && n > 1 { d.max(1) } else { d }) as char
+            })
+            .collect()
+    }
+
+    /// One JSON value's text: common ones most of the time, every hostile shape some of it.
+    fn value(r: &mut Rng) -> String {
+        let sign = if r.below(4) == 0 { "-" } else { "" };
+        match r.below(12) {
+            0..=2 => {
+                let n = 1 + r.below(20);
+                format!("{sign}{}", digits(r, n))
+            }
+            3..=4 => {
+                let (a, b) = (1 + r.below(10), 1 + r.below(12));
+                format!("{sign}{}.{}", digits(r, a), digits(r, b))
+            }
+            5 => {
+                let n = 1 + r.below(22);
+                format!("{sign}0.{}", digits(r, n))
+            }
+            6..=7 => format!(
+                "\"{}\"",
+                r.pick(&[
+                    "TRADER_0007",
+                    "AAPL",
+                    "",
+                    " ",
+                    "é",
+                    "日本語",
+                    "a\\\"b",
+                    "\\u00e9",
+                    "\\n",
+                    "2024-03-01T12:00:00Z",
+                    "2024-03-01",
+                    "2024-02-30",
+                    " 2024-03-01 ",
+                    "42",
+                    "+5",
+                    "-0",
+                    "true",
+                    "t",
+                    "1",
+                    "1700000000000",
+                    "1700000000",
+                    "  12  ",
+                    "1.5",
+                    "x",
+                    "a string longer than sixteen bytes",
+                    "99999999999999999999",
+                    "NaN",
+                    "\u{1}",
+                    "\t",
+                ])
+            ),
+            8 => r
+                .pick(&[
+                    "true", "false", "null", "null", "tru", "nul", "True", "NULL",
+                ])
+                .into(),
+            9 => r
+                .pick(&[
+                    "-0",
+                    "0",
+                    "-0.0",
+                    "0.0",
+                    "1e3",
+                    "1E-2",
+                    "1.5e3",
+                    "-1e400",
+                    "1e400",
+                    ".5",
+                    "5.",
+                    "-",
+                    "+1",
+                    "NaN",
+                    "Infinity",
+                    "1.50",
+                    "007",
+                    "00.5",
+                    "0x1F",
+                    "9223372036854775807",
+                    "-9223372036854775808",
+                    "18446744073709551616",
+                    "123456789012345678",
+                    "12345678901234567",
+                    "99999999999999999",
+                    "3875334047727647.7",
+                    "410.458098536264801",
+                    "549968344652.8355980",
+                    "1.7976931348623157e308",
+                    "253402300800000",
+                    "-62135596800001",
+                    "1700000000000",
+                    "1700000000",
+                ])
+                .into(),
+            10 => r
+                .pick(&["{}", "{\"a\":1}", "[]", "[1,2]", "[", "{\"a\":"])
+                .into(),
+            _ => format!("{}", r.below(1000)),
+        }
+    }
+
+    /// Whitespace JSON allows between tokens (mostly none), sometimes a form feed, which it
+    /// does not.
+    fn ws(r: &mut Rng) -> &'static str {
+        match r.below(400) {
+            0..=9 => " ",
+            10..=14 => "\t",
+            15..=17 => " \r ",
+            18 => "  \n",
+            19 => "\x0c",
+            _ => "",
+        }
+    }
+
+    /// One line: keys in order mostly; sometimes reordered, missing, extra, repeated, cased
+    /// or escaped; sometimes truncated, blank, not an object, or with invalid UTF-8.
+    fn line(r: &mut Rng) -> Vec<u8> {
+        match r.below(40) {
+            0 => return b"".to_vec(),
+            1 => return r.pick(&["   ", "\t", "\r", "\x0c"]).as_bytes().to_vec(),
+            2 => {
+                return r
+                    .pick(&["[1]", "null", "1", "\"x\"", "{", "}", "{}"])
+                    .as_bytes()
+                    .to_vec();
+            }
+            _ => {}
+        }
+        let mut keys: Vec<String> = COLS.iter().map(|k| k.to_string()).collect();
+        match r.below(12) {
+            0 => keys.swap(r.below(7), r.below(7)),
+            1 => {
+                keys.remove(r.below(7));
+            }
+            2 => keys.insert(
+                r.below(7),
+                r.pick(&["extra", "I", "i", "s", "i\\u0000", "\\u0069", "é"])
+                    .into(),
+            ),
+            3 => keys.truncate(r.below(3)),
+            _ => {}
+        }
+        let mut out = String::new();
+        out.push_str(ws(r));
+        out.push('{');
+        for (n, k) in keys.iter().enumerate() {
+            if n > 0 {
+                out.push_str(ws(r));
+                out.push(',');
+            }
+            out.push_str(ws(r));
+            out.push_str(&format!("\"{k}\""));
+            out.push_str(ws(r));
+            out.push(':');
+            out.push_str(ws(r));
+            let v = if r.below(10) == 0 {
+                value(r)
+            } else {
+                common(r, k)
+            };
+            out.push_str(&v);
+        }
+        out.push_str(ws(r));
+        out.push('}');
+        out.push_str(ws(r));
+        if r.below(30) == 0 {
+            out.push_str(r.pick(&["x", ",", "}", " {}", "\"", "// c"]));
+        }
+        let mut bytes = out.into_bytes();
+        match r.below(40) {
+            0 => bytes.truncate(r.below(bytes.len() + 1)),
+            1 => {
+                let at = r.below(bytes.len() + 1);
+                bytes.insert(at, [0xff, 0xc3, 0x80, 0xe6][r.below(4)]);
+            }
+            _ => {}
+        }
+        if r.below(10) == 0 {
+            bytes.push(b'\r');
+        }
+        bytes
+    }
+
+    /// A valid value for column `k` (or a random one for an unknown key).
+    fn common(r: &mut Rng, k: &str) -> String {
+        match k {
+            "i" => format!("{}", r.next() % 1_000_000),
+            "s" | "u" => format!(
+                "\"{}\"",
+                r.pick(&["AAPL", "GOOGL", "TRADER_0001", "TRADER_0002", "MSFT"])
+            ),
+            "f" => format!("{}.{}", r.below(1000), r.below(100)),
+            "b" => r.pick(&["true", "false"]).into(),
+            "t" => format!("{}", 1_700_000_000_000u64 + r.next() % 1_000_000),
+            "ts" => format!("\"2024-03-0{}T12:00:0{}Z\"", 1 + r.below(9), r.below(10)),
+            _ => value(r),
+        }
+    }
+
+    fn input(seed: u64, lines: usize) -> Vec<u8> {
+        let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut out = Vec::new();
+        // Well-formed objects name the columns and fill the schema sample (which both modes
+        // read on the slow path); the rest is hostile.
+        for _ in 0..1000 {
+            let cols = COLS
+                .iter()
+                .map(|k| format!("\"{k}\":{}", common(&mut r, k)));
+            out.extend(format!("{{{}}}\n", cols.collect::<Vec<_>>().join(",")).into_bytes());
+        }
+        for _ in 1000..lines {
+            out.extend(line(&mut r));
+            out.push(b'\n');
+        }
+        out
+    }
+
+    /// Everything a read produces: each row's values as text (strings through the
+    /// dictionary, floats as bits), the counts and the kept malformed examples.
+    #[derive(Debug, PartialEq)]
+    struct Outcome {
+        rows: Vec<Vec<String>>,
+        malformed: u64,
+        records_read: u64,
+        examples: Vec<(u64, String)>,
+    }
+
+    fn read(
+        bytes: &[u8],
+        schema: Option<&Schema>,
+        reads: Option<Vec<bool>>,
+        slow: bool,
+    ) -> (Outcome, u64) {
+        let dict = Dict::new();
+        let mut r = crate::source::text::TextReader::from_reader(
+            Box::new(std::io::Cursor::new(bytes.to_vec())),
+            "diff.jsonl",
+            crate::sink::Format::JsonLines,
+            schema,
+            dict.clone(),
+            crate::source::text::OnError::Skip,
+        )
+        .unwrap();
+        if let Some(reads) = reads {
+            r.set_projection(reads);
+        }
+        if slow {
+            r.force_json_slow_path();
+        }
+        let mut rows = Vec::new();
+        loop {
+            let mut b = Batch::new(r.schema(), 64);
+            if r.read_block(&mut b, 64).unwrap() == 0 {
+                break;
+            }
+            for row in 0..b.len() {
+                rows.push(
+                    b.columns
+                        .iter()
+                        .map(|c| match c {
+                            Column::Int(v) => v[row].to_string(),
+                            Column::Float(v) => format!("{:x}", v[row].to_bits()),
+                            Column::Bool(v) => v[row].to_string(),
+                            Column::Str(v) if v[row] == NULL_STR => "NULL".into(),
+                            Column::Str(v) => format!("'{}'", dict.get(v[row])),
+                        })
+                        .collect(),
+                );
+            }
+        }
+        let examples = r
+            .examples
+            .iter()
+            .map(|m| (m.line, m.reason.clone()))
+            .collect();
+        (
+            Outcome {
+                rows,
+                malformed: r.malformed,
+                records_read: r.records_read,
+                examples,
+            },
+            r.json_fast_lines,
+        )
+    }
+
+    fn fixed_schema() -> Schema {
+        Schema::new(vec![
+            Field::new("i", DataType::Int),
+            Field::new("s", DataType::Str),
+            Field::new("f", DataType::Float),
+            Field::new("b", DataType::Bool),
+            Field::new("t", DataType::Timestamp),
+            Field::timestamp("ts", EpochUnit::Seconds),
+            Field::new("u", DataType::Str),
+        ])
+    }
+
+    /// The differential test: hostile JSON lines through the fast path and through the
+    /// forced slow path give the same rows, counts, lines and reasons, at every projection,
+    /// with the schema inferred and fixed, over several seeds; the fast path must be taken.
+    #[test]
+    fn differential_fast_vs_slow_json_path_over_hostile_lines_seeds_0_to_7_projections_all_none_random()
+     {
+        let fixed = fixed_schema();
+        let mut fast_total = 0;
+        for seed in 0..8u64 {
+            let bytes = input(seed, 4000);
+            let mut r = Rng(seed + 99);
+            let random: Vec<bool> = (0..7).map(|_| r.below(2) == 0).collect();
+            for schema in [None, Some(&fixed)] {
+                for reads in [None, Some(vec![false; 7]), Some(random.clone())] {
+                    let (slow, n) = read(&bytes, schema, reads.clone(), true);
+                    assert_eq!(n, 0);
+                    let (fast, n) = read(&bytes, schema, reads.clone(), false);
+                    fast_total += n;
+                    assert_eq!(fast.malformed, slow.malformed, "seed {seed} {reads:?}");
+                    assert_eq!(fast.examples, slow.examples, "seed {seed} {reads:?}");
+                    assert_eq!(fast.records_read, slow.records_read, "seed {seed}");
+                    for (k, (a, b)) in fast.rows.iter().zip(&slow.rows).enumerate() {
+                        assert_eq!(a, b, "seed {seed} {reads:?} row {k}");
+                    }
+                    assert_eq!(fast.rows.len(), slow.rows.len(), "seed {seed}");
+                    assert!(
+                        slow.malformed > 100,
+                        "the input is hostile: {}",
+                        slow.malformed
+                    );
+                }
+            }
+        }
+        assert!(
+            fast_total > 8 * 6 * 1000,
+            "the fast path is taken: {fast_total}"
+        );
+    }
+
+    /// The kept examples above are only the first few of each input; here each hostile line
+    /// is read on its own (a chunk parser of one opened input, as parallel parsing does), so
+    /// every line's outcome and reason is compared.
+    #[test]
+    fn differential_fast_vs_slow_json_path_line_by_line_seeds_1_2() {
+        for seed in [1u64, 2] {
+            let bytes = input(seed, 1000);
+            for schema in [None, Some(&fixed_schema())] {
+                let opened = crate::source::text::TextReader::from_reader(
+                    Box::new(std::io::Cursor::new(bytes.clone())),
+                    "diff.jsonl",
+                    crate::sink::Format::JsonLines,
+                    schema,
+                    Dict::new(),
+                    crate::source::text::OnError::Skip,
+                )
+                .unwrap();
+                let mut r = Rng(seed);
+                let mut fast_lines = 0;
+                for k in 0..4000 {
+                    let mut text = line(&mut r);
+                    text.push(b'\n');
+                    let mut outcomes = [true, false].map(|slow| {
+                        let mut p = opened.chunk_parser();
+                        if slow {
+                            p.force_json_slow_path();
+                        }
+                        p.load_chunk(text.clone(), 7);
+                        let mut b = Batch::new(p.schema(), 4);
+                        while p.read_block(&mut b, 4).unwrap() > 0 {}
+                        let ex: Vec<_> = p
+                            .examples
+                            .iter()
+                            .map(|m| (m.line, m.reason.clone()))
+                            .collect();
+                        (
+                            format!("{b:?}"),
+                            p.malformed,
+                            p.records_read,
+                            ex,
+                            p.json_fast_lines,
+                        )
+                    });
+                    fast_lines += outcomes[1].4;
+                    outcomes[1].4 = 0;
+                    assert_eq!(
+                        outcomes[0],
+                        outcomes[1],
+                        "line {k}: {:?}",
+                        String::from_utf8_lossy(&text)
+                    );
+                }
+                assert!(fast_lines > 1000, "the fast path is taken: {fast_lines}");
+            }
+        }
+    }
+
+    #[test]
+    fn serde_json_reads_long_decimals_as_the_fast_path_does() {
+        assert_eq!(max_decimal_digits(), 19);
+        for t in [
+            "13362.699999999999",
+            "0.30000000000000004",
+            "3875334047727647.7",
+        ] {
+            let (int, frac) = t.split_once('.').unwrap();
+            let m: u64 = format!("{int}{frac}").parse().unwrap();
+            assert_eq!(
+                serde_json::from_str::<f64>(t).unwrap(),
+                decimal_value(false, m, frac.len())
+            );
+        }
+    }
+
+    #[test]
+    fn a_column_name_a_raw_compare_could_mistake_turns_the_fast_path_off() {
+        let fields = vec![Field::new("a\"b", DataType::Int)];
+        assert!(FastJson::new(&["a\"b".to_string()], &fields, |_| true).is_none());
     }
 }
