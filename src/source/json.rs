@@ -183,16 +183,7 @@ impl StrCache {
         if len > 16 {
             return interner.intern(str_of(s));
         }
-        let (w0, w1) = if len >= 8 {
-            (
-                u64::from_le_bytes(s[..8].try_into().expect("8 bytes")),
-                u64::from_le_bytes(s[len - 8..].try_into().expect("8 bytes")),
-            )
-        } else {
-            let mut b = [0u8; 8];
-            b[..len].copy_from_slice(s);
-            (u64::from_le_bytes(b), 0)
-        };
+        let (w0, w1) = short_words(s);
         let h = (w0 ^ w1.rotate_left(29) ^ len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let e = &mut self.entries[(h >> 58) as usize];
         if e.0 == w0 && e.1 == w1 && e.2 == len as u32 {
@@ -202,6 +193,56 @@ impl StrCache {
         *e = (w0, w1, len as u32, id);
         id
     }
+}
+
+#[inline(always)]
+fn load64(s: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"))
+}
+
+#[inline(always)]
+fn load32(s: &[u8], at: usize) -> u64 {
+    u32::from_le_bytes(s[at..at + 4].try_into().expect("4 bytes")) as u64
+}
+
+/// `short_words` of a string.
+type Words = (u64, u64);
+
+/// Two words that, with its length, are a string of at most 16 bytes (for longer ones they
+/// are only its ends): overlapping loads, no copy, no loop.
+#[inline(always)]
+fn short_words(s: &[u8]) -> (u64, u64) {
+    let len = s.len();
+    match len {
+        8.. => (load64(s, 0), load64(s, len - 8)),
+        4..=7 => (load32(s, 0) | load32(s, len - 4) << 32, 0),
+        1..=3 => (
+            s[0] as u64 | (s[len / 2] as u64) << 8 | (s[len - 1] as u64) << 16,
+            0,
+        ),
+        0 => (0, 0),
+    }
+}
+
+/// Whether the 8 bytes of `w` are all ASCII digits.
+#[inline(always)]
+fn eight_digits(w: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    w & HIGH == 0x3030_3030_3030_3030
+        && w.wrapping_add(0x0606_0606_0606_0606) & HIGH == 0x3030_3030_3030_3030
+}
+
+/// The value of 8 ASCII digits loaded little-endian (the first digit in the low byte), in
+/// three multiply steps (as simdjson's `parse_eight_digits_unrolled`).
+#[inline(always)]
+fn eight_digits_value(w: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    let v = w.wrapping_sub(0x3030_3030_3030_3030);
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    (v & MASK)
+        .wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(((v >> 16) & MASK).wrapping_mul(1 + (10_000 << 32)))
+        >> 32
 }
 
 /// `s`, which the scanner has checked is valid UTF-8 (ASCII, or validated).
@@ -216,6 +257,11 @@ fn str_of(s: &[u8]) -> &str {
 /// once per reader from the columns (the first object's keys) and the projection.
 pub(super) struct FastJson {
     keys: Vec<Box<[u8]>>,
+    /// Per column: `short_words` of its name, to compare a key in two word compares.
+    key_words: Vec<Words>,
+    /// Per column: what precedes its value in the compact layout (`{"k0":`, then `,"ki":`),
+    /// and its `short_words`: a line in that layout is read without looking for whitespace.
+    prefixes: Vec<(Box<[u8]>, Words)>,
     slots: Vec<Slot>,
     /// Per column: the stamp of the last record that held its key (duplicates and missing
     /// keys, without clearing anything per record).
@@ -269,6 +315,16 @@ impl FastJson {
             .collect();
         Some(FastJson {
             keys: keys.iter().map(|k| k.as_bytes().into()).collect(),
+            key_words: keys.iter().map(|k| short_words(k.as_bytes())).collect(),
+            prefixes: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let p = format!("{}\"{k}\":", if i == 0 { '{' } else { ',' });
+                    let w = short_words(p.as_bytes());
+                    (p.into_bytes().into_boxed_slice(), w)
+                })
+                .collect(),
             caches: slots
                 .iter()
                 .map(|s| matches!(s, Slot::Str { stored: true }).then(StrCache::new))
@@ -284,18 +340,46 @@ impl FastJson {
     /// true, or returns false with `out` unchanged: the line needs the slow path.
     pub(super) fn append(&mut self, line: &[u8], out: &mut Batch, interner: &mut Interner) -> bool {
         let rows = out.len();
-        if self.scan(line, out, interner).is_some() {
-            return true;
-        }
-        for c in &mut out.columns {
-            match c {
-                Column::Int(v) => v.truncate(rows),
-                Column::Float(v) => v.truncate(rows),
-                Column::Str(v) => v.truncate(rows),
-                Column::Bool(v) => v.truncate(rows),
+        match self.scan_compact(line, out, interner) {
+            Some(true) => return true,
+            Some(false) => {
+                truncate(out, rows);
+                if self.scan(line, out, interner).is_some() {
+                    return true;
+                }
             }
+            None => {}
         }
+        truncate(out, rows);
         false
+    }
+
+    /// Reads a line in the compact layout (`{"k0":v0,"k1":v1,…}`, every column in order, no
+    /// whitespace but after the `}`): `Some(true)` when it was one, `Some(false)` at the first
+    /// byte that differs (then `scan` reads the line afresh), `None` for a value that only
+    /// the slow path reads.
+    #[inline]
+    fn scan_compact(
+        &mut self,
+        line: &[u8],
+        out: &mut Batch,
+        interner: &mut Interner,
+    ) -> Option<bool> {
+        let mut p = 0;
+        for col in 0..self.prefixes.len() {
+            let (pre, words) = &self.prefixes[col];
+            let end = p + pre.len();
+            if end > line.len()
+                || short_words(&line[p..end]) != *words
+                || (pre.len() > 16 && line[p..end] != pre[..])
+            {
+                return Some(false);
+            }
+            let (value, q) = scan_scalar(line, end, self.max_digits)?;
+            self.put(col, value, out, interner)?;
+            p = q;
+        }
+        Some(line.get(p) == Some(&b'}') && skip_ws(line, p + 1) == line.len())
     }
 
     /// Reads the object into `out` column by column; `None` at the first thing the fast path
@@ -307,6 +391,26 @@ impl FastJson {
             self.seen.fill(0);
             self.stamp = 1;
         }
+        self.scan_object(line, out, interner)
+    }
+}
+
+/// Drops what a partly read record appended: every column back to `rows` values.
+fn truncate(out: &mut Batch, rows: usize) {
+    for c in &mut out.columns {
+        match c {
+            Column::Int(v) => v.truncate(rows),
+            Column::Float(v) => v.truncate(rows),
+            Column::Str(v) => v.truncate(rows),
+            Column::Bool(v) => v.truncate(rows),
+        }
+    }
+}
+
+impl FastJson {
+    /// `scan`'s reading of one object, in any layout JSON allows.
+    #[inline]
+    fn scan_object(&mut self, line: &[u8], out: &mut Batch, interner: &mut Interner) -> Option<()> {
         let n = self.keys.len();
         let mut p = skip_ws(line, 0);
         if line.get(p) != Some(&b'{') {
@@ -327,7 +431,8 @@ impl FastJson {
                     Some(k)
                         if line.len() > p + k.len()
                             && line[p + k.len()] == b'"'
-                            && &line[p..p + k.len()] == &k[..] =>
+                            && short_words(&line[p..p + k.len()]) == self.key_words[found]
+                            && (k.len() <= 16 || line[p..p + k.len()] == k[..]) =>
                     {
                         p += k.len() + 1;
                         found
@@ -422,9 +527,8 @@ impl FastJson {
                     Scalar::Bool(false) => b"false",
                     _ => return None,
                 };
-                c.push(if text.is_empty() {
-                    NULL_STR
-                } else if !stored {
+                // An empty string is NULL (`is_null_text`); an unread column holds NULL.
+                c.push(if text.is_empty() || !stored {
                     NULL_STR
                 } else {
                     match &mut self.caches[col] {
@@ -457,6 +561,39 @@ fn skip_ws(line: &[u8], mut p: usize) -> usize {
 #[inline]
 fn scan_str(line: &[u8], p: usize) -> Option<(&[u8], usize)> {
     let mut q = p;
+    // Eight bytes at a time while the line has them: the first byte that is a quote, a
+    // backslash, a control character or non-ASCII ends the word loop.
+    while q + 8 <= line.len() {
+        let hits = special_bytes(load64(line, q));
+        if hits != 0 {
+            q += (hits.trailing_zeros() / 8) as usize;
+            match line[q] {
+                b'"' => return Some((&line[p..q], q + 1)),
+                0x80.. => break,
+                _ => return None,
+            }
+        }
+        q += 8;
+    }
+    scan_str_bytes(line, p, q)
+}
+
+/// Flags (the high bit of each byte) the bytes of `w` a string cannot hold as they are: `"`,
+/// `\`, control characters, and non-ASCII bytes (which need UTF-8 validation). Only the
+/// lowest flag is exact (a borrow can flag bytes above it), which is the one `scan_str` uses.
+#[inline(always)]
+fn special_bytes(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    zero(w ^ (ONES * b'"' as u64))
+        | zero(w ^ (ONES * b'\\' as u64))
+        | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS)
+        | (w & HIGHS)
+}
+
+/// `scan_str` a byte at a time from `q` (the string started at `p`; `line[p..q]` is ASCII).
+fn scan_str_bytes(line: &[u8], p: usize, mut q: usize) -> Option<(&[u8], usize)> {
     let mut ascii = true;
     loop {
         let b = *line.get(q)?;
@@ -498,6 +635,14 @@ fn scan_number(line: &[u8], p: usize, max_digits: usize) -> Option<(Scalar<'_>, 
     let start = p + neg as usize;
     let mut q = start;
     let mut m: u64 = 0;
+    while q + 8 <= line.len() && q - start + 8 <= max_digits {
+        let w = load64(line, q);
+        if !eight_digits(w) {
+            break;
+        }
+        m = m * 100_000_000 + eight_digits_value(w);
+        q += 8;
+    }
     while let Some(&b) = line.get(q) {
         if !b.is_ascii_digit() {
             break;
@@ -516,6 +661,14 @@ fn scan_number(line: &[u8], p: usize, max_digits: usize) -> Option<(Scalar<'_>, 
         Some(b'.') => {
             let frac = q + 1;
             q = frac;
+            while q + 8 <= line.len() && q - frac + int_digits + 8 <= max_digits {
+                let w = load64(line, q);
+                if !eight_digits(w) {
+                    break;
+                }
+                m = m * 100_000_000 + eight_digits_value(w);
+                q += 8;
+            }
             while let Some(&b) = line.get(q) {
                 if !b.is_ascii_digit() {
                     break;
@@ -977,6 +1130,50 @@ mod tests {
                     );
                 }
                 assert!(fast_lines > 1000, "the fast path is taken: {fast_lines}");
+            }
+        }
+    }
+
+    #[test]
+    fn eight_digits_read_as_a_loop_would() {
+        let mut r = Rng(5);
+        for _ in 0..10_000 {
+            let mut b = [0u8; 8];
+            for x in &mut b {
+                *x = match r.below(12) {
+                    10 => b"/:a\x00\xff "[r.below(6)],
+                    _ => b'0' + r.below(10) as u8,
+                };
+            }
+            let w = u64::from_le_bytes(b);
+            let all = b.iter().all(u8::is_ascii_digit);
+            assert_eq!(eight_digits(w), all, "{b:?}");
+            if all {
+                let v = b.iter().fold(0u64, |v, d| v * 10 + (d - b'0') as u64);
+                assert_eq!(eight_digits_value(w), v);
+            }
+        }
+    }
+
+    #[test]
+    fn short_words_tell_short_strings_apart() {
+        let xs: [&[u8]; 9] = [
+            b"",
+            b"a",
+            b"ab",
+            b"ba",
+            b"abc",
+            b"abcd",
+            b"abcde",
+            b"TRADER_0007",
+            b"TRADER_0017",
+        ];
+        for a in xs {
+            for b in xs {
+                assert_eq!(
+                    (a.len(), short_words(a)) == (b.len(), short_words(b)),
+                    a == b
+                );
             }
         }
     }
