@@ -23,7 +23,10 @@ fn cpu_s() -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let Some(path) = args.first() else {
         eprintln!("usage: json_read FILE [fast|slow|scan] [all|none|COL,COL,…]");
         return;

@@ -700,7 +700,12 @@ impl TextReader {
                 };
                 let name = &self.name;
                 let read_failed = |e| Error::io(format!("--input {name}: read failed"), e);
-                let buf = lines.fill_buf().map_err(read_failed)?;
+                let buf = match lines.fill_buf() {
+                    Ok(buf) => buf,
+                    // Retried, as `read_until` does.
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(read_failed(e)),
+                };
                 if buf.is_empty() {
                     break;
                 }
