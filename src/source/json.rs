@@ -1,6 +1,12 @@
-//! JSON lines: one flat JSON object per line. Parses a line into the fields of the columns
-//! (the first object's keys) as texts the typed parsers of `values` read, so both text formats
-//! share inference and validation. Pure functions, no state: callable from any thread.
+//! JSON lines: one flat JSON object per line. Two paths with the same results:
+//! - the general (slow) path parses a line with serde_json into the fields of the columns (the
+//!   first object's keys) as texts the typed parsers of `values` read, so both text formats
+//!   share inference and validation: pure functions, callable from any thread;
+//! - the fast path (`FastJson`, one per reader, owned by its thread) scans the common line (a
+//!   flat object, no escapes, numbers whose serde_json reading it reproduces) straight into
+//!   the batch columns and hands anything else to the general path, so rows, malformed counts,
+//!   reasons and line numbers never depend on which path read a line (the differential tests
+//!   below check this on hostile input).
 
 use crate::data::batch::{Column, NULL_STR};
 use crate::data::time::{self, EpochUnit};
