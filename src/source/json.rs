@@ -230,25 +230,83 @@ fn short_words(s: &[u8]) -> (u64, u64) {
     }
 }
 
-/// Whether the 8 bytes of `w` are all ASCII digits.
+/// The value of 8 digits (each byte 0 to 9, the first in the low byte), in three multiply
+/// steps (as simdjson's `parse_eight_digits_unrolled`).
 #[inline(always)]
-fn eight_digits(w: u64) -> bool {
-    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    w & HIGH == 0x3030_3030_3030_3030
-        && w.wrapping_add(0x0606_0606_0606_0606) & HIGH == 0x3030_3030_3030_3030
-}
-
-/// The value of 8 ASCII digits loaded little-endian (the first digit in the low byte), in
-/// three multiply steps (as simdjson's `parse_eight_digits_unrolled`).
-#[inline(always)]
-fn eight_digits_value(w: u64) -> u64 {
+fn digits_value(v: u64) -> u64 {
     const MASK: u64 = 0x0000_00FF_0000_00FF;
-    let v = w.wrapping_sub(0x3030_3030_3030_3030);
     let v = v.wrapping_mul(10).wrapping_add(v >> 8);
     (v & MASK)
         .wrapping_mul(100 + (1_000_000 << 32))
         .wrapping_add(((v >> 16) & MASK).wrapping_mul(1 + (10_000 << 32)))
         >> 32
+}
+
+/// The digits from `line[q]` on, appended to `m` (which holds `count` digits): the offset
+/// after them, the value and the digit count; `None` past `max` digits in all (so `m` stays
+/// below 10^19 and cannot overflow). Eight bytes at a time while the line has them.
+#[inline(always)]
+fn read_digits(
+    line: &[u8],
+    mut q: usize,
+    mut m: u64,
+    mut count: usize,
+    max: usize,
+) -> Option<(usize, u64, usize)> {
+    while q + 8 <= line.len() {
+        let (n, v) = digits_in_word(load64(line, q));
+        if count + n > max {
+            return None;
+        }
+        m = m * POW10_INT[n] + v;
+        q += n;
+        count += n;
+        if n < 8 {
+            return Some((q, m, count));
+        }
+    }
+    while let Some(&b) = line.get(q) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        if count == max {
+            return None;
+        }
+        m = m * 10 + (b - b'0') as u64;
+        q += 1;
+        count += 1;
+    }
+    Some((q, m, count))
+}
+
+const POW10_INT: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// How many of the 8 bytes of `w` (loaded little-endian) are ASCII digits before the first
+/// that is not, and their value. A byte is a digit when its high nibble is 3 and adding 6
+/// leaves it 3; a carry out of a byte from 0xFA up can only disturb bytes above the first
+/// non-digit, so the count is exact. The digits shifted to the top of the word read as eight
+/// digits with leading zeros.
+#[inline(always)]
+fn digits_in_word(w: u64) -> (usize, u64) {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    let non = ((w & HIGH) ^ THREES) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREES);
+    let n = (non.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return (0, 0);
+    }
+    let digits = w.wrapping_sub(THREES) << (8 * (8 - n));
+    (n, digits_value(digits))
 }
 
 /// `s`, which the scanner has checked is valid UTF-8 (ASCII, or validated).
@@ -489,7 +547,7 @@ impl FastJson {
     /// Appends `value` to column `col` as `append` would store its rendered text, or `None`
     /// when that text would not parse there (the slow path then reports it) or the fast path
     /// cannot prove what the text would be.
-    #[inline]
+    #[inline(always)]
     fn put(
         &mut self,
         col: usize,
@@ -620,7 +678,7 @@ fn scan_str_bytes(line: &[u8], p: usize, mut q: usize) -> Option<(&[u8], usize)>
 
 /// The scalar value starting at `line[p]` and the offset just past it; `None` for anything
 /// the fast path does not read (objects, arrays, escapes, exponents, long or odd numbers).
-#[inline]
+#[inline(always)]
 fn scan_scalar(line: &[u8], p: usize, max_digits: usize) -> Option<(Scalar<'_>, usize)> {
     match *line.get(p)? {
         b'"' => scan_str(line, p + 1).map(|(s, end)| (Scalar::Str(s), end)),
@@ -635,57 +693,18 @@ fn scan_scalar(line: &[u8], p: usize, max_digits: usize) -> Option<(Scalar<'_>, 
 /// A JSON number the fast path can read exactly as the slow path does: an integer of at
 /// most 17 digits (not `-0`, which serde_json reads as the float -0.0) or `-?d+.d+` of at most
 /// `max_digits` digits; no leading zeros (invalid JSON), no exponent.
-#[inline]
+#[inline(always)]
 fn scan_number(line: &[u8], p: usize, max_digits: usize) -> Option<(Scalar<'_>, usize)> {
     let neg = line[p] == b'-';
     let start = p + neg as usize;
-    let mut q = start;
-    let mut m: u64 = 0;
-    while q + 8 <= line.len() && q - start + 8 <= max_digits {
-        let w = load64(line, q);
-        if !eight_digits(w) {
-            break;
-        }
-        m = m * 100_000_000 + eight_digits_value(w);
-        q += 8;
-    }
-    while let Some(&b) = line.get(q) {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        if q - start == max_digits {
-            return None;
-        }
-        m = m * 10 + (b - b'0') as u64;
-        q += 1;
-    }
-    let int_digits = q - start;
+    let (q, m, int_digits) = read_digits(line, start, 0, 0, max_digits)?;
     if int_digits == 0 || (int_digits > 1 && line[start] == b'0') {
         return None;
     }
     match line.get(q) {
         Some(b'.') => {
-            let frac = q + 1;
-            q = frac;
-            while q + 8 <= line.len() && q - frac + int_digits + 8 <= max_digits {
-                let w = load64(line, q);
-                if !eight_digits(w) {
-                    break;
-                }
-                m = m * 100_000_000 + eight_digits_value(w);
-                q += 8;
-            }
-            while let Some(&b) = line.get(q) {
-                if !b.is_ascii_digit() {
-                    break;
-                }
-                if q - frac + int_digits == max_digits {
-                    return None;
-                }
-                m = m * 10 + (b - b'0') as u64;
-                q += 1;
-            }
-            let k = q - frac;
+            let (q, m, digits) = read_digits(line, q + 1, m, int_digits, max_digits)?;
+            let k = digits - int_digits;
             if k == 0 || matches!(line.get(q), Some(b'e' | b'E')) {
                 return None;
             }
@@ -1141,23 +1160,19 @@ mod tests {
     }
 
     #[test]
-    fn eight_digits_read_as_a_loop_would() {
-        let mut r = Rng(5);
-        for _ in 0..10_000 {
+    fn digits_in_word_counts_and_reads_the_leading_digits() {
+        let mut r = Rng(6);
+        for _ in 0..20_000 {
             let mut b = [0u8; 8];
             for x in &mut b {
-                *x = match r.below(12) {
-                    10 => b"/:a\x00\xff "[r.below(6)],
+                *x = match r.below(5) {
+                    0 => b"/:a\x00\xff\xfa,}"[r.below(8)],
                     _ => b'0' + r.below(10) as u8,
                 };
             }
-            let w = u64::from_le_bytes(b);
-            let all = b.iter().all(u8::is_ascii_digit);
-            assert_eq!(eight_digits(w), all, "{b:?}");
-            if all {
-                let v = b.iter().fold(0u64, |v, d| v * 10 + (d - b'0') as u64);
-                assert_eq!(eight_digits_value(w), v);
-            }
+            let n = b.iter().take_while(|d| d.is_ascii_digit()).count();
+            let v = b[..n].iter().fold(0u64, |v, d| v * 10 + (d - b'0') as u64);
+            assert_eq!(digits_in_word(u64::from_le_bytes(b)), (n, v), "{b:?}");
         }
     }
 
