@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::sink::Format;
 use crate::source::csv_fields::{CsvInput, Run, RunStop};
 use crate::source::json::{json_record, parse_object};
+use crate::source::json_fast::FastJson;
 use crate::source::live::Framer;
 use crate::source::open::{input_format, open_input};
 pub use crate::source::values::Inferred;
@@ -94,6 +95,18 @@ pub struct TextReader {
     /// validated as its type (so malformed counts do not depend on the query) but not stored:
     /// its batch column holds NULLs, which no operator reads.
     reads: Vec<bool>,
+    /// JSON lines: the fast path for common lines (`json::FastJson`), built on the first
+    /// `read_block` once the schema and projection are known; `None` when not built yet.
+    json_fast: Option<JsonFast>,
+    /// JSON lines read by the fast path (the tests check that it is taken).
+    pub json_fast_lines: u64,
+}
+
+/// The JSON fast path's state: `Off` when the columns rule it out, or when forced off
+/// (`force_json_slow_path`, for the differential tests).
+enum JsonFast {
+    On(Box<FastJson>),
+    Off,
 }
 
 impl TextReader {
@@ -301,6 +314,16 @@ impl TextReader {
     /// are validated and hold placeholders. All columns are read until this is called.
     pub fn set_projection(&mut self, reads: Vec<bool>) {
         self.reads = reads;
+        if matches!(self.json_fast, Some(JsonFast::On(_))) {
+            self.json_fast = None;
+        }
+    }
+
+    /// Reads every JSON line through the general path (serde_json, field texts, `append`),
+    /// never the fast path: the reference the differential tests compare the fast path with.
+    #[doc(hidden)]
+    pub fn force_json_slow_path(&mut self) {
+        self.json_fast = Some(JsonFast::Off);
     }
 
     /// Reads CSV record by record (`append_record`), never in runs (`append_run`): the
@@ -346,6 +369,8 @@ impl TextReader {
             live: None,
             format,
             reads: Vec::new(),
+            json_fast: None,
+            json_fast_lines: 0,
         }
     }
 
@@ -578,6 +603,9 @@ impl TextReader {
     /// Appends up to `max` valid records to `out` (layout `self.schema()`); returns how many
     /// records were read (valid or not): 0 means end of input.
     pub fn read_block(&mut self, out: &mut Batch, max: usize) -> Result<usize> {
+        if let Raw::Jsonl { .. } = self.raw {
+            return self.read_json_block(out, max);
+        }
         let mut seen = 0;
         while out.len() < max {
             // CSV once the sample is read: parsed in place, runs of simple records a column
@@ -660,6 +688,104 @@ impl TextReader {
                     }
                 }
                 Err(m) => self.report(m)?,
+            }
+        }
+        Ok(seen)
+    }
+
+    /// `read_block` for JSON lines: each line read in place from the input's buffer when it
+    /// lies whole in it, then the fast path (`FastJson`) or, for a line it does not cover, the
+    /// general path of `read_raw` and `append`, with the same results, reports and counts.
+    fn read_json_block(&mut self, out: &mut Batch, max: usize) -> Result<usize> {
+        if self.json_fast.is_none() {
+            let Raw::Jsonl { keys, .. } = &self.raw else {
+                unreachable!()
+            };
+            let reads = &self.reads;
+            let fast = FastJson::new(keys, &self.schema.fields, |i| {
+                reads.get(i).copied().unwrap_or(true)
+            });
+            self.json_fast = Some(match fast {
+                Some(f) => JsonFast::On(Box::new(f)),
+                None => JsonFast::Off,
+            });
+        }
+        let mut seen = 0;
+        while out.len() < max {
+            let (line, rec) = if let Some(r) = self.sample.pop_front() {
+                seen += 1;
+                self.records_read += 1;
+                r
+            } else {
+                let Raw::Jsonl {
+                    lines,
+                    keys,
+                    line,
+                    line_no,
+                } = &mut self.raw
+                else {
+                    unreachable!()
+                };
+                let name = &self.name;
+                let read_failed = |e| Error::io(format!("--input {name}: read failed"), e);
+                let buf = match lines.fill_buf() {
+                    Ok(buf) => buf,
+                    // Retried, as `read_until` does.
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(read_failed(e)),
+                };
+                if buf.is_empty() {
+                    break;
+                }
+                // The line in place when the buffer holds it whole, else copied out.
+                let (text, in_place) = match memchr::memchr(b'\n', buf) {
+                    Some(i) => (&buf[..=i], i + 1),
+                    None => {
+                        line.clear();
+                        lines.read_until(b'\n', line).map_err(read_failed)?;
+                        (&line[..], 0)
+                    }
+                };
+                *line_no += 1;
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    lines.consume(in_place);
+                    continue;
+                }
+                seen += 1;
+                self.records_read += 1;
+                if let Some(JsonFast::On(fast)) = &mut self.json_fast
+                    && fast.append(text, out, &mut self.interner)
+                {
+                    self.json_fast_lines += 1;
+                    lines.consume(in_place);
+                    continue;
+                }
+                let slow = match parse_object(text) {
+                    Ok(obj) => {
+                        json_record(&obj, keys)
+                            .map(|rec| (*line_no, rec))
+                            .map_err(|reason| Malformed {
+                                line: *line_no,
+                                reason,
+                            })
+                    }
+                    Err(e) => Err(Malformed {
+                        line: *line_no,
+                        reason: format!("not a JSON object: {e}"),
+                    }),
+                };
+                lines.consume(in_place);
+                match slow {
+                    Ok(r) => r,
+                    Err(m) => {
+                        self.report(m)?;
+                        continue;
+                    }
+                }
+            };
+            self.spare = std::mem::replace(&mut self.record, rec);
+            if let Err(reason) = self.append(out) {
+                self.report(Malformed { line, reason })?;
             }
         }
         Ok(seen)
