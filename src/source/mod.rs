@@ -7,6 +7,8 @@ mod csv_fields;
 pub mod generator;
 mod json;
 pub mod kafka;
+pub mod kafka_group;
+mod kafka_line;
 pub mod live;
 pub mod open;
 pub mod text;
