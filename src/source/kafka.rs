@@ -148,6 +148,8 @@ pub struct KafkaInput {
     local: Vec<u32>,
     /// The topic's partition count.
     topic_partitions: u32,
+    /// The group's rebalances this member has seen (the last one gave it its share).
+    rebalances_seen: u32,
     parser: TextReader,
     line: LineFormat,
     fail: bool,
@@ -430,6 +432,7 @@ impl KafkaInput {
             parts,
             local,
             topic_partitions: n,
+            rebalances_seen: 0,
             url,
             group: spec.group.map(str::to_string),
             parser: sampler.chunk_parser(),
@@ -462,6 +465,7 @@ impl KafkaInput {
             self.topic_partitions,
             reading_config(&self.url, Some(&group)),
         )?;
+        self.rebalances_seen = consumer.context().changes();
         self.consumer = consumer;
         let keep: Vec<usize> = share
             .iter()
@@ -552,8 +556,8 @@ impl KafkaInput {
         let mut idle = vec![false; parts];
         let mut last_error: Option<KafkaError> = None;
         let mut polled = 0u32;
-        // Group members: the rebalances seen (the first assignment was taken at the join).
-        let mut changes = self.consumer.context().changes();
+        // Group members: the rebalances seen (the one that gave the share was seen at the join).
+        let mut changes = self.rebalances_seen;
         let result = (|| -> Result<()> {
             loop {
                 if control.stop_reading() || (bounded && open == 0) {
@@ -959,6 +963,10 @@ fn reading_config(url: &KafkaUrl, group: Option<&str>) -> rdkafka::ClientConfig 
         ("enable.partition.eof", "true"),
         ("auto.offset.reset", "earliest"),
         ("partition.assignment.strategy", "range"),
+        // A member that is gone is noticed within 10 s (librdkafka's default is 45 s); Tansu
+        // 0.6 also holds a new group's first join for half the session timeout.
+        ("session.timeout.ms", "10000"),
+        ("heartbeat.interval.ms", "2000"),
     ]);
     // librdkafka wants a group id even for assigned partitions; without --group one that
     // never commits (and never subscribes).

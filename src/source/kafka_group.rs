@@ -26,9 +26,10 @@
 //!   topic that would re-key them across processes is not built yet.
 //!
 //! Tansu 0.6 (the test broker) runs JoinGroup / SyncGroup / Heartbeat / LeaveGroup for
-//! librdkafka's range assignor (`tests/kafka_group.rs`); it answers DescribeGroups with no
-//! group, so a member cannot count the group's members and infers their number from its share,
-//! as above.
+//! librdkafka's range assignor with eager rebalancing (`tests/kafka_group.rs`); it holds a new
+//! group's first join for about half of `session.timeout.ms` (10 s here: a 5 s join), and it
+//! answers ListGroups / DescribeGroups with no group, so a member cannot count the group's
+//! members and infers their number from its share, as above.
 //!
 //! Threading: the context's callbacks run inside `poll`, on the thread that polls (the main
 //! thread while joining, then the Kafka reader thread); the reader only loads a counter per
