@@ -240,6 +240,97 @@ fn kafka_group_member_leaving_mid_run_stops_the_other_with_a_message() {
     );
 }
 
+/// A bounded member that finishes first leaves the group; the other sees its partitions come
+/// back, finds them committed to their end, and goes on with its own (partitions 2 and 3 are
+/// empty, 0 and 1 are read at a paced rate, 10 s).
+#[test]
+fn kafka_group_bounded_member_finishing_first_lets_the_other_finish_4_partitions() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-group-finish");
+    broker.create_topic("half", 4);
+    let topic = broker.url("half");
+    const RECORDS: u64 = 400_000;
+    let q = dir.join("q.sql");
+    std::fs::write(&q, "SELECT v FROM t").unwrap();
+    let q = q.to_str().unwrap();
+    // More messages than the rings hold, so the paced reader is still polling when the other
+    // member leaves.
+    {
+        use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+        let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &broker.addr)
+            .set("queue.buffering.max.messages", "1000000")
+            .create()
+            .unwrap();
+        let mut value = String::new();
+        for i in 0..RECORDS {
+            value.clear();
+            value.push_str(&format!("{{\"v\":{i}}}"));
+            producer
+                .send(
+                    BaseRecord::<(), _>::to("half")
+                        .partition((i % 2) as i32)
+                        .payload(&value),
+                )
+                .unwrap();
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+    let member = |tag: &str| {
+        let out = dir.join(format!("{tag}.csv"));
+        let stats = dir.join(format!("{tag}.json"));
+        spawn(
+            &dir,
+            tag,
+            &[
+                "--query",
+                q,
+                "--input",
+                &topic,
+                "--bounded",
+                "--cores",
+                "1",
+                "--rate",
+                "40000",
+                "--group",
+                "half",
+                "--members",
+                "2",
+                "--output",
+                out.to_str().unwrap(),
+                "--stats",
+                stats.to_str().unwrap(),
+            ],
+        )
+    };
+    let mut a = member("a");
+    let mut b = member("b");
+    let sa = wait(&mut a, Duration::from_secs(120), "member a");
+    let sb = wait(&mut b, Duration::from_secs(120), "member b");
+    let (ea, eb) = (stderr_of(&dir, "a"), stderr_of(&dir, "b"));
+    assert!(sa.success() && sb.success(), "a:\n{ea}\nb:\n{eb}");
+    let reader = if ea.contains("reads partitions [0, 1]") {
+        &ea
+    } else {
+        &eb
+    };
+    assert!(
+        reader.contains(
+            "group half: partitions [2, 3] were read to their end by a member that finished; \
+             this member goes on with [0, 1]"
+        ),
+        "a:\n{ea}\nb:\n{eb}"
+    );
+    let records = |tag: &str| {
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{tag}.json"))).unwrap(),
+        )
+        .unwrap();
+        s["records_in"].as_u64().unwrap()
+    };
+    assert_eq!(records("a") + records("b"), RECORDS);
+}
+
 #[test]
 fn error_kafka_group_query_key_must_include_the_topic_key() {
     let broker = Broker::start();

@@ -752,10 +752,18 @@ impl KafkaInput {
             .copied()
             .filter(|p| !self.parts.contains(p))
             .collect();
+        if ours_kept && extra.is_empty() {
+            return self.assign();
+        }
         if ours_kept
-            && (extra.is_empty()
-                || bounded && kafka_group::finished_elsewhere(&self.consumer, &self.url, &extra))
+            && bounded
+            && kafka_group::finished_elsewhere(&self.consumer, &self.url, &extra)
         {
+            eprintln!(
+                "group {group}: partitions {extra:?} were read to their end by a member that \
+                 finished; this member goes on with {:?}",
+                self.parts
+            );
             return self.assign();
         }
         Err(kafka_group::membership_changed(
