@@ -53,8 +53,9 @@
 //! (one consumer per core with a disjoint set of partitions, each dealing its own block
 //! numbers) is the next step when a topic outruns one parser.
 //!
-//! Threading: `KafkaInput` is built on the main thread and moved to the reader thread, which
-//! alone touches it; `Committer` goes back to the main thread.
+//! Threading: `KafkaInput` is built (and, with `--group`, joins its group) on the main thread
+//! and is moved to the reader thread, which alone touches it; `Committer`, holding the group
+//! member's consumer, goes back to the main thread.
 
 use crate::data::{Batch, DataType, Dict, Field, Schema};
 use crate::error::{Error, Result};
