@@ -16,7 +16,7 @@
 //! Threading: a `Core` is built on the spawning thread and then owned by its executor thread.
 
 use super::backoff::{Backoff, Idle};
-use super::router::{partition_by_key, scatter};
+use super::router::{Partitioner, scatter};
 use super::state::State;
 use crate::data::batch::NULL_INT;
 use crate::data::{Batch, Column, Schema};
@@ -316,7 +316,8 @@ pub struct Core {
     /// The input block number of the next block this core reads.
     block_no: u64,
     sel: Vec<u32>,
-    by_dest: Vec<Vec<u32>>,
+    /// Routes a block's rows to their owner shards (made once the shard count is known).
+    partitioner: Option<Partitioner>,
     scratch: Batch,
     /// `--late-output`: where this core writes the late records it drops.
     pub late: Option<ShardOutput>,
@@ -460,7 +461,7 @@ impl Core {
             published: false,
             block_no: id as u64,
             sel: Vec::new(),
-            by_dest: Vec::new(),
+            partitioner: None,
             scratch,
             late: None,
             cutoffs: Column::Int(Vec::new()),
@@ -769,8 +770,11 @@ impl Core {
                             }
                         }
                     } else if let Routing::Hash(keys) = &plan.routing {
-                        partition_by_key(batch, keys, &self.sel, shards, &mut self.by_dest);
-                        scatter(&srcs, &self.by_dest, &mut outs);
+                        let p = self
+                            .partitioner
+                            .get_or_insert_with(|| Partitioner::new(shards));
+                        p.partition(batch, keys, &self.sel);
+                        scatter(&srcs, &p.by_dest, &mut outs);
                     }
                 }
                 for (s, rows) in outs.into_iter().enumerate() {

@@ -1,7 +1,8 @@
 //! Routing: which shard owns a record, and the scatter of a block's rows into one batch per
 //! owner. Ownership is FxHash of the key columns' 64-bit forms mapped onto `0..shards` by a
 //! multiply-shift (no division); it depends only on the key, so it is deterministic across
-//! runs, readers and core counts' reruns.
+//! runs, readers and core counts' reruns. Keys of dictionary ids look their owner up in a
+//! per-reader table instead of hashing each row (`Partitioner`).
 
 use crate::data::Batch;
 use crate::data::batch::Column;
@@ -40,37 +41,121 @@ pub fn scatter(srcs: &[&Column], by_dest: &[Vec<u32>], outs: &mut [Batch]) {
     }
 }
 
-/// Partitions `rows` by the shard owning each row's key (`shard_of(key_hash(..))`), keeping
-/// order, into `by_dest` (one list per shard). Keys that are one or two dictionary ids — the
-/// common case — hash in a typed loop without per-row dispatch on the column type.
-pub fn partition_by_key(
-    batch: &Batch,
-    keys: &[usize],
-    rows: &[u32],
+/// Partitions a block's rows by owner shard, with each key's owner cached.
+///
+/// Keys of one or two dictionary ids (the common case: string columns) are not hashed per row:
+/// an owner table indexed by the ids (`(a << bits_b) | b`) holds `shard_of(key_hash(..))` for
+/// every id pair up to the largest seen, built when a block brings a larger id (rarely: ids are
+/// dense, and the table is sized in powers of two) and capped at [`OWNER_TABLE_MAX`] entries,
+/// past which rows are hashed. Per row that leaves two loads, a shift, one table load and the
+/// append to its shard's list. Other keys are hashed per row. One per reader: nothing shared.
+#[derive(Debug)]
+pub struct Partitioner {
     shards: usize,
-    by_dest: &mut Vec<Vec<u32>>,
-) {
-    by_dest.resize_with(shards, Vec::new);
-    by_dest.iter_mut().for_each(Vec::clear);
-    let cols: Vec<&Column> = keys.iter().map(|&k| &batch.columns[k]).collect();
-    match cols.as_slice() {
-        [Column::Str(a)] => {
-            for &r in rows {
-                let h = fx_combine(0, a[r as usize] as u64);
-                by_dest[shard_of(h, shards)].push(r);
+    /// `shard_of(..)` of the key `(a, b)` at `(a << bits_b) | b` (one-id keys: `bits_b == 0`).
+    owners: Vec<u8>,
+    bits_a: u32,
+    bits_b: u32,
+    /// Whether the table is of id pairs (two-id keys) or of single ids.
+    pair: bool,
+    /// The rows of the last block, one list per shard, in input order.
+    pub by_dest: Vec<Vec<u32>>,
+}
+
+/// The most entries an owner table holds (64 KiB: ids up to 256 × 256, or 65,536 for one id).
+pub const OWNER_TABLE_MAX: usize = 1 << 16;
+
+impl Partitioner {
+    pub fn new(shards: usize) -> Partitioner {
+        assert!(
+            (1..=u8::MAX as usize + 1).contains(&shards),
+            "internal: {shards} shards"
+        );
+        Partitioner {
+            shards,
+            owners: Vec::new(),
+            bits_a: 0,
+            bits_b: 0,
+            pair: false,
+            by_dest: vec![Vec::new(); shards],
+        }
+    }
+
+    /// Partitions `rows` (ascending: a selection of the block's rows) by the shard owning each
+    /// row's key (`shard_of(key_hash(..))`), keeping order, into `self.by_dest`.
+    pub fn partition(&mut self, batch: &Batch, keys: &[usize], rows: &[u32]) {
+        debug_assert!(rows.windows(2).all(|w| w[0] < w[1]), "rows must ascend");
+        self.by_dest.iter_mut().for_each(Vec::clear);
+        let cols: Vec<&Column> = keys.iter().map(|&k| &batch.columns[k]).collect();
+        let table = match cols.as_slice() {
+            [Column::Str(a)] => self.covers(a, None),
+            [Column::Str(a), Column::Str(b)] => self.covers(a, Some(b)),
+            _ => false,
+        };
+        let (owners, bits_b, by_dest) = (&self.owners[..], self.bits_b, &mut self.by_dest[..]);
+        // `rows` ascending and as many as the block's: every row, read straight from the columns.
+        let all = rows.len() == batch.len();
+        match cols.as_slice() {
+            [Column::Str(a)] if table && all => {
+                for (r, &x) in (0..).zip(a.iter()) {
+                    by_dest[owners[x as usize] as usize].push(r);
+                }
+            }
+            [Column::Str(a), Column::Str(b)] if table && all => {
+                for (r, (&x, &y)) in (0..).zip(a.iter().zip(b)) {
+                    by_dest[owners[((x as usize) << bits_b) | y as usize] as usize].push(r);
+                }
+            }
+            [Column::Str(a)] if table => {
+                for &r in rows {
+                    by_dest[owners[a[r as usize] as usize] as usize].push(r);
+                }
+            }
+            [Column::Str(a), Column::Str(b)] if table => {
+                for &r in rows {
+                    let i = ((a[r as usize] as usize) << bits_b) | b[r as usize] as usize;
+                    by_dest[owners[i] as usize].push(r);
+                }
+            }
+            _ => {
+                for &r in rows {
+                    by_dest[shard_of(key_hash(batch, keys, r as usize), self.shards)].push(r);
+                }
             }
         }
-        [Column::Str(a), Column::Str(b)] => {
-            for &r in rows {
-                let h = fx_combine(fx_combine(0, a[r as usize] as u64), b[r as usize] as u64);
-                by_dest[shard_of(h, shards)].push(r);
+    }
+
+    /// Whether the owner table covers every key of columns `a` and `b` (`None`: one-id keys),
+    /// growing it to do so unless that would pass [`OWNER_TABLE_MAX`]. (Ids are checked over
+    /// whole columns, a vectorised pass, not over the selected rows.)
+    fn covers(&mut self, a: &[u32], b: Option<&[u32]>) -> bool {
+        // The bit length of the largest id, from the OR of all (one packed OR per 4 ids).
+        let bits = |c: &[u32]| u32::BITS - c.iter().fold(0, |m, &x| m | x).leading_zeros();
+        let (mut bits_a, mut bits_b) = (bits(a), b.map_or(0, bits));
+        let pair = b.is_some();
+        if pair == self.pair && !self.owners.is_empty() {
+            if bits_a <= self.bits_a && bits_b <= self.bits_b {
+                return true;
             }
+            (bits_a, bits_b) = (bits_a.max(self.bits_a), bits_b.max(self.bits_b));
         }
-        _ => {
-            for &r in rows {
-                by_dest[shard_of(key_hash(batch, keys, r as usize), shards)].push(r);
-            }
+        if bits_a + bits_b > OWNER_TABLE_MAX.trailing_zeros() {
+            return false;
         }
+        let shards = self.shards;
+        self.owners = (0..1u64 << (bits_a + bits_b))
+            .map(|i| {
+                let h = fx_combine(0, i >> bits_b);
+                let h = if pair {
+                    fx_combine(h, i & ((1 << bits_b) - 1))
+                } else {
+                    h
+                };
+                shard_of(h, shards) as u8
+            })
+            .collect();
+        (self.bits_a, self.bits_b, self.pair) = (bits_a, bits_b, pair);
+        true
     }
 }
 
@@ -128,21 +213,49 @@ mod tests {
                 Column::Int((0..500).collect()),
             ],
         };
-        let rows: Vec<u32> = (0..500).filter(|r| r % 3 != 0).collect();
-        for shards in 1..=6 {
+        let some: Vec<u32> = (0..500).filter(|r| r % 3 != 0).collect();
+        let all: Vec<u32> = (0..500).collect();
+        for (shards, rows) in (1..=6).flat_map(|n| [(n, &some), (n, &all)]) {
             for keys in [vec![0], vec![0, 1], vec![0, 2]] {
-                // Lists left over from a previous block (and too many of them) are reset.
-                let mut fast = vec![vec![7]; 9];
-                partition_by_key(&b, &keys, &rows, shards, &mut fast);
+                // Lists left over from a previous block are reset.
+                let mut fast = Partitioner::new(shards);
+                fast.by_dest.iter_mut().for_each(|l| l.push(7));
+                fast.partition(&b, &keys, rows);
                 let dest: Vec<u32> = rows
                     .iter()
                     .map(|&r| shard_of(key_hash(&b, &keys, r as usize), shards) as u32)
                     .collect();
                 let mut slow = vec![Vec::new(); shards];
-                partition(&rows, &dest, &mut slow);
-                assert_eq!(fast, slow, "keys {keys:?}, {shards} shards");
+                partition(rows, &dest, &mut slow);
+                assert_eq!(fast.by_dest, slow, "keys {keys:?}, {shards} shards");
             }
         }
+    }
+
+    #[test]
+    fn the_owner_table_grows_with_the_ids_and_hashes_past_its_cap() {
+        let mut p = Partitioner::new(3);
+        // Blocks with ever larger ids, then ids past the cap (hashed), then small ones again.
+        for (i, top) in [4u32, 3, 40, 300, 70_000, 9].into_iter().enumerate() {
+            let b = Batch {
+                columns: vec![
+                    Column::Str((0..400).map(|r| (r * 7 + i as u32) % (top + 1)).collect()),
+                    Column::Str((0..400).map(|r| (r * 13) % (top / 2 + 1)).collect()),
+                ],
+            };
+            let rows: Vec<u32> = (0..400).collect();
+            for keys in [vec![0], vec![0, 1]] {
+                p.partition(&b, &keys, &rows);
+                let dest: Vec<u32> = rows
+                    .iter()
+                    .map(|&r| shard_of(key_hash(&b, &keys, r as usize), 3) as u32)
+                    .collect();
+                let mut slow = vec![Vec::new(); 3];
+                partition(&rows, &dest, &mut slow);
+                assert_eq!(p.by_dest, slow, "ids up to {top}, keys {keys:?}");
+            }
+        }
+        assert!(p.owners.len() <= OWNER_TABLE_MAX);
     }
 
     #[test]

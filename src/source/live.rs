@@ -295,8 +295,9 @@ mod tests {
             let joined: String = got.iter().map(|c| c.0.as_str()).collect();
             assert_eq!(joined.as_bytes(), text, "cut at {cut}");
             let lines: Vec<u64> = got.iter().map(|c| c.1).collect();
-            // As the sequential reader numbers them: a record after CRLF on the CR's line, one
-            // after a blank line on the blank line's.
+            // A chunk's first line is its first byte's: after a CRLF the CR's line (the chunk
+            // starts with the LF), after a blank line that line; the CSV reader counts the line
+            // ends it skips, so each record keeps its own line.
             assert_eq!(lines, [1, 2, 3, 5], "cut at {cut}: {got:?}");
         }
     }

@@ -6,6 +6,7 @@ pub mod chunker;
 mod csv_fields;
 pub mod generator;
 mod json;
+mod json_fast;
 pub mod kafka;
 pub mod kafka_group;
 mod kafka_line;

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::sink::Format;
 use crate::source::csv_fields::{CsvInput, Run, RunStop};
 use crate::source::json::{json_record, parse_object};
+use crate::source::json_fast::FastJson;
 use crate::source::live::Framer;
 use crate::source::open::{input_format, open_input};
 pub use crate::source::values::Inferred;
@@ -74,6 +75,8 @@ pub struct TextReader {
     staged: Vec<u64>,
     /// CSV: the run of simple records being parsed, and its malformed records (`append_run`).
     run: Run,
+    /// Whether CSV is read in runs (`force_record_by_record` turns it off for tests).
+    runs: bool,
     is_bad: Vec<bool>,
     bad: Vec<(usize, String)>,
     pub malformed: u64,
@@ -92,6 +95,18 @@ pub struct TextReader {
     /// validated as its type (so malformed counts do not depend on the query) but not stored:
     /// its batch column holds NULLs, which no operator reads.
     reads: Vec<bool>,
+    /// JSON lines: the fast path for common lines (`json::FastJson`), built on the first
+    /// `read_block` once the schema and projection are known; `None` when not built yet.
+    json_fast: Option<JsonFast>,
+    /// JSON lines read by the fast path (the tests check that it is taken).
+    pub json_fast_lines: u64,
+}
+
+/// The JSON fast path's state: `Off` when the columns rule it out, or when forced off
+/// (`force_json_slow_path`, for the differential tests).
+enum JsonFast {
+    On(Box<FastJson>),
+    Off,
 }
 
 impl TextReader {
@@ -299,6 +314,23 @@ impl TextReader {
     /// are validated and hold placeholders. All columns are read until this is called.
     pub fn set_projection(&mut self, reads: Vec<bool>) {
         self.reads = reads;
+        if matches!(self.json_fast, Some(JsonFast::On(_))) {
+            self.json_fast = None;
+        }
+    }
+
+    /// Reads every JSON line through the general path (serde_json, field texts, `append`),
+    /// never the fast path: the reference the differential tests compare the fast path with.
+    #[doc(hidden)]
+    pub fn force_json_slow_path(&mut self) {
+        self.json_fast = Some(JsonFast::Off);
+    }
+
+    /// Reads CSV record by record (`append_record`), never in runs (`append_run`): the
+    /// reference the tests compare the columnar path with.
+    #[doc(hidden)]
+    pub fn force_record_by_record(&mut self) {
+        self.runs = false;
     }
 
     /// Per column, how its type was inferred (`None`: fixed by `--schema` or `market_data`).
@@ -326,6 +358,7 @@ impl TextReader {
             spare: ByteRecord::new(),
             staged: Vec::new(),
             run: Run::default(),
+            runs: true,
             is_bad: Vec::new(),
             bad: Vec::new(),
             malformed: 0,
@@ -336,6 +369,8 @@ impl TextReader {
             live: None,
             format,
             reads: Vec::new(),
+            json_fast: None,
+            json_fast_lines: 0,
         }
     }
 
@@ -568,6 +603,9 @@ impl TextReader {
     /// Appends up to `max` valid records to `out` (layout `self.schema()`); returns how many
     /// records were read (valid or not): 0 means end of input.
     pub fn read_block(&mut self, out: &mut Batch, max: usize) -> Result<usize> {
+        if let Raw::Jsonl { .. } = self.raw {
+            return self.read_json_block(out, max);
+        }
         let mut seen = 0;
         while out.len() < max {
             // CSV once the sample is read: parsed in place, runs of simple records a column
@@ -576,9 +614,12 @@ impl TextReader {
                 && let Raw::Csv(input) = &mut self.raw
             {
                 let n = self.schema.len();
-                let stop = input
-                    .next_run(n, max - out.len(), &mut self.run)
-                    .map_err(|e| Error::io(format!("--input {}: read failed", self.name), e))?;
+                let stop = match self.runs {
+                    true => input
+                        .next_run(n, max - out.len(), &mut self.run)
+                        .map_err(|e| Error::io(format!("--input {}: read failed", self.name), e))?,
+                    false => RunStop::Complex,
+                };
                 let view = input.run(&self.run);
                 if view.len() > 0 {
                     seen += view.len();
@@ -652,6 +693,104 @@ impl TextReader {
         Ok(seen)
     }
 
+    /// `read_block` for JSON lines: each line read in place from the input's buffer when it
+    /// lies whole in it, then the fast path (`FastJson`) or, for a line it does not cover, the
+    /// general path of `read_raw` and `append`, with the same results, reports and counts.
+    fn read_json_block(&mut self, out: &mut Batch, max: usize) -> Result<usize> {
+        if self.json_fast.is_none() {
+            let Raw::Jsonl { keys, .. } = &self.raw else {
+                unreachable!()
+            };
+            let reads = &self.reads;
+            let fast = FastJson::new(keys, &self.schema.fields, |i| {
+                reads.get(i).copied().unwrap_or(true)
+            });
+            self.json_fast = Some(match fast {
+                Some(f) => JsonFast::On(Box::new(f)),
+                None => JsonFast::Off,
+            });
+        }
+        let mut seen = 0;
+        while out.len() < max {
+            let (line, rec) = if let Some(r) = self.sample.pop_front() {
+                seen += 1;
+                self.records_read += 1;
+                r
+            } else {
+                let Raw::Jsonl {
+                    lines,
+                    keys,
+                    line,
+                    line_no,
+                } = &mut self.raw
+                else {
+                    unreachable!()
+                };
+                let name = &self.name;
+                let read_failed = |e| Error::io(format!("--input {name}: read failed"), e);
+                let buf = match lines.fill_buf() {
+                    Ok(buf) => buf,
+                    // Retried, as `read_until` does.
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(read_failed(e)),
+                };
+                if buf.is_empty() {
+                    break;
+                }
+                // The line in place when the buffer holds it whole, else copied out.
+                let (text, in_place) = match memchr::memchr(b'\n', buf) {
+                    Some(i) => (&buf[..=i], i + 1),
+                    None => {
+                        line.clear();
+                        lines.read_until(b'\n', line).map_err(read_failed)?;
+                        (&line[..], 0)
+                    }
+                };
+                *line_no += 1;
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    lines.consume(in_place);
+                    continue;
+                }
+                seen += 1;
+                self.records_read += 1;
+                if let Some(JsonFast::On(fast)) = &mut self.json_fast
+                    && fast.append(text, out, &mut self.interner)
+                {
+                    self.json_fast_lines += 1;
+                    lines.consume(in_place);
+                    continue;
+                }
+                let slow = match parse_object(text) {
+                    Ok(obj) => {
+                        json_record(&obj, keys)
+                            .map(|rec| (*line_no, rec))
+                            .map_err(|reason| Malformed {
+                                line: *line_no,
+                                reason,
+                            })
+                    }
+                    Err(e) => Err(Malformed {
+                        line: *line_no,
+                        reason: format!("not a JSON object: {e}"),
+                    }),
+                };
+                lines.consume(in_place);
+                match slow {
+                    Ok(r) => r,
+                    Err(m) => {
+                        self.report(m)?;
+                        continue;
+                    }
+                }
+            };
+            self.spare = std::mem::replace(&mut self.record, rec);
+            if let Err(reason) = self.append(out) {
+                self.report(Malformed { line, reason })?;
+            }
+        }
+        Ok(seen)
+    }
+
     /// Parses `self.record` into `out`, all fields or none.
     fn append(&mut self, out: &mut Batch) -> std::result::Result<(), String> {
         append_record(
@@ -713,7 +852,7 @@ pub fn fuzz_read(bytes: &[u8], format: Format, fixed: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::batch::NULL_INT;
+    use crate::data::batch::{Column, NULL_INT};
 
     fn read(name: &str, text: &str) -> (TextReader, Batch) {
         let dir = std::env::temp_dir().join(format!("shardsql-text-{}-{name}", std::process::id()));
@@ -724,6 +863,149 @@ mod tests {
         while r.read_block(&mut b, 1 << 20).unwrap() > 0 {}
         std::fs::remove_file(&dir).ok();
         (r, b)
+    }
+
+    /// Reads all of `bytes` (CSV), in runs or record by record, storing the columns `reads`.
+    fn read_all(
+        bytes: &[u8],
+        runs: bool,
+        reads: &[bool],
+    ) -> (Vec<Vec<String>>, u64, Vec<Malformed>) {
+        let input = Box::new(std::io::Cursor::new(bytes.to_vec()));
+        let dict = Dict::new();
+        let mut r =
+            TextReader::from_reader(input, "t", Format::Csv, None, dict.clone(), OnError::Skip)
+                .unwrap();
+        r.set_projection(reads.to_vec());
+        if !runs {
+            r.force_record_by_record();
+        }
+        let mut b = Batch::new(r.schema(), 0);
+        while {
+            let max = b.len() + 777;
+            r.read_block(&mut b, max).unwrap() > 0
+        } {}
+        // Values as text: string ids depend on the order strings were first seen, and the
+        // columnar path also interns strings of records it then finds malformed.
+        let text = b
+            .columns
+            .iter()
+            .map(|c| {
+                (0..c.len())
+                    .map(|i| match c {
+                        Column::Str(v) if v[i] != crate::data::batch::NULL_STR => {
+                            dict.get(v[i]).to_string()
+                        }
+                        _ => c.key_at(i).to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        (text, r.malformed, r.examples.clone())
+    }
+
+    #[test]
+    fn columnar_runs_read_exactly_what_record_by_record_reads() {
+        let mut seed = 0xDEAD_BEEF_1234_5678u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let ints = [
+            "7",
+            "-3",
+            "+4",
+            "",
+            " ",
+            "12345678901234567890",
+            "1.5",
+            "x",
+            "007",
+            "-",
+        ];
+        let floats = [
+            "2.5",
+            "-0.0",
+            "1e3",
+            "",
+            "abc",
+            ".5",
+            "5.",
+            "13362.699999999999",
+            "NaN",
+            "9",
+        ];
+        let strs = [
+            "a",
+            "",
+            "dev-1",
+            "\u{e9}t\u{e9}",
+            "\"q,\"",
+            "\"multi\nline\"",
+            "x\"y",
+        ];
+        let times = [
+            "2024-03-01T12:00:00Z",
+            "1700000000000",
+            "",
+            "2024-02-30",
+            "99999999999999999",
+        ];
+        for case in 0..40 {
+            let mut text = String::from("i,f,s,t\n");
+            for k in 0..1000 {
+                text += &format!("{k},{k}.5,s{},2024-03-01T12:00:{:02}Z\n", k % 5, k % 60);
+            }
+            for _ in 0..3000 {
+                let pick = |v: &[&str], n: &mut dyn FnMut(u64) -> u64| {
+                    v[n(v.len() as u64) as usize].to_string()
+                };
+                let mut fields = vec![
+                    pick(&ints, &mut next),
+                    pick(&floats, &mut next),
+                    pick(&strs, &mut next),
+                    pick(&times, &mut next),
+                ];
+                match next(25) {
+                    0 => {
+                        fields.pop();
+                    }
+                    1 => fields.push("extra".into()),
+                    _ => {}
+                }
+                text += &fields.join(",");
+                text += ["\n", "\r\n", "\r", "\n\n"][next(4) as usize];
+            }
+            let mut bytes = text.into_bytes();
+            if case % 4 == 0 {
+                let at = 9_000 + next(bytes.len() as u64 - 9_000) as usize;
+                bytes[at] = 0xFF; // invalid UTF-8 somewhere
+            }
+            for reads in [
+                [true; 4],
+                [false; 4],
+                [true, false, true, false],
+                [false, true, false, true],
+            ] {
+                let want = read_all(&bytes, false, &reads);
+                let got = read_all(&bytes, true, &reads);
+                assert_eq!(got.1, want.1, "malformed, case {case}, reads {reads:?}");
+                assert_eq!(got.2, want.2, "examples, case {case}, reads {reads:?}");
+                for (c, (g, w)) in got.0.iter().zip(&want.0).enumerate() {
+                    if g != w {
+                        let at = g.iter().zip(w).take_while(|(a, b)| a == b).count();
+                        panic!(
+                            "case {case}, reads {reads:?}: column {c} differs first at row {at} \
+                             ({} vs {} rows)",
+                            g.len(),
+                            w.len()
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

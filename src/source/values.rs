@@ -478,10 +478,11 @@ pub(super) fn append_run(
             Column::Int(c) => {
                 c.extend((0..k).map(|r| {
                     let text = run.field(r, i);
-                    match plain_int(text).and_then(|v| f.unit.to_ms(v)) {
+                    let v = match plain_int(text).and_then(|v| f.unit.to_ms(v)) {
                         Some(v) => v,
                         None => general(r, i, text, bad).map_or(NULL_INT, |v| v as i64),
-                    }
+                    };
+                    if stored { v } else { NULL_INT }
                 }));
             }
             Column::Float(c) => {
@@ -508,7 +509,8 @@ pub(super) fn append_run(
             Column::Bool(c) => {
                 c.extend((0..k).map(|r| {
                     let text = run.field(r, i);
-                    general(r, i, text, bad).map_or(NULL_BOOL, |v| v as u8)
+                    let v = general(r, i, text, bad).map_or(NULL_BOOL, |v| v as u8);
+                    if stored { v } else { NULL_BOOL }
                 }));
             }
         }
@@ -557,7 +559,7 @@ pub(super) fn parse_field(
 }
 
 /// Appends a value `parse_field` returned for `text` to `col` (of type `ty`): NULL, the
-/// number, or the string's id (NULL when the column is not `stored`).
+/// number, or the string's id; NULL whatever the value when the column is not `stored`.
 #[inline]
 pub(super) fn push_parsed(
     col: &mut Column,
@@ -567,7 +569,7 @@ pub(super) fn push_parsed(
     stored: bool,
     interner: &mut Interner,
 ) {
-    if v == NULL_FIELD && is_null_text(text, ty) {
+    if !stored || (v == NULL_FIELD && is_null_text(text, ty)) {
         col.push_null();
         return;
     }
@@ -575,7 +577,6 @@ pub(super) fn push_parsed(
         Column::Int(c) => c.push(v as i64),
         Column::Float(c) => c.push(f64::from_bits(v)),
         Column::Bool(c) => c.push(v as u8),
-        Column::Str(c) if !stored => c.push(NULL_STR),
         Column::Str(c) => c.push(interner.intern_utf8(text)),
     }
 }
