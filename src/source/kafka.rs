@@ -63,10 +63,11 @@ use crate::kafka::{KafkaUrl, REQUEST_TIMEOUT, error, lookup_consumer, partition_
 use crate::runtime::core::{Control, SourceMsg};
 use crate::sink::Format;
 use crate::source::BLOCK_ROWS;
+pub use crate::source::kafka_group::Committer;
 use crate::source::kafka_group::{self, GroupContext, Reader};
 use crate::source::kafka_line::{LineFormat, META, names};
 use crate::source::text::{EXAMPLES_KEPT, Malformed, OnError, TextReader};
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -166,51 +167,6 @@ pub struct KafkaInput {
     idle_timeout: Option<Duration>,
     pub malformed: u64,
     pub examples: Vec<Malformed>,
-}
-
-/// What commits a finished run's positions (`--group`), on the main thread once the results
-/// are acknowledged.
-pub struct Committer {
-    url: KafkaUrl,
-    group: String,
-    /// (Kafka partition, next offset) for each partition read.
-    positions: Vec<(i32, i64)>,
-    /// The group member that read them: it commits (a broker may refuse a commit from outside
-    /// the group's current generation), and leaves the group when dropped, after the commit.
-    member: Reader,
-}
-
-impl std::fmt::Debug for Committer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Committer")
-            .field("group", &self.group)
-            .field("positions", &self.positions)
-            .finish()
-    }
-}
-
-impl Committer {
-    pub fn commit(&self) -> Result<()> {
-        let mut tpl = TopicPartitionList::new();
-        for &(p, o) in &self.positions {
-            tpl.add_partition_offset(&self.url.topic, p, Offset::Offset(o))
-                .map_err(|e| error("--input", &self.url, "bad offset", e))?;
-        }
-        let failed = |e| {
-            error(
-                "--input",
-                &self.url,
-                &format!("cannot commit the offsets of group `{}`", self.group),
-                e,
-            )
-        };
-        if self.member.commit(&tpl, CommitMode::Sync).is_ok() {
-            return Ok(());
-        }
-        // The group may be rebalancing after another member finished: commit from outside.
-        let consumer = lookup_consumer("--input", &self.url, Some(&self.group))?;
-        consumer.commit(&tpl, CommitMode::Sync).map_err(failed)
-    }
 }
 
 /// The end of a reader thread: what was malformed, and what to commit.

@@ -31,14 +31,16 @@
 //! answers ListGroups / DescribeGroups with no group, so a member cannot count the group's
 //! members and infers their number from its share, as above.
 //!
+//! The `Committer` commits a finished run's offsets as the group member that read them.
+//!
 //! Threading: the context's callbacks run inside `poll`, on the thread that polls (the main
 //! thread while joining, then the Kafka reader thread); the reader only loads a counter per
 //! check, and the mutex is taken at a rebalance only.
 
 use crate::error::{Error, Result};
-use crate::kafka::{KafkaUrl, REQUEST_TIMEOUT, error};
+use crate::kafka::{KafkaUrl, REQUEST_TIMEOUT, error, lookup_consumer};
 use crate::sql::{Plan, Routing};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::sync::Mutex;
@@ -212,6 +214,51 @@ pub fn join(
                 last_error.map_or(String::new(), |e| format!("; last error: {e}"))
             )));
         }
+    }
+}
+
+/// What commits a finished run's positions (`--group`), on the main thread once the results
+/// are acknowledged.
+pub struct Committer {
+    pub(crate) url: KafkaUrl,
+    pub(crate) group: String,
+    /// (Kafka partition, next offset) for each partition read.
+    pub(crate) positions: Vec<(i32, i64)>,
+    /// The group member that read them: it commits (a broker may refuse a commit from outside
+    /// the group's current generation), and leaves the group when dropped, after the commit.
+    pub(crate) member: Reader,
+}
+
+impl std::fmt::Debug for Committer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Committer")
+            .field("group", &self.group)
+            .field("positions", &self.positions)
+            .finish()
+    }
+}
+
+impl Committer {
+    pub fn commit(&self) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for &(p, o) in &self.positions {
+            tpl.add_partition_offset(&self.url.topic, p, Offset::Offset(o))
+                .map_err(|e| error("--input", &self.url, "bad offset", e))?;
+        }
+        let failed = |e| {
+            error(
+                "--input",
+                &self.url,
+                &format!("cannot commit the offsets of group `{}`", self.group),
+                e,
+            )
+        };
+        if self.member.commit(&tpl, CommitMode::Sync).is_ok() {
+            return Ok(());
+        }
+        // The group may be rebalancing after another member finished: commit from outside.
+        let consumer = lookup_consumer("--input", &self.url, Some(&self.group))?;
+        consumer.commit(&tpl, CommitMode::Sync).map_err(failed)
     }
 }
 
