@@ -153,6 +153,25 @@ fn run(args: RunArgs) -> Result<()> {
         .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))
         .map_err(|e| with_inference_notes(e, args.input.as_deref(), &schema, &inferred))?;
     check_source_name(&plan, args.input.is_some(), &sql_text, &file)?;
+    if let (Source::Kafka(k), Some(g)) = (&mut source, &args.group) {
+        // The query is checked against the declared topic key before joining the group.
+        crate::source::kafka_group::check_keyed_by(
+            &plan,
+            &k.name(),
+            g,
+            args.members,
+            args.keyed_by.as_deref(),
+        )?;
+        k.join(args.members)?;
+        if args.members > 1 {
+            eprintln!(
+                "group {g}: this member reads partitions {:?} of {}'s {}",
+                k.kafka_partitions(),
+                k.name(),
+                k.topic_partitions()
+            );
+        }
+    }
     if let Source::Kafka(k) = &source
         && !k.is_bounded()
         && let sql::Body::Aggregate(a) = &plan.body
@@ -196,7 +215,11 @@ fn run(args: RunArgs) -> Result<()> {
             dict.clone(),
             args.timestamps,
             layout,
-            source_partitions,
+            match &source {
+                // A new output topic gets the input topic's partition count.
+                Source::Kafka(k) => k.topic_partitions(),
+                _ => source_partitions,
+            },
         )?
     } else {
         Sink::open(&args.output, &plan.output, dict.clone(), args.timestamps)?
@@ -516,6 +539,8 @@ fn describe_routing(plan: &sql::Plan) -> String {
 fn check_kafka_flags(args: &RunArgs, kafka_in: bool) -> Result<()> {
     let kafka_only = [
         ("--group", args.group.is_some()),
+        ("--members", args.members != 1),
+        ("--keyed-by", args.keyed_by.is_some()),
         ("--start", args.start.is_some()),
         ("--bounded", args.bounded),
         ("--idle-timeout", args.idle_timeout.is_some()),
@@ -528,6 +553,18 @@ fn check_kafka_flags(args: &RunArgs, kafka_in: bool) -> Result<()> {
         return Err(Error::Usage(format!(
             "{flag} applies to a Kafka input (--input kafka://HOST:PORT/TOPIC)"
         )));
+    }
+    if args.group.is_none() {
+        for (flag, set) in [
+            ("--members", args.members != 1),
+            ("--keyed-by", args.keyed_by.is_some()),
+        ] {
+            if set {
+                return Err(Error::Usage(format!(
+                    "{flag} applies to a consumer group: add --group NAME"
+                )));
+            }
+        }
     }
     if args.bounded && args.idle_timeout.is_some() {
         return Err(Error::Usage(

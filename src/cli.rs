@@ -86,6 +86,18 @@ pub struct RunArgs {
     /// it read once their results are written and acknowledged (at-least-once).
     #[arg(long)]
     pub group: Option<String>,
+    /// Kafka input with --group: how many processes share the topic's partitions through the
+    /// group protocol (each waits until the group gives it its share, ⌊P/N⌋ to ⌈P/N⌉ of the P
+    /// partitions, then reads only those). Membership is fixed for a run: a member that joins
+    /// or leaves mid-run stops the others with an error. Default 1.
+    #[arg(long, default_value_t = 1)]
+    pub members: u32,
+    /// Kafka input with --group --members N > 1: the columns the topic's messages are keyed
+    /// by (each key in one partition, e.g. `shardsql gen --key trader_id`), comma-separated. A
+    /// GROUP BY / PARTITION BY must include them: then the members' outputs together are one
+    /// process's output.
+    #[arg(long, value_delimiter = ',')]
+    pub keyed_by: Option<Vec<String>>,
     /// Kafka input: where each partition starts: earliest, latest, committed, or a time
     /// (ISO-8601 or epoch ms: the first message at or after it). Default: committed with
     /// --group, else earliest.

@@ -16,7 +16,7 @@
 //! | runtime | [`runtime`] | placement, the SPSC mesh, the router, the core loop, the mutex baseline |
 //! | operators | [`ops`] | projection, GROUP BY + tumbling / hopping windows, sessions, the EMIT CHANGES changelog, ROWS windows |
 //! | sinks | [`sink`] | CSV / JSON lines / null output, written in large chunks |
-//! | Kafka | [`kafka`], [`source::kafka`] | `kafka://` addresses, topics in (partitions as source partitions) and out (keyed messages, tombstones) |
+//! | Kafka | [`kafka`], [`source::kafka`], [`source::kafka_group`] | `kafka://` addresses, topics in (partitions as source partitions; a consumer group's members share them) and out (keyed messages, tombstones) |
 //! | metrics | [`metrics`] | the stats JSON, the run summary, HDR latency |
 //! | bench | [`bench`] | YAML sweeps over modes and core counts, and their reports |
 //!

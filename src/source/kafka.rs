@@ -1,9 +1,13 @@
 //! `--input kafka://HOST:PORT/TOPIC`: a topic's partitions as the run's source partitions.
 //!
+//! The partitions read are the topic's, or with `--group NAME --members N` this member's share
+//! of them (`source::kafka_group`: the group protocol, fixed membership, `--keyed-by`); the
+//! run's source partitions are the ones read, numbered 0.. in Kafka partition order.
+//!
 //! One reader thread owns the consumer (librdkafka's `BaseConsumer`, its partitions assigned
-//! explicitly, no group rebalancing). It polls messages and appends each value to its
-//! partition's pending chunk (one line per message: a JSON object, or one CSV record, with
-//! raw CR/LF inside a value replaced by spaces, JSON's legal whitespace). A chunk is parsed
+//! explicitly at the offsets resolved here). It polls messages and appends each value to its
+//! partition's pending chunk (one line per message, `source::kafka_line`: a JSON object, or
+//! one CSV record, with raw CR/LF inside a value replaced by spaces, JSON's legal whitespace). A chunk is parsed
 //! with the text parser (`TextReader::chunk_parser`) into a block when it holds `BLOCK_ROWS`
 //! messages, when the partition reaches its end, or when the source goes quiet for the
 //! linger; each block holds one Kafka partition's messages in offset order and is tagged with
@@ -37,9 +41,10 @@
 //!   `kafka_timestamp` (TIMESTAMP, the message's timestamp) and `kafka_key` (VARCHAR, NULL
 //!   when absent or not UTF-8) exist when the query (or `--schema`) names them, like Flink's
 //!   METADATA columns; they come first in `SELECT *`, then the value's columns.
-//! - **Commits** (`--group`): the offsets after the last message read are committed when the
-//!   run has written its results and the output acknowledged them (files flushed, Kafka
-//!   deliveries acknowledged): at-least-once. A run that fails commits nothing.
+//! - **Commits** (`--group`): the offsets after the last message read are committed, by the
+//!   group member, when the run has written its results and the output acknowledged them
+//!   (files flushed, Kafka deliveries acknowledged): at-least-once. A run that fails commits
+//!   nothing.
 //!
 //! Design: one reader thread for the process's partitions (DESIGN-NOTES §8 sketches one
 //! consumer per reader core). It is the simplest arrangement that keeps a partition's messages
@@ -48,8 +53,9 @@
 //! (one consumer per core with a disjoint set of partitions, each dealing its own block
 //! numbers) is the next step when a topic outruns one parser.
 //!
-//! Threading: `KafkaInput` is built on the main thread and moved to the reader thread, which
-//! alone touches it; `Committer` goes back to the main thread.
+//! Threading: `KafkaInput` is built (and, with `--group`, joins its group) on the main thread
+//! and is moved to the reader thread, which alone touches it; `Committer`, holding the group
+//! member's consumer, goes back to the main thread.
 
 use crate::data::{Batch, DataType, Dict, Field, Schema};
 use crate::error::{Error, Result};
@@ -57,8 +63,11 @@ use crate::kafka::{KafkaUrl, REQUEST_TIMEOUT, error, lookup_consumer, partition_
 use crate::runtime::core::{Control, SourceMsg};
 use crate::sink::Format;
 use crate::source::BLOCK_ROWS;
+pub use crate::source::kafka_group::Committer;
+use crate::source::kafka_group::{self, GroupContext, Reader};
+use crate::source::kafka_line::{LineFormat, META, names};
 use crate::source::text::{EXAMPLES_KEPT, Malformed, OnError, TextReader};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -128,33 +137,25 @@ pub struct KafkaSpec<'a> {
     pub idle_timeout: Option<Duration>,
 }
 
-/// The metadata columns, in the order they lead a row.
-const META: [(&str, DataType); 4] = [
-    ("kafka_partition", DataType::Int),
-    ("kafka_offset", DataType::Int),
-    ("kafka_timestamp", DataType::Timestamp),
-    ("kafka_key", DataType::Str),
-];
-
-/// Whether `text` names `word` as a whole identifier (case-insensitive).
-fn names(text: &str, word: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    let ident = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    t.match_indices(word).any(|(i, _)| {
-        !ident(t[..i].chars().next_back()) && !ident(t[i + word.len()..].chars().next())
-    })
-}
-
 /// A topic opened for reading: the consumer assigned at the start offsets, the parser, and
 /// per partition where it ends (bounded) and what was read.
 pub struct KafkaInput {
     url: KafkaUrl,
     group: Option<String>,
-    consumer: BaseConsumer,
+    consumer: Reader,
+    /// The Kafka partitions read (all the topic's, or this group member's share), sorted:
+    /// source partition `i` is Kafka partition `parts[i]`.
+    parts: Vec<i32>,
+    /// Kafka partition -> source partition (`u32::MAX`: not read here).
+    local: Vec<u32>,
+    /// The topic's partition count.
+    topic_partitions: u32,
+    /// The group's rebalances this member has seen (the last one gave it its share).
+    rebalances_seen: u32,
     parser: TextReader,
     line: LineFormat,
     fail: bool,
-    /// Per partition: the next offset to read.
+    /// Per source partition: the next offset to read.
     next: Vec<i64>,
     /// Per partition: the end offset (exclusive) of a bounded run; `i64::MAX` when continuous.
     end: Vec<i64>,
@@ -166,34 +167,6 @@ pub struct KafkaInput {
     idle_timeout: Option<Duration>,
     pub malformed: u64,
     pub examples: Vec<Malformed>,
-}
-
-/// What commits a finished run's positions (`--group`), on the main thread once the results
-/// are acknowledged.
-#[derive(Debug)]
-pub struct Committer {
-    url: KafkaUrl,
-    group: String,
-    positions: Vec<i64>,
-}
-
-impl Committer {
-    pub fn commit(&self) -> Result<()> {
-        let consumer = lookup_consumer("--input", &self.url, Some(&self.group))?;
-        let mut tpl = TopicPartitionList::new();
-        for (p, &o) in self.positions.iter().enumerate() {
-            tpl.add_partition_offset(&self.url.topic, p as i32, Offset::Offset(o))
-                .map_err(|e| error("--input", &self.url, "bad offset", e))?;
-        }
-        consumer.commit(&tpl, CommitMode::Sync).map_err(|e| {
-            error(
-                "--input",
-                &self.url,
-                &format!("cannot commit the offsets of group `{}`", self.group),
-                e,
-            )
-        })
-    }
 }
 
 /// The end of a reader thread: what was malformed, and what to commit.
@@ -231,9 +204,15 @@ impl KafkaInput {
                 url.display()
             )));
         };
-        let mut next = Vec::with_capacity(n as usize);
-        let mut end = Vec::with_capacity(n as usize);
-        for p in 0..n as i32 {
+        // The partitions read: the topic's (a group member narrows them in `join`).
+        let parts: Vec<i32> = (0..n as i32).collect();
+        let mut local = vec![u32::MAX; n as usize];
+        for (i, &p) in parts.iter().enumerate() {
+            local[p as usize] = i as u32;
+        }
+        let mut next = Vec::with_capacity(parts.len());
+        let mut end = Vec::with_capacity(parts.len());
+        for &p in &parts {
             let (low, high) = look
                 .fetch_watermarks(&url.topic, p, REQUEST_TIMEOUT)
                 .map_err(|e| {
@@ -253,33 +232,42 @@ impl KafkaInput {
         let mut tpl = TopicPartitionList::new();
         match start {
             Start::Committed => {
-                for p in 0..n as i32 {
+                for &p in &parts {
                     let _ = tpl.add_partition(&url.topic, p);
                 }
                 let got = look.committed_offsets(tpl, REQUEST_TIMEOUT).map_err(|e| {
                     error(flag, &url, "cannot read the group's committed offsets", e)
                 })?;
                 for e in got.elements() {
-                    if let Offset::Offset(o) = e.offset() {
-                        next[e.partition() as usize] = o;
+                    if let Offset::Offset(o) = e.offset()
+                        && let Some(&i) = local.get(e.partition() as usize)
+                        && i != u32::MAX
+                    {
+                        next[i as usize] = o;
                     }
                 }
             }
             Start::Timestamp(ms) => {
-                for p in 0..n as i32 {
+                for &p in &parts {
                     let _ = tpl.add_partition_offset(&url.topic, p, Offset::Offset(ms));
                 }
                 let got = look
                     .offsets_for_times(tpl, REQUEST_TIMEOUT)
                     .map_err(|e| error(flag, &url, "cannot look up the offsets for --start", e))?;
                 for e in got.elements() {
-                    let p = e.partition() as usize;
+                    let Some(&i) = local.get(e.partition() as usize) else {
+                        continue;
+                    };
+                    if i == u32::MAX {
+                        continue;
+                    }
+                    let p = i as usize;
                     match e.offset() {
                         Offset::Offset(o) => next[p] = o,
                         // No message at or after the time: start at the end.
                         _ => {
                             next[p] = look
-                                .fetch_watermarks(&url.topic, p as i32, REQUEST_TIMEOUT)
+                                .fetch_watermarks(&url.topic, e.partition(), REQUEST_TIMEOUT)
                                 .map(|(_, h)| h)
                                 .unwrap_or(next[p])
                         }
@@ -341,9 +329,10 @@ impl KafkaInput {
             Start::Timestamp(ms) => ms,
             _ => i64::MIN,
         };
-        let skip_before = vec![from; n as usize];
+        let skip_before = vec![from; parts.len()];
         let sampled = sample_messages(
             &url,
+            &parts,
             &next,
             &end,
             &skip_before,
@@ -389,8 +378,18 @@ impl KafkaInput {
             dict,
             OnError::Skip,
         )?;
+        if let Some(g) = spec.group {
+            kafka_group::check_group_name(g)?;
+        }
+        let consumer = reading_config(&url, spec.group)
+            .create_with_context(GroupContext::default())
+            .map_err(|e| error(flag, &url, "invalid consumer configuration", e))?;
         let input = KafkaInput {
-            consumer: reading_consumer(&url, spec.group)?,
+            consumer,
+            parts,
+            local,
+            topic_partitions: n,
+            rebalances_seen: 0,
             url,
             group: spec.group.map(str::to_string),
             parser: sampler.chunk_parser(),
@@ -403,8 +402,42 @@ impl KafkaInput {
             malformed: 0,
             examples: Vec::new(),
         };
-        input.assign()?;
+        if spec.group.is_none() {
+            input.assign()?;
+        }
         Ok(input)
+    }
+
+    /// `--group`: joins the group as one of `members` members, waits for this member's share
+    /// of the partitions (`kafka_group::join`) and reads only those from here on. Called once,
+    /// after the query is checked, before the run.
+    pub fn join(&mut self, members: u32) -> Result<()> {
+        let Some(group) = self.group.clone() else {
+            return self.assign();
+        };
+        let (consumer, share) = kafka_group::join(
+            &self.url,
+            &group,
+            members,
+            self.topic_partitions,
+            reading_config(&self.url, Some(&group)),
+        )?;
+        self.rebalances_seen = consumer.context().changes();
+        self.consumer = consumer;
+        let keep: Vec<usize> = share
+            .iter()
+            .map(|&p| self.local[p as usize] as usize)
+            .collect();
+        let pick = |v: &[i64]| keep.iter().map(|&i| v[i]).collect::<Vec<i64>>();
+        self.next = pick(&self.next);
+        self.end = pick(&self.end);
+        self.skip_before = pick(&self.skip_before);
+        self.local = vec![u32::MAX; self.topic_partitions as usize];
+        for (i, &p) in share.iter().enumerate() {
+            self.local[p as usize] = i as u32;
+        }
+        self.parts = share;
+        self.assign()
     }
 
     /// The columns a query over the topic sees.
@@ -417,9 +450,20 @@ impl KafkaInput {
         self.parser.set_projection(reads);
     }
 
-    /// The topic's partition count: the run's source partitions.
+    /// The partitions read (the topic's, or this group member's share): the run's source
+    /// partitions.
     pub fn partitions(&self) -> u32 {
         self.next.len() as u32
+    }
+
+    /// The Kafka partitions read, sorted.
+    pub fn kafka_partitions(&self) -> &[i32] {
+        &self.parts
+    }
+
+    /// The topic's partition count.
+    pub fn topic_partitions(&self) -> u32 {
+        self.topic_partitions
     }
 
     pub fn is_bounded(&self) -> bool {
@@ -433,8 +477,8 @@ impl KafkaInput {
 
     fn assign(&self) -> Result<()> {
         let mut tpl = TopicPartitionList::new();
-        for (p, &o) in self.next.iter().enumerate() {
-            tpl.add_partition_offset(&self.url.topic, p as i32, Offset::Offset(o))
+        for (&p, &o) in self.parts.iter().zip(&self.next) {
+            tpl.add_partition_offset(&self.url.topic, p, Offset::Offset(o))
                 .map_err(|e| error("--input", &self.url, "bad start offset", e))?;
         }
         self.consumer
@@ -469,6 +513,8 @@ impl KafkaInput {
         let mut idle = vec![false; parts];
         let mut last_error: Option<KafkaError> = None;
         let mut polled = 0u32;
+        // Group members: the rebalances seen (the one that gave the share was seen at the join).
+        let mut changes = self.rebalances_seen;
         let result = (|| -> Result<()> {
             loop {
                 if control.stop_reading() || (bounded && open == 0) {
@@ -486,12 +532,21 @@ impl KafkaInput {
                         return Err(stalled(&self.url, &done, last_error.as_ref()));
                     }
                 }
+                // A group member looks at the group's rebalances when quiet (a revoked
+                // member gets no message) and now and then.
+                if self.group.is_some()
+                    && (!matches!(polled_msg, Some(Ok(_))) || polled.is_multiple_of(1024))
+                    && self.consumer.context().changes() != changes
+                {
+                    changes = self.consumer.context().changes();
+                    self.rebalanced(bounded)?;
+                }
                 let (cut_all, p) = match polled_msg {
                     None => (true, None),
                     Some(Err(KafkaError::PartitionEOF(p))) => {
                         // At the partition's current end: a bounded read is complete there
                         // once it has passed the end offset listed at start.
-                        let p = p as usize;
+                        let p = self.source_partition(p);
                         if bounded && p < parts && !done[p] && self.next[p] >= self.end[p] {
                             done[p] = true;
                             open -= 1;
@@ -507,7 +562,7 @@ impl KafkaInput {
                     }
                     Some(Ok(m)) => {
                         got_message = true;
-                        let p = m.partition() as usize;
+                        let p = self.source_partition(m.partition());
                         let o = m.offset();
                         if p >= parts {
                             (false, None)
@@ -624,9 +679,56 @@ impl KafkaInput {
             committer: self.group.map(|group| Committer {
                 url: self.url.clone(),
                 group,
-                positions: self.next.clone(),
+                positions: self.parts.iter().copied().zip(self.next).collect(),
+                member: self.consumer,
             }),
         })
+    }
+
+    /// The source partition of Kafka partition `p` (`usize::MAX` when not read here).
+    #[inline]
+    fn source_partition(&self, p: i32) -> usize {
+        match self.local.get(p as usize) {
+            Some(&i) if i != u32::MAX => i as usize,
+            _ => usize::MAX,
+        }
+    }
+
+    /// A group member saw a rebalance: carries on with its own partitions at its own offsets
+    /// when the group gives it the same ones, or (bounded) those plus partitions that their
+    /// reader finished and committed; stops the run otherwise (`kafka_group` module doc).
+    /// While revoked (an eager rebalance's first half) it waits for the assignment.
+    fn rebalanced(&self, bounded: bool) -> Result<()> {
+        let group = self.group.as_deref().unwrap_or_default();
+        let Some(now) = self.consumer.context().assigned() else {
+            return Ok(());
+        };
+        let ours_kept = self.parts.iter().all(|p| now.contains(p));
+        let extra: Vec<i32> = now
+            .iter()
+            .copied()
+            .filter(|p| !self.parts.contains(p))
+            .collect();
+        if ours_kept && extra.is_empty() {
+            return self.assign();
+        }
+        if ours_kept
+            && bounded
+            && kafka_group::finished_elsewhere(&self.consumer, &self.url, &extra)
+        {
+            eprintln!(
+                "group {group}: partitions {extra:?} were read to their end by a member that \
+                 finished; this member goes on with {:?}",
+                self.parts
+            );
+            return self.assign();
+        }
+        Err(kafka_group::membership_changed(
+            &self.url,
+            group,
+            &self.parts,
+            Some(&now),
+        ))
     }
 
     /// Parses partition `p`'s pending messages into a block and deals it to its core.
@@ -660,9 +762,10 @@ impl KafkaInput {
                     .get(m.line.saturating_sub(1) as usize)
                     .copied()
                     .unwrap_or(-1);
+                let kp = self.parts[p];
                 if self.fail {
                     return Err(Error::Input(format!(
-                        "--input {} partition {p} offset {offset}: malformed message: {} \
+                        "--input {} partition {kp} offset {offset}: malformed message: {} \
                          (--on-error fail)",
                         self.url.display(),
                         m.reason
@@ -671,7 +774,7 @@ impl KafkaInput {
                 if self.examples.len() < EXAMPLES_KEPT {
                     self.examples.push(Malformed {
                         line: 0,
-                        reason: format!("kafka partition {p} offset {offset}: {}", m.reason),
+                        reason: format!("kafka partition {kp} offset {offset}: {}", m.reason),
                     });
                 }
             }
@@ -696,8 +799,10 @@ impl KafkaInput {
 /// own (the reading consumer starts over), appending them as lines to `out`. JSON lines
 /// that are not objects are left out (the first sampled line names the columns). Stops
 /// early at the bounded end or when nothing arrives for a while.
+#[allow(clippy::too_many_arguments)]
 fn sample_messages(
     url: &KafkaUrl,
+    parts: &[i32],
     next: &[i64],
     end: &[i64],
     skip_before: &[i64],
@@ -705,13 +810,16 @@ fn sample_messages(
     bounded: bool,
     out: &mut Vec<u8>,
 ) -> Result<usize> {
-    let consumer = reading_consumer(url, None)?;
+    let consumer: rdkafka::consumer::BaseConsumer = reading_config(url, None)
+        .create()
+        .map_err(|e| error("--input", url, "invalid consumer configuration", e))?;
     let mut tpl = TopicPartitionList::new();
     let mut done = vec![false; next.len()];
     let mut at = next.to_vec();
     let mut skip_before = skip_before.to_vec();
-    for (p, &o) in next.iter().enumerate() {
-        tpl.add_partition_offset(&url.topic, p as i32, Offset::Offset(o))
+    let local = |kp: i32| parts.iter().position(|&p| p == kp).unwrap_or(usize::MAX);
+    for (&p, &o) in parts.iter().zip(next) {
+        tpl.add_partition_offset(&url.topic, p, Offset::Offset(o))
             .map_err(|e| error("--input", url, "bad start offset", e))?;
     }
     consumer
@@ -738,7 +846,7 @@ fn sample_messages(
                 }
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
-                let p = p as usize;
+                let p = local(p);
                 if p < done.len() && at[p] >= end[p] {
                     done[p] = true;
                 }
@@ -746,7 +854,7 @@ fn sample_messages(
             Some(Err(_)) => {}
             Some(Ok(m)) => {
                 last = Instant::now();
-                let p = m.partition() as usize;
+                let p = local(m.partition());
                 if p >= at.len() {
                     continue;
                 }
@@ -792,102 +900,6 @@ fn stalled(url: &KafkaUrl, done: &[bool], last: Option<&KafkaError>) -> Error {
     ))
 }
 
-/// How a message becomes a line: JSON or CSV, and which metadata columns lead it.
-#[derive(Clone, Copy, Debug)]
-struct LineFormat {
-    json: bool,
-    meta: [bool; 4],
-}
-
-impl LineFormat {
-    /// Appends one message as one line: the metadata columns the query uses, then the value
-    /// with raw CR / LF turned into spaces.
-    #[inline]
-    fn append_line(&self, out: &mut Vec<u8>, m: &impl Message, value: &[u8]) {
-        let json = self.json;
-        let mut value = value;
-        while let [rest @ .., b'\n' | b'\r'] = value {
-            value = rest;
-        }
-        if self.meta.iter().any(|&m| m) {
-            let mut ib = itoa::Buffer::new();
-            let mut first = true;
-            let mut sep = |out: &mut Vec<u8>, name: &str| {
-                if json {
-                    out.extend_from_slice(if first { b"{\"" } else { b",\"" });
-                    out.extend_from_slice(name.as_bytes());
-                    out.extend_from_slice(b"\":");
-                } else if !first {
-                    out.push(b',');
-                }
-                first = false;
-            };
-            if self.meta[0] {
-                sep(out, META[0].0);
-                out.extend_from_slice(ib.format(m.partition()).as_bytes());
-            }
-            if self.meta[1] {
-                sep(out, META[1].0);
-                out.extend_from_slice(ib.format(m.offset()).as_bytes());
-            }
-            if self.meta[2] {
-                sep(out, META[2].0);
-                match m.timestamp().to_millis() {
-                    Some(t) => out.extend_from_slice(ib.format(t).as_bytes()),
-                    None if json => out.extend_from_slice(b"null"),
-                    None => {}
-                }
-            }
-            if self.meta[3] {
-                sep(out, META[3].0);
-                match m.key().map(std::str::from_utf8) {
-                    Some(Ok(k)) if json => {
-                        serde_json::to_writer(&mut *out, k).expect("write to a Vec")
-                    }
-                    Some(Ok(k)) => {
-                        out.push(b'"');
-                        for &b in k.as_bytes() {
-                            match b {
-                                b'"' => out.extend_from_slice(b"\"\""),
-                                b'\n' | b'\r' => out.push(b' '),
-                                b => out.push(b),
-                            }
-                        }
-                        out.push(b'"');
-                    }
-                    _ if json => out.extend_from_slice(b"null"),
-                    _ => {}
-                }
-            }
-            if json {
-                // The value's own fields follow inside the same object.
-                let trimmed = value.trim_ascii_start();
-                match trimmed.strip_prefix(b"{") {
-                    Some(rest) if rest.trim_ascii_start().starts_with(b"}") => {
-                        value = rest.trim_ascii_start()
-                    }
-                    Some(rest) => {
-                        out.push(b',');
-                        value = rest;
-                    }
-                    // Not an object: left as it is, the line is malformed.
-                    None => out.push(b','),
-                }
-            } else {
-                out.push(b',');
-            }
-        }
-        let at = out.len();
-        out.extend_from_slice(value);
-        for b in &mut out[at..] {
-            if *b == b'\n' || *b == b'\r' {
-                *b = b' ';
-            }
-        }
-        out.push(b'\n');
-    }
-}
-
 /// One partition's messages waiting to become a block.
 struct Pending {
     /// One line per message.
@@ -908,18 +920,23 @@ impl Default for Pending {
     }
 }
 
-/// A consumer for reading: no automatic commits, end-of-partition events on.
-fn reading_consumer(url: &KafkaUrl, group: Option<&str>) -> Result<BaseConsumer> {
+/// A reading consumer's configuration: no automatic commits, end-of-partition events on; a
+/// group member uses the range assignor (eager rebalancing: `kafka_group`).
+fn reading_config(url: &KafkaUrl, group: Option<&str>) -> rdkafka::ClientConfig {
     let mut cfg = url.config(&[
         ("enable.auto.commit", "false"),
         ("enable.partition.eof", "true"),
         ("auto.offset.reset", "earliest"),
+        ("partition.assignment.strategy", "range"),
+        // A member that is gone is noticed within 10 s (librdkafka's default is 45 s); Tansu
+        // 0.6 also holds a new group's first join for half the session timeout.
+        ("session.timeout.ms", "10000"),
+        ("heartbeat.interval.ms", "2000"),
     ]);
     // librdkafka wants a group id even for assigned partitions; without --group one that
-    // never commits.
+    // never commits (and never subscribes).
     cfg.set("group.id", group.unwrap_or("shardsql-reader"));
-    cfg.create()
-        .map_err(|e| error("--input", url, "invalid consumer configuration", e))
+    cfg
 }
 
 #[cfg(test)]
@@ -940,57 +957,5 @@ mod tests {
             Ok(Start::Timestamp(1_709_294_400_000))
         ));
         assert!(Start::parse("yesterday").unwrap_err().contains("earliest"));
-    }
-
-    fn line(json: bool, meta: [bool; 4], key: Option<&str>, value: &str) -> String {
-        use rdkafka::message::{OwnedMessage, Timestamp};
-        let m = OwnedMessage::new(
-            Some(value.as_bytes().to_vec()),
-            key.map(|k| k.as_bytes().to_vec()),
-            "t".into(),
-            Timestamp::CreateTime(1_700_000_000_000),
-            2,
-            17,
-            None,
-        );
-        let mut out = Vec::new();
-        LineFormat { json, meta }.append_line(&mut out, &m, m.payload().unwrap());
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn a_message_becomes_one_line_with_its_metadata_first() {
-        let all = [true; 4];
-        assert_eq!(
-            line(true, [false; 4], None, "{\"a\":\n1}\r\n"),
-            "{\"a\": 1}\n"
-        );
-        assert_eq!(
-            line(true, all, Some("k\"1"), " {\"a\":1}"),
-            "{\"kafka_partition\":2,\"kafka_offset\":17,\"kafka_timestamp\":1700000000000,\
-             \"kafka_key\":\"k\\\"1\",\"a\":1}\n"
-        );
-        assert_eq!(
-            line(true, [false, true, false, true], None, "{ }"),
-            "{\"kafka_offset\":17,\"kafka_key\":null}\n"
-        );
-        // Not an object: the line stays malformed.
-        assert_eq!(
-            line(true, [false, true, false, false], None, "[1]"),
-            "{\"kafka_offset\":17,[1]\n"
-        );
-        assert_eq!(
-            line(false, [true, false, false, true], Some("a\"b"), "1,x\n"),
-            "2,\"a\"\"b\",1,x\n"
-        );
-        assert_eq!(line(false, [false; 4], None, "1,\"x\ny\""), "1,\"x y\"\n");
-    }
-
-    #[test]
-    fn metadata_columns_are_found_as_whole_identifiers() {
-        assert!(names("SELECT kafka_offset, x FROM t", "kafka_offset"));
-        assert!(names("select KAFKA_KEY from t", "kafka_key"));
-        assert!(!names("SELECT kafka_offsets FROM t", "kafka_offset"));
-        assert!(!names("SELECT my_kafka_key FROM t", "kafka_key"));
     }
 }

@@ -1,0 +1,391 @@
+//! Consumer groups end to end, against a Tansu broker each test starts: two processes in one
+//! group (`--group G --members 2`) share a topic keyed by the query's key and give, together,
+//! what one process gives; a member that leaves mid-run stops the other with a message; a
+//! query whose key is not the topic's key is refused before joining.
+
+mod common;
+#[path = "common/kafka.rs"]
+mod kafka_broker;
+
+use common::*;
+use kafka_broker::Broker;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WINDOWED: &str = "SELECT trader_id, symbol, COUNT(*) AS n, SUM(quantity) AS q, window_start \
+     FROM market_data GROUP BY trader_id, symbol WINDOW TUMBLING (trade_time, INTERVAL '1' SECOND)";
+
+/// Starts shardsql with stderr to `dir/<tag>.err`.
+fn spawn(dir: &Path, tag: &str, args: &[&str]) -> Child {
+    let err = std::fs::File::create(dir.join(format!("{tag}.err"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args(args)
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .expect("run shardsql")
+}
+
+fn stderr_of(dir: &Path, tag: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{tag}.err"))).unwrap_or_default()
+}
+
+/// Waits for `child` up to `limit`; kills it and panics past that.
+fn wait(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Fills `topic` with `records` generated records (4 partitions, keyed by trader_id,
+/// 200 ms of disorder).
+fn fill_keyed(topic: &str, records: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args([
+            "gen",
+            "--records",
+            records,
+            "--seed",
+            "11",
+            "--partitions",
+            "4",
+        ])
+        .args([
+            "--disorder-ms",
+            "200",
+            "--key",
+            "trader_id",
+            "--output",
+            topic,
+        ])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn kafka_group_two_members_equal_one_process_keyed_topic_4_partitions_2x1_vs_1x2_cores() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-group-2x1");
+    let topic = broker.url("keyed");
+    fill_keyed(&topic, "40000");
+    let q = dir.join("q.sql");
+    std::fs::write(&q, WINDOWED).unwrap();
+    let q = q.to_str().unwrap();
+    let (expected, one) = run_query(
+        &dir,
+        "one",
+        q,
+        &["--input", &topic, "--bounded", "--cores", "2"],
+    );
+    assert!(one["late_dropped"].as_u64().unwrap() > 0, "{one}");
+
+    let member = |tag: &str| {
+        let out = dir.join(format!("{tag}.csv"));
+        let stats = dir.join(format!("{tag}.json"));
+        spawn(
+            &dir,
+            tag,
+            &[
+                "--query",
+                q,
+                "--input",
+                &topic,
+                "--bounded",
+                "--cores",
+                "1",
+                "--group",
+                "g2",
+                "--members",
+                "2",
+                "--keyed-by",
+                "trader_id",
+                "--output",
+                out.to_str().unwrap(),
+                "--stats",
+                stats.to_str().unwrap(),
+            ],
+        )
+    };
+    let mut a = member("a");
+    let mut b = member("b");
+    let sa = wait(&mut a, Duration::from_secs(180), "member a");
+    let sb = wait(&mut b, Duration::from_secs(180), "member b");
+    let (ea, eb) = (stderr_of(&dir, "a"), stderr_of(&dir, "b"));
+    assert!(sa.success(), "member a:\n{ea}");
+    assert!(sb.success(), "member b:\n{eb}");
+    // Each reads two partitions, together all four.
+    let mut parts = Vec::new();
+    for e in [&ea, &eb] {
+        let line = e
+            .lines()
+            .find(|l| l.starts_with("group g2: this member reads partitions"))
+            .unwrap_or_else(|| panic!("no share in:\n{e}"));
+        let list = &line[line.find('[').unwrap() + 1..line.find(']').unwrap()];
+        let got: Vec<i32> = list.split(", ").map(|p| p.parse().unwrap()).collect();
+        assert_eq!(got.len(), 2, "{line}");
+        parts.extend(got);
+    }
+    parts.sort();
+    assert_eq!(parts, [0, 1, 2, 3]);
+
+    let mut together = read_csv(&dir.join("a.csv"));
+    together.rows.extend(read_csv(&dir.join("b.csv")).rows);
+    same_multiset(&expected, &together).unwrap();
+    let stat = |tag: &str, k: &str| {
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{tag}.json"))).unwrap(),
+        )
+        .unwrap();
+        s[k].as_u64().unwrap()
+    };
+    for k in ["late_dropped", "records_in"] {
+        assert_eq!(stat("a", k) + stat("b", k), one[k].as_u64().unwrap(), "{k}");
+    }
+}
+
+#[test]
+fn kafka_group_member_leaving_mid_run_stops_the_other_with_a_message() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-group-leave");
+    let topic = broker.url("keyed");
+    fill_keyed(&topic, "2000");
+    let q = dir.join("q.sql");
+    std::fs::write(&q, WINDOWED).unwrap();
+    let q = q.to_str().unwrap();
+    let member = |tag: &str| {
+        let out = dir.join(format!("{tag}.csv"));
+        spawn(
+            &dir,
+            tag,
+            &[
+                "--query",
+                q,
+                "--input",
+                &topic,
+                "--group",
+                "live",
+                "--members",
+                "2",
+                "--keyed-by",
+                "trader_id",
+                "--runtime",
+                "threads",
+                "--output",
+                out.to_str().unwrap(),
+            ],
+        )
+    };
+    let mut a = member("a");
+    let mut b = member("b");
+    // Both have their share and read.
+    let start = Instant::now();
+    while !(stderr_of(&dir, "a").contains("this member reads")
+        && stderr_of(&dir, "b").contains("this member reads"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "no shares:\n{}\n{}",
+            stderr_of(&dir, "a"),
+            stderr_of(&dir, "b")
+        );
+        assert!(
+            a.try_wait().unwrap().is_none(),
+            "a: {}",
+            stderr_of(&dir, "a")
+        );
+        assert!(
+            b.try_wait().unwrap().is_none(),
+            "b: {}",
+            stderr_of(&dir, "b")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let kill = Command::new("kill")
+        .args(["-INT", &b.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let sb = wait(&mut b, Duration::from_secs(30), "member b after SIGINT");
+    assert_eq!(sb.code(), Some(130), "b: {}", stderr_of(&dir, "b"));
+    let sa = wait(&mut a, Duration::from_secs(90), "member a after b left");
+    let ea = stderr_of(&dir, "a");
+    assert!(!sa.success(), "a went on:\n{ea}");
+    assert!(
+        ea.contains("group `live`: a member joined or left mid-run"),
+        "{ea}"
+    );
+    // The output is there and holds its header: written and flushed.
+    let out = std::fs::read_to_string(dir.join("a.csv")).unwrap();
+    assert!(
+        out.starts_with("trader_id,symbol,n,q,window_start"),
+        "{out}"
+    );
+}
+
+/// A bounded member that finishes first leaves the group; the other sees its partitions come
+/// back, finds them committed to their end, and goes on with its own (partitions 2 and 3 are
+/// empty, 0 and 1 are read at a paced rate, 10 s).
+#[test]
+fn kafka_group_bounded_member_finishing_first_lets_the_other_finish_4_partitions() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-group-finish");
+    broker.create_topic("half", 4);
+    let topic = broker.url("half");
+    const RECORDS: u64 = 400_000;
+    let q = dir.join("q.sql");
+    std::fs::write(&q, "SELECT v FROM t").unwrap();
+    let q = q.to_str().unwrap();
+    // More messages than the rings hold, so the paced reader is still polling when the other
+    // member leaves.
+    {
+        use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+        let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &broker.addr)
+            .set("queue.buffering.max.messages", "1000000")
+            .create()
+            .unwrap();
+        let mut value = String::new();
+        for i in 0..RECORDS {
+            value.clear();
+            value.push_str(&format!("{{\"v\":{i}}}"));
+            producer
+                .send(
+                    BaseRecord::<(), _>::to("half")
+                        .partition((i % 2) as i32)
+                        .payload(&value),
+                )
+                .unwrap();
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+    let member = |tag: &str| {
+        let out = dir.join(format!("{tag}.csv"));
+        let stats = dir.join(format!("{tag}.json"));
+        spawn(
+            &dir,
+            tag,
+            &[
+                "--query",
+                q,
+                "--input",
+                &topic,
+                "--bounded",
+                "--cores",
+                "1",
+                "--rate",
+                "40000",
+                "--group",
+                "half",
+                "--members",
+                "2",
+                "--output",
+                out.to_str().unwrap(),
+                "--stats",
+                stats.to_str().unwrap(),
+            ],
+        )
+    };
+    let mut a = member("a");
+    let mut b = member("b");
+    let sa = wait(&mut a, Duration::from_secs(120), "member a");
+    let sb = wait(&mut b, Duration::from_secs(120), "member b");
+    let (ea, eb) = (stderr_of(&dir, "a"), stderr_of(&dir, "b"));
+    assert!(sa.success() && sb.success(), "a:\n{ea}\nb:\n{eb}");
+    let reader = if ea.contains("reads partitions [0, 1]") {
+        &ea
+    } else {
+        &eb
+    };
+    assert!(
+        reader.contains(
+            "group half: partitions [2, 3] were read to their end by a member that finished; \
+             this member goes on with [0, 1]"
+        ),
+        "a:\n{ea}\nb:\n{eb}"
+    );
+    let records = |tag: &str| {
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{tag}.json"))).unwrap(),
+        )
+        .unwrap();
+        s["records_in"].as_u64().unwrap()
+    };
+    assert_eq!(records("a") + records("b"), RECORDS);
+}
+
+#[test]
+fn error_kafka_group_query_key_must_include_the_topic_key() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-group-errors");
+    let topic = broker.url("keyed");
+    fill_keyed(&topic, "200");
+    let q = dir.join("q.sql");
+    let by_symbol = "SELECT symbol, COUNT(*) AS n FROM market_data GROUP BY symbol";
+    std::fs::write(&q, by_symbol).unwrap();
+    let q = q.to_str().unwrap();
+    let base = [
+        "--query",
+        q,
+        "--input",
+        &topic,
+        "--bounded",
+        "--group",
+        "e",
+        "--members",
+        "2",
+    ];
+    let e = shardsql_fails(&[&base[..], &["--keyed-by", "trader_id"]].concat());
+    assert!(
+        e.contains(
+            "--keyed-by trader_id: the query groups by (symbol), which does not include `trader_id`"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("repartition topic is not built yet"), "{e}");
+    let e = shardsql_fails(&base);
+    assert!(e.contains("the topic's key is not declared"), "{e}");
+    let e = shardsql_fails(&[&base[..], &["--keyed-by", "nope"]].concat());
+    assert!(
+        e.contains("--keyed-by nope:") && e.contains("has no column"),
+        "{e}"
+    );
+    let e = shardsql_fails(&[
+        "--query",
+        q,
+        "--input",
+        &topic,
+        "--bounded",
+        "--group",
+        "e",
+        "--members",
+        "5",
+        "--keyed-by",
+        "symbol",
+    ]);
+    assert!(
+        e.contains("--members 5:") && e.contains("has 4 partitions"),
+        "{e}"
+    );
+    let e = shardsql_fails(&["--query", q, "--input", &topic, "--group", "a b"]);
+    assert!(e.contains("is not a group name"), "{e}");
+    let e = shardsql_fails(&["--query", q, "--input", &topic, "--members", "2"]);
+    assert!(e.contains("--members applies to a consumer group"), "{e}");
+}
