@@ -46,6 +46,16 @@ fn ok(out: &std::process::Output, what: &str) -> String {
     err
 }
 
+/// `shardsql gen GEN_ARGS --output OUTPUT` (a file or a topic), which must succeed within
+/// `secs`; returns its messages.
+fn gen_to(output: &str, gen_args: &[&str], secs: u64) -> String {
+    let out = shardsql_within(
+        &[&["gen"][..], gen_args, &["--output", output]].concat(),
+        Duration::from_secs(secs),
+    );
+    ok(&out, &format!("gen to {output}"))
+}
+
 /// Reads a topic back into a table with shardsql itself (`SELECT *`, bounded).
 fn read_topic(dir: &std::path::Path, url: &str, tag: &str) -> Table {
     let q = dir.join(format!("{tag}.sql"));
@@ -76,22 +86,9 @@ fn kafka_file_and_topic_give_the_same_results_3_partitions_2_cores() {
     let dir = scratch("kafka-same");
     let file = dir.join("trades.csv");
     let gen_args = ["--records", "30000", "--seed", "7", "--partitions", "3"];
-    let out = shardsql_within(
-        &[
-            &["gen"][..],
-            &gen_args,
-            &["--output", file.to_str().unwrap()],
-        ]
-        .concat(),
-        Duration::from_secs(60),
-    );
-    ok(&out, "gen to a file");
+    gen_to(file.to_str().unwrap(), &gen_args, 60);
     let trades = broker.url("trades");
-    let out = shardsql_within(
-        &[&["gen"][..], &gen_args, &["--output", &trades]].concat(),
-        Duration::from_secs(120),
-    );
-    let err = ok(&out, "gen to a topic");
+    let err = gen_to(&trades, &gen_args, 120);
     assert!(err.contains("30,000 messages"), "{err}");
 
     for query in ["queries/04_tumbling.sql", "queries/03_group_by.sql"] {
@@ -149,11 +146,7 @@ fn kafka_partitions_are_source_partitions_with_disorder_3_partitions() {
         "200",
     ];
     let topic = broker.url("disordered");
-    let out = shardsql_within(
-        &[&["gen"][..], &gen_args, &["--output", &topic]].concat(),
-        Duration::from_secs(120),
-    );
-    ok(&out, "gen to a topic");
+    gen_to(&topic, &gen_args, 120);
     let q = dir.join("q.sql");
     std::fs::write(
         &q,
@@ -746,22 +739,9 @@ fn kafka_seed_queries_match_the_file_1_partition_1_and_3_cores() {
     let dir = scratch("kafka-seed");
     let file = dir.join("trades.csv");
     let gen_args = ["--records", "12000", "--seed", "5", "--disorder-ms", "300"];
-    let out = shardsql_within(
-        &[
-            &["gen"][..],
-            &gen_args,
-            &["--output", file.to_str().unwrap()],
-        ]
-        .concat(),
-        Duration::from_secs(60),
-    );
-    ok(&out, "gen to a file");
+    gen_to(file.to_str().unwrap(), &gen_args, 60);
     let topic = broker.url("seed");
-    let out = shardsql_within(
-        &[&["gen"][..], &gen_args, &["--output", &topic]].concat(),
-        Duration::from_secs(60),
-    );
-    ok(&out, "gen to a topic");
+    gen_to(&topic, &gen_args, 60);
     for query in SEED_QUERIES {
         let (expected, s0) = run_query(&dir, "file", query, &["--input", file.to_str().unwrap()]);
         for cores in ["1", "3"] {
