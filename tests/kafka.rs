@@ -499,19 +499,7 @@ fn kafka_group_commits_and_resumes_after_the_committed_offsets() {
     let dir = scratch("kafka-group");
     let topic = broker.url("resume");
     let fill = |records: &str, seed: &str| {
-        let out = shardsql_within(
-            &[
-                "gen",
-                "--records",
-                records,
-                "--seed",
-                seed,
-                "--output",
-                &topic,
-            ],
-            Duration::from_secs(60),
-        );
-        ok(&out, "gen");
+        gen_to(&topic, &["--records", records, "--seed", seed], 60);
     };
     let read = |tag: &str| {
         let (_, stats) = run_query(
@@ -610,19 +598,7 @@ fn kafka_continuous_run_emits_as_messages_arrive_and_commits_on_sigint() {
     let dir = scratch("kafka-live");
     let topic = broker.url("live");
     let fill = |records: &str, seed: &str| {
-        let out = shardsql_within(
-            &[
-                "gen",
-                "--records",
-                records,
-                "--seed",
-                seed,
-                "--output",
-                &topic,
-            ],
-            Duration::from_secs(60),
-        );
-        ok(&out, "gen");
+        gen_to(&topic, &["--records", records, "--seed", seed], 60);
     };
     fill("100", "1");
     let out_csv = dir.join("live.csv");
