@@ -153,6 +153,7 @@ fn run(args: RunArgs) -> Result<()> {
         .map_err(|e| with_input_columns(e, args.input.as_deref(), &schema))
         .map_err(|e| with_inference_notes(e, args.input.as_deref(), &schema, &inferred))?;
     check_source_name(&plan, args.input.is_some(), &sql_text, &file)?;
+    let mut repartition = None;
     if let (Source::Kafka(k), Some(g)) = (&mut source, &args.group) {
         // The query is checked against the declared topic key before joining the group.
         crate::source::kafka_group::check_keyed_by(
@@ -162,6 +163,28 @@ fn run(args: RunArgs) -> Result<()> {
             args.members,
             args.keyed_by.as_deref(),
         )?;
+        if crate::kafka::repartition::needed(&plan, args.members, args.keyed_by.as_deref()) {
+            let topic = crate::kafka::repartition::topic_name(g);
+            if let Some((flag, _)) = [
+                ("--late-output", args.late_output.is_some()),
+                ("--idle-timeout", args.idle_timeout.is_some()),
+            ]
+            .iter()
+            .find(|(_, set)| *set)
+            {
+                return Err(Error::Usage(format!(
+                    "{flag} is not supported yet when the members of group `{g}` re-key the \
+                     records through {topic} (the query's key is not the topic's: --keyed-by \
+                     says when it is)"
+                )));
+            }
+            // Before joining: no member writes until the group has formed.
+            repartition = Some(crate::kafka::repartition::Topic::prepare(
+                k.url(),
+                g,
+                k.topic_partitions(),
+            )?);
+        }
         k.join(args.members)?;
         if args.members > 1 {
             eprintln!(
@@ -169,6 +192,13 @@ fn run(args: RunArgs) -> Result<()> {
                 k.kafka_partitions(),
                 k.name(),
                 k.topic_partitions()
+            );
+        }
+        if let Some(t) = &repartition {
+            eprintln!(
+                "group {g}: the records are re-keyed by the query's key through {} (this \
+                 member owns the same partitions of it)",
+                t.name()
             );
         }
     }
@@ -262,6 +292,7 @@ fn run(args: RunArgs) -> Result<()> {
         Source::Gen(_) => {}
     }
     let mut preload_malformed = None;
+    let mut stage1 = None;
     let input = match (source, args.preload) {
         (Source::Gen(g), true) => Input::Preloaded(Arc::new(source::preload_generator(&g))),
         (Source::Gen(g), false) => Input::Generator(Arc::new(g)),
@@ -271,7 +302,32 @@ fn run(args: RunArgs) -> Result<()> {
             Input::Preloaded(Arc::new(blocks))
         }
         (Source::Text(r), false) => Input::Stream(r),
-        (Source::Kafka(k), _) => Input::Kafka(k),
+        (Source::Kafka(k), _) => match &repartition {
+            None => Input::Kafka(k),
+            Some(topic) => {
+                let lateness = args
+                    .allowed_lateness
+                    .or(plan.allowed_lateness_ms)
+                    .unwrap_or(0);
+                let (input, writer) = crate::kafka::repartition::start(
+                    topic,
+                    *k,
+                    Arc::new(plan.clone()),
+                    dict.clone(),
+                    lateness,
+                    signals.stop.clone(),
+                    so_far.records_read.clone(),
+                    sink.clone(),
+                    std::time::Duration::from_millis(args.linger.max(0) as u64),
+                )?;
+                stage1 = Some(writer);
+                Input::Repartition(Box::new(input))
+            }
+        },
+    };
+    let source_partitions = match &input {
+        Input::Repartition(r) => r.source_partitions(),
+        _ => source_partitions,
     };
 
     let cfg = RunConfig {
@@ -292,9 +348,17 @@ fn run(args: RunArgs) -> Result<()> {
         records_read: so_far.records_read.clone(),
     };
     let routing = describe_routing(&plan);
-    let mut report = runtime::run(&cfg, Arc::new(plan), input, sink, dict)?;
+    let run = runtime::run(&cfg, Arc::new(plan), input, sink, dict);
+    let mut report = match stage1 {
+        // A group member's writer stage: its counts and commit come from it.
+        Some(writer) => writer.finish(run)?,
+        None => run?,
+    };
     // The results are written and acknowledged (the sink is closed): now the offsets they
-    // depend on may be committed.
+    // depend on may be committed (with a repartition topic: once every member's are).
+    if let Some(tail) = report.repartition_tail.take() {
+        tail.wait_for_members()?;
+    }
     if let Some(c) = report.kafka_commit.take() {
         c.commit()?;
     }

@@ -23,6 +23,8 @@
 //! The build has no TLS, SASL or compression codecs other than the built-in lz4/snappy.
 
 pub mod producer;
+pub mod repartition;
+pub mod wire;
 
 use crate::error::{Error, Result};
 use rdkafka::ClientConfig;

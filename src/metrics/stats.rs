@@ -60,7 +60,8 @@ impl Stats {
         let sum = |f: fn(&crate::runtime::core::CoreStats) -> u64| {
             report.cores.iter().map(f).sum::<u64>()
         };
-        let records_in = sum(|c| c.read) + report.malformed;
+        let up = report.upstream;
+        let records_in = up.map_or_else(|| sum(|c| c.read), |u| u.read) + report.malformed;
         let elapsed_s = report.elapsed.as_secs_f64();
         let shards = cfg.shards();
         let mut latency = Latency::default();
@@ -72,9 +73,9 @@ impl Stats {
         Stats {
             records_in,
             rows_out: sum(|c| c.rows_out),
-            late_dropped: sum(|c| c.late_dropped),
+            late_dropped: sum(|c| c.late_dropped) + up.map_or(0, |u| u.late_dropped),
             malformed: report.malformed,
-            filtered: sum(|c| c.filtered),
+            filtered: sum(|c| c.filtered) + up.map_or(0, |u| u.filtered),
             elapsed_s,
             records_per_s: if elapsed_s > 0.0 {
                 records_in as f64 / elapsed_s

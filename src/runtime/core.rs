@@ -63,6 +63,10 @@ pub enum SourceMsg {
     PartitionBlock(Batch, u32),
     /// The source partition is idle (`Msg::Idle`).
     PartitionIdle(u32),
+    /// A block of one source partition whose lateness was judged upstream, with the
+    /// partition's maximum event time after it (a repartition topic's: `kafka::repartition`).
+    /// Its rows are never late here; hopping and session windows' cutoffs are its last column.
+    Judged(Batch, u32, i64),
     /// Raw records for the core to parse itself (parallel parsing of a file).
     Chunk(crate::source::chunker::Chunk),
     End,
@@ -104,8 +108,9 @@ pub enum CoreReader {
 
 enum Read {
     /// A block, and its source partition when the source says (else block `b` belongs to
-    /// partition `b mod P`).
-    Block(BlockRef, Option<u32>),
+    /// partition `b mod P`), and for a judged block (`SourceMsg::Judged`) its partition's
+    /// maximum event time.
+    Block(BlockRef, Option<u32>, Option<i64>),
     /// A source partition went idle (`Msg::Idle`).
     Idle(u32),
     NotReady,
@@ -147,7 +152,7 @@ impl CoreReader {
                 b.clear();
                 generator.fill(start, BLOCK_ROWS, &mut b);
                 *next += *stride;
-                Read::Block(BlockRef::Owned(b), None)
+                Read::Block(BlockRef::Owned(b), None, None)
             }
             CoreReader::Preloaded {
                 blocks,
@@ -159,7 +164,7 @@ impl CoreReader {
                 }
                 let i = *next;
                 *next += *stride;
-                Read::Block(BlockRef::Shared(blocks.clone(), i), None)
+                Read::Block(BlockRef::Shared(blocks.clone(), i), None, None)
             }
             CoreReader::Stream {
                 ring,
@@ -167,8 +172,13 @@ impl CoreReader {
                 spare,
                 ..
             } => match ring.pop() {
-                Ok(SourceMsg::Block(b)) => Read::Block(BlockRef::Owned(b), None),
-                Ok(SourceMsg::PartitionBlock(b, p)) => Read::Block(BlockRef::Owned(b), Some(p)),
+                Ok(SourceMsg::Block(b)) => Read::Block(BlockRef::Owned(b), None, None),
+                Ok(SourceMsg::PartitionBlock(b, p)) => {
+                    Read::Block(BlockRef::Owned(b), Some(p), None)
+                }
+                Ok(SourceMsg::Judged(b, p, max_time)) => {
+                    Read::Block(BlockRef::Owned(b), Some(p), Some(max_time))
+                }
                 Ok(SourceMsg::PartitionIdle(p)) => Read::Idle(p),
                 Ok(SourceMsg::Chunk(chunk)) => {
                     let parser = parser.as_mut().expect("chunks are dealt with a parser");
@@ -178,7 +188,7 @@ impl CoreReader {
                         .unwrap_or_else(|| Batch::new(parser.schema(), BLOCK_ROWS));
                     b.clear();
                     match parser.read_block(&mut b, usize::MAX) {
-                        Ok(_) => Read::Block(BlockRef::Owned(b), None),
+                        Ok(_) => Read::Block(BlockRef::Owned(b), None, None),
                         Err(e) => Read::Failed(e),
                     }
                 }
@@ -649,8 +659,8 @@ impl Core {
                 }
                 progress |= self.end_input();
             }
-            Read::Block(block, partition) => {
-                self.route_block(block.batch(), partition);
+            Read::Block(block, partition, judged) => {
+                self.route_block(block.batch(), partition, judged);
                 self.reader.recycle(block);
                 progress = true;
                 self.push_pending();
@@ -669,8 +679,10 @@ impl Core {
         progress
     }
 
-    /// Filters a block, drops the rows it proves late, and processes or routes the rest.
-    fn route_block(&mut self, batch: &Batch, partition: Option<u32>) {
+    /// Filters a block, drops the rows it proves late, and processes or routes the rest. A
+    /// `judged` block (with its partition's maximum event time) drops nothing as late and
+    /// brings its cutoffs.
+    fn route_block(&mut self, batch: &Batch, partition: Option<u32>, judged: Option<i64>) {
         let ingested = Instant::now();
         let plan = self.plan.clone();
         let n = batch.len();
@@ -690,9 +702,11 @@ impl Core {
             .records_read
             .fetch_add(n as u64, Ordering::Relaxed);
         let times = plan.time_column.map(|t| batch.columns[t].as_int());
-        let max_time = times
-            .and_then(|t| t.iter().copied().max())
-            .unwrap_or(i64::MIN);
+        let max_time = judged.unwrap_or_else(|| {
+            times
+                .and_then(|t| t.iter().copied().max())
+                .unwrap_or(i64::MIN)
+        });
         // The block's smallest event time, for the disorder measure: only where records can
         // be late, found by the lateness check's own pass (free for an in-order block).
         let mut min_time = i64::MAX;
@@ -707,7 +721,15 @@ impl Core {
             }
             None => self.sel.extend(0..n as u32),
         }
-        if let (Some(w), Some(t)) = (plan.lateness_window(), times) {
+        if judged.is_some() {
+            if let (Some(Column::Int(carried)), Column::Int(c)) =
+                (batch.columns.last(), &mut self.cutoffs)
+                && plan.needs_cutoffs()
+            {
+                c.clear();
+                c.extend_from_slice(carried);
+            }
+        } else if let (Some(w), Some(t)) = (plan.lateness_window(), times) {
             min_time = self.drop_late_in_block(w, t, batch);
             if w.needs_cutoffs() {
                 self.fill_cutoffs(t);

@@ -114,6 +114,11 @@ pub struct RunReport {
     /// `--input kafka://… --group`: commits the positions read, once the caller knows the
     /// results are acknowledged.
     pub kafka_commit: Option<crate::source::kafka::Committer>,
+    /// A repartition topic's reader, which waits for the other members before a commit.
+    pub repartition_tail: Option<crate::kafka::repartition::Tail>,
+    /// A group member's writer stage (`kafka::repartition`): the records it read, filtered
+    /// and dropped as late (the run's own readers only saw what it passed on).
+    pub upstream: Option<crate::kafka::repartition::Upstream>,
 }
 
 /// What the input reader thread hands back.
@@ -121,6 +126,35 @@ enum ReaderEnd {
     /// The stream parser (its malformed counts), or `None` when the cores parsed.
     Text(Option<Box<TextReader>>),
     Kafka(crate::source::kafka::KafkaDone),
+    Repartition(crate::kafka::repartition::Tail),
+}
+
+/// The rings a reader thread deals source messages on, one per core, with their return rings,
+/// and the cores' ends of them.
+#[allow(clippy::type_complexity)]
+fn stream_rings(
+    n: usize,
+) -> (
+    Vec<rtrb::Producer<SourceMsg>>,
+    Vec<rtrb::Consumer<Batch>>,
+    Vec<CoreReader>,
+) {
+    let mut rings = Vec::new();
+    let mut backs = Vec::new();
+    let mut core_readers = Vec::new();
+    for _ in 0..n {
+        let (p, c) = rtrb::RingBuffer::new(RING_SLOTS);
+        let (bp, bc) = rtrb::RingBuffer::new(RING_SLOTS + 4);
+        rings.push(p);
+        backs.push(bc);
+        core_readers.push(CoreReader::Stream {
+            ring: c,
+            back: bp,
+            parser: None,
+            spare: None,
+        });
+    }
+    (rings, backs, core_readers)
 }
 
 pub fn host_cpus() -> usize {
@@ -255,33 +289,32 @@ pub fn run(
             );
             core_readers
         }
+        Input::Repartition(input) => {
+            let (rings, backs, core_readers) = stream_rings(n);
+            let control = control.clone();
+            parser = Some(
+                std::thread::Builder::new()
+                    .name("shardsql-repart".into())
+                    .spawn(move || {
+                        let mut out = crate::source::kafka::Rings::new(rings, backs);
+                        input.run(&mut out, &control).map(ReaderEnd::Repartition)
+                    })
+                    .map_err(|e| Error::io("cannot start the repartition reader thread", e))?,
+            );
+            core_readers
+        }
         Input::Kafka(input) => {
             // One reader thread polls the topic and deals blocks tagged with their Kafka
             // partition (`source::kafka`).
-            let mut rings = Vec::new();
-            let mut backs = Vec::new();
-            let mut core_readers = Vec::new();
-            for _ in 0..n {
-                let (p, c) = rtrb::RingBuffer::new(RING_SLOTS);
-                let (bp, bc) = rtrb::RingBuffer::new(RING_SLOTS + 4);
-                rings.push(p);
-                backs.push(bc);
-                core_readers.push(CoreReader::Stream {
-                    ring: c,
-                    back: bp,
-                    parser: None,
-                    spare: None,
-                });
-            }
+            let (rings, backs, core_readers) = stream_rings(n);
             let control = control.clone();
             let linger = cfg.linger;
             parser = Some(
                 std::thread::Builder::new()
                     .name("shardsql-kafka".into())
                     .spawn(move || {
-                        input
-                            .run(rings, backs, &control, linger)
-                            .map(ReaderEnd::Kafka)
+                        let mut out = crate::source::kafka::Rings::new(rings, backs);
+                        input.run(&mut out, &control, linger).map(ReaderEnd::Kafka)
                     })
                     .map_err(|e| Error::io("cannot start the Kafka reader thread", e))?,
             );
@@ -383,6 +416,8 @@ pub fn run(
         malformed_examples: Vec::new(),
         interrupted: cfg.interrupt.load(Ordering::Relaxed),
         kafka_commit: None,
+        repartition_tail: None,
+        upstream: None,
     };
     if failure.is_none() {
         failure = control.take_failure();
@@ -394,6 +429,9 @@ pub fn run(
     }
     if let Some(p) = parser {
         match p.join() {
+            Ok(Ok(ReaderEnd::Repartition(tail))) => {
+                report.repartition_tail = Some(tail);
+            }
             Ok(Ok(ReaderEnd::Kafka(done))) => {
                 report.malformed = done.malformed;
                 report.malformed_examples = done.examples;

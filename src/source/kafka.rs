@@ -475,6 +475,10 @@ impl KafkaInput {
         self.url.display()
     }
 
+    pub fn url(&self) -> &KafkaUrl {
+        &self.url
+    }
+
     fn assign(&self) -> Result<()> {
         let mut tpl = TopicPartitionList::new();
         for (&p, &o) in self.parts.iter().zip(&self.next) {
@@ -491,14 +495,11 @@ impl KafkaInput {
     /// consume in block order). Ends at the bounded end offsets, or when the run is stopped.
     pub fn run(
         mut self,
-        mut rings: Vec<rtrb::Producer<SourceMsg>>,
-        mut backs: Vec<rtrb::Consumer<Batch>>,
+        out: &mut impl BlockOut,
         control: &Control,
         linger: Duration,
     ) -> Result<KafkaDone> {
         let parts = self.next.len();
-        let mut block = 0usize;
-        let mut backoff = crate::runtime::backoff::Backoff::default();
         let mut pending: Vec<Pending> = (0..parts).map(|_| Pending::default()).collect();
         let bounded = self.is_bounded();
         // Bounded: the partitions not yet read to their end.
@@ -517,7 +518,7 @@ impl KafkaInput {
         let mut changes = self.rebalances_seen;
         let result = (|| -> Result<()> {
             loop {
-                if control.stop_reading() || (bounded && open == 0) {
+                if control.stop_reading() || control.aborted() || (bounded && open == 0) {
                     break;
                 }
                 let polled_msg = self.consumer.poll(Duration::from_millis(
@@ -596,15 +597,7 @@ impl KafkaInput {
                 if let Some(p) = p
                     && p < parts
                 {
-                    self.cut(
-                        p,
-                        &mut pending[p],
-                        &mut block,
-                        &mut rings,
-                        &mut backs,
-                        control,
-                        &mut backoff,
-                    )?;
+                    self.cut(p, &mut pending[p], out, control)?;
                 }
                 polled += 1;
                 // A partition at its end for the idle timeout is declared idle (its chunk, if
@@ -616,23 +609,8 @@ impl KafkaInput {
                         if at_end_since[p].is_some_and(|t| t.elapsed() >= timeout) {
                             at_end_since[p] = None;
                             idle[p] = true;
-                            self.cut(
-                                p,
-                                &mut pending[p],
-                                &mut block,
-                                &mut rings,
-                                &mut backs,
-                                control,
-                                &mut backoff,
-                            )?;
-                            let c = block % rings.len();
-                            crate::runtime::push_source(
-                                &mut rings[c],
-                                SourceMsg::PartitionIdle(p as u32),
-                                &mut backoff,
-                                control,
-                            )?;
-                            block += 1;
+                            self.cut(p, &mut pending[p], out, control)?;
+                            out.idle(p, control)?;
                         }
                     }
                 }
@@ -640,34 +618,15 @@ impl KafkaInput {
                 if cut_all || polled.is_multiple_of(1024) {
                     for (p, pend) in pending.iter_mut().enumerate() {
                         if !pend.offsets.is_empty() && (cut_all || pend.since.elapsed() >= linger) {
-                            self.cut(
-                                p,
-                                pend,
-                                &mut block,
-                                &mut rings,
-                                &mut backs,
-                                control,
-                                &mut backoff,
-                            )?;
+                            self.cut(p, pend, out, control)?;
                         }
                     }
                 }
             }
             for (p, pend) in pending.iter_mut().enumerate() {
-                self.cut(
-                    p,
-                    pend,
-                    &mut block,
-                    &mut rings,
-                    &mut backs,
-                    control,
-                    &mut backoff,
-                )?;
+                self.cut(p, pend, out, control)?;
             }
-            for ring in &mut rings {
-                crate::runtime::push_source(ring, SourceMsg::End, &mut backoff, control)?;
-            }
-            Ok(())
+            out.end(control)
         })();
         if let Err(e) = result {
             control.stop();
@@ -731,25 +690,18 @@ impl KafkaInput {
         ))
     }
 
-    /// Parses partition `p`'s pending messages into a block and deals it to its core.
-    #[allow(clippy::too_many_arguments)]
+    /// Parses partition `p`'s pending messages into a block and hands it to `out`.
     fn cut(
         &mut self,
         p: usize,
         pend: &mut Pending,
-        block: &mut usize,
-        rings: &mut [rtrb::Producer<SourceMsg>],
-        backs: &mut [rtrb::Consumer<Batch>],
+        out: &mut impl BlockOut,
         control: &Control,
-        backoff: &mut crate::runtime::backoff::Backoff,
     ) -> Result<()> {
         if pend.offsets.is_empty() {
             return Ok(());
         }
-        let c = *block % rings.len();
-        let mut b = backs[c]
-            .pop()
-            .unwrap_or_else(|_| Batch::new(self.parser.schema(), BLOCK_ROWS));
+        let mut b = out.batch(self.parser.schema());
         b.clear();
         let bytes = std::mem::take(&mut pend.bytes);
         self.parser.load_chunk(bytes, 1);
@@ -784,13 +736,74 @@ impl KafkaInput {
         if b.is_empty() {
             return Ok(());
         }
-        crate::runtime::push_source(
-            &mut rings[c],
-            SourceMsg::PartitionBlock(b, p as u32),
-            backoff,
-            control,
-        )?;
-        *block += 1;
+        out.block(p, b, control)
+    }
+}
+
+/// Where the reader's blocks go: the cores' rings (`Rings`), or a repartition topic
+/// (`kafka::repartition::Writer`). Called on the reader thread, a block at a time.
+pub trait BlockOut {
+    /// An empty batch to parse the next block into (the parser's `schema`).
+    fn batch(&mut self, schema: &Schema) -> Batch;
+    /// Source partition `p`'s next block (not empty), in offset order.
+    fn block(&mut self, p: usize, b: Batch, control: &Control) -> Result<()>;
+    /// Source partition `p` is idle (`--idle-timeout`).
+    fn idle(&mut self, p: usize, control: &Control) -> Result<()>;
+    /// The input has ended (bounded, or stopped).
+    fn end(&mut self, control: &Control) -> Result<()>;
+}
+
+/// The cores' rings: block `b` goes to core `b mod N`, tagged with its source partition.
+pub struct Rings {
+    rings: Vec<rtrb::Producer<SourceMsg>>,
+    backs: Vec<rtrb::Consumer<Batch>>,
+    block: usize,
+    backoff: crate::runtime::backoff::Backoff,
+}
+
+impl Rings {
+    pub fn new(rings: Vec<rtrb::Producer<SourceMsg>>, backs: Vec<rtrb::Consumer<Batch>>) -> Rings {
+        Rings {
+            rings,
+            backs,
+            block: 0,
+            backoff: Default::default(),
+        }
+    }
+
+    /// A block judged upstream (`SourceMsg::Judged`), with its partition's maximum event time.
+    pub fn judged(&mut self, p: usize, b: Batch, max_time: i64, control: &Control) -> Result<()> {
+        self.push(SourceMsg::Judged(b, p as u32, max_time), control)
+    }
+
+    fn push(&mut self, msg: SourceMsg, control: &Control) -> Result<()> {
+        let c = self.block % self.rings.len();
+        crate::runtime::push_source(&mut self.rings[c], msg, &mut self.backoff, control)?;
+        self.block += 1;
+        Ok(())
+    }
+}
+
+impl BlockOut for Rings {
+    fn batch(&mut self, schema: &Schema) -> Batch {
+        let c = self.block % self.rings.len();
+        self.backs[c]
+            .pop()
+            .unwrap_or_else(|_| Batch::new(schema, BLOCK_ROWS))
+    }
+
+    fn block(&mut self, p: usize, b: Batch, control: &Control) -> Result<()> {
+        self.push(SourceMsg::PartitionBlock(b, p as u32), control)
+    }
+
+    fn idle(&mut self, p: usize, control: &Control) -> Result<()> {
+        self.push(SourceMsg::PartitionIdle(p as u32), control)
+    }
+
+    fn end(&mut self, control: &Control) -> Result<()> {
+        for ring in &mut self.rings {
+            crate::runtime::push_source(ring, SourceMsg::End, &mut self.backoff, control)?;
+        }
         Ok(())
     }
 }

@@ -18,12 +18,13 @@
 //!   change a bounded run accepts: the partitions of a member that read them to their end and
 //!   committed them (`--bounded` members that finish first leave the group) come back to the
 //!   others, which do not read them again.
-//! - **Keyed topics** (`check_keyed_by`): each member's results are those of its partitions,
-//!   so N members' outputs together equal one process's only when every group of the query
-//!   lives in one partition: a stateless query, or a GROUP BY / PARTITION BY whose columns
-//!   include the topic's key, declared with `--keyed-by` (e.g. a topic filled with
-//!   `shardsql gen --key trader_id`). Other queries are refused with a hint: the repartition
-//!   topic that would re-key them across processes is not built yet.
+//! - **Keyed topics** (`check_keyed_by`): each member reads only its partitions, so a keyed
+//!   query is re-keyed across the members through `<group>-repartition`
+//!   (`kafka::repartition`), unless `--keyed-by` declares that every group of the query lives
+//!   in one partition (a GROUP BY / PARTITION BY whose columns include the topic's key, e.g. a
+//!   topic filled with `shardsql gen --key trader_id`): then each member's results are those
+//!   of its partitions and no repartition topic is needed. A query without a key (a global
+//!   aggregate) is refused: it needs one process.
 //!
 //! Tansu 0.6 (the test broker) runs JoinGroup / SyncGroup / Heartbeat / LeaveGroup for
 //! librdkafka's range assignor with eager rebalancing (`tests/kafka_group.rs`); it holds a new
@@ -295,9 +296,10 @@ pub fn finished_elsewhere(consumer: &Reader, url: &KafkaUrl, extra: &[i32]) -> b
     })
 }
 
-/// Refuses a query whose results a group of `members` members would split wrongly: every
-/// group (GROUP BY key, PARTITION BY key) must live in one partition, which `--keyed-by`
-/// asserts for the topic's key; its columns must be among the query's key columns.
+/// Refuses what a group of `members` members cannot run: a query without a key (it needs
+/// every partition in one process), and a `--keyed-by` (the assertion that every group lives
+/// in one partition, so no repartition topic is needed) whose columns are not among the
+/// query's key columns.
 pub fn check_keyed_by(
     plan: &Plan,
     topic: &str,
@@ -323,18 +325,13 @@ pub fn check_keyed_by(
     if members <= 1 {
         return Ok(());
     }
-    let hint = format!(
-        "each of the {members} members of group `{group}` sees only its partitions, so every \
-         key must live in one partition: fill the topic keyed by the query's key (shardsql gen \
-         --key COLUMN) and declare it with --keyed-by COLUMN, or run one member; re-keying \
-         through a repartition topic is not built yet"
-    );
     let keys = match &plan.routing {
         Routing::Local => return Ok(()),
         Routing::Single => {
             return Err(Error::Usage(format!(
                 "--members {members}: the query has no key (a global aggregate or a global \
-                 order) and needs every partition in one process; {hint}"
+                 order) and needs every partition in one process: run one member of group \
+                 `{group}`"
             )));
         }
         Routing::Hash(cols) => cols
@@ -343,11 +340,8 @@ pub fn check_keyed_by(
             .collect::<Vec<_>>(),
     };
     let Some(declared) = keyed_by else {
-        return Err(Error::Usage(format!(
-            "--members {members}: the query groups by ({}), and the topic's key is not \
-             declared; {hint}",
-            keys.join(", ")
-        )));
+        // Re-keyed through the repartition topic (`kafka::repartition`).
+        return Ok(());
     };
     if let Some(c) = declared
         .iter()
@@ -355,9 +349,12 @@ pub fn check_keyed_by(
     {
         return Err(Error::Usage(format!(
             "--keyed-by {}: the query groups by ({}), which does not include `{c}`: one of \
-             its groups can span partitions; {hint}",
+             its groups can span partitions, and each of the {members} members of group \
+             `{group}` reads only its own; drop --keyed-by to re-key the records through the \
+             topic {}",
             declared.join(","),
-            keys.join(", ")
+            keys.join(", "),
+            crate::kafka::repartition::topic_name(group)
         )));
     }
     Ok(())

@@ -33,6 +33,9 @@ pub enum Input {
     Stream(Box<TextReader>),
     /// A Kafka topic read by one reader thread; its partitions are the source partitions.
     Kafka(Box<kafka::KafkaInput>),
+    /// A group member's repartition partitions (`kafka::repartition`): judged blocks whose
+    /// source partitions are (input partition, repartition partition) pairs.
+    Repartition(Box<crate::kafka::repartition::Reader>),
 }
 
 /// Reads the whole text input into blocks.
