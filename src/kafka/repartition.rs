@@ -187,9 +187,7 @@ pub struct Writer {
     /// Per source partition: the maximum event time so far.
     part_max: Vec<i64>,
     partitions: u32,
-    /// Per string id: its hash (0: not computed yet).
-    string_hashes: Vec<u64>,
-    hashes: Vec<u64>,
+    keys: KeyHasher,
     sel: Vec<u32>,
     by_dest: Vec<Vec<u32>>,
     cutoffs: Vec<i64>,
@@ -221,8 +219,7 @@ impl Writer {
             kafka_parts: kafka_parts.to_vec(),
             part_max: vec![i64::MIN; kafka_parts.len()],
             partitions,
-            string_hashes: Vec::new(),
-            hashes: Vec::new(),
+            keys: KeyHasher::default(),
             sel: Vec::new(),
             by_dest: (0..partitions).map(|_| Vec::new()).collect(),
             cutoffs: Vec::new(),
@@ -289,64 +286,13 @@ impl Writer {
         self.counts.late_dropped += (kept_before - self.sel.len()) as u64;
     }
 
-    /// Each selected row's destination partition: a hash of its key's values (strings by
-    /// their bytes, cached per dictionary id).
+    /// Each selected row's destination partition.
     fn route(&mut self, b: &Batch) {
         let Routing::Hash(keys) = &self.plan.routing else {
             unreachable!("a repartition topic is used for keyed plans only")
         };
-        let n = b.len();
-        self.hashes.clear();
-        self.hashes.resize(n, 0x51_7C_C1_B7_27_22_0A_95);
-        for &k in keys {
-            let mix = |h: &mut u64, v: u64| {
-                *h = (h.rotate_left(26) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            };
-            match &b.columns[k] {
-                Column::Int(v) => {
-                    for &r in &self.sel {
-                        mix(&mut self.hashes[r as usize], v[r as usize] as u64);
-                    }
-                }
-                Column::Float(v) => {
-                    for &r in &self.sel {
-                        mix(&mut self.hashes[r as usize], v[r as usize].to_bits());
-                    }
-                }
-                Column::Bool(v) => {
-                    for &r in &self.sel {
-                        mix(&mut self.hashes[r as usize], v[r as usize] as u64);
-                    }
-                }
-                Column::Str(v) => {
-                    for &r in &self.sel {
-                        let id = v[r as usize];
-                        let hv = if id == NULL_STR {
-                            u64::MAX
-                        } else {
-                            let i = id as usize;
-                            if i >= self.string_hashes.len() {
-                                self.string_hashes.resize(i + 1, 0);
-                            }
-                            if self.string_hashes[i] == 0 {
-                                self.string_hashes[i] =
-                                    fxhash::hash64(self.dict.get(id).as_bytes()) | 1;
-                            }
-                            self.string_hashes[i]
-                        };
-                        mix(&mut self.hashes[r as usize], hv);
-                    }
-                }
-            }
-        }
-        self.by_dest.iter_mut().for_each(Vec::clear);
-        let parts = self.partitions as u64;
-        for &r in &self.sel {
-            let h = self.hashes[r as usize];
-            // The high bits, spread over the partitions (Lemire's reduction).
-            let dest = (((h >> 32) * parts) >> 32) as usize;
-            self.by_dest[dest].push(r);
-        }
+        self.keys
+            .destinations(b, keys, &self.sel, &self.dict, &mut self.by_dest);
     }
 
     /// Sends one message to every repartition partition.
@@ -457,6 +403,75 @@ impl BlockOut for Writer {
             self.send_all(Kind::End, p)?;
         }
         self.out.close()
+    }
+}
+
+/// Where a key's rows go: a hash of the key's values that every member computes alike
+/// (strings by their bytes, cached per dictionary id: a process's ids are its own).
+#[derive(Default)]
+struct KeyHasher {
+    /// Per string id: its hash (0: not computed yet).
+    string_hashes: Vec<u64>,
+    hashes: Vec<u64>,
+}
+
+impl KeyHasher {
+    /// Puts each row of `sel` in `by_dest[d]`, `d` its key's destination among
+    /// `by_dest.len()` partitions.
+    fn destinations(
+        &mut self,
+        b: &Batch,
+        keys: &[usize],
+        sel: &[u32],
+        dict: &Dict,
+        by_dest: &mut [Vec<u32>],
+    ) {
+        fn mix(h: &mut u64, v: u64) {
+            *h = (h.rotate_left(26) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        self.hashes.clear();
+        self.hashes.resize(b.len(), 0x51_7C_C1_B7_27_22_0A_95);
+        let hashes = &mut self.hashes;
+        for &k in keys {
+            match &b.columns[k] {
+                Column::Int(v) => sel
+                    .iter()
+                    .for_each(|&r| mix(&mut hashes[r as usize], v[r as usize] as u64)),
+                Column::Float(v) => sel
+                    .iter()
+                    .for_each(|&r| mix(&mut hashes[r as usize], v[r as usize].to_bits())),
+                Column::Bool(v) => sel
+                    .iter()
+                    .for_each(|&r| mix(&mut hashes[r as usize], v[r as usize] as u64)),
+                Column::Str(v) => {
+                    for &r in sel {
+                        let id = v[r as usize];
+                        let hv = if id == NULL_STR {
+                            u64::MAX
+                        } else {
+                            let i = id as usize;
+                            if i >= self.string_hashes.len() {
+                                self.string_hashes.resize(i + 1, 0);
+                            }
+                            if self.string_hashes[i] == 0 {
+                                self.string_hashes[i] = fxhash::hash64(dict.get(id).as_bytes()) | 1;
+                            }
+                            self.string_hashes[i]
+                        };
+                        mix(&mut hashes[r as usize], hv);
+                    }
+                }
+            }
+        }
+        by_dest.iter_mut().for_each(Vec::clear);
+        let parts = by_dest.len() as u64;
+        for &r in sel {
+            // A final avalanche, then the high bits spread over the partitions (Lemire).
+            let h = hashes[r as usize];
+            let h = (h ^ (h >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let dest = (((h >> 32) * parts) >> 32) as usize;
+            by_dest[dest].push(r);
+        }
     }
 }
 
@@ -746,5 +761,66 @@ impl Stage1 {
         report.kafka_commit = done.committer;
         writer.done()?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The share of rows each of `parts` partitions gets for `keys` distinct keys.
+    fn spread(batch: &Batch, dict: &Dict, parts: usize) -> Vec<usize> {
+        let mut by_dest = vec![Vec::new(); parts];
+        let sel: Vec<u32> = (0..batch.len() as u32).collect();
+        KeyHasher::default().destinations(batch, &[0], &sel, dict, &mut by_dest);
+        by_dest.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn keys_spread_evenly_and_alike_in_every_process() {
+        // 4,000 distinct strings and integers over 4 and 7 partitions: each within 10% of
+        // an even share.
+        let d1 = Dict::new();
+        let mut i1 = Interner::new(d1.clone());
+        let strings = Batch {
+            columns: vec![Column::Str(
+                (0..4000).map(|k| i1.intern(&format!("T{k}"))).collect(),
+            )],
+        };
+        let ints = Batch {
+            columns: vec![Column::Int((0..4000).map(|k| k * 1000).collect())],
+        };
+        for b in [&strings, &ints] {
+            for parts in [4, 7] {
+                let even = 4000 / parts;
+                for n in spread(b, &d1, parts) {
+                    assert!(n.abs_diff(even) < even / 10, "{n} vs {even}");
+                }
+            }
+        }
+        // Another process interns the same strings in another order: same destinations.
+        let d2 = Dict::new();
+        let mut i2 = Interner::new(d2.clone());
+        let reversed = Batch {
+            columns: vec![Column::Str(
+                (0..4000)
+                    .rev()
+                    .map(|k| i2.intern(&format!("T{k}")))
+                    .collect(),
+            )],
+        };
+        let dest = |b: &Batch, d: &Dict| {
+            let mut by_dest = vec![Vec::new(); 4];
+            let sel: Vec<u32> = (0..4000).collect();
+            KeyHasher::default().destinations(b, &[0], &sel, d, &mut by_dest);
+            let mut of = vec![0; 4000];
+            for (p, rows) in by_dest.iter().enumerate() {
+                rows.iter().for_each(|&r| of[r as usize] = p);
+            }
+            of
+        };
+        let mut back = dest(&reversed, &d2);
+        back.reverse();
+        assert_eq!(dest(&strings, &d1), back);
     }
 }
