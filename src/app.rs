@@ -164,20 +164,6 @@ fn run(args: RunArgs) -> Result<()> {
             args.keyed_by.as_deref(),
         )?;
         if crate::kafka::repartition::needed(&plan, args.members, args.keyed_by.as_deref()) {
-            let topic = crate::kafka::repartition::topic_name(g);
-            if let Some((flag, _)) = [
-                ("--late-output", args.late_output.is_some()),
-                ("--idle-timeout", args.idle_timeout.is_some()),
-            ]
-            .iter()
-            .find(|(_, set)| *set)
-            {
-                return Err(Error::Usage(format!(
-                    "{flag} is not supported yet when the members of group `{g}` re-key the \
-                     records through {topic} (the query's key is not the topic's: --keyed-by \
-                     says when it is)"
-                )));
-            }
             // Before joining: no member writes until the group has formed.
             repartition = Some(crate::kafka::repartition::Topic::prepare(
                 k.url(),
@@ -318,6 +304,7 @@ fn run(args: RunArgs) -> Result<()> {
                     signals.stop.clone(),
                     so_far.records_read.clone(),
                     sink.clone(),
+                    late_output.clone(),
                     std::time::Duration::from_millis(args.linger.max(0) as u64),
                 )?;
                 stage1 = Some(writer);

@@ -101,16 +101,17 @@ fn fill_keyed(topic: &str, records: &str) {
     );
 }
 
-/// Runs `q` on two members of `group` (1 core each, `extra` flags), waits for both, and
-/// returns their rows together and each member's stats.
+/// Runs `q` on two members of `group` (1 core each, `extra` flags, late records to `late`),
+/// waits for both, and returns their rows together and each member's stats.
 fn two_members(
     dir: &Path,
     topic: &str,
     q: &str,
     group: &str,
     extra: &[&str],
+    late: [&Path; 2],
 ) -> (Table, [serde_json::Value; 2]) {
-    let member = |tag: &str| {
+    let member = |tag: &str, late: &Path| {
         let out = dir.join(format!("{group}-{tag}.csv"));
         let stats = dir.join(format!("{group}-{tag}.json"));
         let mut args = vec![
@@ -129,12 +130,14 @@ fn two_members(
             out.to_str().unwrap(),
             "--stats",
             stats.to_str().unwrap(),
+            "--late-output",
+            late.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
         spawn(dir, &format!("{group}-{tag}"), &args)
     };
-    let mut a = member("a");
-    let mut b = member("b");
+    let mut a = member("a", late[0]);
+    let mut b = member("b", late[1]);
     let sa = wait(&mut a, Duration::from_secs(180), "member a");
     let sb = wait(&mut b, Duration::from_secs(180), "member b");
     let ea = stderr_of(dir, &format!("{group}-a"));
@@ -196,6 +199,7 @@ fn kafka_group_repartition_two_members_equal_one_process_topic_keyed_by_another_
         let q = dir.join(format!("{name}.sql"));
         std::fs::write(&q, sql).unwrap();
         let q = q.to_str().unwrap();
+        let late = dir.join(format!("{name}-late.csv"));
         let (expected, one) = run_query(
             &dir,
             name,
@@ -208,6 +212,8 @@ fn kafka_group_repartition_two_members_equal_one_process_topic_keyed_by_another_
                 "2",
                 "--allowed-lateness",
                 lateness,
+                "--late-output",
+                late.to_str().unwrap(),
             ],
         );
         assert!(one["late_dropped"].as_u64().unwrap() > 0, "{name}: {one}");
@@ -218,8 +224,25 @@ fn kafka_group_repartition_two_members_equal_one_process_topic_keyed_by_another_
             // where they end and never reads them.
             gen_into(&broker.url(&format!("{group}-repartition")), "300");
         }
-        let (together, stats) =
-            two_members(&dir, &topic, q, &group, &["--allowed-lateness", lateness]);
+        let late_a = dir.join(format!("{group}-late-a.csv"));
+        let late_b = dir.join(format!("{group}-late-b.csv"));
+        let (together, stats) = two_members(
+            &dir,
+            &topic,
+            q,
+            &group,
+            &["--allowed-lateness", lateness],
+            [&late_a, &late_b],
+        );
+        // Each member writes the late records of its own partitions.
+        let mut late_together = read_csv(&late_a);
+        late_together.rows.extend(read_csv(&late_b).rows);
+        assert_eq!(
+            late_together.rows.len() as u64,
+            one["late_dropped"].as_u64().unwrap()
+        );
+        same_multiset(&read_csv(&late), &late_together)
+            .unwrap_or_else(|e| panic!("{name}: late records: {e}"));
         let (expected, together) = if name == &"changes" {
             // A changelog: folded per (symbol, window_start), as a compacted topic would.
             let fold = |t: &Table| fold_changelog(t, &[1, 4]).unwrap().0;
@@ -515,13 +538,7 @@ fn error_kafka_group_query_key_must_include_the_topic_key() {
         "{e}"
     );
     assert!(e.contains("drop --keyed-by to re-key"), "{e}");
-    // Re-keyed through the repartition topic: what it does not support yet is refused
-    // before joining.
-    let e = shardsql_fails(&[&base[..], &["--late-output", "late.csv"]].concat());
-    assert!(
-        e.contains("--late-output is not supported yet") && e.contains("e-repartition"),
-        "{e}"
-    );
+    // A global aggregate needs one process: refused before joining.
     let global = dir.join("global.sql");
     std::fs::write(&global, "SELECT COUNT(*) AS n FROM market_data").unwrap();
     let mut args = base.to_vec();
@@ -697,4 +714,85 @@ fn kafka_group_repartition_continuous_members_emit_live_stop_on_sigint_and_commi
         })
         .sum();
     assert_eq!(total, 250);
+}
+
+/// `--idle-timeout` through the repartition topic: a member's quiet input partitions go idle
+/// in every member's view, so windows close on the busy partition's event time while the run
+/// is live, whichever member's partitions went idle first.
+#[test]
+fn kafka_group_repartition_idle_partitions_let_windows_close_live() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-group-repartition-idle");
+    let topic = broker.url("one-busy");
+    // 3,000 records: one block, all in partition 0 of 4.
+    gen_into(&topic, "3000");
+    let q = dir.join("q.sql");
+    std::fs::write(
+        &q,
+        "SELECT symbol, COUNT(*) AS n, window_start FROM market_data GROUP BY symbol \
+         WINDOW TUMBLING (trade_time, INTERVAL '10' MILLISECOND)",
+    )
+    .unwrap();
+    let q = q.to_str().unwrap();
+    let (expected, _) = run_query(&dir, "one", q, &["--input", &topic, "--bounded"]);
+    let member = |tag: &str| {
+        spawn(
+            &dir,
+            tag,
+            &[
+                "--query",
+                q,
+                "--input",
+                &topic,
+                "--cores",
+                "1",
+                "--group",
+                "idle",
+                "--members",
+                "2",
+                "--idle-timeout",
+                "500",
+                "--output",
+                dir.join(format!("{tag}.csv")).to_str().unwrap(),
+            ],
+        )
+    };
+    let mut a = member("a");
+    let mut b = member("b");
+    let rows = || {
+        ["a", "b"]
+            .iter()
+            .map(|t| {
+                std::fs::read_to_string(dir.join(format!("{t}.csv")))
+                    .map(|s| s.lines().count().saturating_sub(1))
+                    .unwrap_or(0)
+            })
+            .sum::<usize>()
+    };
+    // Every window but the last closes before any signal (the last waits for later times).
+    let start = Instant::now();
+    while rows() + 10 < expected.rows.len() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} rows of {} while live:\n{}\n{}",
+            rows(),
+            expected.rows.len(),
+            stderr_of(&dir, "a"),
+            stderr_of(&dir, "b")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for c in [&a, &b] {
+        Command::new("kill")
+            .args(["-INT", &c.id().to_string()])
+            .status()
+            .unwrap();
+    }
+    for (c, tag) in [(&mut a, "a"), (&mut b, "b")] {
+        let s = wait(c, Duration::from_secs(60), tag);
+        assert_eq!(s.code(), Some(130), "{tag}:\n{}", stderr_of(&dir, tag));
+    }
+    let mut together = read_csv(&dir.join("a.csv"));
+    together.rows.extend(read_csv(&dir.join("b.csv")).rows);
+    same_multiset(&expected, &together).unwrap();
 }

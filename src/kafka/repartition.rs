@@ -49,8 +49,11 @@
 //!   once its own output is acknowledged, sends `Done` for its input partitions to every
 //!   repartition partition, and commits only after it has seen `Done` for every input
 //!   partition: a member that dies before that leaves every member's offsets where they were.
-//! - Not supported with a repartition topic yet (refused with a message): `--late-output`,
-//!   `--idle-timeout`, and queries without a key (a global aggregate needs one process).
+//! - `--late-output`: the writer, which judges lateness, writes the late records (each member
+//!   its own partitions'). `--idle-timeout`: a writer's idle input partition sends `Idle` to
+//!   every repartition partition, which stops holding the watermark back until its next rows.
+//! - A query without a key (a global aggregate) needs one process: refused by
+//!   `kafka_group::check_keyed_by`.
 //!
 //! Threading: `Topic::prepare` and `Tail` run on the main thread; `Writer` lives on the Kafka
 //! reader thread (it is a `source::kafka::BlockOut`), `Reader` on its own reader thread. The
@@ -193,6 +196,9 @@ pub struct Writer {
     cutoffs: Vec<i64>,
     msg: Vec<u8>,
     spare: Option<Batch>,
+    /// `--late-output`: where the records judged late go (all input columns).
+    late: Option<crate::sink::ShardOutput>,
+    late_rows: Vec<u32>,
     pub counts: Upstream,
 }
 
@@ -205,6 +211,7 @@ impl Writer {
         dict: Arc<Dict>,
         lateness_ms: i64,
         kafka_parts: &[i32],
+        late: Option<Arc<crate::sink::Sink>>,
     ) -> Result<Writer> {
         let partitions = topic.starts.len() as u32;
         let (out, _) = KafkaOut::open("--group", &topic.url, partitions, Layout::default())?;
@@ -225,6 +232,8 @@ impl Writer {
             cutoffs: Vec::new(),
             msg: Vec::new(),
             spare: None,
+            late: late.map(crate::sink::ShardOutput::new),
+            late_rows: Vec::new(),
             counts: Upstream::default(),
             plan,
             dict,
@@ -267,6 +276,9 @@ impl Writer {
         let mut next = 0usize;
         let kept_before = self.sel.len();
         let cut = &mut self.cutoffs;
+        let keep_late = self.late.is_some();
+        let late_rows = &mut self.late_rows;
+        late_rows.clear();
         self.sel.retain(|&r| {
             let r = r as usize;
             while next < r {
@@ -281,9 +293,20 @@ impl Writer {
                     watermark
                 };
             }
-            times[r] != NULL_INT && (running == i64::MIN || w.end_of(times[r]) > watermark)
+            let keep =
+                times[r] != NULL_INT && (running == i64::MIN || w.end_of(times[r]) > watermark);
+            if !keep && keep_late {
+                late_rows.push(r as u32);
+            }
+            keep
         });
         self.counts.late_dropped += (kept_before - self.sel.len()) as u64;
+        if let Some(late) = self.late.as_mut()
+            && !self.late_rows.is_empty()
+        {
+            late.batch.gather_from(b, &self.late_rows);
+            late.flush_if_full();
+        }
     }
 
     /// Each selected row's destination partition.
@@ -392,13 +415,15 @@ impl BlockOut for Writer {
         sent
     }
 
-    fn idle(&mut self, _: usize, _: &Control) -> Result<()> {
-        Err(Error::Internal(
-            "--idle-timeout is refused with a repartition topic".into(),
-        ))
+    fn idle(&mut self, p: usize, _: &Control) -> Result<()> {
+        self.send_all(Kind::Idle, self.kafka_parts[p])
     }
 
     fn end(&mut self, _: &Control) -> Result<()> {
+        // Late records are written before the end: the run closes their sink after it.
+        if let Some(late) = self.late.as_mut() {
+            late.finish();
+        }
         for p in self.kafka_parts.clone() {
             self.send_all(Kind::End, p)?;
         }
@@ -623,6 +648,12 @@ impl Reader {
                     spare = Some(batch);
                     done[h.source as usize] = true;
                 }
+                Kind::Idle => {
+                    spare = Some(batch);
+                    if !ended[pair] {
+                        out.idle(pair, control)?;
+                    }
+                }
             }
         }
         out.end(control)?;
@@ -696,10 +727,18 @@ pub fn start(
     interrupt: Arc<AtomicBool>,
     records_read: Arc<std::sync::atomic::AtomicU64>,
     sink: Arc<crate::sink::Sink>,
+    late_output: Option<Arc<crate::sink::Sink>>,
     linger: Duration,
 ) -> Result<(Reader, Stage1)> {
     let owned = input.kafka_partitions().to_vec();
-    let mut writer = Writer::open(topic, plan.clone(), dict.clone(), lateness_ms, &owned)?;
+    let mut writer = Writer::open(
+        topic,
+        plan.clone(),
+        dict.clone(),
+        lateness_ms,
+        &owned,
+        late_output,
+    )?;
     let writer_failed = Arc::new(AtomicBool::new(false));
     let reader = Reader::open(topic, &owned, &plan, dict, writer_failed.clone())?;
     let failed = writer_failed.clone();

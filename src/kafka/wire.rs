@@ -4,7 +4,7 @@
 //! after the block (the watermark marker). Strings travel as bytes: dictionary ids are one
 //! process's own.
 //!
-//! Layout (little-endian): `SQR1` (format and version), kind (`u8`: rows, end, done), source
+//! Layout (little-endian): `SQR1` (format and version), kind (`u8`: rows, end, done, idle), source
 //! partition (`i32`, the input topic's Kafka partition), maximum event time (`i64`,
 //! `i64::MIN`: none yet), row count (`u32`), column count (`u16`), then per column a tag
 //! (`u8`: absent, int, float, string, bool) and its values: 8 bytes per int or float, 1 per
@@ -39,6 +39,9 @@ pub enum Kind {
     End,
     /// The member that read the source partition has written and acknowledged its output.
     Done,
+    /// The source partition is idle (`--idle-timeout`): it stops holding the watermark back
+    /// until its next rows.
+    Idle,
 }
 
 /// A decoded message's header.
@@ -67,6 +70,7 @@ pub fn encode(
         Kind::Rows => 0,
         Kind::End => 1,
         Kind::Done => 2,
+        Kind::Idle => 3,
     });
     out.extend_from_slice(&source.to_le_bytes());
     out.extend_from_slice(&max_time.to_le_bytes());
@@ -127,6 +131,7 @@ pub fn header(msg: &[u8]) -> Result<Header, String> {
         0 => Kind::Rows,
         1 => Kind::End,
         2 => Kind::Done,
+        3 => Kind::Idle,
         k => return Err(format!("unknown message kind {k}")),
     };
     Ok(Header {

@@ -261,15 +261,21 @@ pub struct ShardSide {
 
 impl ShardSide {
     /// The watermark windows close on: the minimum over partitions that are not idle, once
-    /// every one of them has been seen.
+    /// every one of them has been seen; when every partition is idle, the furthest any has
+    /// reached (nothing holds it back: as Flink's watermark valve, so the result does not
+    /// depend on the order in which the partitions went idle).
     fn closing_watermark(&self, lateness: i64) -> Option<i64> {
-        let min = self
+        let active = self
             .part_max
             .iter()
             .zip(&self.part_idle)
             .filter(|(_, idle)| !**idle)
             .map(|(m, _)| *m)
-            .min()?;
+            .min();
+        let min = match active {
+            Some(m) => m,
+            None => self.part_max.iter().copied().max()?,
+        };
         (min != i64::MIN).then(|| min.saturating_sub(lateness))
     }
 
