@@ -796,3 +796,99 @@ fn kafka_group_repartition_idle_partitions_let_windows_close_live() {
     together.rows.extend(read_csv(&dir.join("b.csv")).rows);
     same_multiset(&expected, &together).unwrap();
 }
+
+/// A member killed mid-run (SIGKILL: no goodbye to the group) through the repartition topic:
+/// the other stops with an error instead of waiting forever or finishing with part of the
+/// results, and neither commits, so starting the group again reads everything again
+/// (at-least-once).
+#[test]
+fn kafka_group_repartition_member_killed_stops_the_other_and_nothing_is_committed() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-group-repartition-kill");
+    let topic = broker.url("by-trader");
+    fill_keyed(&topic, "40000");
+    let q = dir.join("q.sql");
+    std::fs::write(
+        &q,
+        "SELECT symbol, COUNT(*) AS n, window_start FROM market_data GROUP BY symbol \
+         WINDOW TUMBLING (trade_time, INTERVAL '100' MILLISECOND)",
+    )
+    .unwrap();
+    let member = |tag: &str| {
+        spawn(
+            &dir,
+            tag,
+            &[
+                "--query",
+                q.to_str().unwrap(),
+                "--input",
+                &topic,
+                "--bounded",
+                "--cores",
+                "1",
+                "--group",
+                "k",
+                "--members",
+                "2",
+                "--output",
+                dir.join(format!("{tag}.csv")).to_str().unwrap(),
+            ],
+        )
+    };
+    let mut a = member("a");
+    let mut b = member("b");
+    let start = Instant::now();
+    while !(stderr_of(&dir, "a").contains("re-keyed") && stderr_of(&dir, "b").contains("re-keyed"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "no group:\n{}\n{}",
+            stderr_of(&dir, "a"),
+            stderr_of(&dir, "b")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = b.kill();
+    let _ = b.wait();
+    let sa = wait(
+        &mut a,
+        Duration::from_secs(90),
+        "member a after b was killed",
+    );
+    let ea = stderr_of(&dir, "a");
+    assert!(!sa.success(), "a finished:\n{ea}");
+    assert!(
+        ea.contains("a member joined or left mid-run")
+            || ea.contains("a member has stopped or died"),
+        "{ea}"
+    );
+    // Nothing committed: the group starts over from the beginning.
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set(
+            "bootstrap.servers",
+            topic
+                .trim_start_matches("kafka://")
+                .split('/')
+                .next()
+                .unwrap(),
+        )
+        .set("group.id", "k")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition("by-trader", p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    for e in committed.elements() {
+        assert!(
+            !matches!(e.offset(), rdkafka::Offset::Offset(_)),
+            "partition {} committed at {:?}",
+            e.partition(),
+            e.offset()
+        );
+    }
+}

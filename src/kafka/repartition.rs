@@ -81,6 +81,9 @@ use std::time::{Duration, Instant};
 const MESSAGE_BYTES: usize = 512 * 1024;
 /// How long a member waits, after its own output, for every member to finish.
 const DONE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A bounded run's reader fails when no message arrives for this long while input partitions
+/// have not ended: their member has stopped or died.
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Whether a run of `members` group members needs the repartition topic: a keyed query over
 /// a topic not declared keyed by its key (`--keyed-by`).
@@ -514,6 +517,8 @@ pub struct Reader {
     interner: Interner,
     /// Raised when the writer stage fails: the reader stops too.
     writer_failed: Arc<AtomicBool>,
+    /// A bounded run: every input partition ends, so a long silence is a member gone.
+    bounded: bool,
 }
 
 /// The reader's end: its consumer, which goes on to wait for the other members' `Done`.
@@ -533,6 +538,7 @@ impl Reader {
         plan: &Plan,
         dict: Arc<Dict>,
         writer_failed: Arc<AtomicBool>,
+        bounded: bool,
     ) -> Result<Reader> {
         let url = topic.url.clone();
         let consumer = lookup_consumer("--group", &url, Some(&format!("{}-reader", url.topic)))?;
@@ -558,6 +564,7 @@ impl Reader {
             types,
             interner: Interner::new(dict),
             writer_failed,
+            bounded,
         })
     }
 
@@ -580,7 +587,18 @@ impl Reader {
         let mut done = vec![false; self.sources as usize];
         // A batch a marker without rows did not use.
         let mut spare: Option<Batch> = None;
+        let mut last_message = Instant::now();
+        let mut said_waiting = false;
         while open > 0 {
+            if control.stop_reading() && !said_waiting {
+                said_waiting = true;
+                eprintln!(
+                    "shardsql: stopped reading; the other members' records still flow to this \
+                     member through {} until they stop too (stop every member); a second \
+                     signal exits at once, committing nothing",
+                    self.url.display()
+                );
+            }
             if control.aborted() {
                 return Err(Error::Internal("stopped: the run failed".into()));
             }
@@ -591,8 +609,23 @@ impl Reader {
             }
             let m = match self.consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(m)) => m,
-                _ => continue,
+                _ => {
+                    if self.bounded && last_message.elapsed() > STALL_TIMEOUT {
+                        let waiting: Vec<u32> = (0..self.sources)
+                            .filter(|&p| (0..owned_n).any(|r| !ended[p as usize * owned_n + r]))
+                            .collect();
+                        return Err(Error::Kafka(format!(
+                            "{}: nothing from the members reading input partitions \
+                             {waiting:?} for {} s: a member has stopped or died; this member \
+                             stops too, without committing (start every member again)",
+                            self.url.display(),
+                            STALL_TIMEOUT.as_secs()
+                        )));
+                    }
+                    continue;
+                }
             };
+            last_message = Instant::now();
             let Ok(r) = self.owned.binary_search(&m.partition()) else {
                 continue;
             };
@@ -740,7 +773,14 @@ pub fn start(
         late_output,
     )?;
     let writer_failed = Arc::new(AtomicBool::new(false));
-    let reader = Reader::open(topic, &owned, &plan, dict, writer_failed.clone())?;
+    let reader = Reader::open(
+        topic,
+        &owned,
+        &plan,
+        dict,
+        writer_failed.clone(),
+        input.is_bounded(),
+    )?;
     let failed = writer_failed.clone();
     // The writer stops on a signal or a failed output, as a run's reader does.
     let control = Arc::new(Control {

@@ -297,7 +297,12 @@ pub fn run(
                     .name("shardsql-repart".into())
                     .spawn(move || {
                         let mut out = crate::source::kafka::Rings::new(rings, backs);
-                        input.run(&mut out, &control).map(ReaderEnd::Repartition)
+                        let end = input.run(&mut out, &control);
+                        if end.is_err() {
+                            // The cores wait for input that will not come: stop them.
+                            control.stop();
+                        }
+                        end.map(ReaderEnd::Repartition)
                     })
                     .map_err(|e| Error::io("cannot start the repartition reader thread", e))?,
             );
