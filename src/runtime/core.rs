@@ -65,6 +65,9 @@ pub enum SourceMsg {
     PartitionIdle(u32),
     /// Raw records for the core to parse itself (parallel parsing of a file).
     Chunk(crate::source::chunker::Chunk),
+    /// One Kafka partition's framed messages for the core to parse into that partition's
+    /// block (`source::kafka_chunk`).
+    KafkaChunk(crate::source::kafka_chunk::KafkaChunk),
     End,
 }
 
@@ -179,6 +182,18 @@ impl CoreReader {
                     b.clear();
                     match parser.read_block(&mut b, usize::MAX) {
                         Ok(_) => Read::Block(BlockRef::Owned(b), None),
+                        Err(e) => Read::Failed(e),
+                    }
+                }
+                Ok(SourceMsg::KafkaChunk(chunk)) => {
+                    let parser = parser.as_mut().expect("chunks are dealt with a parser");
+                    let mut b = spare
+                        .take()
+                        .unwrap_or_else(|| Batch::new(parser.schema(), BLOCK_ROWS));
+                    b.clear();
+                    let p = chunk.partition;
+                    match chunk.parse(parser, &mut b) {
+                        Ok(()) => Read::Block(BlockRef::Owned(b), Some(p)),
                         Err(e) => Read::Failed(e),
                     }
                 }

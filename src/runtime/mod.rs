@@ -256,8 +256,9 @@ pub fn run(
             core_readers
         }
         Input::Kafka(input) => {
-            // One reader thread polls the topic and deals blocks tagged with their Kafka
-            // partition (`source::kafka`).
+            // One reader thread polls the topic and deals chunks of framed messages tagged
+            // with their Kafka partition, which the cores parse (under `--on-error fail` the
+            // reader parses and deals blocks: `source::kafka_reader`).
             let mut rings = Vec::new();
             let mut backs = Vec::new();
             let mut core_readers = Vec::new();
@@ -269,7 +270,7 @@ pub fn run(
                 core_readers.push(CoreReader::Stream {
                     ring: c,
                     back: bp,
-                    parser: None,
+                    parser: input.core_parser().map(Box::new),
                     spare: None,
                 });
             }
@@ -395,8 +396,19 @@ pub fn run(
     if let Some(p) = parser {
         match p.join() {
             Ok(Ok(ReaderEnd::Kafka(done))) => {
-                report.malformed = done.malformed;
-                report.malformed_examples = done.examples;
+                // The reader's counts (`--on-error fail`) or the cores' (they parsed).
+                report.malformed =
+                    done.malformed + report.cores.iter().map(|c| c.malformed).sum::<u64>();
+                let mut examples = done.examples;
+                examples.extend(
+                    report
+                        .cores
+                        .iter()
+                        .flat_map(|c| c.malformed_examples.iter().cloned()),
+                );
+                examples.sort_by_key(crate::source::kafka_chunk::example_position);
+                examples.truncate(crate::source::text::EXAMPLES_KEPT);
+                report.malformed_examples = examples;
                 report.kafka_commit = done.committer;
             }
             Ok(Ok(ReaderEnd::Text(Some(reader)))) => {
