@@ -195,6 +195,8 @@ pub fn run(
 
     // Readers.
     let mut parser = None;
+    // The Kafka reader wakes the cores it deals to (`Control::wake`).
+    let kafka = matches!(input, Input::Kafka(_));
     let mut readers: Vec<CoreReader> = match input {
         Input::Generator(g) => (0..n)
             .map(|c| CoreReader::Generator {
@@ -305,6 +307,7 @@ pub fn run(
             cfg.fault,
         );
         core.rate = cfg.rate;
+        core.woken_by_reader = kafka;
         core.late = cfg
             .late_output
             .as_ref()
