@@ -59,8 +59,9 @@
 //! its own block numbers, is the next step when a topic outruns one poller.
 //!
 //! Threading: `KafkaInput` is built (and, with `--group`, joins its group) on the main thread
-//! and is moved to the reader thread, which alone touches it; `Committer`, holding the group
-//! member's consumer, goes back to the main thread.
+//! and is moved to the reader thread, which alone touches it; each core's chunk parser
+//! (`core_parser`) is built on the main thread and moved to its core; `Committer`, holding
+//! the group member's consumer, goes back to the main thread.
 
 use crate::data::{DataType, Dict, Field, Schema};
 use crate::error::{Error, Result};
