@@ -32,6 +32,9 @@ fn main() {
             ("enable.partition.eof", "false"),
             ("auto.offset.reset", "earliest"),
             ("group.id", "shardsql-ceiling"),
+            // As a bounded run's reader (`source::kafka`); with messages waiting it changes
+            // nothing.
+            ("fetch.wait.max.ms", "10"),
         ])
         .create()
         .expect("a consumer");

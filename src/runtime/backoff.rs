@@ -14,9 +14,19 @@ const SPIN_ROUNDS: u32 = 64;
 const YIELD_ROUNDS: u32 = 4096;
 const MAX_SLEEP: Duration = Duration::from_micros(1000);
 
-#[derive(Default)]
 pub struct Backoff {
     idle_rounds: u32,
+    /// Idle rounds before the first sleep.
+    yield_until: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            idle_rounds: 0,
+            yield_until: YIELD_ROUNDS,
+        }
+    }
 }
 
 /// What the caller should do next while idle.
@@ -27,6 +37,17 @@ pub enum Idle {
 }
 
 impl Backoff {
+    /// For a core whose every input wakes it when it parks (a Kafka-fed core: the reader
+    /// thread and the other cores call `Control::wake`): a short spin, a few yields, then
+    /// sleep. Yielding for milliseconds there only takes the CPU from the threads it waits
+    /// for (the reader, librdkafka, a local broker): measured, BENCHMARKS.md §11.
+    pub fn woken() -> Backoff {
+        Backoff {
+            idle_rounds: 0,
+            yield_until: 2 * SPIN_ROUNDS,
+        }
+    }
+
     pub fn reset(&mut self) {
         self.idle_rounds = 0;
     }
@@ -35,10 +56,10 @@ impl Backoff {
         self.idle_rounds = self.idle_rounds.saturating_add(1);
         if self.idle_rounds <= SPIN_ROUNDS {
             Idle::Spin
-        } else if self.idle_rounds <= YIELD_ROUNDS {
+        } else if self.idle_rounds <= self.yield_until {
             Idle::Yield
         } else {
-            let exp = (self.idle_rounds - YIELD_ROUNDS).min(5);
+            let exp = (self.idle_rounds - self.yield_until).min(5);
             Idle::Sleep((Duration::from_micros(20) * (1 << exp)).min(MAX_SLEEP))
         }
     }

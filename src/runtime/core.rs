@@ -69,6 +69,9 @@ pub enum SourceMsg {
     Judged(Batch, u32, i64),
     /// Raw records for the core to parse itself (parallel parsing of a file).
     Chunk(crate::source::chunker::Chunk),
+    /// One Kafka partition's framed messages for the core to parse into that partition's
+    /// block (`source::kafka_chunk`).
+    KafkaChunk(crate::source::kafka_chunk::KafkaChunk),
     End,
 }
 
@@ -189,6 +192,18 @@ impl CoreReader {
                     b.clear();
                     match parser.read_block(&mut b, usize::MAX) {
                         Ok(_) => Read::Block(BlockRef::Owned(b), None, None),
+                        Err(e) => Read::Failed(e),
+                    }
+                }
+                Ok(SourceMsg::KafkaChunk(chunk)) => {
+                    let parser = parser.as_mut().expect("chunks are dealt with a parser");
+                    let mut b = spare
+                        .take()
+                        .unwrap_or_else(|| Batch::new(parser.schema(), BLOCK_ROWS));
+                    b.clear();
+                    let p = chunk.partition;
+                    match chunk.parse(parser, &mut b) {
+                        Ok(()) => Read::Block(BlockRef::Owned(b), Some(p), None),
                         Err(e) => Read::Failed(e),
                     }
                 }
@@ -314,6 +329,9 @@ pub struct Core {
     pub fault: Option<Fault>,
     /// `--rate`: records per second over the whole run, shared by the readers.
     pub rate: Option<f64>,
+    /// The input's reader thread wakes this core when it deals to it (Kafka): idle, it parks
+    /// soon instead of yielding (`Backoff::woken`).
+    pub woken_by_reader: bool,
     /// EMIT FINAL aggregates: the reader's pre-aggregation, which sends partial states
     /// instead of records (None: records are routed).
     pub combiner: Option<crate::ops::aggregate::Aggregate>,
@@ -467,6 +485,7 @@ impl Core {
             control,
             fault,
             rate: None,
+            woken_by_reader: false,
             combiner: None,
             route_types,
             route_columns,
@@ -498,7 +517,11 @@ impl Core {
     {
         self.pending = (0..self.outbound.len()).map(|_| None).collect();
         let _ = self.control.threads[self.id].set(std::thread::current());
-        let mut backoff = Backoff::default();
+        let mut backoff = if self.woken_by_reader {
+            Backoff::woken()
+        } else {
+            Backoff::default()
+        };
         self.control.ready.fetch_add(1, Ordering::AcqRel);
         while !self.control.go.load(Ordering::Acquire) {
             if self.control.aborted() {
@@ -535,7 +558,7 @@ impl Core {
                     flushed = true;
                 }
                 match idle {
-                    Idle::Sleep(d) if self.shard.is_some() => self.park(d),
+                    Idle::Sleep(d) if self.shard.is_some() || self.woken_by_reader => self.park(d),
                     idle => wait(idle).await,
                 }
             }
@@ -584,7 +607,7 @@ impl Core {
         let ready = self.shard.as_ref().is_some_and(|s| {
             let r = (s.next_block % self.n_cores as u64) as usize;
             !s.inputs[r].is_empty()
-        });
+        }) || matches!(&self.reader, CoreReader::Stream { ring, .. } if !ring.is_empty());
         if !ready {
             std::thread::park_timeout(d);
         }

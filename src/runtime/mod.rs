@@ -229,6 +229,8 @@ pub fn run(
 
     // Readers.
     let mut parser = None;
+    // The Kafka reader wakes the cores it deals to (`Control::wake`).
+    let kafka = matches!(input, Input::Kafka(_));
     let mut readers: Vec<CoreReader> = match input {
         Input::Generator(g) => (0..n)
             .map(|c| CoreReader::Generator {
@@ -309,9 +311,16 @@ pub fn run(
             core_readers
         }
         Input::Kafka(input) => {
-            // One reader thread polls the topic and deals blocks tagged with their Kafka
-            // partition (`source::kafka`).
-            let (rings, backs, core_readers) = stream_rings(n);
+            // One reader thread polls the topic and deals chunks of framed messages tagged
+            // with their Kafka partition, which the cores parse (under `--on-error fail` the
+            // reader parses and deals blocks: `source::kafka_reader`).
+            let (rings, backs, mut core_readers) = stream_rings(n);
+            let parsing = input.core_parser().is_some();
+            for r in &mut core_readers {
+                if let CoreReader::Stream { parser, .. } = r {
+                    *parser = input.core_parser().map(Box::new);
+                }
+            }
             let control = control.clone();
             let linger = cfg.linger;
             parser = Some(
@@ -319,6 +328,9 @@ pub fn run(
                     .name("shardsql-kafka".into())
                     .spawn(move || {
                         let mut out = crate::source::kafka::Rings::new(rings, backs);
+                        if parsing {
+                            out = out.parsing_cores();
+                        }
                         input.run(&mut out, &control, linger).map(ReaderEnd::Kafka)
                     })
                     .map_err(|e| Error::io("cannot start the Kafka reader thread", e))?,
@@ -342,6 +354,7 @@ pub fn run(
             cfg.fault,
         );
         core.rate = cfg.rate;
+        core.woken_by_reader = kafka;
         core.late = cfg
             .late_output
             .as_ref()
@@ -438,8 +451,19 @@ pub fn run(
                 report.repartition_tail = Some(tail);
             }
             Ok(Ok(ReaderEnd::Kafka(done))) => {
-                report.malformed = done.malformed;
-                report.malformed_examples = done.examples;
+                // The reader's counts (`--on-error fail`) or the cores' (they parsed).
+                report.malformed =
+                    done.malformed + report.cores.iter().map(|c| c.malformed).sum::<u64>();
+                let mut examples = done.examples;
+                examples.extend(
+                    report
+                        .cores
+                        .iter()
+                        .flat_map(|c| c.malformed_examples.iter().cloned()),
+                );
+                examples.sort_by_key(crate::source::kafka_chunk::example_position);
+                examples.truncate(crate::source::text::EXAMPLES_KEPT);
+                report.malformed_examples = examples;
                 report.kafka_commit = done.committer;
             }
             Ok(Ok(ReaderEnd::Text(Some(reader)))) => {

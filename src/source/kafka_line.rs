@@ -109,12 +109,12 @@ impl LineFormat {
                 out.push(b',');
             }
         }
-        let at = out.len();
+        let mut at = out.len();
         out.extend_from_slice(value);
-        for b in &mut out[at..] {
-            if *b == b'\n' || *b == b'\r' {
-                *b = b' ';
-            }
+        // Values rarely hold a raw CR or LF: find them with memchr, not byte by byte.
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', &out[at..]) {
+            out[at + i] = b' ';
+            at += i + 1;
         }
         out.push(b'\n');
     }

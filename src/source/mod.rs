@@ -8,6 +8,7 @@ pub mod generator;
 mod json;
 mod json_fast;
 pub mod kafka;
+pub mod kafka_chunk;
 pub mod kafka_group;
 mod kafka_line;
 pub mod live;
