@@ -2,7 +2,10 @@
 //!
 //! The partitions read are the topic's, or with `--group NAME --members N` this member's share
 //! of them (`source::kafka_group`: the group protocol, fixed membership, `--keyed-by`); the
-//! run's source partitions are the ones read, numbered 0.. in Kafka partition order.
+//! run's source partitions are the ones read, numbered 0.. in Kafka partition order. What the
+//! reader produces goes to a `BlockOut`: the cores' rings (`Rings`), or, when the members
+//! re-key a query through `<group>-repartition`, that topic's writer
+//! (`kafka::repartition::Writer`), whose run reads the repartition topic instead.
 //!
 //! One reader thread owns the consumer (librdkafka's `BaseConsumer`, its partitions assigned
 //! explicitly at the offsets resolved here; its loop is `source::kafka_reader`). It polls
