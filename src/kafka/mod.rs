@@ -18,8 +18,9 @@
 //! and `enable.idempotence=true` (the at-least-once guarantee relies on them: override them
 //! only knowingly); on the consumer `enable.auto.commit=false` (offsets are committed by
 //! shardsql after the results are written) and `enable.partition.eof=true`; on a reading
-//! consumer also `partition.assignment.strategy=range`, `session.timeout.ms=10000` and
-//! `heartbeat.interval.ms=2000` (`--group`: see `source::kafka_group`).
+//! consumer also `partition.assignment.strategy=range`, `session.timeout.ms=10000`,
+//! `heartbeat.interval.ms=2000` and `max.poll.interval.ms=86400000` (`--group`: see
+//! `source::kafka_group`).
 //! The build has no TLS, SASL or compression codecs other than the built-in lz4/snappy.
 
 pub mod producer;

@@ -733,6 +733,11 @@ fn reading_config(url: &KafkaUrl, group: Option<&str>, bounded: bool) -> rdkafka
         // 0.6 also holds a new group's first join for half the session timeout.
         ("session.timeout.ms", "10000"),
         ("heartbeat.interval.ms", "2000"),
+        // A member stops polling its input once it has read it (its offsets wait for the
+        // output, and with a repartition topic for the other members): it must stay in the
+        // group meanwhile, not leave after librdkafka's default 5 min without a poll. A
+        // member that dies is still noticed by the session timeout.
+        ("max.poll.interval.ms", "86400000"),
     ];
     if bounded {
         defaults.push(("fetch.wait.max.ms", "10"));
