@@ -63,6 +63,8 @@ fn main() {
     let linger = env("LINGER", "5");
     let address = url.strip_prefix("kafka://").expect("a kafka:// address");
     let (broker, topic) = address.split_once('/').expect("kafka://HOST:PORT/TOPIC");
+    // The reader's librdkafka properties (`?fetch.wait.max.ms=…`) are not the topic's name.
+    let topic = topic.split('?').next().unwrap_or(topic);
 
     let mut child = Command::new(&bin)
         .args(["--query", &query, "--input", &url, "--cores", &cores])

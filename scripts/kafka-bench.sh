@@ -22,7 +22,7 @@ cargo bench --bench kafka_ceiling --no-run --quiet 2>/dev/null
 port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 log=$(mktemp)
 "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-  --storage-engine memory://tansu/ --silent 2>"$log" &
+  --storage-engine memory://tansu/ --silent >"$log" 2>&1 &
 broker=$!
 stats=$(mktemp)
 trap 'kill $broker 2>/dev/null; rm -f "$log" "$stats"' EXIT

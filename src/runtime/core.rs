@@ -330,7 +330,9 @@ pub struct Core {
     /// `--rate`: records per second over the whole run, shared by the readers.
     pub rate: Option<f64>,
     /// The input's reader thread wakes this core when it deals to it (Kafka): idle, it parks
-    /// soon instead of yielding (`Backoff::woken`).
+    /// soon instead of yielding (`Backoff::woken`). Nothing wakes a core waiting for room in
+    /// a full outbound ring: it sleeps its timer (40 µs growing to 640 µs), as any core did
+    /// after its yields.
     pub woken_by_reader: bool,
     /// EMIT FINAL aggregates: the reader's pre-aggregation, which sends partial states
     /// instead of records (None: records are routed).
