@@ -49,6 +49,32 @@ fn wait(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitSta
     }
 }
 
+/// Rows (headers excluded) in the CSV outputs `dir/<tag>.csv` of `tags`, together.
+fn rows_written(dir: &Path, tags: &[&str]) -> usize {
+    tags.iter()
+        .map(|t| {
+            std::fs::read_to_string(dir.join(format!("{t}.csv")))
+                .map(|s| s.lines().count().saturating_sub(1))
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Sends SIGINT to every member; each must stop within a minute with status 130.
+fn interrupt_all<const N: usize>(dir: &Path, members: [(&mut Child, &str); N]) {
+    for (c, _) in &members {
+        let sent = Command::new("kill")
+            .args(["-INT", &c.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+    for (c, tag) in members {
+        let s = wait(c, Duration::from_secs(60), tag);
+        assert_eq!(s.code(), Some(130), "{tag}:\n{}", stderr_of(dir, tag));
+    }
+}
+
 /// Writes `records` generated records (JSON) into `topic`, created with 4 partitions.
 fn gen_into(topic: &str, records: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_shardsql"))
@@ -632,16 +658,7 @@ fn kafka_group_repartition_continuous_members_emit_live_stop_on_sigint_and_commi
     let mut a = member("a");
     let mut b = member("b");
     // One changelog row per record, over both members' outputs (each with a header).
-    let rows = || {
-        ["a", "b"]
-            .iter()
-            .map(|t| {
-                std::fs::read_to_string(dir.join(format!("{t}.csv")))
-                    .map(|s| s.lines().count().saturating_sub(1))
-                    .unwrap_or(0)
-            })
-            .sum::<usize>()
-    };
+    let rows = || rows_written(&dir, &["a", "b"]);
     let wait_for = |n: usize| {
         let start = Instant::now();
         while rows() < n {
@@ -658,17 +675,7 @@ fn kafka_group_repartition_continuous_members_emit_live_stop_on_sigint_and_commi
     wait_for(200);
     fill("50", "2");
     wait_for(250);
-    for c in [&a, &b] {
-        let sent = Command::new("kill")
-            .args(["-INT", &c.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    }
-    for (c, tag) in [(&mut a, "a"), (&mut b, "b")] {
-        let s = wait(c, Duration::from_secs(60), tag);
-        assert_eq!(s.code(), Some(130), "{tag}:\n{}", stderr_of(&dir, tag));
-    }
+    interrupt_all(&dir, [(&mut a, "a"), (&mut b, "b")]);
     assert_eq!(rows(), 250);
     let last = |t: &str| {
         let mut last: std::collections::BTreeMap<String, u64> = Default::default();
@@ -759,16 +766,7 @@ fn kafka_group_repartition_idle_partitions_let_windows_close_live() {
     };
     let mut a = member("a");
     let mut b = member("b");
-    let rows = || {
-        ["a", "b"]
-            .iter()
-            .map(|t| {
-                std::fs::read_to_string(dir.join(format!("{t}.csv")))
-                    .map(|s| s.lines().count().saturating_sub(1))
-                    .unwrap_or(0)
-            })
-            .sum::<usize>()
-    };
+    let rows = || rows_written(&dir, &["a", "b"]);
     // Every window but the last closes before any signal (the last waits for later times).
     let start = Instant::now();
     while rows() + 10 < expected.rows.len() {
@@ -782,16 +780,7 @@ fn kafka_group_repartition_idle_partitions_let_windows_close_live() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    for c in [&a, &b] {
-        Command::new("kill")
-            .args(["-INT", &c.id().to_string()])
-            .status()
-            .unwrap();
-    }
-    for (c, tag) in [(&mut a, "a"), (&mut b, "b")] {
-        let s = wait(c, Duration::from_secs(60), tag);
-        assert_eq!(s.code(), Some(130), "{tag}:\n{}", stderr_of(&dir, tag));
-    }
+    interrupt_all(&dir, [(&mut a, "a"), (&mut b, "b")]);
     let mut together = read_csv(&dir.join("a.csv"));
     together.rows.extend(read_csv(&dir.join("b.csv")).rows);
     same_multiset(&expected, &together).unwrap();

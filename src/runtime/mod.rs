@@ -130,10 +130,12 @@ enum ReaderEnd {
 }
 
 /// The rings a reader thread deals source messages on, one per core, with their return rings,
-/// and the cores' ends of them.
+/// and the cores' ends of them, each core with the parser `parser` gives it (cores that parse
+/// the chunks dealt them).
 #[allow(clippy::type_complexity)]
 fn stream_rings(
     n: usize,
+    mut parser: impl FnMut() -> Option<Box<TextReader>>,
 ) -> (
     Vec<rtrb::Producer<SourceMsg>>,
     Vec<rtrb::Consumer<Batch>>,
@@ -150,7 +152,7 @@ fn stream_rings(
         core_readers.push(CoreReader::Stream {
             ring: c,
             back: bp,
-            parser: None,
+            parser: parser(),
             spare: None,
         });
     }
@@ -259,21 +261,8 @@ pub fn run(
                 && !reader.fails_on_error()
                 && reader.path() != "-"
                 && std::fs::metadata(reader.path()).is_ok_and(|m| m.is_file());
-            let mut rings = Vec::new();
-            let mut backs = Vec::new();
-            let mut core_readers = Vec::new();
-            for _ in 0..n {
-                let (p, c) = rtrb::RingBuffer::new(RING_SLOTS);
-                let (bp, bc) = rtrb::RingBuffer::new(RING_SLOTS + 4);
-                rings.push(p);
-                backs.push(bc);
-                core_readers.push(CoreReader::Stream {
-                    ring: c,
-                    back: bp,
-                    parser: chunked.then(|| Box::new(reader.chunk_parser())),
-                    spare: None,
-                });
-            }
+            let (rings, backs, core_readers) =
+                stream_rings(n, || chunked.then(|| Box::new(reader.chunk_parser())));
             let control = control.clone();
             let linger = cfg.linger;
             parser = Some(
@@ -292,7 +281,7 @@ pub fn run(
             core_readers
         }
         Input::Repartition(input) => {
-            let (rings, backs, core_readers) = stream_rings(n);
+            let (rings, backs, core_readers) = stream_rings(n, || None);
             let control = control.clone();
             parser = Some(
                 std::thread::Builder::new()
@@ -314,13 +303,9 @@ pub fn run(
             // One reader thread polls the topic and deals chunks of framed messages tagged
             // with their Kafka partition, which the cores parse (under `--on-error fail` the
             // reader parses and deals blocks: `source::kafka_reader`).
-            let (rings, backs, mut core_readers) = stream_rings(n);
             let parsing = input.core_parser().is_some();
-            for r in &mut core_readers {
-                if let CoreReader::Stream { parser, .. } = r {
-                    *parser = input.core_parser().map(Box::new);
-                }
-            }
+            let (rings, backs, core_readers) =
+                stream_rings(n, || input.core_parser().map(Box::new));
             let control = control.clone();
             let linger = cfg.linger;
             parser = Some(

@@ -257,7 +257,7 @@ impl KafkaInput {
         out.chunk(chunk, control)
     }
 
-    /// Parses partition `p`'s pending messages into a block and hands it to `out`.
+    /// Parses partition `p`'s pending messages (some) into a block and hands it to `out`.
     fn cut(
         &mut self,
         p: usize,
@@ -265,9 +265,6 @@ impl KafkaInput {
         out: &mut impl BlockOut,
         control: &Control,
     ) -> Result<()> {
-        if pend.offsets.is_empty() {
-            return Ok(());
-        }
         let mut b = out.batch(self.parser.schema());
         b.clear();
         let bytes = std::mem::take(&mut pend.bytes);
