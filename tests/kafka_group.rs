@@ -60,6 +60,34 @@ fn rows_written(dir: &Path, tags: &[&str]) -> usize {
         .sum()
 }
 
+/// The offsets `group` has committed for partitions 0..`partitions` of the topic `url`
+/// (`None`: nothing committed), asked without joining the group (Tansu 0.6 does not always
+/// let a group form again soon after its members left).
+fn committed_offsets(url: &str, group: &str, partitions: i32) -> Vec<Option<i64>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let (brokers, topic) = url.trim_start_matches("kafka://").split_once('/').unwrap();
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Sends SIGINT to every member; each must stop within a minute with status 130.
 fn interrupt_all<const N: usize>(dir: &Path, members: [(&mut Child, &str); N]) {
     for (c, _) in &members {
@@ -689,36 +717,11 @@ fn kafka_group_repartition_continuous_members_emit_live_stop_on_sigint_and_commi
     assert_eq!(la.values().chain(lb.values()).sum::<u64>(), 250);
 
     // Both members committed what they read: the group's offsets cover all 250 messages.
-    // (Asked without joining: Tansu 0.6 does not always let a group form again soon after
-    // its members left.)
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set(
-            "bootstrap.servers",
-            topic
-                .trim_start_matches("kafka://")
-                .split('/')
-                .next()
-                .unwrap(),
-        )
-        .set("group.id", "live")
-        .create()
-        .unwrap();
-    let name = topic.rsplit('/').next().unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in 0..4 {
-        tpl.add_partition(name, p);
-    }
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .unwrap();
+    let committed = committed_offsets(&topic, "live", 4);
     let total: i64 = committed
-        .elements()
         .iter()
-        .map(|e| match e.offset() {
-            rdkafka::Offset::Offset(o) => o,
-            other => panic!("partition {}: {other:?}", e.partition()),
-        })
+        .enumerate()
+        .map(|(p, o)| o.unwrap_or_else(|| panic!("partition {p}: no committed offset")))
         .sum();
     assert_eq!(total, 250);
 }
@@ -852,32 +855,7 @@ fn kafka_group_repartition_member_killed_stops_the_other_and_nothing_is_committe
         "{ea}"
     );
     // Nothing committed: the group starts over from the beginning.
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set(
-            "bootstrap.servers",
-            topic
-                .trim_start_matches("kafka://")
-                .split('/')
-                .next()
-                .unwrap(),
-        )
-        .set("group.id", "k")
-        .create()
-        .unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in 0..4 {
-        tpl.add_partition("by-trader", p);
-    }
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .unwrap();
-    for e in committed.elements() {
-        assert!(
-            !matches!(e.offset(), rdkafka::Offset::Offset(_)),
-            "partition {} committed at {:?}",
-            e.partition(),
-            e.offset()
-        );
+    for (p, o) in committed_offsets(&topic, "k", 4).iter().enumerate() {
+        assert_eq!(*o, None, "partition {p} committed");
     }
 }
