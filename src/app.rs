@@ -279,6 +279,10 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let mut preload_malformed = None;
     let mut stage1 = None;
+    let lateness_ms = args
+        .allowed_lateness
+        .or(plan.allowed_lateness_ms)
+        .unwrap_or(0);
     let input = match (source, args.preload) {
         (Source::Gen(g), true) => Input::Preloaded(Arc::new(source::preload_generator(&g))),
         (Source::Gen(g), false) => Input::Generator(Arc::new(g)),
@@ -291,16 +295,12 @@ fn run(args: RunArgs) -> Result<()> {
         (Source::Kafka(k), _) => match &repartition {
             None => Input::Kafka(k),
             Some(topic) => {
-                let lateness = args
-                    .allowed_lateness
-                    .or(plan.allowed_lateness_ms)
-                    .unwrap_or(0);
                 let (input, writer) = crate::kafka::repartition::start(
                     topic,
                     *k,
                     Arc::new(plan.clone()),
                     dict.clone(),
-                    lateness,
+                    lateness_ms,
                     signals.stop.clone(),
                     so_far.records_read.clone(),
                     sink.clone(),
@@ -322,10 +322,7 @@ fn run(args: RunArgs) -> Result<()> {
         cores: args.cores as usize,
         lock_per: args.lock_per,
         runtime: args.runtime,
-        lateness_ms: args
-            .allowed_lateness
-            .or(plan.allowed_lateness_ms)
-            .unwrap_or(0),
+        lateness_ms,
         partitions: source_partitions,
         late_output,
         fault: args.inject_fault,

@@ -122,6 +122,15 @@ enum Read {
     Failed(crate::error::Error),
 }
 
+/// An empty batch for a core's parser to parse a chunk into: the spare one, or a new one.
+fn block_batch(spare: &mut Option<Batch>, parser: &crate::source::text::TextReader) -> Batch {
+    let mut b = spare
+        .take()
+        .unwrap_or_else(|| Batch::new(parser.schema(), BLOCK_ROWS));
+    b.clear();
+    b
+}
+
 enum BlockRef {
     Owned(Batch),
     Shared(Arc<Vec<Batch>>, usize),
@@ -186,10 +195,7 @@ impl CoreReader {
                 Ok(SourceMsg::Chunk(chunk)) => {
                     let parser = parser.as_mut().expect("chunks are dealt with a parser");
                     parser.load_chunk(chunk.bytes, chunk.first_line);
-                    let mut b = spare
-                        .take()
-                        .unwrap_or_else(|| Batch::new(parser.schema(), BLOCK_ROWS));
-                    b.clear();
+                    let mut b = block_batch(spare, parser);
                     match parser.read_block(&mut b, usize::MAX) {
                         Ok(_) => Read::Block(BlockRef::Owned(b), None, None),
                         Err(e) => Read::Failed(e),
@@ -197,10 +203,7 @@ impl CoreReader {
                 }
                 Ok(SourceMsg::KafkaChunk(chunk)) => {
                     let parser = parser.as_mut().expect("chunks are dealt with a parser");
-                    let mut b = spare
-                        .take()
-                        .unwrap_or_else(|| Batch::new(parser.schema(), BLOCK_ROWS));
-                    b.clear();
+                    let mut b = block_batch(spare, parser);
                     let p = chunk.partition;
                     match chunk.parse(parser, &mut b) {
                         Ok(()) => Read::Block(BlockRef::Owned(b), Some(p), None),
