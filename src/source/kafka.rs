@@ -429,14 +429,14 @@ impl KafkaInput {
         let Some(group) = self.group.clone() else {
             return self.assign();
         };
-        let (consumer, share) = kafka_group::join(
+        let (consumer, share, rebalances_seen) = kafka_group::join(
             &self.url,
             &group,
             members,
             self.topic_partitions,
             reading_config(&self.url, Some(&group), self.is_bounded()),
         )?;
-        self.rebalances_seen = consumer.context().changes();
+        self.rebalances_seen = rebalances_seen;
         self.consumer = consumer;
         let keep: Vec<usize> = share
             .iter()

@@ -59,6 +59,10 @@ pub struct GroupContext {
     changes: AtomicU32,
     /// The latest assignment, sorted; `None` after a revocation (or before the first).
     assigned: Mutex<Option<Vec<i32>>>,
+    /// Every assignment while joining, with the `changes` count just after it: a share can
+    /// be followed within one poll by the next rebalance (a bounded member with nothing to
+    /// read joins, finishes and leaves at once), and `join` must still see it.
+    joining: Mutex<Vec<(u32, Vec<i32>)>>,
     /// A rebalance error librdkafka reported, for messages.
     failed: Mutex<Option<String>>,
 }
@@ -77,6 +81,11 @@ impl ConsumerContext for GroupContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let mut parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 parts.sort_unstable();
+                let change = self.changes.load(Ordering::Acquire) + 1;
+                let mut joining = self.joining.lock().unwrap_or_else(|e| e.into_inner());
+                if joining.len() < 1024 {
+                    joining.push((change, parts.clone()));
+                }
                 *assigned = Some(parts);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
@@ -131,14 +140,15 @@ pub fn check_group_name(group: &str) -> Result<()> {
 
 /// Joins `group` as one of `members` members and waits for this member's share of the
 /// topic's `partitions` partitions (module doc). Returns the member's consumer (nothing
-/// assigned yet) and its partitions, sorted.
+/// assigned yet), its partitions, sorted, and the rebalance count at which the group gave
+/// them (a later rebalance is the reader's to judge: `finished_elsewhere`).
 pub fn join(
     url: &KafkaUrl,
     group: &str,
     members: u32,
     partitions: u32,
     config: rdkafka::ClientConfig,
-) -> Result<(Reader, Vec<i32>)> {
+) -> Result<(Reader, Vec<i32>, u32)> {
     let flag = "--input";
     check_group_name(group)?;
     if members == 0 {
@@ -182,7 +192,8 @@ pub fn join(
         if let Some(e) = ctx.failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
             last_error = Some(e);
         }
-        if let Some(parts) = ctx.assigned() {
+        let seen = std::mem::take(&mut *ctx.joining.lock().unwrap_or_else(|e| e.into_inner()));
+        for (change, parts) in seen {
             let n = parts.len() as u32;
             if n < low {
                 return Err(Error::Kafka(format!(
@@ -194,7 +205,7 @@ pub fn join(
                 )));
             }
             if n <= high {
-                return Ok((consumer, parts));
+                return Ok((consumer, parts, change));
             }
             last = Some(parts);
         }
