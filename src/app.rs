@@ -219,6 +219,23 @@ fn run(args: RunArgs) -> Result<()> {
     plan.string_literals().iter().for_each(|s| {
         literals.intern(s);
     });
+    let lateness_ms = args
+        .allowed_lateness
+        .or(plan.allowed_lateness_ms)
+        .unwrap_or(0);
+    let (checkpoint, restored) = checkpoints(
+        &args,
+        &plan,
+        &sql_text,
+        &schema,
+        lateness_ms,
+        source_partitions,
+        matches!(&source, Source::Text(r) if r.is_live()),
+    )?;
+    let resume_at = |target: &str, len: Option<u64>| match target {
+        "-" | "null" => None,
+        _ => len,
+    };
     let sink = if crate::kafka::is_kafka(&args.output) {
         let url = crate::kafka::KafkaUrl::parse("--output", &args.output)?;
         let layout = crate::kafka::producer::layout_of(&plan, &dict)?;
@@ -238,7 +255,17 @@ fn run(args: RunArgs) -> Result<()> {
             },
         )?
     } else {
-        Sink::open(&args.output, &plan.output, dict.clone(), args.timestamps)?
+        Sink::open_at(
+            "--output",
+            &args.output,
+            &plan.output,
+            dict.clone(),
+            args.timestamps,
+            resume_at(
+                &args.output,
+                restored.as_ref().and_then(|r| r.manifest.output_bytes),
+            ),
+        )?
     };
     let _ = so_far.sink.set(sink.clone());
     let late_output = match &args.late_output {
@@ -260,12 +287,13 @@ fn run(args: RunArgs) -> Result<()> {
                     "--late-output {path} is also the --input or --output"
                 )));
             }
-            Some(Sink::open_for(
+            Some(Sink::open_at(
                 "--late-output",
                 path,
                 &plan.input,
                 dict.clone(),
                 args.timestamps,
+                resume_at(path, restored.as_ref().and_then(|r| r.manifest.late_bytes)),
             )?)
         }
         None => None,
@@ -279,10 +307,6 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let mut preload_malformed = None;
     let mut stage1 = None;
-    let lateness_ms = args
-        .allowed_lateness
-        .or(plan.allowed_lateness_ms)
-        .unwrap_or(0);
     let input = match (source, args.preload) {
         (Source::Gen(g), true) => Input::Preloaded(Arc::new(source::preload_generator(&g))),
         (Source::Gen(g), false) => Input::Generator(Arc::new(g)),
@@ -330,6 +354,8 @@ fn run(args: RunArgs) -> Result<()> {
         linger: std::time::Duration::from_millis(args.linger.max(0) as u64),
         interrupt: signals.stop.clone(),
         records_read: so_far.records_read.clone(),
+        checkpoint,
+        restored: restored.map(Arc::new),
     };
     let routing = describe_routing(&plan);
     let run = runtime::run(&cfg, Arc::new(plan), input, sink, dict);
@@ -387,6 +413,92 @@ fn run(args: RunArgs) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// `--checkpoint-dir`: refuses what checkpoints do not cover yet, and with `--resume` reads
+/// the latest checkpoint, checked against this run.
+fn checkpoints(
+    args: &RunArgs,
+    plan: &sql::Plan,
+    sql_text: &str,
+    schema: &Schema,
+    lateness_ms: i64,
+    partitions: u32,
+    live: bool,
+) -> Result<(
+    Option<crate::checkpoint::CheckpointConfig>,
+    Option<crate::checkpoint::Restored>,
+)> {
+    let Some(dir) = &args.checkpoint_dir else {
+        return Ok((None, None));
+    };
+    let refuse = |why: &str| {
+        Err(Error::Usage(format!(
+            "--checkpoint-dir: {why}; run without checkpoints"
+        )))
+    };
+    let input = args.input.as_deref();
+    if input.is_some_and(crate::kafka::is_kafka) || crate::kafka::is_kafka(&args.output) {
+        return refuse("Kafka input and output cannot be checkpointed yet");
+    }
+    if input == Some("-") || live {
+        return refuse(
+            "stdin, a pipe or a followed file cannot be read again from a checkpoint's \
+             position (checkpoint a regular file or the generator)",
+        );
+    }
+    if args.mode == runtime::Mode::Mutex {
+        return refuse("the mutex baseline cannot be checkpointed (use v1 or v2)");
+    }
+    if args.on_error == crate::cli::OnErrorArg::Fail {
+        return refuse("--on-error fail cannot be checkpointed yet");
+    }
+    crate::checkpoint::check_plan(plan)?;
+    if args.checkpoint_interval <= 0 {
+        return Err(Error::Usage(
+            "--checkpoint-interval must be more than 0 (e.g. 10s)".into(),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::io(
+            format!("--checkpoint-dir {}: cannot create it", dir.display()),
+            e,
+        )
+    })?;
+    let source = match input {
+        Some(path) => format!("input {path}"),
+        None => format!("generator {:?}", gen_config(&args.generator)),
+    };
+    let cfg = crate::checkpoint::CheckpointConfig {
+        dir: dir.clone(),
+        interval: std::time::Duration::from_millis(args.checkpoint_interval as u64),
+        fingerprint: crate::checkpoint::Fingerprint {
+            query: sql_text.to_string(),
+            schema: schema
+                .fields
+                .iter()
+                .map(|f| format!("{} {}", f.name, f.ty))
+                .collect::<Vec<_>>()
+                .join(", "),
+            options: format!(
+                "{source}; output {}; late output {}; allowed lateness {lateness_ms} ms; \
+                 partitions {partitions}; changelog {:?}",
+                args.output,
+                args.late_output.as_deref().unwrap_or("none"),
+                args.changelog
+            ),
+        },
+    };
+    let restored = crate::checkpoint::resume(&cfg, args.resume)?;
+    if let Some(r) = &restored {
+        eprintln!(
+            "resuming from checkpoint {} (input block {}, {} records read before it)",
+            r.path.display(),
+            r.manifest.position.block(),
+            crate::metrics::stats::group(r.manifest.counters.read + r.manifest.counters.malformed)
+        );
+    }
+    Ok((Some(cfg), restored))
 }
 
 /// The name of the built-in generator's stream: without `--input` the query must read it.

@@ -168,6 +168,19 @@ pub struct RunArgs {
     /// last emitted values).
     #[arg(long, value_enum, default_value_t = ChangelogArg::Upsert)]
     pub changelog: ChangelogArg,
+    /// Take checkpoints into this directory (`DIR/ckpt-<epoch>/`, the last 3 kept): the
+    /// state, the input position and the output length, so a run that dies can go on with
+    /// --resume. Output files are then exactly-once (cut back to the checkpoint on resume),
+    /// stdout at-least-once.
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// How often to take a checkpoint (e.g. 10s, 500ms).
+    #[arg(long, value_parser = parse_duration_ms, default_value = "10s")]
+    pub checkpoint_interval: i64,
+    /// Go on from the latest checkpoint in --checkpoint-dir (start fresh if there is none).
+    /// The query, input and options must be the same; --cores may differ.
+    #[arg(long, requires = "checkpoint_dir")]
+    pub resume: bool,
     #[command(flatten)]
     pub generator: GeneratorArgs,
     /// Testing only: inject a fault to prove the differential tests catch it.

@@ -37,6 +37,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod error;

@@ -46,6 +46,11 @@ pub struct Sink {
     dirty: AtomicBool,
     /// Rows handed to the writer so far.
     rows_written: AtomicU64,
+    /// Bytes handed to a file writer so far, its header and a resumed file's kept part
+    /// included (checkpoints record it); `None` when the target is not a file.
+    bytes: Option<AtomicU64>,
+    /// The file, for syncing it (checkpoints).
+    file: Option<std::fs::File>,
     schema: Schema,
     dict: Arc<Dict>,
     times: Timestamps,
@@ -75,19 +80,57 @@ impl Sink {
         dict: Arc<Dict>,
         times: Timestamps,
     ) -> Result<Arc<Sink>> {
+        Sink::open_at(flag, target, schema, dict, times, None)
+    }
+
+    /// `open_for`, or with `resume_at` a file cut back to that length (a checkpoint's) and
+    /// appended to, with no new header. stdout and `null` are opened as ever.
+    pub fn open_at(
+        flag: &'static str,
+        target: &str,
+        schema: &Schema,
+        dict: Arc<Dict>,
+        times: Timestamps,
+        resume_at: Option<u64>,
+    ) -> Result<Arc<Sink>> {
+        let mut kept = 0;
+        let mut synced = None;
         let (format, writer): (Option<Format>, Option<Box<dyn Write + Send>>) = match target {
             "null" => (None, None),
             "-" => (Some(Format::Csv), Some(Box::new(std::io::stdout()))),
             path => {
                 let format = format_of(flag, Path::new(path))?;
-                let file = std::fs::File::create(path)
-                    .map_err(|e| Error::io(format!("{flag} {path}: cannot create the file"), e))?;
+                let file = match resume_at {
+                    None => std::fs::File::create(path).map_err(|e| {
+                        Error::io(format!("{flag} {path}: cannot create the file"), e)
+                    })?,
+                    Some(len) => {
+                        let cannot = |e| Error::io(format!("{flag} {path}: cannot resume"), e);
+                        let f = std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(path)
+                            .map_err(cannot)?;
+                        let now = f.metadata().map_err(cannot)?.len();
+                        if now < len {
+                            return Err(Error::Usage(format!(
+                                "{flag} {path}: the checkpoint covers {len} bytes of it, but it                                  holds {now}: it was changed since; start fresh without --resume"
+                            )));
+                        }
+                        f.set_len(len).map_err(cannot)?;
+                        let mut f = f;
+                        std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).map_err(cannot)?;
+                        kept = len;
+                        f
+                    }
+                };
+                synced = file.try_clone().ok();
                 (
                     Some(format),
                     Some(Box::new(std::io::BufWriter::with_capacity(1 << 16, file))),
                 )
             }
         };
+        let is_file = synced.is_some();
         let sink = Sink {
             format,
             writer: Mutex::new(writer),
@@ -95,13 +138,15 @@ impl Sink {
             failed: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             rows_written: AtomicU64::new(0),
+            bytes: is_file.then(|| AtomicU64::new(kept)),
+            file: synced,
             schema: schema.clone(),
             dict,
             times,
             flag,
             kafka: None,
         };
-        if format == Some(Format::Csv) {
+        if format == Some(Format::Csv) && resume_at.is_none() {
             let mut header = Vec::new();
             for (i, name) in schema.names().enumerate() {
                 if i > 0 {
@@ -133,6 +178,8 @@ impl Sink {
             failed: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             rows_written: AtomicU64::new(0),
+            bytes: None,
+            file: None,
             schema: schema.clone(),
             dict,
             times,
@@ -144,6 +191,9 @@ impl Sink {
     fn write(&self, bytes: &[u8]) {
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         self.dirty.store(true, Ordering::Relaxed);
+        if let Some(b) = &self.bytes {
+            b.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
         if let Some(out) = w.as_mut()
             && let Err(e) = out.write_all(bytes)
         {
@@ -155,6 +205,22 @@ impl Sink {
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert(e);
         }
+    }
+
+    /// A file's length once what was handed to its writer is written (`None`: not a file).
+    pub fn bytes_written(&self) -> Option<u64> {
+        self.bytes.as_ref().map(|b| b.load(Ordering::Relaxed))
+    }
+
+    /// Writes what the writer buffers through to a file and syncs it to disk (checkpoints).
+    pub fn sync(&self) -> Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        self.dirty.store(true, Ordering::Relaxed);
+        self.flush();
+        file.sync_data()
+            .map_err(|e| Error::io(format!("{}: cannot sync the file", self.flag), e))
     }
 
     /// Rows handed to the writer so far.
@@ -255,6 +321,9 @@ pub struct ShardOutput {
     /// Rows encoded in `buf`.
     buf_rows: u64,
     pub rows: u64,
+    /// A checkpoint's epoch since whose cut this output keeps its rows in `buf` instead of
+    /// writing them (`checkpoint::barrier`), until the coordinator releases it.
+    pub hold: Option<u64>,
 }
 
 impl ShardOutput {
@@ -266,6 +335,7 @@ impl ShardOutput {
             key: Vec::new(),
             buf_rows: 0,
             rows: 0,
+            hold: None,
         }
     }
 
@@ -320,7 +390,7 @@ impl ShardOutput {
         self.sink.flush();
     }
 
-    /// Writes everything still buffered.
+    /// Writes everything still buffered (unless held).
     pub fn finish(&mut self) {
         self.flush_rows();
         if !self.buf.is_empty() {
@@ -328,7 +398,24 @@ impl ShardOutput {
         }
     }
 
+    /// A checkpoint's cut: writes everything so far, then holds what follows until `release`.
+    pub fn hold_from(&mut self, epoch: u64) {
+        self.finish();
+        self.hold = Some(epoch);
+    }
+
+    /// The checkpoint's lengths are recorded: writes what was held.
+    pub fn release(&mut self) {
+        self.hold = None;
+        if !self.buf.is_empty() {
+            self.write_buf();
+        }
+    }
+
     fn write_buf(&mut self) {
+        if self.hold.is_some() {
+            return;
+        }
         self.sink.write(&self.buf);
         self.sink
             .rows_written

@@ -61,7 +61,10 @@ impl Stats {
             report.cores.iter().map(f).sum::<u64>()
         };
         let up = report.upstream;
-        let records_in = up.map_or_else(|| sum(|c| c.read), |u| u.read) + report.malformed;
+        // A resumed run: the counters of what its checkpoint covered come first.
+        let base = report.restored.clone().unwrap_or_default();
+        let records_in =
+            up.map_or_else(|| sum(|c| c.read), |u| u.read) + report.malformed + base.read;
         let elapsed_s = report.elapsed.as_secs_f64();
         let shards = cfg.shards();
         let mut latency = Latency::default();
@@ -72,10 +75,12 @@ impl Stats {
         }
         Stats {
             records_in,
-            rows_out: sum(|c| c.rows_out),
-            late_dropped: sum(|c| c.late_dropped) + up.map_or(0, |u| u.late_dropped),
+            rows_out: sum(|c| c.rows_out) + base.rows_out,
+            late_dropped: sum(|c| c.late_dropped)
+                + up.map_or(0, |u| u.late_dropped)
+                + base.late_dropped,
             malformed: report.malformed,
-            filtered: sum(|c| c.filtered) + up.map_or(0, |u| u.filtered),
+            filtered: sum(|c| c.filtered) + up.map_or(0, |u| u.filtered) + base.filtered,
             elapsed_s,
             records_per_s: if elapsed_s > 0.0 {
                 records_in as f64 / elapsed_s
@@ -93,7 +98,9 @@ impl Stats {
                 .iter()
                 .map(|c| ShardLoad {
                     id: c.id,
-                    records: c.processed,
+                    // A resumed run's checkpoint covered records of the shards of the run
+                    // that took it: counted on the first shard, so the totals still balance.
+                    records: c.processed + if c.id == 0 { base.processed } else { 0 },
                 })
                 .collect(),
             malformed_examples: report.malformed_examples.clone(),
@@ -102,7 +109,13 @@ impl Stats {
             rate: cfg.rate,
             partitions: cfg.partitions,
             allowed_lateness_ms: cfg.lateness_ms,
-            max_disorder_ms: report.cores.iter().map(|c| c.max_lag_ms).max().unwrap_or(0),
+            max_disorder_ms: report
+                .cores
+                .iter()
+                .map(|c| c.max_lag_ms)
+                .max()
+                .unwrap_or(0)
+                .max(base.max_lag_ms),
             interrupted: report.interrupted,
             latency,
             window_latency,

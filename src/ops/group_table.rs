@@ -474,6 +474,78 @@ impl Acc {
         }
     }
 
+    /// The columns of this accumulator's checkpoint state (`snapshot`): the non-NULL count,
+    /// then the value state, a string MIN / MAX's value as a string (dictionary ids are one
+    /// process's own).
+    pub fn snapshot_types(&self) -> Vec<DataType> {
+        let mut t = vec![DataType::Int];
+        match self.kind {
+            Kind::CountStar | Kind::Count | Kind::Distinct => {}
+            Kind::Var { .. } => t.extend([DataType::Float, DataType::Float]),
+            _ if self.is_str => t.push(DataType::Str),
+            _ if self.int => t.push(DataType::Int),
+            _ => t.push(DataType::Float),
+        }
+        t
+    }
+
+    /// Appends group `g`'s exact state to `cols` (`snapshot_types`); returns the columns used.
+    pub fn snapshot(&self, g: usize, cols: &mut [Column]) -> usize {
+        if let (true, [Column::Int(n), Column::Str(v), ..]) = (self.is_str, &mut *cols) {
+            n.push(self.n[g]);
+            v.push(if self.n[g] == 0 {
+                crate::data::batch::NULL_STR
+            } else {
+                self.i[g] as u32
+            });
+            return 2;
+        }
+        self.emit_state(g, cols)
+    }
+
+    /// Sets group `g` (new, at identity) to the state at `cols[..][row]` (`snapshot`); returns
+    /// the columns used.
+    pub fn restore(&mut self, g: usize, cols: &[Column], row: usize) -> usize {
+        if self.is_str {
+            self.n[g] = cols[0].as_int()[row];
+            if self.n[g] > 0 {
+                self.i[g] = cols[1].as_str_ids()[row] as i64;
+            }
+            return 2;
+        }
+        if let Kind::Var { .. } = self.kind {
+            // Set, not merged: Chan's formula would round the mean.
+            self.n[g] = cols[0].as_int()[row];
+            self.f[g] = cols[1].as_float()[row];
+            self.m2[g] = cols[2].as_float()[row];
+            return 3;
+        }
+        self.merge_state(g, cols, row)
+    }
+
+    /// COUNT(DISTINCT): the type of the values its sets hold in a checkpoint (strings as
+    /// strings; every other value as its 64-bit key); `None` for other aggregates.
+    pub fn distinct_type(call: &AggCall) -> Option<DataType> {
+        (call.func == AggFunc::CountDistinct).then(|| match call.arg.as_ref().map(|a| a.ty()) {
+            Some(DataType::Str) => DataType::Str,
+            _ => DataType::Int,
+        })
+    }
+
+    /// COUNT(DISTINCT): group `g`'s set, as values of `distinct_type`, appended to `out`.
+    pub fn snapshot_distinct(&self, g: usize, out: &mut Column) {
+        match out {
+            Column::Str(v) => v.extend(self.sets[g].iter().map(|&k| k as u32)),
+            Column::Int(v) => v.extend(self.sets[g].iter().map(|&k| k as i64)),
+            _ => panic!("internal: a distinct set is kept as strings or integers"),
+        }
+    }
+
+    /// COUNT(DISTINCT): adds the value at `col[row]` to group `g`'s set.
+    pub fn restore_distinct(&mut self, g: usize, col: &Column, row: usize) {
+        self.sets[g].insert(col.key_at(row));
+    }
+
     /// Appends group `g`'s result to `out` (a column of the call's result type).
     #[inline]
     pub fn emit(&self, g: usize, out: &mut Column) {

@@ -13,7 +13,9 @@ pub mod project;
 pub mod rows_window;
 pub mod session;
 
-use crate::data::{Batch, Dict};
+use crate::checkpoint::state::StateWriter;
+use crate::data::{Batch, Dict, Interner};
+use crate::error::Result;
 use crate::sink::ShardOutput;
 use crate::sql::{Body, Plan};
 use std::ops::Range;
@@ -32,6 +34,18 @@ pub trait Operator: Send {
     fn expect_watermark(&mut self, _wm: i64, _owner: usize) {}
     /// End of input for `owner`: emit everything still open.
     fn finish(&mut self, owner: usize, out: &mut ShardOutput);
+    /// Checkpoints (`checkpoint`): appends the state of `owner`'s keys to `out` as tables of
+    /// rows whose key columns route them to an owner at any shard count.
+    fn snapshot(&self, owner: usize, out: &mut StateWriter);
+    /// Adds the keys of one snapshot section (any shard's, at any shard count) that belong to
+    /// `owner` of `shards` to this operator's state.
+    fn restore(
+        &mut self,
+        section: &[u8],
+        owner: usize,
+        shards: usize,
+        interner: &mut Interner,
+    ) -> Result<()>;
     /// Merges pre-aggregated partial rows (EMIT FINAL aggregates only); returns (records
     /// merged, records dropped late).
     fn merge_partials(

@@ -130,6 +130,19 @@ pub fn having_mask(plan: &crate::sql::AggregatePlan, group_rows: &Batch, dict: &
 }
 
 impl Operator for Project {
+    /// Stateless: nothing to keep.
+    fn snapshot(&self, _owner: usize, _out: &mut crate::checkpoint::state::StateWriter) {}
+
+    fn restore(
+        &mut self,
+        _section: &[u8],
+        _owner: usize,
+        _shards: usize,
+        _interner: &mut crate::data::Interner,
+    ) -> crate::error::Result<()> {
+        Ok(())
+    }
+
     fn process(&mut self, batch: &Batch, rows: Range<usize>, _owner: usize, out: &mut ShardOutput) {
         project_into(&self.exprs, None, batch, rows, &self.dict, &mut out.batch);
         out.flush_if_full();

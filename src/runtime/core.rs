@@ -358,8 +358,21 @@ pub struct Core {
     /// Routes a block's rows to their owner shards (made once the shard count is known).
     partitioner: Option<Partitioner>,
     scratch: Batch,
-    /// `--late-output`: where this core writes the late records it drops.
+    /// `--late-output`: where this core writes the late records it drops as reader, and as
+    /// shard (two outputs: a checkpoint's cut holds each role's from its own crossing).
     pub late: Option<ShardOutput>,
+    pub shard_late: Option<ShardOutput>,
+    /// Checkpoints (`checkpoint::barrier`), and the epochs this core has published for and
+    /// crossed as reader and as shard; the epoch its outputs are held since (0: none).
+    pub barrier: Option<Arc<crate::checkpoint::barrier::Barrier>>,
+    published_epoch: u64,
+    reader_crossed: u64,
+    shard_crossed: u64,
+    held: u64,
+    /// Late records this core dropped as reader (the rest of `stats.late_dropped`, as shard).
+    reader_late: u64,
+    /// The input block a resumed run starts at (`--rate` paces from it).
+    pub first_block: u64,
     /// Hopping and session windows: each row's cutoff, the watermark from the rows before it
     /// in its block (`Plan::CUTOFF`), and the same for the selected rows.
     cutoffs: Column,
@@ -504,6 +517,14 @@ impl Core {
             partitioner: None,
             scratch,
             late: None,
+            shard_late: None,
+            barrier: None,
+            published_epoch: 0,
+            reader_crossed: 0,
+            shard_crossed: 0,
+            held: 0,
+            reader_late: 0,
+            first_block: 0,
             cutoffs: Column::Int(Vec::new()),
             selected_cutoffs: Vec::new(),
             stats: CoreStats {
@@ -511,6 +532,12 @@ impl Core {
                 ..CoreStats::default()
             },
         }
+    }
+
+    /// A resumed run: this core's first block is `block`, the run's is `first`.
+    pub fn start_at(&mut self, block: u64, first: u64) {
+        self.block_no = block;
+        self.first_block = first;
     }
 
     /// Runs until this core has read all its blocks and, as a shard, seen end of input.
@@ -539,6 +566,9 @@ impl Core {
         // busy run keeps its large writes.
         let mut flushed = false;
         loop {
+            if self.held != 0 {
+                self.release_held(false);
+            }
             let mut progress = self.reader_step();
             if self.shard.is_some() {
                 progress |= self.shard_step();
@@ -568,6 +598,9 @@ impl Core {
                 }
             }
         }
+        if self.held != 0 && !self.release_held(true) {
+            return Err(Aborted);
+        }
         if let Some((state, output)) = self.local.as_mut() {
             state.finish(self.id, output);
             output.finish();
@@ -576,7 +609,10 @@ impl Core {
         if let Some(s) = &self.shard {
             self.stats.rows_out = s.output.rows;
         }
-        if let Some(late) = self.late.as_mut() {
+        for late in [self.late.as_mut(), self.shard_late.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             late.finish();
         }
         if let CoreReader::Stream {
@@ -598,9 +634,147 @@ impl Core {
         if let Some((_, out)) = self.local.as_mut() {
             out.flush_idle();
         }
-        if let Some(late) = self.late.as_mut() {
+        for late in [self.late.as_mut(), self.shard_late.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             late.flush_idle();
         }
+    }
+
+    /// Checkpoints: writes the outputs held since a cut once the coordinator has recorded
+    /// the lengths (or abandoned the checkpoint). At the end of the run (`wait`) it waits for
+    /// that (the held rows belong after the recorded lengths); false if the run was aborted.
+    fn release_held(&mut self, wait: bool) -> bool {
+        let Some(b) = self.barrier.clone() else {
+            return true;
+        };
+        while !b.released(self.held) {
+            if !wait {
+                return true;
+            }
+            if self.control.aborted() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        self.held = 0;
+        if let Some(s) = self.shard.as_mut() {
+            s.output.release();
+        }
+        if let Some((_, out)) = self.local.as_mut() {
+            out.release();
+        }
+        for late in [self.late.as_mut(), self.shard_late.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            late.release();
+        }
+        true
+    }
+
+    /// Checkpoints, reader role: takes part in agreeing on epoch `e`'s cut, and crosses it
+    /// once this reader's next block is at or past it. Returns false while this reader must
+    /// wait for the cut (cores that read their own blocks).
+    fn reader_checkpoint(&mut self, b: &crate::checkpoint::barrier::Barrier, e: u64) -> bool {
+        if b.released(e) && b.abandoned.load(Ordering::Acquire) >= e {
+            self.reader_crossed = e;
+            return true;
+        }
+        let Some(cut) = b.publish(e, self.block_no, &mut self.published_epoch) else {
+            return self.exhausted;
+        };
+        if self.block_no >= cut {
+            self.cross_reader(b, e);
+        }
+        true
+    }
+
+    /// This reader has read all its blocks below epoch `e`'s cut: hands over its counters
+    /// (and a stateless plan's output position) and holds its outputs from here.
+    fn cross_reader(&mut self, b: &crate::checkpoint::barrier::Barrier, e: u64) {
+        self.reader_crossed = e;
+        let mut c = crate::checkpoint::Counters {
+            read: self.stats.read,
+            filtered: self.stats.filtered,
+            late_dropped: self.reader_late,
+            max_lag_ms: self.stats.max_lag_ms,
+            ..Default::default()
+        };
+        if let CoreReader::Stream {
+            parser: Some(p), ..
+        } = &self.reader
+        {
+            c.malformed = p.malformed;
+            c.malformed_examples = p
+                .examples
+                .iter()
+                .map(|m| (m.line, m.reason.clone()))
+                .collect();
+        }
+        if let Some((_, out)) = self.local.as_mut() {
+            // A stateless plan: its rows are this reader's.
+            c.processed = self.stats.processed;
+            out.hold_from(e);
+            c.rows_out = out.rows;
+            self.held = e;
+        }
+        if let Some(late) = self.late.as_mut() {
+            late.hold_from(e);
+            self.held = e;
+        }
+        b.arrive(|p| p.counters.add(&c));
+    }
+
+    /// Checkpoints, shard role: crosses epoch `e`'s cut once every block below it is
+    /// consumed: hands over the state, the watermark state and the counters, and holds the
+    /// outputs from here.
+    fn shard_checkpoint(&mut self) {
+        let Some(b) = self.barrier.clone() else {
+            return;
+        };
+        let Some(e) = b.pending(self.shard_crossed) else {
+            return;
+        };
+        if b.abandoned.load(Ordering::Acquire) >= e {
+            self.shard_crossed = e;
+            return;
+        }
+        let Some(cut) = b.final_cut(e) else {
+            return;
+        };
+        let Some(shard) = self.shard.as_mut() else {
+            return;
+        };
+        if shard.next_block < cut || shard.finished {
+            return;
+        }
+        self.shard_crossed = e;
+        let mut w = crate::checkpoint::state::StateWriter::new(&self.dict);
+        shard.state.snapshot(self.id, &mut w);
+        shard.output.hold_from(e);
+        if let Some(late) = self.shard_late.as_mut() {
+            late.hold_from(e);
+        }
+        self.held = e;
+        let c = crate::checkpoint::Counters {
+            processed: self.stats.processed,
+            late_dropped: self.stats.late_dropped - self.reader_late,
+            rows_out: shard.output.rows,
+            max_lag_ms: self.stats.max_lag_ms,
+            ..Default::default()
+        };
+        let id = self.id;
+        let (part_max, part_idle) = (shard.part_max.clone(), shard.part_idle.clone());
+        b.arrive(|p| {
+            p.counters.add(&c);
+            p.sections[id] = Some(w.bytes);
+            if id == 0 {
+                p.part_max = Some(part_max);
+                p.part_idle = Some(part_idle);
+            }
+        });
     }
 
     /// Parks this core for at most `d` unless its next input block has already arrived; a
@@ -663,6 +837,12 @@ impl Core {
         if !stream && !self.published && self.control.stop_reading() {
             self.publish();
         }
+        if let Some(b) = self.barrier.clone()
+            && let Some(e) = b.pending(self.reader_crossed)
+            && !self.reader_checkpoint(&b, e)
+        {
+            return progress; // waiting for the other readers to agree on the cut
+        }
         if self.pending.iter().any(Option::is_some) || self.exhausted {
             return progress;
         }
@@ -675,8 +855,10 @@ impl Core {
             }
         }
         if let (Some(rate), Some(start)) = (self.rate, self.control.start.get()) {
-            let due =
-                *start + Duration::from_secs_f64(self.block_no as f64 * BLOCK_ROWS as f64 / rate);
+            let due = *start
+                + Duration::from_secs_f64(
+                    (self.block_no - self.first_block) as f64 * BLOCK_ROWS as f64 / rate,
+                );
             if Instant::now() < due {
                 return progress;
             }
@@ -690,6 +872,9 @@ impl Core {
                 // Readers that have run out take part in a later graceful stop's cut too.
                 if !stream {
                     self.publish();
+                }
+                if let Some(b) = &self.barrier {
+                    b.ending.store(true, Ordering::Release);
                 }
                 progress |= self.end_input();
             }
@@ -913,6 +1098,7 @@ impl Core {
             keep
         });
         self.stats.late_dropped += (before - self.sel.len()) as u64;
+        self.reader_late += (before - self.sel.len()) as u64;
         if let Some(late) = self.late.as_mut()
             && !late_rows.is_empty()
         {
@@ -967,14 +1153,17 @@ impl Core {
         let lateness = self.lateness_ms;
         let partial = self.combiner.is_some();
         let cutoff_column = plan.cutoff_column();
-        let Some(shard) = self.shard.as_mut() else {
-            return false;
-        };
-        if shard.finished {
-            return false;
-        }
         let mut progress = false;
         for _ in 0..16 {
+            if self.barrier.is_some() {
+                self.shard_checkpoint();
+            }
+            let Some(shard) = self.shard.as_mut() else {
+                return false;
+            };
+            if shard.finished {
+                break;
+            }
             let r = (shard.next_block % n_cores) as usize;
             let msg = match shard.inputs[r].pop() {
                 Ok(m) => m,
@@ -1035,7 +1224,7 @@ impl Core {
                                     .extend((0..n as u32).filter(|&i| times[i as usize] >= open));
                                 self.shard_scratch.clear();
                                 self.shard_scratch.gather_from(&rows, &self.sel);
-                                if let Some(out) = self.late.as_mut() {
+                                if let Some(out) = self.shard_late.as_mut() {
                                     // The routed layout is the whole input (+ a cutoff column).
                                     let late_rows: Vec<u32> = (0..n as u32)
                                         .filter(|&i| times[i as usize] < open)

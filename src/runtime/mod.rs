@@ -80,6 +80,9 @@ pub struct RunConfig {
     pub interrupt: Arc<AtomicBool>,
     /// Records taken by the readers so far (added per block), for a report at any moment.
     pub records_read: Arc<std::sync::atomic::AtomicU64>,
+    /// `--checkpoint-dir`: take checkpoints, and the one this run resumes from.
+    pub checkpoint: Option<crate::checkpoint::CheckpointConfig>,
+    pub restored: Option<Arc<crate::checkpoint::Restored>>,
 }
 
 impl RunConfig {
@@ -119,6 +122,10 @@ pub struct RunReport {
     /// A group member's writer stage (`kafka::repartition`): the records it read, filtered
     /// and dropped as late (the run's own readers only saw what it passed on).
     pub upstream: Option<crate::kafka::repartition::Upstream>,
+    /// A resumed run: the counters of the input its checkpoint covered.
+    pub restored: Option<crate::checkpoint::Counters>,
+    /// Checkpoints written by this run.
+    pub checkpoints: u64,
 }
 
 /// What the input reader thread hands back.
@@ -229,6 +236,38 @@ pub fn run(
         _ => State::Owned(ops::build(&shard_plan, &dict)),
     };
 
+    // Checkpoints: the parts that cross each cut are the readers and the shards.
+    let dealt = matches!(&input, Input::Stream(_));
+    let first_epoch = cfg.restored.as_ref().map_or(1, |r| r.manifest.epoch + 1);
+    let barrier = cfg.checkpoint.as_ref().map(|_| {
+        let shards = if plan.routing == Routing::Local {
+            0
+        } else {
+            consumers
+        };
+        Arc::new(crate::checkpoint::barrier::Barrier::new(
+            n,
+            n + shards,
+            n,
+            first_epoch,
+            dealt,
+        ))
+    });
+    let first_block = cfg
+        .restored
+        .as_ref()
+        .map_or(0, |r| r.manifest.position.block());
+    let mut interner = crate::data::Interner::new(dict.clone());
+    let restore = |state: &mut State, owner: usize, interner: &mut crate::data::Interner| match &cfg
+        .restored
+    {
+        Some(r) => r
+            .sections
+            .iter()
+            .try_for_each(|s| state.restore(s, owner, consumers, interner)),
+        None => Ok(()),
+    };
+
     // Readers.
     let mut parser = None;
     // The Kafka reader wakes the cores it deals to (`Control::wake`).
@@ -237,7 +276,7 @@ pub fn run(
         Input::Generator(g) => (0..n)
             .map(|c| CoreReader::Generator {
                 generator: g.clone(),
-                next: c as u64,
+                next: first_block_of(c, n, first_block),
                 stride: n as u64,
                 spare: None,
             })
@@ -245,7 +284,7 @@ pub fn run(
         Input::Preloaded(blocks) => (0..n)
             .map(|c| CoreReader::Preloaded {
                 blocks: blocks.clone(),
-                next: c,
+                next: first_block_of(c, n, first_block) as usize,
                 stride: n,
             })
             .collect(),
@@ -256,7 +295,7 @@ pub fn run(
             // parallelism).
             // Under `--on-error fail` one parser reads in order, so the run stops at the
             // first malformed record, exactly as with one core.
-            let chunked = n > 1
+            let chunked = (n > 1 || cfg.checkpoint.is_some())
                 && !reader.is_live()
                 && !reader.fails_on_error()
                 && reader.path() != "-"
@@ -265,12 +304,15 @@ pub fn run(
                 stream_rings(n, || chunked.then(|| Box::new(reader.chunk_parser())));
             let control = control.clone();
             let linger = cfg.linger;
+            let barrier = barrier.clone();
+            let from = cfg.restored.as_ref().map(|r| r.manifest.position);
             parser = Some(
                 std::thread::Builder::new()
                     .name("shardsql-reader".into())
                     .spawn(move || {
                         if chunked {
-                            cut_input(&reader, rings, &control).map(|()| ReaderEnd::Text(None))
+                            cut_input(&reader, rings, &control, barrier.as_deref(), from)
+                                .map(|()| ReaderEnd::Text(None))
                         } else {
                             parse_input(reader, rings, backs, &control, linger)
                                 .map(|r| ReaderEnd::Text(Some(r)))
@@ -339,8 +381,14 @@ pub fn run(
             cfg.fault,
         );
         core.rate = cfg.rate;
+        core.start_at(first_block_of(id, n, first_block), first_block);
+        core.barrier = barrier.clone();
         core.woken_by_reader = kafka;
         core.late = cfg
+            .late_output
+            .as_ref()
+            .map(|s| ShardOutput::new(s.clone()));
+        core.shard_late = cfg
             .late_output
             .as_ref()
             .map(|s| ShardOutput::new(s.clone()));
@@ -365,14 +413,26 @@ pub fn run(
         if plan.routing == Routing::Local {
             core.local = Some((new_state(), ShardOutput::new(sink.clone())));
         } else if id < consumers {
+            let mut state = new_state();
+            if let Err(e) = restore(&mut state, id, &mut interner) {
+                control.stop();
+                start_error = Some(e);
+                break;
+            }
+            let parts = cfg.partitions.max(1) as usize;
+            let watermarks = cfg
+                .restored
+                .as_ref()
+                .map(|r| (&r.manifest.part_max, &r.manifest.part_idle))
+                .filter(|(m, i)| m.len() == parts && i.len() == parts);
             core.shard = Some(ShardSide {
                 inputs: from_reader.pop().expect("one input set per consumer"),
                 backs: back_to_reader.pop().expect("one return set per consumer"),
-                state: new_state(),
+                state,
                 output: ShardOutput::new(sink.clone()),
-                next_block: 0,
-                part_max: vec![i64::MIN; cfg.partitions.max(1) as usize],
-                part_idle: vec![false; cfg.partitions.max(1) as usize],
+                next_block: first_block,
+                part_max: watermarks.map_or_else(|| vec![i64::MIN; parts], |w| w.0.clone()),
+                part_idle: watermarks.map_or_else(|| vec![false; parts], |w| w.1.clone()),
                 finished: false,
             });
         }
@@ -392,6 +452,37 @@ pub fn run(
     let start = Instant::now();
     control.start.set(start).expect("the run starts once");
     control.go.store(true, Ordering::Release);
+    let checkpoints_done = Arc::new(AtomicBool::new(false));
+    let coordinator = match (&cfg.checkpoint, &barrier) {
+        (Some(c), Some(b)) if start_error.is_none() => {
+            let coordinator = crate::checkpoint::barrier::Coordinator {
+                barrier: b.clone(),
+                cfg: c.clone(),
+                sink: sink.clone(),
+                late: cfg.late_output.clone(),
+                done: checkpoints_done.clone(),
+                base: cfg
+                    .restored
+                    .as_ref()
+                    .map(|r| r.manifest.counters.clone())
+                    .unwrap_or_default(),
+            };
+            let control = control.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("shardsql-checkpoint".into())
+                    .spawn(move || {
+                        let r = coordinator.run();
+                        if let Err(e) = &r {
+                            control.fail(Error::Runtime(format!("checkpoint failed: {e}")));
+                        }
+                        r
+                    })
+                    .map_err(|e| Error::io("cannot start the checkpoint thread", e))?,
+            )
+        }
+        _ => None,
+    };
 
     let mut cores = Vec::new();
     let mut failure: Option<Error> = start_error;
@@ -407,6 +498,19 @@ pub fn run(
             }
         }
     }
+    checkpoints_done.store(true, Ordering::Release);
+    let checkpoints = match coordinator.map(|c| c.join()) {
+        Some(Ok(Ok(k))) => k,
+        Some(Ok(Err(e))) => {
+            failure.get_or_insert(e);
+            0
+        }
+        Some(Err(_)) => {
+            failure.get_or_insert(Error::Internal("the checkpoint thread panicked".into()));
+            0
+        }
+        None => 0,
+    };
     let end = cores
         .iter()
         .filter_map(|c| c.finished_at)
@@ -421,6 +525,8 @@ pub fn run(
         kafka_commit: None,
         repartition_tail: None,
         upstream: None,
+        restored: cfg.restored.as_ref().map(|r| r.manifest.counters.clone()),
+        checkpoints,
     };
     if failure.is_none() {
         failure = control.take_failure();
@@ -456,12 +562,20 @@ pub fn run(
                 report.malformed_examples = reader.examples.clone();
             }
             Ok(Ok(ReaderEnd::Text(None))) => {
-                // The cores parsed: their counts, and their first examples by line.
-                report.malformed = report.cores.iter().map(|c| c.malformed).sum();
+                // The cores parsed: their counts, and their first examples by line (a resumed
+                // run's checkpoint's first).
+                let base = report.restored.clone().unwrap_or_default();
+                report.malformed =
+                    report.cores.iter().map(|c| c.malformed).sum::<u64>() + base.malformed;
                 let mut examples: Vec<_> = report
                     .cores
                     .iter()
                     .flat_map(|c| c.malformed_examples.iter().cloned())
+                    .chain(
+                        base.malformed_examples
+                            .into_iter()
+                            .map(|(line, reason)| crate::source::text::Malformed { line, reason }),
+                    )
                     .collect();
                 examples.sort_by_key(|m| m.line);
                 examples.truncate(crate::source::text::EXAMPLES_KEPT);
@@ -602,31 +716,52 @@ pub(crate) fn push_source(
 
 /// The cutter thread of parallel parsing: cuts the file into chunks of `BLOCK_ROWS` records and
 /// deals chunk `b` (input block `b`) to core `b mod N`, which parses it.
+///
+/// Checkpoints: it decides each cut (`checkpoint::barrier`): its next chunk, at that chunk's
+/// byte offset and line. A resumed run starts at the checkpoint's (`from`).
 fn cut_input(
     reader: &TextReader,
     mut rings: Vec<rtrb::Producer<SourceMsg>>,
     control: &Control,
+    barrier: Option<&crate::checkpoint::barrier::Barrier>,
+    from: Option<crate::checkpoint::Position>,
 ) -> Result<()> {
     let n = rings.len();
     let path = reader.path();
     let mut file = crate::source::open::open_input(path)?;
-    let start = reader.data_start();
-    std::io::copy(&mut (&mut file).take(start.byte), &mut std::io::sink())
+    let (mut block, mut byte, line) = match from {
+        Some(crate::checkpoint::Position::File { block, byte, line }) => (block, byte, line),
+        _ => {
+            let start = reader.data_start();
+            (0, start.byte, start.line)
+        }
+    };
+    std::io::copy(&mut (&mut file).take(byte), &mut std::io::sink())
         .map_err(|e| Error::io(format!("--input {path}: read failed"), e))?;
     let csv = reader.format() == crate::sink::Format::Csv;
-    let mut block = 0usize;
     let mut backoff = backoff::Backoff::default();
     let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg| {
         push_source(ring, msg, &mut backoff, control)
     };
-    let cut = crate::source::chunker::cut(file, path, csv, start.line, BLOCK_ROWS, |chunk| {
+    let cut = crate::source::chunker::cut(file, path, csv, line, BLOCK_ROWS, |chunk| {
         if control.stop_reading() {
             return Ok(false); // graceful stop: end every core's input here
         }
-        push(&mut rings[block % n], SourceMsg::Chunk(chunk))?;
+        if let Some(b) = barrier {
+            b.dealing(block, byte, chunk.first_line);
+        }
+        byte += chunk.bytes.len() as u64;
+        push(
+            &mut rings[(block % n as u64) as usize],
+            SourceMsg::Chunk(chunk),
+        )?;
         block += 1;
         Ok(true)
     });
+    if let Some(b) = barrier {
+        // The end: a cut there resumes past the last record.
+        b.dealing(block, byte, 0);
+    }
     if let Err(e) = cut {
         control.stop();
         return Err(e);
@@ -694,4 +829,11 @@ fn parse_input(
         push(ring, SourceMsg::End)?;
     }
     Ok(reader)
+}
+
+/// The first input block at or after `first` that core `core` of `n` reads (block `b` is core
+/// `b mod n`'s).
+fn first_block_of(core: usize, n: usize, first: u64) -> u64 {
+    let n = n as u64;
+    first + (core as u64 + n - first % n) % n
 }

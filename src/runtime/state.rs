@@ -101,4 +101,26 @@ impl State {
             State::Shared { op, .. } => lock(op).finish(owner, out),
         }
     }
+
+    /// Checkpoints: `owner`'s state as a snapshot section.
+    pub fn snapshot(&self, owner: usize, out: &mut crate::checkpoint::state::StateWriter) {
+        match self {
+            State::Owned(op) => op.snapshot(owner, out),
+            State::Shared { op, .. } => lock(op).snapshot(owner, out),
+        }
+    }
+
+    /// Checkpoints: adds `owner`'s keys of a snapshot section to the state.
+    pub fn restore(
+        &mut self,
+        section: &[u8],
+        owner: usize,
+        shards: usize,
+        interner: &mut crate::data::Interner,
+    ) -> crate::error::Result<()> {
+        match self {
+            State::Owned(op) => op.restore(section, owner, shards, interner),
+            State::Shared { op, .. } => lock(op).restore(section, owner, shards, interner),
+        }
+    }
 }

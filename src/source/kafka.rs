@@ -435,6 +435,7 @@ impl KafkaInput {
             members,
             self.topic_partitions,
             reading_config(&self.url, Some(&group), self.is_bounded()),
+            self.is_bounded(),
         )?;
         self.rebalances_seen = rebalances_seen;
         self.consumer = consumer;

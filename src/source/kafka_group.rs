@@ -148,6 +148,7 @@ pub fn join(
     members: u32,
     partitions: u32,
     config: rdkafka::ClientConfig,
+    bounded: bool,
 ) -> Result<(Reader, Vec<i32>, u32)> {
     let flag = "--input";
     check_group_name(group)?;
@@ -176,6 +177,14 @@ pub fn join(
     let consumer: Reader = config
         .create_with_context(GroupContext::default())
         .map_err(|e| error(flag, url, "invalid consumer configuration", e))?;
+    // Bounded members: what the group had committed before this run, to tell the partitions
+    // a member of this run finished and committed (`finished_in_this_run`).
+    let committed_before = if bounded {
+        committed(&consumer, url, partitions)
+    } else {
+        None
+    };
+    let mut checked_finished = Instant::now();
     consumer
         .subscribe(&[&url.topic])
         .map_err(|e| error(flag, url, &format!("cannot join group `{group}`"), e))?;
@@ -208,6 +217,29 @@ pub fn join(
                 return Ok((consumer, parts, change));
             }
             last = Some(parts);
+        }
+        // A bounded member whose partner read its share, committed it and left before this
+        // member's first share arrived is handed every partition: the unfinished ones are
+        // its share.
+        if let (Some(before), Some(all)) = (&committed_before, &last)
+            && checked_finished.elapsed() > Duration::from_secs(1)
+        {
+            checked_finished = Instant::now();
+            let finished = finished_in_this_run(&consumer, url, partitions, before);
+            let rest: Vec<i32> = all
+                .iter()
+                .copied()
+                .filter(|p| !finished.contains(p))
+                .collect();
+            let n = rest.len() as u32;
+            if !finished.is_empty() && (low..=high).contains(&n) {
+                eprintln!(
+                    "group {group}: partitions {finished:?} were read to their end by a member \
+                     that finished; this member goes on with {rest:?}"
+                );
+                let seen = consumer.context().changes();
+                return Ok((consumer, rest, seen));
+            }
         }
         if started.elapsed() > JOIN_TIMEOUT {
             return Err(Error::Kafka(format!(
@@ -284,6 +316,42 @@ pub fn membership_changed(url: &KafkaUrl, group: &str, ours: &[i32], now: Option
         url.display(),
         now.map_or("none yet".to_string(), |p| format!("{p:?}"))
     ))
+}
+
+/// The group's committed offsets of the topic's partitions (`None` if the broker does not
+/// answer).
+fn committed(consumer: &Reader, url: &KafkaUrl, partitions: u32) -> Option<Vec<Offset>> {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        tpl.add_partition(&url.topic, p);
+    }
+    let got = consumer.committed_offsets(tpl, REQUEST_TIMEOUT).ok()?;
+    Some(got.elements().iter().map(|e| e.offset()).collect())
+}
+
+/// The partitions whose committed offset changed since `before` and reaches their end now:
+/// read to their end and committed by a member of this run.
+fn finished_in_this_run(
+    consumer: &Reader,
+    url: &KafkaUrl,
+    partitions: u32,
+    before: &[Offset],
+) -> Vec<i32> {
+    let Some(now) = committed(consumer, url, partitions) else {
+        return Vec::new();
+    };
+    (0..partitions as i32)
+        .filter(|&p| {
+            let (b, n) = (before.get(p as usize), now[p as usize]);
+            let Offset::Offset(o) = n else {
+                return false;
+            };
+            b != Some(&n)
+                && consumer
+                    .fetch_watermarks(&url.topic, p, REQUEST_TIMEOUT)
+                    .is_ok_and(|(_, high)| o >= high)
+        })
+        .collect()
 }
 
 /// Bounded runs: whether the partitions `extra`, handed to this member by a rebalance, were

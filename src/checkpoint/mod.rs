@@ -1,0 +1,328 @@
+//! Checkpoints (`--checkpoint-dir DIR --checkpoint-interval 10s`, `--resume`): consistent
+//! snapshots of a run's state with the input position and output lengths they cover, written
+//! atomically; a resumed run restores the latest one and goes on from there.
+//!
+//! - **The cut** (`barrier`): a checkpoint is "everything before input block `B`". The blocks
+//!   already have one global order that every shard consumes; `B` is agreed as a graceful stop
+//!   agrees its cut, and each reader and each shard records its part as it crosses `B`, without
+//!   stopping the others: no lock or per-record cost on the hot path.
+//! - **Contents** (`Manifest`): the input position at `B` (a file's byte offset and line, the
+//!   generator's block), the run's counters over blocks below `B`, the per-partition maximum
+//!   event times and idle flags (the watermark state), the output and `--late-output` files'
+//!   lengths, and one state section per shard (`state`: operator state as rows, dictionary
+//!   independent, so a checkpoint taken at N shards restores at M: keys are re-hashed).
+//! - **Files**: `DIR/ckpt-<epoch>/manifest.json` and `state.bin`, written into a temporary
+//!   directory, fsynced, renamed; the manifest names the state file's length and checksum, so
+//!   a torn or foreign file is refused, never half-read. The last `KEEP` are kept.
+//! - **Exactly-once files**: a shard that has crossed `B` holds its further output in memory
+//!   until every part has crossed, so the recorded lengths hold exactly the rows of blocks
+//!   below `B`; resuming truncates the files back to them and appends. stdout cannot be
+//!   truncated: at-least-once.
+//!
+//! Threading: the coordinator (`barrier::Coordinator`) runs on its own thread; shards and
+//! readers only touch the barrier's atomics once per block and hand their parts over a mutex
+//! once per checkpoint.
+
+pub mod barrier;
+pub mod state;
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The manifest's format; a change to the manifest or to a state table's layout bumps it.
+pub const FORMAT: u32 = 1;
+/// Checkpoints kept in the directory.
+pub const KEEP: usize = 3;
+
+/// What checkpoints do not cover yet (refused up front with this reason).
+pub const NOT_YET: &str = "session windows and ROWS windows cannot be checkpointed yet";
+
+/// `--checkpoint-dir` and friends.
+#[derive(Clone, Debug)]
+pub struct CheckpointConfig {
+    pub dir: PathBuf,
+    pub interval: std::time::Duration,
+    /// What must match for a checkpoint to be resumed (`Fingerprint`).
+    pub fingerprint: Fingerprint,
+}
+
+/// What a checkpoint's state depends on: a resumed run must have the same.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// The query text.
+    pub query: String,
+    /// The input's columns and types.
+    pub schema: String,
+    /// The input (file name or generator settings) and the options the results depend on
+    /// (allowed lateness, partitions, changelog form).
+    pub options: String,
+}
+
+/// Where the input resumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    /// The generator (or a preloaded input): the first block not consumed.
+    Block { block: u64 },
+    /// A file: the byte offset (of the decompressed text) and 1-based line of the first
+    /// record not consumed, which starts input block `block`.
+    File { block: u64, byte: u64, line: u64 },
+}
+
+impl Position {
+    pub fn block(&self) -> u64 {
+        match *self {
+            Position::Block { block } | Position::File { block, .. } => block,
+        }
+    }
+}
+
+/// The run's counters over the blocks a checkpoint covers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub read: u64,
+    pub filtered: u64,
+    pub late_dropped: u64,
+    pub processed: u64,
+    pub rows_out: u64,
+    pub malformed: u64,
+    /// The first malformed records, by line: (line, reason).
+    pub malformed_examples: Vec<(u64, String)>,
+    pub max_lag_ms: i64,
+}
+
+impl Counters {
+    pub fn add(&mut self, o: &Counters) {
+        self.read += o.read;
+        self.filtered += o.filtered;
+        self.late_dropped += o.late_dropped;
+        self.processed += o.processed;
+        self.rows_out += o.rows_out;
+        self.malformed += o.malformed;
+        self.malformed_examples
+            .extend(o.malformed_examples.iter().cloned());
+        self.malformed_examples.sort_by_key(|e| e.0);
+        self.malformed_examples
+            .truncate(crate::source::text::EXAMPLES_KEPT);
+        self.max_lag_ms = self.max_lag_ms.max(o.max_lag_ms);
+    }
+}
+
+/// One checkpoint's description (`manifest.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub epoch: u64,
+    pub fingerprint: Fingerprint,
+    pub position: Position,
+    pub counters: Counters,
+    /// Per source partition: the maximum event time seen (`i64::MIN`: none) and whether it
+    /// is idle.
+    pub part_max: Vec<i64>,
+    pub part_idle: Vec<bool>,
+    /// The output file's and `--late-output` file's lengths (`None`: not a file).
+    pub output_bytes: Option<u64>,
+    pub late_bytes: Option<u64>,
+    /// Each shard's section of `state.bin`: its length (sections follow one another).
+    pub sections: Vec<u64>,
+    /// `state.bin`'s CRC-32.
+    pub state_crc: u32,
+}
+
+/// A checkpoint read back: its manifest and each shard's state section.
+#[derive(Debug)]
+pub struct Restored {
+    pub manifest: Manifest,
+    pub sections: Vec<Vec<u8>>,
+    pub path: PathBuf,
+}
+
+fn dir_name(epoch: u64) -> String {
+    format!("ckpt-{epoch:010}")
+}
+
+fn io(what: impl Into<String>, e: std::io::Error) -> Error {
+    Error::io(what, e)
+}
+
+/// Writes checkpoint `m` with its state sections under `dir`, atomically, and removes all but
+/// the last `KEEP`.
+pub fn write(dir: &Path, mut m: Manifest, sections: &[Vec<u8>]) -> Result<PathBuf> {
+    let tmp = dir.join(format!(".tmp-{}", dir_name(m.epoch)));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| {
+        io(
+            format!("--checkpoint-dir {}: cannot write", dir.display()),
+            e,
+        )
+    })?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut state = std::fs::File::create(tmp.join("state.bin")).map_err(|e| {
+        io(
+            format!("--checkpoint-dir {}: cannot write", dir.display()),
+            e,
+        )
+    })?;
+    m.sections.clear();
+    for s in sections {
+        crc.update(s);
+        state.write_all(s).map_err(|e| {
+            io(
+                format!("--checkpoint-dir {}: cannot write", dir.display()),
+                e,
+            )
+        })?;
+        m.sections.push(s.len() as u64);
+    }
+    m.state_crc = crc.finalize();
+    state.sync_all().map_err(|e| {
+        io(
+            format!("--checkpoint-dir {}: cannot sync", dir.display()),
+            e,
+        )
+    })?;
+    let json = serde_json::to_vec_pretty(&m).expect("a manifest serialises");
+    let mut f = std::fs::File::create(tmp.join("manifest.json")).map_err(|e| {
+        io(
+            format!("--checkpoint-dir {}: cannot write", dir.display()),
+            e,
+        )
+    })?;
+    f.write_all(&json)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| {
+            io(
+                format!("--checkpoint-dir {}: cannot write", dir.display()),
+                e,
+            )
+        })?;
+    let done = dir.join(dir_name(m.epoch));
+    std::fs::rename(&tmp, &done).map_err(|e| {
+        io(
+            format!("--checkpoint-dir {}: cannot rename", dir.display()),
+            e,
+        )
+    })?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    let mut all = list(dir);
+    while all.len() > KEEP {
+        let (_, old) = all.remove(0);
+        let _ = std::fs::remove_dir_all(old);
+    }
+    Ok(done)
+}
+
+/// The checkpoints in `dir`, oldest first: (epoch, path).
+pub fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut all: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let epoch = name.strip_prefix("ckpt-")?.parse().ok()?;
+            Some((epoch, e.path()))
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// Reads the checkpoint at `path`, checking its format, length and checksum.
+pub fn read(path: &Path) -> Result<Restored> {
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "checkpoint {}: {why}; start without --resume or with another --checkpoint-dir",
+            path.display()
+        ))
+    };
+    let json = std::fs::read(path.join("manifest.json"))
+        .map_err(|e| bad(format!("cannot read manifest.json ({e})")))?;
+    let m: Manifest = serde_json::from_slice(&json)
+        .map_err(|e| bad(format!("manifest.json does not parse ({e})")))?;
+    if m.format != FORMAT {
+        return Err(bad(format!(
+            "written in checkpoint format {}, this shardsql reads format {FORMAT}",
+            m.format
+        )));
+    }
+    let state = std::fs::read(path.join("state.bin"))
+        .map_err(|e| bad(format!("cannot read state.bin ({e})")))?;
+    if state.len() as u64 != m.sections.iter().sum::<u64>()
+        || crc32fast::hash(&state) != m.state_crc
+    {
+        return Err(bad("state.bin does not match its manifest (damaged)".into()));
+    }
+    let mut sections = Vec::new();
+    let mut at = 0usize;
+    for &len in &m.sections {
+        sections.push(state[at..at + len as usize].to_vec());
+        at += len as usize;
+    }
+    Ok(Restored {
+        manifest: m,
+        sections,
+        path: path.to_path_buf(),
+    })
+}
+
+/// `--resume`: the latest checkpoint in `cfg.dir`, checked against this run (`None`: the
+/// directory holds none, start fresh). Without `--resume`, a directory that holds checkpoints
+/// is an error: a fresh run would overwrite the output they cover.
+pub fn resume(cfg: &CheckpointConfig, resume: bool) -> Result<Option<Restored>> {
+    let all = list(&cfg.dir);
+    let Some((_, latest)) = all.last() else {
+        return Ok(None);
+    };
+    if !resume {
+        return Err(Error::Usage(format!(
+            "--checkpoint-dir {} holds checkpoints of an earlier run ({}): pass --resume to go \
+             on from the latest, or remove them (or choose another directory) to start fresh",
+            cfg.dir.display(),
+            latest.display()
+        )));
+    }
+    let r = read(latest)?;
+    let (had, now) = (&r.manifest.fingerprint, &cfg.fingerprint);
+    let differs = if had.query != now.query {
+        Some(("query", &had.query, &now.query))
+    } else if had.schema != now.schema {
+        Some(("input columns", &had.schema, &now.schema))
+    } else if had.options != now.options {
+        Some(("input or options", &had.options, &now.options))
+    } else {
+        None
+    };
+    if let Some((what, was, is)) = differs {
+        return Err(Error::Usage(format!(
+            "--resume: the checkpoint in {} was taken for another {what}, which its state \
+             cannot serve:\n  checkpoint: {}\n  this run:   {}\nresume with the same query, \
+             input and options, or start fresh with another --checkpoint-dir",
+            cfg.dir.display(),
+            was.trim(),
+            is.trim()
+        )));
+    }
+    Ok(Some(r))
+}
+
+/// Refuses what checkpoints do not cover yet.
+pub fn check_plan(plan: &crate::sql::Plan) -> Result<()> {
+    let unsupported = match &plan.body {
+        crate::sql::Body::Rows(_) => true,
+        crate::sql::Body::Aggregate(a) => {
+            matches!(a.window, Some(crate::sql::WindowSpec::Session { .. }))
+        }
+        crate::sql::Body::Project(_) => false,
+    };
+    if unsupported {
+        return Err(Error::Usage(format!(
+            "--checkpoint-dir: {NOT_YET}; run this query without checkpoints"
+        )));
+    }
+    Ok(())
+}
