@@ -599,6 +599,11 @@ fn refused(args: &[String], stdin: Option<Vec<u8>>) -> String {
         !err.contains("panicked"),
         "a refusal must not panic:\n{err}"
     );
+    // Not clap's refusal of an unknown flag: the feature's own.
+    assert!(
+        !err.contains("unexpected argument"),
+        "the checkpoint flags must be known:\n{err}"
+    );
     err
 }
 
