@@ -120,13 +120,25 @@ fn wait_for_checkpoint(child: &mut Child, dir: &Path, after: Option<&PathBuf>, w
         if child.try_wait().unwrap().is_some() {
             return false;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: no checkpoint in {} after 30 s at --checkpoint-interval 100ms",
-            dir.display()
-        );
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "{what}: no checkpoint in {} after 30 s at --checkpoint-interval 100ms",
+                dir.display()
+            );
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A run that was to be killed ended first: fails with its exit status and stderr.
+fn ended_too_soon(child: Child, what: &str) -> ! {
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "{what}: the run ended ({}) before it could be killed after a checkpoint:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn read_stats(path: &Path) -> serde_json::Value {
@@ -456,15 +468,13 @@ fn checkpoint_taken_at_2_cores_resumes_at_1_and_3_cores() {
             a
         };
         let mut child = spawn(&checkpointed("at2", "2", &ckpt, false));
-        assert!(
-            wait_for_checkpoint(&mut child, &ckpt, None, query),
-            "{query}: the run ended before its first checkpoint"
-        );
+        if !wait_for_checkpoint(&mut child, &ckpt, None, query) {
+            ended_too_soon(child, query);
+        }
         std::thread::sleep(Duration::from_millis(400));
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "{query}: the run ended too soon"
-        );
+        if child.try_wait().unwrap().is_some() {
+            ended_too_soon(child, query);
+        }
         sigkill(child);
         assert_checkpoints_complete(&ckpt, query);
         let partial = dir.join(format!("{n}-at2.csv"));
@@ -628,10 +638,9 @@ fn leave_a_checkpoint(query: &str, ckpt: &Path, out: &Path) -> Vec<String> {
     .map(String::from)
     .to_vec();
     let mut child = spawn(&args);
-    assert!(
-        wait_for_checkpoint(&mut child, ckpt, None, query),
-        "{query}: the run ended before a checkpoint"
-    );
+    if !wait_for_checkpoint(&mut child, ckpt, None, query) {
+        ended_too_soon(child, query);
+    }
     sigkill(child);
     assert_checkpoints_complete(ckpt, query);
     assert!(!checkpoints(ckpt).is_empty());
