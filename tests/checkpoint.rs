@@ -208,8 +208,8 @@ fn run_killed_and_resumed(
     let (mut killed, mut from_checkpoint) = (0, 0);
     for i in 0..kills {
         // The first run starts fresh without --resume (DIR is empty); later ones resume.
-        let mut child = spawn(&with(i > 0));
         let before = checkpoints(ckpt).last().cloned();
+        let mut child = spawn(&with(i > 0));
         if rng.below(2) == 0 || (i == 1 && from_checkpoint == 0) {
             wait_for_checkpoint(&mut child, ckpt, before.as_ref(), what);
             std::thread::sleep(Duration::from_millis(rng.below(300) as u64));
