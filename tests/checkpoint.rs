@@ -1,0 +1,751 @@
+//! Checkpoints (`--checkpoint-dir DIR [--checkpoint-interval D] [--resume]`): a run killed with
+//! SIGKILL any number of times and resumed each time ends with exactly the output file (as a
+//! multiset; EMIT CHANGES folded per key), the `--late-output` file and the stats counters of
+//! an uninterrupted run; a checkpoint taken at 2 cores resumes at 1 and 3; the generator
+//! resumes too. Every `ckpt-*` left after a kill is complete (`manifest.json` and `state.bin`)
+//! and at most 3 remain. A changed query, a DIR with checkpoints but no `--resume`, session and
+//! ROWS windows, and stdin input are refused with a message, never a panic.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The stats counters a resumed run must report for the whole input.
+const COUNTERS: [&str; 5] = [
+    "records_in",
+    "late_dropped",
+    "filtered",
+    "rows_out",
+    "malformed",
+];
+
+fn spawn(args: &[String]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child`, killing it and failing the test if it has not exited within `limit`.
+fn wait_or_hang(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what}: still running after {limit:?} (a hang)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for a run that must succeed; panics with its stderr otherwise.
+fn finish(mut child: Child, what: &str) {
+    let status = wait_or_hang(&mut child, Duration::from_secs(120), what);
+    let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).to_string();
+    assert!(status.success(), "{what}: {status}:\n{err}");
+}
+
+/// SIGKILL (`Child::kill`), then reaps the process.
+fn sigkill(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn s(x: &Path) -> String {
+    x.to_str().unwrap().to_string()
+}
+
+/// The complete checkpoints in `dir` (`ckpt-` and a 10-digit epoch), oldest first. Anything
+/// else (a temporary being written) is not one.
+fn checkpoints(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.strip_prefix("ckpt-")
+                .is_some_and(|epoch| epoch.len() == 10 && epoch.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Every checkpoint is complete (an atomic rename: both files, a manifest that parses) and at
+/// most the last 3 are kept.
+fn assert_checkpoints_complete(dir: &Path, what: &str) {
+    let found = checkpoints(dir);
+    assert!(
+        found.len() <= 3,
+        "{what}: {} checkpoints kept, not at most 3: {found:?}",
+        found.len()
+    );
+    for c in &found {
+        assert!(c.is_dir(), "{what}: {} is not a directory", c.display());
+        assert!(
+            c.join("state.bin").is_file(),
+            "{what}: {} lacks state.bin",
+            c.display()
+        );
+        let manifest = std::fs::read_to_string(c.join("manifest.json"))
+            .unwrap_or_else(|e| panic!("{what}: {} lacks manifest.json: {e}", c.display()));
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&manifest) {
+            panic!(
+                "{what}: {}/manifest.json is not JSON ({e}): {manifest}",
+                c.display()
+            );
+        }
+    }
+}
+
+/// Waits until `dir` holds a checkpoint newer than `after` (or the run ends); true if one
+/// appeared.
+fn wait_for_checkpoint(child: &mut Child, dir: &Path, after: Option<&PathBuf>, what: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if checkpoints(dir).last() > after {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "{what}: no checkpoint in {} after 30 s at --checkpoint-interval 100ms",
+                dir.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A run that was to be killed ended first: fails with its exit status and stderr.
+fn ended_too_soon(child: Child, what: &str) -> ! {
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "{what}: the run ended ({}) before it could be killed after a checkpoint:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn read_stats(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The query's output must equal the reference as multisets; an EMIT CHANGES changelog also
+/// per changelog key (`op`, then the GROUP BY key), row for row in order, and folded where the
+/// key includes the window start.
+fn assert_same_output(want: &Table, got: &Table, what: &str) {
+    if let Err(e) = same_multiset(want, got) {
+        panic!("{what}: the output differs from an uninterrupted run: {e}");
+    }
+    if want.header.first().map(String::as_str) != Some("op") {
+        return;
+    }
+    let col = |name: &str| want.header.iter().position(|h| h == name);
+    let key: Vec<usize> = ["trader_id", "symbol", "window_start"]
+        .iter()
+        .filter_map(|c| col(c))
+        .collect();
+    if let Err(e) = same_changelog(want, got, &key) {
+        panic!("{what}: the changelog of a key differs from an uninterrupted run's: {e}");
+    }
+    if col("window_start").is_some() {
+        let fold = |t: &Table, which: &str| {
+            fold_changelog(t, &key)
+                .unwrap_or_else(|e| panic!("{what}: the {which} changelog does not fold: {e}"))
+                .0
+        };
+        if let Err(e) = same_multiset(&fold(want, "reference"), &fold(got, "resumed")) {
+            panic!("{what}: the folded changelog differs from an uninterrupted run's: {e}");
+        }
+    }
+}
+
+fn assert_same_counters(want: &serde_json::Value, got: &serde_json::Value, what: &str) {
+    for k in COUNTERS {
+        assert!(want[k].is_u64(), "{what}: reference stats lack {k}: {want}");
+        assert_eq!(
+            want[k], got[k],
+            "{what}: {k} of the resumed run differs from an uninterrupted run\nwant {want}\ngot  {got}"
+        );
+    }
+}
+
+/// Runs `args` (which name the output, stats and any late output) with checkpoints every
+/// 100 ms into `ckpt`, SIGKILLs it `kills` times at random moments (sometimes after a new
+/// checkpoint appeared, sometimes not), resuming each time, then lets the last run finish.
+/// Returns how many kills happened, and how many of them left a checkpoint to resume from.
+fn run_killed_and_resumed(
+    args: &[String],
+    ckpt: &Path,
+    kills: usize,
+    rng: &mut Rng,
+    what: &str,
+) -> (usize, usize) {
+    let with = |resume: bool| {
+        let mut a = args.to_vec();
+        a.extend(["--checkpoint-dir".into(), s(ckpt)]);
+        a.extend(["--checkpoint-interval".into(), "100ms".into()]);
+        if resume {
+            a.push("--resume".into());
+        }
+        a
+    };
+    let (mut killed, mut from_checkpoint) = (0, 0);
+    for i in 0..kills {
+        // The first run starts fresh without --resume (DIR is empty); later ones resume.
+        let before = checkpoints(ckpt).last().cloned();
+        let mut child = spawn(&with(i > 0));
+        if rng.below(2) == 0 || (i == 1 && from_checkpoint == 0) {
+            wait_for_checkpoint(&mut child, ckpt, before.as_ref(), what);
+            std::thread::sleep(Duration::from_millis(rng.below(300) as u64));
+        } else {
+            std::thread::sleep(Duration::from_millis(300 + rng.below(600) as u64));
+        }
+        if child.try_wait().unwrap().is_some() {
+            // It finished before this kill: that is the final run.
+            finish(child, &format!("{what}: run {i}"));
+            return (killed, from_checkpoint);
+        }
+        sigkill(child);
+        killed += 1;
+        assert_checkpoints_complete(ckpt, &format!("{what}: after kill {killed}"));
+        if !checkpoints(ckpt).is_empty() {
+            from_checkpoint += 1;
+        }
+    }
+    finish(spawn(&with(true)), &format!("{what}: the last resume"));
+    assert_checkpoints_complete(ckpt, &format!("{what}: at the end"));
+    (killed, from_checkpoint)
+}
+
+/// A generated CSV input with disorder (so late records with a 1 s lateness), and a
+/// malformed line every 4,999 lines after the first 2,000 (so the types are still inferred).
+fn disordered_csv(dir: &Path, records: u64) -> PathBuf {
+    let clean = dir.join("clean.csv");
+    let n = records.to_string();
+    shardsql(&[
+        "gen",
+        "--records",
+        &n,
+        "--seed",
+        "11",
+        "--disorder-ms",
+        "3000",
+        "--output",
+        clean.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&clean).unwrap();
+    let mut out = String::with_capacity(text.len() + text.len() / 1000);
+    for (i, line) in text.lines().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if i > 2000 && i % 4999 == 0 {
+            out.push_str("bad,row\n");
+        }
+    }
+    std::fs::remove_file(&clean).unwrap();
+    let csv = dir.join("in.csv");
+    std::fs::write(&csv, out).unwrap();
+    csv
+}
+
+struct Case {
+    query: &'static str,
+    input: &'static str,
+    config: &'static [&'static str],
+    late: bool,
+}
+
+/// Several seed queries over a disordered file (CSV, one JSON lines), at 1 and 2 cores and in
+/// v1: killed 3–5 times at random and resumed, the output, late output and stats equal an
+/// uninterrupted run's.
+#[test]
+fn checkpoint_sigkill_many_times_then_resume_equals_uninterrupted_run() {
+    let dir = scratch("ckpt-kills");
+    // 180,000 records at 60,000 per second: a run of about 3 s.
+    let records = 180_000;
+    let csv = disordered_csv(&dir, records);
+    let jsonl = dir.join("in.jsonl");
+    shardsql(&[
+        "gen",
+        "--records",
+        &records.to_string(),
+        "--seed",
+        "12",
+        "--disorder-ms",
+        "3000",
+        "--output",
+        jsonl.to_str().unwrap(),
+    ]);
+    let cases = [
+        Case {
+            query: "queries/03_group_by.sql",
+            input: "csv",
+            config: &["--cores", "2"],
+            late: false,
+        },
+        Case {
+            query: "queries/04_tumbling.sql",
+            input: "csv",
+            config: &["--cores", "1"],
+            late: true,
+        },
+        Case {
+            query: "queries/05_tumbling_emit_changes.sql",
+            input: "jsonl",
+            config: &["--cores", "2"],
+            late: false,
+        },
+        Case {
+            query: "queries/06_hopping.sql",
+            input: "csv",
+            config: &["--mode", "v1"],
+            late: false,
+        },
+        Case {
+            query: "queries/07_hopping_emit_changes.sql",
+            input: "csv",
+            config: &["--cores", "1"],
+            late: false,
+        },
+        Case {
+            query: "queries/10_statistics.sql",
+            input: "csv",
+            config: &["--cores", "2"],
+            late: true,
+        },
+    ];
+    let mut rng = Rng(0x5eed_c4ec_b01e);
+    for (n, case) in cases.iter().enumerate() {
+        let what = format!("{} {:?}", case.query, case.config);
+        let input = if case.input == "csv" { &csv } else { &jsonl };
+        let args = |tag: &str| {
+            let mut a: Vec<String> = vec![
+                "--query".into(),
+                case.query.into(),
+                "--input".into(),
+                s(input),
+                "--allowed-lateness".into(),
+                "1s".into(),
+                "--output".into(),
+                s(&dir.join(format!("{n}-{tag}.csv"))),
+                "--stats".into(),
+                s(&dir.join(format!("{n}-{tag}.json"))),
+            ];
+            if case.late {
+                a.extend([
+                    "--late-output".into(),
+                    s(&dir.join(format!("{n}-{tag}-late.csv"))),
+                ]);
+            }
+            a.extend(case.config.iter().map(|x| x.to_string()));
+            a
+        };
+        let reference = args("ref");
+        shardsql(&reference.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut paced = args("ckpt");
+        paced.extend(["--rate".into(), "60000".into()]);
+        let ckpt = dir.join(format!("{n}-ckpt"));
+        std::fs::create_dir_all(&ckpt).unwrap();
+        let kills = 3 + rng.below(3);
+        let (killed, from_checkpoint) =
+            run_killed_and_resumed(&paced, &ckpt, kills, &mut rng, &what);
+        assert!(
+            killed >= 1 && from_checkpoint >= 1,
+            "{what}: the run was killed {killed} times, {from_checkpoint} of them after a \
+             checkpoint: too fast to test resuming"
+        );
+        let want = read_csv(&dir.join(format!("{n}-ref.csv")));
+        assert!(!want.rows.is_empty(), "{what}: the reference has no rows");
+        let got = read_csv(&dir.join(format!("{n}-ckpt.csv")));
+        assert_same_output(&want, &got, &what);
+        let want_stats = read_stats(&dir.join(format!("{n}-ref.json")));
+        assert_same_counters(
+            &want_stats,
+            &read_stats(&dir.join(format!("{n}-ckpt.json"))),
+            &what,
+        );
+        assert!(
+            want_stats["malformed"].as_u64().unwrap() > 0 || case.input != "csv",
+            "{what}: {want_stats}"
+        );
+        if case.late {
+            assert!(
+                want_stats["late_dropped"].as_u64().unwrap() > 0,
+                "{what}: no late records: {want_stats}"
+            );
+            let want = read_csv(&dir.join(format!("{n}-ref-late.csv")));
+            let got = read_csv(&dir.join(format!("{n}-ckpt-late.csv")));
+            if let Err(e) = same_multiset(&want, &got) {
+                panic!("{what}: the late output differs from an uninterrupted run's: {e}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Copies a checkpoint directory (one level of `ckpt-*` directories holding files).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
+}
+
+/// State taken at 2 shards is redistributed by key over 1 and over 3 shards on resume.
+#[test]
+fn checkpoint_taken_at_2_cores_resumes_at_1_and_3_cores() {
+    let dir = scratch("ckpt-rescale");
+    let csv = disordered_csv(&dir, 200_000);
+    for (n, query) in [
+        "queries/05_tumbling_emit_changes.sql",
+        "queries/03_group_by.sql",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let args = |tag: &str, cores: &str| -> Vec<String> {
+            [
+                "--query",
+                query,
+                "--input",
+                csv.to_str().unwrap(),
+                "--allowed-lateness",
+                "1s",
+                "--cores",
+                cores,
+                "--output",
+                dir.join(format!("{n}-{tag}.csv")).to_str().unwrap(),
+                "--stats",
+                dir.join(format!("{n}-{tag}.json")).to_str().unwrap(),
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        let reference = args("ref", "2");
+        shardsql(&reference.iter().map(String::as_str).collect::<Vec<_>>());
+        let want = read_csv(&dir.join(format!("{n}-ref.csv")));
+        let want_stats = read_stats(&dir.join(format!("{n}-ref.json")));
+        let ckpt = dir.join(format!("{n}-ckpt"));
+        std::fs::create_dir_all(&ckpt).unwrap();
+        let checkpointed = |tag: &str, cores: &str, ckpt: &Path, resume: bool| {
+            let mut a = args(tag, cores);
+            a.extend(
+                [
+                    "--rate",
+                    "50000",
+                    "--checkpoint-dir",
+                    ckpt.to_str().unwrap(),
+                    "--checkpoint-interval",
+                    "100ms",
+                ]
+                .map(String::from),
+            );
+            if resume {
+                a.push("--resume".into());
+            }
+            a
+        };
+        let mut child = spawn(&checkpointed("at2", "2", &ckpt, false));
+        if !wait_for_checkpoint(&mut child, &ckpt, None, query) {
+            ended_too_soon(child, query);
+        }
+        std::thread::sleep(Duration::from_millis(400));
+        if child.try_wait().unwrap().is_some() {
+            ended_too_soon(child, query);
+        }
+        sigkill(child);
+        assert_checkpoints_complete(&ckpt, query);
+        let partial = dir.join(format!("{n}-at2.csv"));
+        for cores in ["1", "3"] {
+            let what = format!("{query}: taken at 2 cores, resumed at {cores}");
+            let copy = dir.join(format!("{n}-ckpt-{cores}"));
+            copy_dir(&ckpt, &copy);
+            let tag = format!("at{cores}");
+            std::fs::copy(&partial, dir.join(format!("{n}-{tag}.csv"))).unwrap();
+            finish(spawn(&checkpointed(&tag, cores, &copy, true)), &what);
+            let got = read_csv(&dir.join(format!("{n}-{tag}.csv")));
+            assert_same_output(&want, &got, &what);
+            let got_stats = read_stats(&dir.join(format!("{n}-{tag}.json")));
+            assert_same_counters(&want_stats, &got_stats, &what);
+            assert_eq!(got_stats["cores"], cores.parse::<u64>().unwrap(), "{what}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The built-in generator (no --input) resumes at the record after the checkpoint: COUNT
+/// DISTINCT and MIN / MAX of strings over hopping windows, and a filtered projection.
+#[test]
+fn checkpoint_generator_input_resumes_exactly() {
+    let dir = scratch("ckpt-gen");
+    let queries = [
+        (
+            "hopping_distinct",
+            "SELECT symbol, window_start, window_end, COUNT(*) AS n, \
+             COUNT(DISTINCT trader_id) AS traders, MIN(trader_id) AS first_trader, \
+             MAX(trader_id) AS last_trader, SUM(quantity) AS q FROM market_data \
+             GROUP BY symbol WINDOW HOPPING (trade_time, INTERVAL '10' SECOND, INTERVAL '5' SECOND)",
+            "2",
+            // 800,000 records at 200,000 per second: about 4 s.
+            ("800000", "200000"),
+        ),
+        (
+            "projection",
+            "SELECT trade_id, trader_id, symbol, price FROM market_data WHERE quantity > 990",
+            "1",
+            ("2000000", "500000"),
+        ),
+    ];
+    let mut rng = Rng(0x6e4e_4a70);
+    for (tag, sql, cores, (records, rate)) in queries {
+        let q = dir.join(format!("{tag}.sql"));
+        std::fs::write(&q, sql).unwrap();
+        let args = |run: &str| -> Vec<String> {
+            [
+                "--query",
+                q.to_str().unwrap(),
+                "--records",
+                records,
+                "--seed",
+                "3",
+                "--traders",
+                "300",
+                "--disorder-ms",
+                "2000",
+                "--allowed-lateness",
+                "500ms",
+                "--cores",
+                cores,
+                "--output",
+                dir.join(format!("{tag}-{run}.csv")).to_str().unwrap(),
+                "--stats",
+                dir.join(format!("{tag}-{run}.json")).to_str().unwrap(),
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        let reference = args("ref");
+        shardsql(&reference.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut paced = args("ckpt");
+        paced.extend(["--rate".into(), rate.into()]);
+        let ckpt = dir.join(format!("{tag}-ckpt"));
+        std::fs::create_dir_all(&ckpt).unwrap();
+        let (killed, from_checkpoint) = run_killed_and_resumed(&paced, &ckpt, 3, &mut rng, tag);
+        assert!(
+            killed >= 1 && from_checkpoint >= 1,
+            "{tag}: killed {killed} times, {from_checkpoint} after a checkpoint"
+        );
+        let want = read_csv(&dir.join(format!("{tag}-ref.csv")));
+        assert!(!want.rows.is_empty(), "{tag}");
+        let got = read_csv(&dir.join(format!("{tag}-ckpt.csv")));
+        assert_same_output(&want, &got, tag);
+        let want_stats = read_stats(&dir.join(format!("{tag}-ref.json")));
+        assert_eq!(want_stats["records_in"].to_string(), records, "{tag}");
+        assert_same_counters(
+            &want_stats,
+            &read_stats(&dir.join(format!("{tag}-ckpt.json"))),
+            tag,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `args` expecting a refusal within 60 s (not a run to the end); `stdin` is fed through
+/// a pipe. Returns stderr, which must hold no panic.
+fn refused(args: &[String], stdin: Option<Vec<u8>>) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let feeder = stdin.map(|bytes| {
+        let mut pipe = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            // A refusal closes the pipe early: a failed write is expected then.
+            let _ = pipe.write_all(&bytes);
+        })
+    });
+    let what = args.join(" ");
+    let status = wait_or_hang(&mut child, Duration::from_secs(60), &what);
+    let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).to_string();
+    if let Some(f) = feeder {
+        f.join().unwrap();
+    }
+    assert!(
+        !status.success(),
+        "shardsql {what} should be refused:\n{err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "a refusal must not panic:\n{err}"
+    );
+    // Not clap's refusal of an unknown flag: the feature's own.
+    assert!(
+        !err.contains("unexpected argument"),
+        "the checkpoint flags must be known:\n{err}"
+    );
+    err
+}
+
+/// Runs `query` over the paced generator with checkpoints into `ckpt` and kills it once one
+/// exists; returns the arguments it ran with.
+fn leave_a_checkpoint(query: &str, ckpt: &Path, out: &Path) -> Vec<String> {
+    std::fs::create_dir_all(ckpt).unwrap();
+    let args: Vec<String> = [
+        "--query",
+        query,
+        "--records",
+        "100000000",
+        "--rate",
+        "200000",
+        "--output",
+        out.to_str().unwrap(),
+        "--checkpoint-dir",
+        ckpt.to_str().unwrap(),
+        "--checkpoint-interval",
+        "100ms",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut child = spawn(&args);
+    if !wait_for_checkpoint(&mut child, ckpt, None, query) {
+        ended_too_soon(child, query);
+    }
+    sigkill(child);
+    assert_checkpoints_complete(ckpt, query);
+    assert!(!checkpoints(ckpt).is_empty());
+    args
+}
+
+/// The same run, but the query's SQL text changed: its checkpoint is not resumed.
+#[test]
+fn error_checkpoint_refuses_a_changed_query() {
+    let dir = scratch("ckpt-changed-query");
+    let ckpt = dir.join("ckpt");
+    let original = dir.join("original.sql");
+    let sql = std::fs::read_to_string(repo().join("queries/04_tumbling.sql")).unwrap();
+    std::fs::write(&original, &sql).unwrap();
+    let args = leave_a_checkpoint(original.to_str().unwrap(), &ckpt, &dir.join("out.csv"));
+    let before = checkpoints(&ckpt);
+    std::fs::write(
+        &original,
+        sql.replace("COUNT(*) AS trade_count", "SUM(quantity) AS trade_count"),
+    )
+    .unwrap();
+    let mut resume = args.clone();
+    resume.push("--resume".into());
+    let err = refused(&resume, None);
+    let lower = err.to_lowercase();
+    assert!(
+        lower.contains("checkpoint") && lower.contains("query"),
+        "the refusal must say the checkpoint is of another query: {err}"
+    );
+    assert_eq!(
+        checkpoints(&ckpt),
+        before,
+        "a refused resume leaves the checkpoints alone"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same run again without --resume: a DIR holding checkpoints is not silently overwritten.
+#[test]
+fn error_checkpoint_dir_with_checkpoints_needs_resume() {
+    let dir = scratch("ckpt-needs-resume");
+    let ckpt = dir.join("ckpt");
+    let args = leave_a_checkpoint("queries/03_group_by.sql", &ckpt, &dir.join("out.csv"));
+    let before = checkpoints(&ckpt);
+    let err = refused(&args, None);
+    assert!(err.contains("--resume"), "{err}");
+    assert_eq!(
+        checkpoints(&ckpt),
+        before,
+        "the refusal leaves the checkpoints alone"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn error_checkpoint_refuses_session_and_rows_windows_for_now() {
+    let dir = scratch("ckpt-unsupported");
+    for query in [
+        "queries/08_session.sql",
+        "queries/02_rows_window.sql",
+        "queries/11_rows_partitioned.sql",
+    ] {
+        let ckpt = dir.join("ckpt");
+        std::fs::create_dir_all(&ckpt).unwrap();
+        let args = [
+            "--query",
+            query,
+            "--records",
+            "10000",
+            "--output",
+            dir.join("out.csv").to_str().unwrap(),
+            "--checkpoint-dir",
+            ckpt.to_str().unwrap(),
+        ]
+        .map(String::from);
+        let err = refused(&args, None);
+        assert!(err.to_lowercase().contains("checkpoint"), "{query}: {err}");
+        assert!(checkpoints(&ckpt).is_empty(), "{query}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--input -` with a well-formed CSV stream on a pipe: refused (a pipe cannot be re-read).
+#[test]
+fn error_checkpoint_refuses_stdin() {
+    let dir = scratch("ckpt-stdin");
+    let ckpt = dir.join("ckpt");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    let csv = shardsql(&["gen", "--records", "20000"]).stdout;
+    let args = [
+        "--query",
+        "queries/03_group_by.sql",
+        "--input",
+        "-",
+        "--output",
+        dir.join("out.csv").to_str().unwrap(),
+        "--checkpoint-dir",
+        ckpt.to_str().unwrap(),
+    ]
+    .map(String::from);
+    let err = refused(&args, Some(csv));
+    assert!(
+        err.to_lowercase().contains("checkpoint"),
+        "the refusal must name the checkpoint: {err}"
+    );
+    assert!(checkpoints(&ckpt).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
