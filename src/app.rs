@@ -480,11 +480,16 @@ fn checkpoints(
                 .map(|f| format!("{} {}", f.name, f.ty))
                 .collect::<Vec<_>>()
                 .join(", "),
+            // Not the output's name: a copied or moved output file resumes (its length is
+            // checked against the checkpoint's).
             options: format!(
-                "{source}; output {}; late output {}; allowed lateness {lateness_ms} ms; \
-                 partitions {partitions}; changelog {:?}",
-                args.output,
-                args.late_output.as_deref().unwrap_or("none"),
+                "{source}; late output {}; allowed lateness {lateness_ms} ms; partitions \
+                 {partitions}; changelog {:?}",
+                if args.late_output.is_some() {
+                    "yes"
+                } else {
+                    "none"
+                },
                 args.changelog
             ),
         },
