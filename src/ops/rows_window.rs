@@ -430,20 +430,6 @@ fn column_type(c: &Column) -> DataType {
 }
 
 impl Operator for RowsWindow {
-    fn snapshot(&self, _owner: usize, _out: &mut crate::checkpoint::state::StateWriter) {
-        unreachable!("{}", crate::checkpoint::NOT_YET)
-    }
-
-    fn restore(
-        &mut self,
-        _section: &[u8],
-        _owner: usize,
-        _shards: usize,
-        _interner: &mut crate::data::Interner,
-    ) -> crate::error::Result<()> {
-        unreachable!("{}", crate::checkpoint::NOT_YET)
-    }
-
     fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
         let Some(t) = self.order_time else {
             return self.compute(batch, rows, out);

@@ -293,20 +293,6 @@ impl Sessions {
 }
 
 impl Operator for Sessions {
-    fn snapshot(&self, _owner: usize, _out: &mut crate::checkpoint::state::StateWriter) {
-        unreachable!("{}", crate::checkpoint::NOT_YET)
-    }
-
-    fn restore(
-        &mut self,
-        _section: &[u8],
-        _owner: usize,
-        _shards: usize,
-        _interner: &mut crate::data::Interner,
-    ) -> crate::error::Result<()> {
-        unreachable!("{}", crate::checkpoint::NOT_YET)
-    }
-
     fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
         let key_cols: Vec<&Column> = self.plan.keys.iter().map(|&k| &batch.columns[k]).collect();
         let args = eval_args(&self.plan.aggs, batch, &self.dict);
