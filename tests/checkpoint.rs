@@ -3,7 +3,7 @@
 //! multiset; EMIT CHANGES folded per key), the `--late-output` file and the stats counters of
 //! an uninterrupted run; a checkpoint taken at 2 cores resumes at 1 and 3; the generator
 //! resumes too. Every `ckpt-*` left after a kill is complete (`manifest.json` and `state.bin`)
-//! and at most 3 remain. A changed query, a DIR with checkpoints but no `--resume`, session and
+//! and at most 3 remain. A changed query, a DIR with checkpoints but no `--resume`,
 //! ROWS windows, and stdin input are refused with a message, never a panic.
 
 mod common;
@@ -325,6 +325,12 @@ fn checkpoint_sigkill_many_times_then_resume_equals_uninterrupted_run() {
         },
         Case {
             query: "queries/10_statistics.sql",
+            input: "csv",
+            config: &["--cores", "2"],
+            late: true,
+        },
+        Case {
+            query: "queries/08_session.sql",
             input: "csv",
             config: &["--cores", "2"],
             late: true,
@@ -696,10 +702,9 @@ fn error_checkpoint_dir_with_checkpoints_needs_resume() {
 }
 
 #[test]
-fn error_checkpoint_refuses_session_and_rows_windows_for_now() {
+fn error_checkpoint_refuses_rows_windows_for_now() {
     let dir = scratch("ckpt-unsupported");
     for query in [
-        "queries/08_session.sql",
         "queries/02_rows_window.sql",
         "queries/11_rows_partitioned.sql",
     ] {

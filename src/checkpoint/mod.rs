@@ -37,7 +37,7 @@ pub const FORMAT: u32 = 1;
 pub const KEEP: usize = 3;
 
 /// What checkpoints do not cover yet (refused up front with this reason).
-pub const NOT_YET: &str = "session windows and ROWS windows cannot be checkpointed yet";
+pub const NOT_YET: &str = "ROWS windows cannot be checkpointed yet";
 
 /// `--checkpoint-dir` and friends.
 #[derive(Clone, Debug)]
@@ -314,10 +314,7 @@ pub fn resume(cfg: &CheckpointConfig, resume: bool) -> Result<Option<Restored>> 
 pub fn check_plan(plan: &crate::sql::Plan) -> Result<()> {
     let unsupported = match &plan.body {
         crate::sql::Body::Rows(_) => true,
-        crate::sql::Body::Aggregate(a) => {
-            matches!(a.window, Some(crate::sql::WindowSpec::Session { .. }))
-        }
-        crate::sql::Body::Project(_) => false,
+        crate::sql::Body::Aggregate(_) | crate::sql::Body::Project(_) => false,
     };
     if unsupported {
         return Err(Error::Usage(format!(

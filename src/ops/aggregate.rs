@@ -547,89 +547,34 @@ fn column_hash(cols: &[&Column], row: usize) -> u64 {
     h
 }
 
-/// Checkpoint tables: every group of every open window, and each COUNT(DISTINCT)'s sets.
-const GROUPS: u8 = 1;
-const DISTINCT: u8 = 16;
-
 impl Aggregate {
-    /// The checkpoint layout of a group: window start, keys, records, primary, visible, then
-    /// each accumulator's exact state.
-    fn group_state_types(&self) -> Vec<crate::data::DataType> {
-        use crate::data::DataType;
-        let mut t = vec![DataType::Int];
-        t.extend(self.plan.key_types.iter().copied());
-        t.extend([DataType::Int, DataType::Int, DataType::Bool]);
-        for call in &self.plan.aggs {
-            let mut a = crate::ops::group_table::Acc::new(call);
-            a.attach_dict(&self.dict);
-            t.extend(a.snapshot_types());
-        }
-        t
-    }
-
-    /// A COUNT(DISTINCT)'s checkpoint layout: window start, keys, one value of the set.
-    fn distinct_state_types(&self, value: crate::data::DataType) -> Vec<crate::data::DataType> {
-        let mut t = vec![crate::data::DataType::Int];
-        t.extend(self.plan.key_types.iter().copied());
-        t.push(value);
-        t
-    }
-
-    /// Whether the group at `keys[..][row]` belongs to `owner` of `shards` (the router's hash).
-    fn owns(keys: &[&Column], row: usize, owner: usize, shards: usize) -> bool {
-        shards <= 1 || shard_of(column_hash(keys, row), shards) == owner
+    /// Checkpoint rows: prefix (window start, records, primary), keys, visible, states.
+    fn state_rows(&self) -> super::acc_rows::AccRows {
+        super::acc_rows::AccRows::new(3, &self.plan.key_types, &self.plan.aggs, &self.dict)
     }
 }
 
 impl Operator for Aggregate {
     fn snapshot(&self, owner: usize, out: &mut crate::checkpoint::state::StateWriter) {
-        let nk = self.plan.keys.len();
-        let mut groups = Batch::with_types(self.group_state_types(), 0);
+        let layout = self.state_rows();
+        let (mut groups, mut distinct) = (layout.groups(), Vec::new());
         for slot in self.slots.iter().filter(|s| s.owner == owner) {
             let t = &slot.table;
             for g in 0..t.len() {
-                let cols = &mut groups.columns;
-                if let Column::Int(s) = &mut cols[0] {
-                    s.push(slot.start);
-                }
-                for (dst, src) in cols[1..=nk].iter_mut().zip(&t.keys) {
-                    dst.push_from(src, g);
-                }
-                if let [Column::Int(r), Column::Int(p), Column::Bool(v), ..] = &mut cols[nk + 1..] {
-                    r.push(t.records[g]);
-                    p.push(t.primary[g]);
-                    v.push(u8::from(t.visible[g]));
-                }
-                let mut c = nk + 4;
-                for acc in &t.accs {
-                    c += acc.snapshot(g, &mut cols[c..]);
-                }
+                let prefix = [slot.start, t.records[g], t.primary[g]];
+                layout.push(
+                    &mut groups,
+                    &mut distinct,
+                    &prefix,
+                    &t.keys,
+                    g,
+                    t.visible[g],
+                    t.accs.iter(),
+                    g,
+                );
             }
         }
-        out.table(GROUPS, &groups);
-        for (a, call) in self.plan.aggs.iter().enumerate() {
-            let Some(ty) = crate::ops::group_table::Acc::distinct_type(call) else {
-                continue;
-            };
-            let mut sets = Batch::with_types(self.distinct_state_types(ty), 0);
-            for slot in self.slots.iter().filter(|s| s.owner == owner) {
-                let t = &slot.table;
-                for g in 0..t.len() {
-                    let before = sets.len();
-                    t.accs[a].snapshot_distinct(g, &mut sets.columns[nk + 1]);
-                    let added = sets.columns[nk + 1].len() - before;
-                    if let Column::Int(s) = &mut sets.columns[0] {
-                        s.extend(std::iter::repeat_n(slot.start, added));
-                    }
-                    for (dst, src) in sets.columns[1..=nk].iter_mut().zip(&t.keys) {
-                        for _ in 0..added {
-                            dst.push_from(src, g);
-                        }
-                    }
-                }
-            }
-            out.table(DISTINCT + a as u8, &sets);
-        }
+        layout.write(&groups, &distinct, out);
     }
 
     fn restore(
@@ -639,52 +584,32 @@ impl Operator for Aggregate {
         shards: usize,
         interner: &mut crate::data::Interner,
     ) -> crate::error::Result<()> {
-        use crate::checkpoint::state::{StateReader, corrupt, decode};
-        let nk = self.plan.keys.len();
-        let group_types = self.group_state_types();
-        let mut reader = StateReader::new(section);
-        while let Some((tag, msg)) = reader.next_message()? {
-            if tag == GROUPS {
-                let b = decode(msg, &group_types, interner)?;
-                let keys: Vec<&Column> = b.columns[1..=nk].iter().collect();
-                for r in 0..b.len() {
-                    if !Self::owns(&keys, r, owner, shards) {
-                        continue;
-                    }
-                    let s = self.slot(owner, b.columns[0].as_int()[r]);
-                    let t = &mut self.slots[s].table;
-                    let g = t.group_of(&keys, r) as usize;
-                    t.records[g] = b.columns[nk + 1].as_int()[r];
-                    t.primary[g] = b.columns[nk + 2].as_int()[r];
-                    t.visible[g] = b.columns[nk + 3].as_bool()[r] == 1;
-                    let mut c = nk + 4;
-                    for acc in t.accs.iter_mut() {
-                        c += acc.restore(g, &b.columns[c..], r);
-                    }
-                }
-            } else if let Some(a) = tag.checked_sub(DISTINCT).map(usize::from)
-                && let Some(ty) = self
-                    .plan
-                    .aggs
-                    .get(a)
-                    .and_then(crate::ops::group_table::Acc::distinct_type)
-            {
-                let b = decode(msg, &self.distinct_state_types(ty), interner)?;
-                let keys: Vec<&Column> = b.columns[1..=nk].iter().collect();
-                for r in 0..b.len() {
-                    if !Self::owns(&keys, r, owner, shards) {
-                        continue;
-                    }
-                    let s = self.slot(owner, b.columns[0].as_int()[r]);
-                    let t = &mut self.slots[s].table;
-                    let g = t.group_of(&keys, r) as usize;
-                    t.accs[a].restore_distinct(g, &b.columns[nk + 1], r);
-                }
-            } else {
-                return Err(corrupt(&format!("an aggregate state table tagged {tag}")));
-            }
-        }
-        Ok(())
+        let layout = self.state_rows();
+        let this = std::cell::RefCell::new(self);
+        layout.read(
+            section,
+            owner,
+            shards,
+            interner,
+            |r| {
+                let mut me = this.borrow_mut();
+                let s = me.slot(owner, r.prefix(0));
+                let t = &mut me.slots[s].table;
+                let g = t.group_of(&r.keys(), r.row) as usize;
+                t.records[g] = r.prefix(1);
+                t.primary[g] = r.prefix(2);
+                t.visible[g] = r.visible();
+                r.restore_accs(t.accs.iter_mut(), g);
+            },
+            |a, r| {
+                let mut me = this.borrow_mut();
+                let s = me.slot(owner, r.prefix(0));
+                let t = &mut me.slots[s].table;
+                let g = t.group_of(&r.keys(), r.row) as usize;
+                let nk = r.keys().len();
+                t.accs[a].restore_distinct(g, &r.batch.columns[3 + nk], r.row);
+            },
+        )
     }
 
     fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {

@@ -6,6 +6,7 @@
 //! `owner` shard whose keys the rows belong to, so a shared operator closes only that owner's
 //! windows and per-key order is the owner's arrival order.
 
+pub mod acc_rows;
 pub mod aggregate;
 pub mod changelog;
 pub mod group_table;

@@ -94,6 +94,11 @@ impl Sessions {
         }
     }
 
+    /// Checkpoint rows: prefix (session start, last record), keys, visible, states.
+    fn state_rows(&self) -> super::acc_rows::AccRows {
+        super::acc_rows::AccRows::new(2, &self.plan.key_types, &self.plan.aggs, &self.dict)
+    }
+
     fn owner(&mut self, owner: usize) -> &mut OwnerSessions {
         if self.owners.len() <= owner {
             self.owners.resize_with(owner + 1, || None);
@@ -293,6 +298,76 @@ impl Sessions {
 }
 
 impl Operator for Sessions {
+    fn snapshot(&self, owner: usize, out: &mut crate::checkpoint::state::StateWriter) {
+        let layout = self.state_rows();
+        let (mut groups, mut distinct) = (layout.groups(), Vec::new());
+        if let Some(Some(o)) = self.owners.get(owner) {
+            for (key, open) in o.open.iter().enumerate() {
+                for s in open {
+                    layout.push(
+                        &mut groups,
+                        &mut distinct,
+                        &[s.start, s.last],
+                        &o.keys.keys,
+                        key,
+                        self.visible[s.slot],
+                        self.accs.iter(),
+                        s.slot,
+                    );
+                }
+            }
+        }
+        layout.write(&groups, &distinct, out);
+    }
+
+    fn restore(
+        &mut self,
+        section: &[u8],
+        owner: usize,
+        shards: usize,
+        interner: &mut crate::data::Interner,
+    ) -> crate::error::Result<()> {
+        let layout = self.state_rows();
+        let this = std::cell::RefCell::new(self);
+        layout.read(
+            section,
+            owner,
+            shards,
+            interner,
+            |r| {
+                let mut me = this.borrow_mut();
+                let slot = me.new_slot();
+                me.visible[slot] = r.visible();
+                r.restore_accs(me.accs.iter_mut(), slot);
+                let o = me.owner(owner);
+                let key = o.keys.group_of(&r.keys(), r.row) as usize;
+                if o.open.len() <= key {
+                    o.open.resize_with(key + 1, Vec::new);
+                }
+                o.open[key].push(Session {
+                    start: r.prefix(0),
+                    last: r.prefix(1),
+                    slot,
+                });
+            },
+            |a, r| {
+                let mut me = this.borrow_mut();
+                let (start, last) = (r.prefix(0), r.prefix(1));
+                let o = me.owner(owner);
+                let key = o.keys.group_of(&r.keys(), r.row) as usize;
+                let slot = o.open.get(key).and_then(|open| {
+                    open.iter()
+                        .find(|s| (s.start, s.last) == (start, last))
+                        .map(|s| s.slot)
+                });
+                if let Some(slot) = slot {
+                    let nk = r.keys().len();
+                    me.accs[a].restore_distinct(slot, &r.batch.columns[2 + nk], r.row);
+                }
+            },
+        )
+    }
+
     fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
         let key_cols: Vec<&Column> = self.plan.keys.iter().map(|&k| &batch.columns[k]).collect();
         let args = eval_args(&self.plan.aggs, batch, &self.dict);
