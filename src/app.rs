@@ -225,7 +225,6 @@ fn run(args: RunArgs) -> Result<()> {
         .unwrap_or(0);
     let (checkpoint, restored) = checkpoints(
         &args,
-        &plan,
         &sql_text,
         &schema,
         lateness_ms,
@@ -419,7 +418,6 @@ fn run(args: RunArgs) -> Result<()> {
 /// the latest checkpoint, checked against this run.
 fn checkpoints(
     args: &RunArgs,
-    plan: &sql::Plan,
     sql_text: &str,
     schema: &Schema,
     lateness_ms: i64,
@@ -453,7 +451,6 @@ fn checkpoints(
     if args.on_error == crate::cli::OnErrorArg::Fail {
         return refuse("--on-error fail cannot be checkpointed yet");
     }
-    crate::checkpoint::check_plan(plan)?;
     if args.checkpoint_interval <= 0 {
         return Err(Error::Usage(
             "--checkpoint-interval must be more than 0 (e.g. 10s)".into(),

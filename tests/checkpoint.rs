@@ -3,8 +3,8 @@
 //! multiset; EMIT CHANGES folded per key), the `--late-output` file and the stats counters of
 //! an uninterrupted run; a checkpoint taken at 2 cores resumes at 1 and 3; the generator
 //! resumes too. Every `ckpt-*` left after a kill is complete (`manifest.json` and `state.bin`)
-//! and at most 3 remain. A changed query, a DIR with checkpoints but no `--resume`,
-//! ROWS windows, and stdin input are refused with a message, never a panic.
+//! and at most 3 remain. A changed query, a DIR with checkpoints but no `--resume`, and stdin
+//! input are refused with a message, never a panic.
 
 mod common;
 use common::*;
@@ -331,6 +331,12 @@ fn checkpoint_sigkill_many_times_then_resume_equals_uninterrupted_run() {
         },
         Case {
             query: "queries/08_session.sql",
+            input: "csv",
+            config: &["--cores", "2"],
+            late: true,
+        },
+        Case {
+            query: "queries/11_rows_partitioned.sql",
             input: "csv",
             config: &["--cores", "2"],
             late: true,
@@ -701,34 +707,6 @@ fn error_checkpoint_dir_with_checkpoints_needs_resume() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn error_checkpoint_refuses_rows_windows_for_now() {
-    let dir = scratch("ckpt-unsupported");
-    for query in [
-        "queries/02_rows_window.sql",
-        "queries/11_rows_partitioned.sql",
-    ] {
-        let ckpt = dir.join("ckpt");
-        std::fs::create_dir_all(&ckpt).unwrap();
-        let args = [
-            "--query",
-            query,
-            "--records",
-            "10000",
-            "--output",
-            dir.join("out.csv").to_str().unwrap(),
-            "--checkpoint-dir",
-            ckpt.to_str().unwrap(),
-        ]
-        .map(String::from);
-        let err = refused(&args, None);
-        assert!(err.to_lowercase().contains("checkpoint"), "{query}: {err}");
-        assert!(checkpoints(&ckpt).is_empty(), "{query}");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// `--input -` with a well-formed CSV stream on a pipe: refused (a pipe cannot be re-read).
 #[test]
 fn error_checkpoint_refuses_stdin() {
     let dir = scratch("ckpt-stdin");

@@ -36,9 +36,6 @@ pub const FORMAT: u32 = 1;
 /// Checkpoints kept in the directory.
 pub const KEEP: usize = 3;
 
-/// What checkpoints do not cover yet (refused up front with this reason).
-pub const NOT_YET: &str = "ROWS windows cannot be checkpointed yet";
-
 /// `--checkpoint-dir` and friends.
 #[derive(Clone, Debug)]
 pub struct CheckpointConfig {
@@ -147,8 +144,8 @@ fn io(what: impl Into<String>, e: std::io::Error) -> Error {
     Error::io(what, e)
 }
 
-/// Writes checkpoint `m` with its state sections under `dir`, atomically, and removes all but
-/// the last `KEEP`.
+/// Writes checkpoint `m` with its state sections under `dir`, atomically, removing the oldest
+/// so that the last `KEEP` remain.
 pub fn write(dir: &Path, mut m: Manifest, sections: &[Vec<u8>]) -> Result<PathBuf> {
     let tmp = dir.join(format!(".tmp-{}", dir_name(m.epoch)));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -198,6 +195,16 @@ pub fn write(dir: &Path, mut m: Manifest, sections: &[Vec<u8>]) -> Result<PathBu
                 e,
             )
         })?;
+    // Make room first, so that a crash at any point leaves at most `KEEP`.
+    let mut all = list(dir);
+    while all.len() >= KEEP {
+        // Renamed away first: a crash mid-removal leaves no half `ckpt-*`.
+        let (epoch, old) = all.remove(0);
+        let gone = dir.join(format!(".old-{}", dir_name(epoch)));
+        if std::fs::rename(&old, &gone).is_ok() {
+            let _ = std::fs::remove_dir_all(gone);
+        }
+    }
     let done = dir.join(dir_name(m.epoch));
     std::fs::rename(&tmp, &done).map_err(|e| {
         io(
@@ -207,11 +214,6 @@ pub fn write(dir: &Path, mut m: Manifest, sections: &[Vec<u8>]) -> Result<PathBu
     })?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
-    }
-    let mut all = list(dir);
-    while all.len() > KEEP {
-        let (_, old) = all.remove(0);
-        let _ = std::fs::remove_dir_all(old);
     }
     Ok(done)
 }
@@ -274,6 +276,13 @@ pub fn read(path: &Path) -> Result<Restored> {
 /// directory holds none, start fresh). Without `--resume`, a directory that holds checkpoints
 /// is an error: a fresh run would overwrite the output they cover.
 pub fn resume(cfg: &CheckpointConfig, resume: bool) -> Result<Option<Restored>> {
+    // What a crash left half-written or half-removed.
+    for e in std::fs::read_dir(&cfg.dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".tmp-ckpt-") || name.starts_with(".old-ckpt-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
     let all = list(&cfg.dir);
     let Some((_, latest)) = all.last() else {
         return Ok(None);
@@ -308,18 +317,4 @@ pub fn resume(cfg: &CheckpointConfig, resume: bool) -> Result<Option<Restored>> 
         )));
     }
     Ok(Some(r))
-}
-
-/// Refuses what checkpoints do not cover yet.
-pub fn check_plan(plan: &crate::sql::Plan) -> Result<()> {
-    let unsupported = match &plan.body {
-        crate::sql::Body::Rows(_) => true,
-        crate::sql::Body::Aggregate(_) | crate::sql::Body::Project(_) => false,
-    };
-    if unsupported {
-        return Err(Error::Usage(format!(
-            "--checkpoint-dir: {NOT_YET}; run this query without checkpoints"
-        )));
-    }
-    Ok(())
 }

@@ -36,22 +36,17 @@ pub trait Operator: Send {
     /// End of input for `owner`: emit everything still open.
     fn finish(&mut self, owner: usize, out: &mut ShardOutput);
     /// Checkpoints (`checkpoint`): appends the state of `owner`'s keys to `out` as tables of
-    /// rows whose key columns route them to an owner at any shard count. Operators without
-    /// it are refused up front (`checkpoint::check_plan`).
-    fn snapshot(&self, _owner: usize, _out: &mut StateWriter) {
-        unreachable!("{}", crate::checkpoint::NOT_YET)
-    }
+    /// rows whose key columns route them to an owner at any shard count.
+    fn snapshot(&self, owner: usize, out: &mut StateWriter);
     /// Adds the keys of one snapshot section (any shard's, at any shard count) that belong to
     /// `owner` of `shards` to this operator's state.
     fn restore(
         &mut self,
-        _section: &[u8],
-        _owner: usize,
-        _shards: usize,
-        _interner: &mut Interner,
-    ) -> Result<()> {
-        unreachable!("{}", crate::checkpoint::NOT_YET)
-    }
+        section: &[u8],
+        owner: usize,
+        shards: usize,
+        interner: &mut Interner,
+    ) -> Result<()>;
     /// Merges pre-aggregated partial rows (EMIT FINAL aggregates only); returns (records
     /// merged, records dropped late).
     fn merge_partials(

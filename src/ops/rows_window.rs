@@ -123,6 +123,62 @@ enum Frame {
 }
 
 impl Frame {
+    /// Checkpoints: the frame's scalars `(i1, i2, f1, f2)` and its elements `(seq, int,
+    /// float)` in order (a sum's ring, a min/max's deque), exactly as held.
+    fn snapshot(&self, elems: &mut Vec<(i64, i64, f64)>) -> (i64, i64, f64, f64) {
+        match self {
+            Frame::Count { seen, .. } => (*seen as i64, 0, 0.0, 0.0),
+            Frame::FloatSum {
+                ring, sum, valid, ..
+            } => {
+                elems.extend(ring.iter().enumerate().map(|(i, &x)| (i as i64, 0, x)));
+                (*valid as i64, 0, sum.sum, sum.comp)
+            }
+            Frame::IntSum {
+                ring, sum, valid, ..
+            } => {
+                elems.extend(ring.iter().enumerate().map(|(i, &x)| (i as i64, x, 0.0)));
+                (*valid as i64, *sum, 0.0, 0.0)
+            }
+            Frame::MinMaxInt(d) => {
+                elems.extend(d.deque.iter().map(|&(q, x)| (q as i64, x, 0.0)));
+                (d.seq as i64, 0, 0.0, 0.0)
+            }
+            Frame::MinMaxFloat(d) => {
+                elems.extend(d.deque.iter().map(|&(q, x)| (q as i64, 0, x)));
+                (d.seq as i64, 0, 0.0, 0.0)
+            }
+        }
+    }
+
+    /// Checkpoints: sets the scalars `snapshot` returned.
+    fn restore_scalars(&mut self, i1: i64, i2: i64, f1: f64, f2: f64) {
+        match self {
+            Frame::Count { seen, .. } => *seen = i1 as u64,
+            Frame::FloatSum { sum, valid, .. } => {
+                *valid = i1 as usize;
+                *sum = CompensatedSum { sum: f1, comp: f2 };
+            }
+            Frame::IntSum { sum, valid, .. } => {
+                *valid = i1 as usize;
+                *sum = i2;
+            }
+            Frame::MinMaxInt(d) => d.seq = i1 as u64,
+            Frame::MinMaxFloat(d) => d.seq = i1 as u64,
+        }
+    }
+
+    /// Checkpoints: appends an element `snapshot` listed.
+    fn restore_elem(&mut self, seq: i64, i: i64, f: f64) {
+        match self {
+            Frame::Count { .. } => {}
+            Frame::FloatSum { ring, .. } => ring.push_back(f),
+            Frame::IntSum { ring, .. } => ring.push_back(i),
+            Frame::MinMaxInt(d) => d.deque.push_back((seq as u64, i)),
+            Frame::MinMaxFloat(d) => d.deque.push_back((seq as u64, f)),
+        }
+    }
+
     fn new(f: &RowsFunc) -> Frame {
         let cap = f.preceding + 1;
         let int_arg = f.arg.as_ref().is_some_and(|a| a.ty().is_integer());
@@ -429,7 +485,166 @@ fn column_type(c: &Column) -> DataType {
     }
 }
 
+/// Checkpoint tables: frame scalars, frame elements, rows waiting for the watermark.
+const FRAMES: u8 = 1;
+const ELEMS: u8 = 2;
+const PENDING: u8 = 3;
+
+impl RowsWindow {
+    /// The PARTITION BY columns' types.
+    fn key_types(&self) -> Vec<DataType> {
+        self.plan
+            .partition_by
+            .iter()
+            .map(|&c| column_type(&self.release.columns[c]))
+            .collect()
+    }
+
+    /// `[keys, function, then the frame's (i1, i2, f1, f2) or an element's (seq, int, float)]`.
+    fn frame_types(&self, scalars: bool) -> Vec<DataType> {
+        let mut t = self.key_types();
+        t.extend([DataType::Int, DataType::Int, DataType::Int, DataType::Float]);
+        if scalars {
+            t.push(DataType::Float);
+        }
+        t
+    }
+
+    fn pending_types(&self) -> Vec<DataType> {
+        self.release.columns.iter().map(column_type).collect()
+    }
+}
+
+/// Appends the key whose 64-bit forms are `key` to `cols` (typed as the PARTITION BY
+/// columns).
+fn push_key(cols: &mut [Column], key: &[u64]) {
+    for (c, &k) in cols.iter_mut().zip(key) {
+        match c {
+            Column::Int(v) => v.push(k as i64),
+            Column::Float(v) => v.push(f64::from_bits(k)),
+            Column::Str(v) => v.push(k as u32),
+            Column::Bool(v) => v.push(k as u8),
+        }
+    }
+}
+
 impl Operator for RowsWindow {
+    fn snapshot(&self, owner: usize, out: &mut crate::checkpoint::state::StateWriter) {
+        let nk = self.plan.partition_by.len();
+        let mut frames = Batch::with_types(self.frame_types(true), 0);
+        let mut elems = Batch::with_types(self.frame_types(false), 0);
+        let mut list = Vec::new();
+        let global = [(&[][..], &self.global)];
+        let all: Box<dyn Iterator<Item = (&[u64], &Vec<Frame>)>> = if nk == 0 {
+            Box::new(global.into_iter())
+        } else {
+            Box::new(self.partitions.iter().map(|(k, f)| (&k[..], f)))
+        };
+        for (key, fs) in all {
+            for (func, frame) in fs.iter().enumerate() {
+                list.clear();
+                let (i1, i2, f1, f2) = frame.snapshot(&mut list);
+                push_key(&mut frames.columns[..nk], key);
+                if let [
+                    Column::Int(f),
+                    Column::Int(a),
+                    Column::Int(b),
+                    Column::Float(c),
+                    Column::Float(d),
+                ] = &mut frames.columns[nk..]
+                {
+                    f.push(func as i64);
+                    a.push(i1);
+                    b.push(i2);
+                    c.push(f1);
+                    d.push(f2);
+                }
+                for &(q, i, x) in &list {
+                    push_key(&mut elems.columns[..nk], key);
+                    if let [
+                        Column::Int(f),
+                        Column::Int(a),
+                        Column::Int(b),
+                        Column::Float(c),
+                    ] = &mut elems.columns[nk..]
+                    {
+                        f.push(func as i64);
+                        a.push(q);
+                        b.push(i);
+                        c.push(x);
+                    }
+                }
+            }
+        }
+        out.table(FRAMES, &frames);
+        out.table(ELEMS, &elems);
+        if let Some(p) = self.pending.get(owner) {
+            out.table(PENDING, p);
+        }
+    }
+
+    fn restore(
+        &mut self,
+        section: &[u8],
+        owner: usize,
+        shards: usize,
+        interner: &mut crate::data::Interner,
+    ) -> crate::error::Result<()> {
+        use crate::checkpoint::state::{StateReader, corrupt, decode};
+        let nk = self.plan.partition_by.len();
+        let mut reader = StateReader::new(section);
+        while let Some((tag, msg)) = reader.next_message()? {
+            if tag == PENDING {
+                let b = decode(msg, &self.pending_types(), interner)?;
+                let keys: Vec<&Column> = self
+                    .plan
+                    .partition_by
+                    .iter()
+                    .map(|&c| &b.columns[c])
+                    .collect();
+                let mine: Vec<u32> = (0..b.len() as u32)
+                    .filter(|&r| super::acc_rows::owns(&keys, r as usize, owner, shards))
+                    .collect();
+                self.pending(owner).gather_from(&b, &mine);
+                continue;
+            }
+            if tag != FRAMES && tag != ELEMS {
+                return Err(corrupt(&format!("a ROWS state table tagged {tag}")));
+            }
+            let b = decode(msg, &self.frame_types(tag == FRAMES), interner)?;
+            let keys: Vec<&Column> = b.columns[..nk].iter().collect();
+            let funcs = self.plan.funcs.len();
+            for r in 0..b.len() {
+                if !super::acc_rows::owns(&keys, r, owner, shards) {
+                    continue;
+                }
+                let func = b.columns[nk].as_int()[r] as usize;
+                if func >= funcs {
+                    return Err(corrupt(
+                        "a ROWS frame of a function the query does not have",
+                    ));
+                }
+                let frames = if nk == 0 {
+                    &mut self.global
+                } else {
+                    let key: Box<[u64]> = keys.iter().map(|c| c.key_at(r)).collect();
+                    let plan = &self.plan;
+                    self.partitions
+                        .entry(key)
+                        .or_insert_with(|| plan.funcs.iter().map(Frame::new).collect())
+                };
+                let (i1, i2) = (b.columns[nk + 1].as_int()[r], b.columns[nk + 2].as_int()[r]);
+                let f1 = b.columns[nk + 3].as_float()[r];
+                if tag == FRAMES {
+                    frames[func].restore_scalars(i1, i2, f1, b.columns[nk + 4].as_float()[r]);
+                } else {
+                    frames[func].restore_elem(i1, i2, f1);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn process(&mut self, batch: &Batch, rows: Range<usize>, owner: usize, out: &mut ShardOutput) {
         let Some(t) = self.order_time else {
             return self.compute(batch, rows, out);
