@@ -231,6 +231,11 @@ fn run(args: RunArgs) -> Result<()> {
         source_partitions,
         matches!(&source, Source::Text(r) if r.is_live()),
     )?;
+    if let (Some(r), Source::Kafka(k)) = (&restored, &mut source)
+        && let crate::checkpoint::Position::Kafka { offsets, .. } = &r.manifest.position
+    {
+        k.resume_at(offsets)?;
+    }
     let resume_at = |target: &str, len: Option<u64>| match target {
         "-" | "null" => None,
         _ => len,
@@ -436,8 +441,14 @@ fn checkpoints(
         )))
     };
     let input = args.input.as_deref();
-    if input.is_some_and(crate::kafka::is_kafka) || crate::kafka::is_kafka(&args.output) {
-        return refuse("Kafka input and output cannot be checkpointed yet");
+    if crate::kafka::is_kafka(&args.output) {
+        return refuse(
+            "a Kafka output cannot be checkpointed yet (write to a file: exactly-once, or \
+             stdout)",
+        );
+    }
+    if input.is_some_and(crate::kafka::is_kafka) && args.members > 1 {
+        return refuse("a group of several members (--members) cannot be checkpointed yet");
     }
     if input == Some("-") || live {
         return refuse(
@@ -463,6 +474,11 @@ fn checkpoints(
         )
     })?;
     let source = match input {
+        Some(url) if crate::kafka::is_kafka(url) => format!(
+            "input {url}; group {}; bounded {}",
+            args.group.as_deref().unwrap_or("none"),
+            args.bounded
+        ),
         Some(path) => format!("input {path}"),
         None => format!("generator {:?}", gen_config(&args.generator)),
     };

@@ -62,6 +62,26 @@ pub struct Barrier {
     /// and the end once the cutter has dealt everything (`None`: the input is the generator
     /// or preloaded, whose position is the block number).
     pub positions: Option<Mutex<std::collections::VecDeque<(u64, u64, u64)>>>,
+    /// A Kafka input: the offsets where the blocks dealt end.
+    pub kafka: Option<Mutex<KafkaPositions>>,
+}
+
+/// Where a Kafka input is after each block dealt: the offsets before the oldest block kept,
+/// and per block dealt since, its Kafka partition and the offset after it.
+#[derive(Default)]
+pub struct KafkaPositions {
+    base: Vec<(i32, i64)>,
+    blocks: std::collections::VecDeque<(u64, i32, i64)>,
+    /// Blocks dealt so far (idle markers take a block number too).
+    dealt: u64,
+}
+
+/// What the input's position is measured in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PositionKind {
+    Block,
+    File,
+    Kafka,
 }
 
 /// Block starts a file's cutter remembers: more than the rings can hold undelivered.
@@ -73,12 +93,13 @@ impl Barrier {
         expected: usize,
         shards: usize,
         first_epoch: u64,
-        file: bool,
+        kind: PositionKind,
     ) -> Barrier {
         let b = Barrier {
             readers,
             expected,
-            positions: file.then(Default::default),
+            positions: (kind == PositionKind::File).then(Default::default),
+            kafka: (kind == PositionKind::Kafka).then(Default::default),
             ..Barrier::default()
         };
         b.epoch.store(first_epoch - 1, Ordering::Relaxed);
@@ -128,8 +149,53 @@ impl Barrier {
         }
     }
 
-    /// Where block `cut` starts: `None` while a file's cutter has not dealt it yet.
+    /// A Kafka reader starts at block `block` with these offsets.
+    pub fn kafka_start(&self, block: u64, offsets: Vec<(i32, i64)>) {
+        if let Some(k) = &self.kafka {
+            let mut k = k.lock().unwrap_or_else(|p| p.into_inner());
+            k.base = offsets;
+            k.dealt = block;
+        }
+    }
+
+    /// A Kafka reader dealt block `block` (of Kafka partition `partition`, ending before
+    /// offset `next`; `None` for an idle marker).
+    pub fn kafka_dealt(&self, block: u64, end: Option<(i32, i64)>) {
+        if let Some(k) = &self.kafka {
+            let mut k = k.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((p, next)) = end {
+                if k.blocks.len() == POSITIONS_KEPT
+                    && let Some((_, op, on)) = k.blocks.pop_front()
+                    && let Some(e) = k.base.iter_mut().find(|e| e.0 == op)
+                {
+                    e.1 = on;
+                }
+                k.blocks.push_back((block, p, next));
+            }
+            k.dealt = block + 1;
+        }
+    }
+
+    /// Where block `cut` starts: `None` while the reader has not dealt the blocks before it.
     fn position(&self, cut: u64) -> Option<Position> {
+        if let Some(k) = &self.kafka {
+            let k = k.lock().unwrap_or_else(|p| p.into_inner());
+            if k.dealt < cut {
+                return None;
+            }
+            let mut offsets = k.base.clone();
+            for &(b, p, next) in &k.blocks {
+                if b < cut
+                    && let Some(e) = offsets.iter_mut().find(|e| e.0 == p)
+                {
+                    e.1 = e.1.max(next);
+                }
+            }
+            return Some(Position::Kafka {
+                block: cut,
+                offsets,
+            });
+        }
         let Some(p) = &self.positions else {
             return Some(Position::Block { block: cut });
         };

@@ -58,7 +58,7 @@ pub struct Fingerprint {
 }
 
 /// Where the input resumes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Position {
     /// The generator (or a preloaded input): the first block not consumed.
@@ -66,12 +66,19 @@ pub enum Position {
     /// A file: the byte offset (of the decompressed text) and 1-based line of the first
     /// record not consumed, which starts input block `block`.
     File { block: u64, byte: u64, line: u64 },
+    /// A Kafka topic: per Kafka partition read, the offset of the first message not consumed.
+    Kafka {
+        block: u64,
+        offsets: Vec<(i32, i64)>,
+    },
 }
 
 impl Position {
     pub fn block(&self) -> u64 {
         match *self {
-            Position::Block { block } | Position::File { block, .. } => block,
+            Position::Block { block }
+            | Position::File { block, .. }
+            | Position::Kafka { block, .. } => block,
         }
     }
 }

@@ -237,7 +237,11 @@ pub fn run(
     };
 
     // Checkpoints: the parts that cross each cut are the readers and the shards.
-    let dealt = matches!(&input, Input::Stream(_));
+    let position_kind = match &input {
+        Input::Stream(_) => crate::checkpoint::barrier::PositionKind::File,
+        Input::Kafka(_) => crate::checkpoint::barrier::PositionKind::Kafka,
+        _ => crate::checkpoint::barrier::PositionKind::Block,
+    };
     let first_epoch = cfg.restored.as_ref().map_or(1, |r| r.manifest.epoch + 1);
     let barrier = cfg.checkpoint.as_ref().map(|_| {
         let shards = if plan.routing == Routing::Local {
@@ -250,7 +254,7 @@ pub fn run(
             n + shards,
             n,
             first_epoch,
-            dealt,
+            position_kind,
         ))
     });
     let first_block = cfg
@@ -305,7 +309,7 @@ pub fn run(
             let control = control.clone();
             let linger = cfg.linger;
             let barrier = barrier.clone();
-            let from = cfg.restored.as_ref().map(|r| r.manifest.position);
+            let from = cfg.restored.as_ref().map(|r| r.manifest.position.clone());
             parser = Some(
                 std::thread::Builder::new()
                     .name("shardsql-reader".into())
@@ -350,6 +354,7 @@ pub fn run(
                 stream_rings(n, || input.core_parser().map(Box::new));
             let control = control.clone();
             let linger = cfg.linger;
+            let checkpointed = barrier.clone().map(|b| (b, input.offsets()));
             parser = Some(
                 std::thread::Builder::new()
                     .name("shardsql-kafka".into())
@@ -357,6 +362,9 @@ pub fn run(
                         let mut out = crate::source::kafka::Rings::new(rings, backs);
                         if parsing {
                             out = out.parsing_cores();
+                        }
+                        if let Some((b, offsets)) = checkpointed {
+                            out = out.checkpointed(b, first_block, offsets);
                         }
                         input.run(&mut out, &control, linger).map(ReaderEnd::Kafka)
                     })

@@ -422,6 +422,32 @@ impl KafkaInput {
         Ok(input)
     }
 
+    /// Per Kafka partition read, the next offset to read.
+    pub fn offsets(&self) -> Vec<(i32, i64)> {
+        self.parts
+            .iter()
+            .copied()
+            .zip(self.next.iter().copied())
+            .collect()
+    }
+
+    /// A resumed run (`--resume`): reads each partition from the checkpoint's offset, whatever
+    /// `--start` says. Run after `join`, before the run.
+    pub fn resume_at(&mut self, offsets: &[(i32, i64)]) -> Result<()> {
+        for (i, &p) in self.parts.iter().enumerate() {
+            let Some(&(_, o)) = offsets.iter().find(|e| e.0 == p) else {
+                return Err(Error::Usage(format!(
+                    "--resume: the checkpoint holds no offset for partition {p} of {}: it was \
+                     taken over other partitions; start fresh with another --checkpoint-dir",
+                    self.url.display()
+                )));
+            };
+            self.next[i] = o;
+            self.skip_before[i] = i64::MIN;
+        }
+        self.assign()
+    }
+
     /// `--group`: joins the group as one of `members` members, waits for this member's share
     /// of the partitions (`kafka_group::join`) and reads only those from here on. Called once,
     /// after the query is checked, before the run.
@@ -544,6 +570,8 @@ pub struct Rings {
     backoff: crate::runtime::backoff::Backoff,
     /// The cores parse chunks (they were given parsers).
     chunks: bool,
+    /// Checkpoints: where each block dealt ends (`checkpoint::barrier`).
+    barrier: Option<Arc<crate::checkpoint::barrier::Barrier>>,
 }
 
 impl Rings {
@@ -554,7 +582,22 @@ impl Rings {
             block: 0,
             backoff: Default::default(),
             chunks: false,
+            barrier: None,
         }
+    }
+
+    /// Checkpoints: a resumed run's first block is `block`; the positions of the blocks dealt
+    /// go to `barrier`, starting from `offsets`.
+    pub fn checkpointed(
+        mut self,
+        barrier: Arc<crate::checkpoint::barrier::Barrier>,
+        block: u64,
+        offsets: Vec<(i32, i64)>,
+    ) -> Rings {
+        barrier.kafka_start(block, offsets);
+        self.block = block as usize;
+        self.barrier = Some(barrier);
+        self
     }
 
     /// Rings to cores that parse the chunks dealt them (`KafkaInput::core_parser`).
@@ -583,7 +626,16 @@ impl BlockOut for Rings {
     }
 
     fn chunk(&mut self, chunk: KafkaChunk, control: &Control) -> Result<()> {
-        self.push(SourceMsg::KafkaChunk(chunk), control)
+        let end = chunk
+            .offsets
+            .last()
+            .map(|&o| (chunk.kafka_partition, o + 1));
+        let block = self.block as u64;
+        self.push(SourceMsg::KafkaChunk(chunk), control)?;
+        if let Some(b) = &self.barrier {
+            b.kafka_dealt(block, end);
+        }
+        Ok(())
     }
 
     fn batch(&mut self, schema: &Schema) -> Batch {
@@ -598,7 +650,12 @@ impl BlockOut for Rings {
     }
 
     fn idle(&mut self, p: usize, control: &Control) -> Result<()> {
-        self.push(SourceMsg::PartitionIdle(p as u32), control)
+        let block = self.block as u64;
+        self.push(SourceMsg::PartitionIdle(p as u32), control)?;
+        if let Some(b) = &self.barrier {
+            b.kafka_dealt(block, None);
+        }
+        Ok(())
     }
 
     fn end(&mut self, control: &Control) -> Result<()> {
