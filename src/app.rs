@@ -382,6 +382,26 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let stats = Stats::new(&cfg, routing, &report, runtime::host_cpus());
     eprint!("{}", stats.summary());
+    if let Some(dir) = &args.checkpoint_dir {
+        let c = report.checkpoints;
+        if report.restore_time > std::time::Duration::ZERO {
+            eprintln!(
+                "  restored     state in {:.1} ms",
+                report.restore_time.as_secs_f64() * 1e3
+            );
+        }
+        if c.written > 0 {
+            eprintln!(
+                "  checkpoints  {} into {}; the last {} of state, every part crossed in {:.1} ms, \
+                 durable in {:.1} ms",
+                c.written,
+                dir.display(),
+                crate::metrics::stats::bytes(c.bytes),
+                c.crossed.as_secs_f64() * 1e3,
+                c.durable.as_secs_f64() * 1e3
+            );
+        }
+    }
     if args.latency {
         eprint!("{}", stats.latency_report());
     }

@@ -218,6 +218,17 @@ impl Barrier {
     }
 }
 
+/// What the checkpoints of a run cost: how many, and the last one's size and times.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckpointStats {
+    pub written: u64,
+    /// The last checkpoint: state bytes, from its request until every part had crossed, and
+    /// until it was durable.
+    pub bytes: u64,
+    pub crossed: Duration,
+    pub durable: Duration,
+}
+
 /// The coordinator thread: requests a checkpoint every interval, seals it once every part has
 /// crossed, writes it. Ends when `done` is raised (after the cores have ended).
 pub struct Coordinator {
@@ -231,9 +242,9 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    pub fn run(self) -> Result<u64> {
+    pub fn run(self) -> Result<CheckpointStats> {
         let b = &self.barrier;
-        let mut written = 0;
+        let mut written = CheckpointStats::default();
         let mut next = Instant::now() + self.cfg.interval;
         loop {
             // Wait for the interval, or the end of the run.
@@ -260,6 +271,7 @@ impl Coordinator {
             b.published.store(0, Ordering::Release);
             b.cut.store(0, Ordering::Release);
             b.arrived.store(0, Ordering::Release);
+            let requested = Instant::now();
             b.epoch.store(e, Ordering::Release);
             // Wait for every part and the cut's position, or abandon.
             let mut position = None;
@@ -280,6 +292,7 @@ impl Coordinator {
                 next = Instant::now() + self.cfg.interval;
                 continue;
             }
+            let crossed = requested.elapsed();
             let output_bytes = self.sink.bytes_written();
             let late_bytes = self.late.as_ref().and_then(|l| l.bytes_written());
             b.sealed.store(e, Ordering::Release);
@@ -314,7 +327,12 @@ impl Coordinator {
                 p.sections = vec![None; sections.len()];
             }
             super::write(&self.cfg.dir, manifest, &sections)?;
-            written += 1;
+            written = CheckpointStats {
+                written: written.written + 1,
+                bytes: sections.iter().map(|s| s.len() as u64).sum(),
+                crossed,
+                durable: requested.elapsed(),
+            };
             next = Instant::now() + self.cfg.interval;
         }
     }

@@ -289,6 +289,16 @@ fn humanize_ms(ms: i64) -> String {
     }
 }
 
+/// A size: "512 B", "14.1 KB", "3.2 MB", "1.1 GB".
+pub fn bytes(n: u64) -> String {
+    match n {
+        n if n < 1 << 10 => format!("{n} B"),
+        n if n < 1 << 20 => format!("{:.1} KB", n as f64 / 1024.0),
+        n if n < 1 << 30 => format!("{:.1} MB", n as f64 / 1048576.0),
+        n => format!("{:.1} GB", n as f64 / 1073741824.0),
+    }
+}
+
 /// 1234567 → "1,234,567".
 pub fn group(n: u64) -> String {
     let s = n.to_string();

@@ -124,8 +124,9 @@ pub struct RunReport {
     pub upstream: Option<crate::kafka::repartition::Upstream>,
     /// A resumed run: the counters of the input its checkpoint covered.
     pub restored: Option<crate::checkpoint::Counters>,
-    /// Checkpoints written by this run.
-    pub checkpoints: u64,
+    /// Checkpoints written by this run, and what restoring the state took (a resumed run).
+    pub checkpoints: crate::checkpoint::barrier::CheckpointStats,
+    pub restore_time: Duration,
 }
 
 /// What the input reader thread hands back.
@@ -262,6 +263,7 @@ pub fn run(
         .as_ref()
         .map_or(0, |r| r.manifest.position.block());
     let mut interner = crate::data::Interner::new(dict.clone());
+    let mut restore_time = Duration::ZERO;
     let restore = |state: &mut State, owner: usize, interner: &mut crate::data::Interner| match &cfg
         .restored
     {
@@ -422,7 +424,10 @@ pub fn run(
             core.local = Some((new_state(), ShardOutput::new(sink.clone())));
         } else if id < consumers {
             let mut state = new_state();
-            if let Err(e) = restore(&mut state, id, &mut interner) {
+            let restoring = Instant::now();
+            let restored = restore(&mut state, id, &mut interner);
+            restore_time += restoring.elapsed();
+            if let Err(e) = restored {
                 control.stop();
                 start_error = Some(e);
                 break;
@@ -511,13 +516,13 @@ pub fn run(
         Some(Ok(Ok(k))) => k,
         Some(Ok(Err(e))) => {
             failure.get_or_insert(e);
-            0
+            Default::default()
         }
         Some(Err(_)) => {
             failure.get_or_insert(Error::Internal("the checkpoint thread panicked".into()));
-            0
+            Default::default()
         }
-        None => 0,
+        None => Default::default(),
     };
     let end = cores
         .iter()
@@ -535,6 +540,7 @@ pub fn run(
         upstream: None,
         restored: cfg.restored.as_ref().map(|r| r.manifest.counters.clone()),
         checkpoints,
+        restore_time,
     };
     if failure.is_none() {
         failure = control.take_failure();
