@@ -384,7 +384,7 @@ fn run(args: RunArgs) -> Result<()> {
     eprint!("{}", stats.summary());
     if let Some(dir) = &args.checkpoint_dir {
         let c = report.checkpoints;
-        if report.restore_time > std::time::Duration::ZERO {
+        if report.restored.is_some() {
             eprintln!(
                 "  restored     state in {:.1} ms",
                 report.restore_time.as_secs_f64() * 1e3

@@ -826,6 +826,11 @@ impl Core {
     /// Ends this reader's input: end-of-input markers to every shard.
     fn end_input(&mut self) -> bool {
         self.exhausted = true;
+        // No checkpoint can complete past the end of a reader's input (or a graceful stop's
+        // cut): the one in flight is abandoned, and the held outputs are released.
+        if let Some(b) = &self.barrier {
+            b.ending.store(true, Ordering::Release);
+        }
         self.pending.iter_mut().for_each(|p| *p = Some(Msg::End));
         self.push_pending()
     }
@@ -872,9 +877,6 @@ impl Core {
                 // Readers that have run out take part in a later graceful stop's cut too.
                 if !stream {
                     self.publish();
-                }
-                if let Some(b) = &self.barrier {
-                    b.ending.store(true, Ordering::Release);
                 }
                 progress |= self.end_input();
             }
