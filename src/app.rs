@@ -506,7 +506,7 @@ fn checkpoints(
         dir: dir.clone(),
         interval: std::time::Duration::from_millis(args.checkpoint_interval as u64),
         fingerprint: crate::checkpoint::Fingerprint {
-            query: sql_text.to_string(),
+            query: crate::checkpoint::normalized_query(sql_text),
             schema: schema
                 .fields
                 .iter()

@@ -691,6 +691,20 @@ fn error_checkpoint_refuses_a_changed_query() {
         before,
         "a refused resume leaves the checkpoints alone"
     );
+    // Reformatted and commented, it is the same query: it resumes (and runs on until killed).
+    assert!(sql.contains(" FROM "));
+    std::fs::write(
+        &original,
+        format!("-- reformatted\n{}", sql.replace(" FROM ", "\n   FROM ")),
+    )
+    .unwrap();
+    let mut child = spawn(&resume);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a reformatted query must resume its checkpoint"
+    );
+    sigkill(child);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

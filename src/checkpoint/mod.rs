@@ -57,6 +57,58 @@ pub struct Fingerprint {
     pub options: String,
 }
 
+/// A query's text as a checkpoint compares it: comments dropped and whitespace runs made
+/// one space (outside quotes), so reformatting or commenting a query keeps its checkpoints.
+pub fn normalized_query(sql: &str) -> String {
+    let (b, mut out, mut i) = (sql.as_bytes(), Vec::with_capacity(sql.len()), 0);
+    let mut space = false;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"') => {
+                // A quoted string or name, doubled quotes included, copied as it is.
+                let start = i;
+                i += 1;
+                while i < b.len() && !(b[i] == q && b.get(i + 1) != Some(&q)) {
+                    i += if b[i] == q { 2 } else { 1 };
+                }
+                i = (i + 1).min(b.len());
+                if space && !out.is_empty() {
+                    out.push(b' ');
+                }
+                space = false;
+                out.extend_from_slice(&b[start..i]);
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                space = true;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i = (i + 2).min(b.len());
+                space = true;
+            }
+            c if c.is_ascii_whitespace() => {
+                space = true;
+                i += 1;
+            }
+            c => {
+                if space && !out.is_empty() {
+                    out.push(b' ');
+                }
+                space = false;
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Where the input resumes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -324,4 +376,27 @@ pub fn resume(cfg: &CheckpointConfig, resume: bool) -> Result<Option<Restored>> 
         )));
     }
     Ok(Some(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reformatted_and_commented_queries_compare_equal_and_changed_ones_do_not() {
+        let a = normalized_query("SELECT a, COUNT(*) FROM t -- note\nGROUP BY a;");
+        let b = normalized_query("/* v2 */ SELECT a,\n   COUNT(*)\tFROM t GROUP BY a;\n");
+        assert_eq!(a, b);
+        assert_ne!(a, normalized_query("SELECT a, COUNT(*) FROM t GROUP BY b;"));
+        // Inside quotes nothing changes.
+        assert_ne!(
+            normalized_query("SELECT 'x  -- y' FROM t"),
+            normalized_query("SELECT 'x -- y' FROM t")
+        );
+        assert_eq!(
+            normalized_query("SELECT 'it''s' FROM t"),
+            "SELECT 'it''s' FROM t"
+        );
+        assert_eq!(normalized_query("'open"), "'open");
+    }
 }
