@@ -47,6 +47,10 @@ pub struct Stats {
     /// Stopped early by SIGINT / SIGTERM: the results cover the records read (`records_in`),
     /// open windows flushed as at end of input.
     pub interrupted: bool,
+    /// `--checkpoint-dir`: checkpoints this run wrote, and the input block a resumed run
+    /// started at (its counters above cover the whole input all the same).
+    pub checkpoints: u64,
+    pub resumed_at_block: Option<u64>,
     /// The first few malformed records (by line) with the reason each was rejected.
     pub malformed_examples: Vec<Malformed>,
     #[serde(skip)]
@@ -117,6 +121,8 @@ impl Stats {
                 .unwrap_or(0)
                 .max(base.max_lag_ms),
             interrupted: report.interrupted,
+            checkpoints: report.checkpoints.written,
+            resumed_at_block: report.resumed_at_block,
             latency,
             window_latency,
         }

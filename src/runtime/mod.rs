@@ -127,6 +127,7 @@ pub struct RunReport {
     /// Checkpoints written by this run, and what restoring the state took (a resumed run).
     pub checkpoints: crate::checkpoint::barrier::CheckpointStats,
     pub restore_time: Duration,
+    pub resumed_at_block: Option<u64>,
 }
 
 /// What the input reader thread hands back.
@@ -541,6 +542,7 @@ pub fn run(
         restored: cfg.restored.as_ref().map(|r| r.manifest.counters.clone()),
         checkpoints,
         restore_time,
+        resumed_at_block: cfg.restored.as_ref().map(|r| r.manifest.position.block()),
     };
     if failure.is_none() {
         failure = control.take_failure();
