@@ -529,6 +529,32 @@ fn checkpoints(
     };
     let restored = crate::checkpoint::resume(&cfg, args.resume)?;
     if let Some(r) = &restored {
+        let is_file = |t: &str| !matches!(t, "-" | "null");
+        for (flag, target, len) in [
+            (
+                "--output",
+                Some(args.output.as_str()),
+                r.manifest.output_bytes,
+            ),
+            (
+                "--late-output",
+                args.late_output.as_deref(),
+                r.manifest.late_bytes,
+            ),
+        ] {
+            if let Some(t) = target
+                && is_file(t)
+                && len.is_none()
+            {
+                return Err(Error::Usage(format!(
+                    "--resume: {flag} {t} is a file, but the checkpoint was taken writing to \
+                     stdout or null: the file would lack every row before it; resume with the \
+                     same {flag}, or start fresh with another --checkpoint-dir"
+                )));
+            }
+        }
+    }
+    if let Some(r) = &restored {
         eprintln!(
             "resuming from checkpoint {} (input block {}, {} records read before it)",
             r.path.display(),
