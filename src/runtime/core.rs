@@ -1026,7 +1026,7 @@ impl Core {
                             .partitioner
                             .get_or_insert_with(|| Partitioner::new(shards));
                         p.partition(batch, keys, &self.sel);
-                        scatter(&srcs, &p.by_dest, &mut outs);
+                        scatter(&srcs, p.lists(), &mut outs);
                     }
                 }
                 for (s, rows) in outs.into_iter().enumerate() {

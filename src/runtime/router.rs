@@ -34,7 +34,11 @@ pub fn shard_of(hash: u64, n: usize) -> usize {
 /// length, instead of one push to a random destination per row and column (which the profile
 /// showed as the routing hot spot). Each destination's rows ascend (`Partitioner::partition`
 /// keeps the input order), so the gather checks bounds once per list.
-pub fn scatter(srcs: &[&Column], by_dest: &[Vec<u32>], outs: &mut [Batch]) {
+pub fn scatter<'a>(
+    srcs: &[&Column],
+    by_dest: impl IntoIterator<Item = &'a [u32]>,
+    outs: &mut [Batch],
+) {
     for (out, rows) in outs.iter_mut().zip(by_dest) {
         for (dst, src) in out.columns.iter_mut().zip(srcs) {
             dst.gather_ascending(src, rows);
@@ -50,6 +54,9 @@ pub fn scatter(srcs: &[&Column], by_dest: &[Vec<u32>], outs: &mut [Batch]) {
 /// dense, and the table is sized in powers of two) and capped at [`OWNER_TABLE_MAX`] entries,
 /// past which rows are hashed. Per row that leaves two loads, a shift, one table load and the
 /// append to its shard's list. Other keys are hashed per row. One per reader: nothing shared.
+///
+/// The lists live in one buffer, a stretch of `stride` rows per shard, each with its length:
+/// appending is a store and an add, with no capacity check per row as a `Vec` push has.
 #[derive(Debug)]
 pub struct Partitioner {
     shards: usize,
@@ -59,8 +66,12 @@ pub struct Partitioner {
     bits_b: u32,
     /// Whether the table is of id pairs (two-id keys) or of single ids.
     pair: bool,
-    /// The rows of the last block, one list per shard, in input order.
-    pub by_dest: Vec<Vec<u32>>,
+    /// The rows of the last block, shard `d`'s at `rows[d * stride..][..lens[d]]`, in input
+    /// order (`Partitioner::by_dest`).
+    rows: Vec<u32>,
+    stride: usize,
+    /// Indexed by a `u8` shard number: no bounds check per row.
+    lens: [u32; 256],
 }
 
 /// The most entries an owner table holds (64 KiB: ids up to 256 × 256, or 65,536 for one id).
@@ -78,49 +89,76 @@ impl Partitioner {
             bits_a: 0,
             bits_b: 0,
             pair: false,
-            by_dest: vec![Vec::new(); shards],
+            rows: Vec::new(),
+            stride: 0,
+            lens: [0; 256],
         }
     }
 
+    /// The rows of the last block that shard `d` owns, ascending.
+    pub fn by_dest(&self, d: usize) -> &[u32] {
+        &self.rows[d * self.stride..][..self.lens[d] as usize]
+    }
+
+    /// Every shard's rows of the last block (`by_dest` for each shard in turn).
+    pub fn lists(&self) -> impl Iterator<Item = &[u32]> {
+        (0..self.shards).map(|d| self.by_dest(d))
+    }
+
     /// Partitions `rows` (ascending: a selection of the block's rows) by the shard owning each
-    /// row's key (`shard_of(key_hash(..))`), keeping order, into `self.by_dest`.
+    /// row's key (`shard_of(key_hash(..))`), keeping order (read back with `by_dest`).
     pub fn partition(&mut self, batch: &Batch, keys: &[usize], rows: &[u32]) {
         debug_assert!(rows.windows(2).all(|w| w[0] < w[1]), "rows must ascend");
-        self.by_dest.iter_mut().for_each(Vec::clear);
+        self.lens[..self.shards].fill(0);
+        if self.stride < rows.len() {
+            // Room for every row in each shard's stretch (grows rarely: blocks are of a size).
+            self.stride = rows.len();
+            self.rows.resize(self.shards * self.stride, 0);
+        }
         let cols: Vec<&Column> = keys.iter().map(|&k| &batch.columns[k]).collect();
         let table = match cols.as_slice() {
             [Column::Str(a)] => self.covers(a, None),
             [Column::Str(a), Column::Str(b)] => self.covers(a, Some(b)),
             _ => false,
         };
-        let (owners, bits_b, by_dest) = (&self.owners[..], self.bits_b, &mut self.by_dest[..]);
+        let (owners, bits_b, stride) = (&self.owners[..], self.bits_b, self.stride);
+        let (out, lens) = (&mut self.rows[..], &mut self.lens);
+        // Appends row `r` to shard `d`'s list (`d < shards <= 256`).
+        let mut put = |d: u8, r: u32| {
+            let l = lens[d as usize];
+            out[d as usize * stride + l as usize] = r;
+            lens[d as usize] = l + 1;
+        };
         // `rows` ascending and as many as the block's: every row, read straight from the columns.
         let all = rows.len() == batch.len();
         match cols.as_slice() {
             [Column::Str(a)] if table && all => {
                 for (r, &x) in (0..).zip(a.iter()) {
-                    by_dest[owners[x as usize] as usize].push(r);
+                    put(owners[x as usize], r);
                 }
             }
             [Column::Str(a), Column::Str(b)] if table && all => {
                 for (r, (&x, &y)) in (0..).zip(a.iter().zip(b)) {
-                    by_dest[owners[((x as usize) << bits_b) | y as usize] as usize].push(r);
+                    put(owners[((x as usize) << bits_b) | y as usize], r);
                 }
             }
             [Column::Str(a)] if table => {
                 for &r in rows {
-                    by_dest[owners[a[r as usize] as usize] as usize].push(r);
+                    put(owners[a[r as usize] as usize], r);
                 }
             }
             [Column::Str(a), Column::Str(b)] if table => {
                 for &r in rows {
                     let i = ((a[r as usize] as usize) << bits_b) | b[r as usize] as usize;
-                    by_dest[owners[i] as usize].push(r);
+                    put(owners[i], r);
                 }
             }
             _ => {
                 for &r in rows {
-                    by_dest[shard_of(key_hash(batch, keys, r as usize), self.shards)].push(r);
+                    put(
+                        shard_of(key_hash(batch, keys, r as usize), self.shards) as u8,
+                        r,
+                    );
                 }
             }
         }
@@ -220,7 +258,7 @@ mod tests {
             for keys in [vec![0], vec![0, 1], vec![0, 2]] {
                 // Lists left over from a previous block are reset.
                 let mut fast = Partitioner::new(shards);
-                fast.by_dest.iter_mut().for_each(|l| l.push(7));
+                fast.partition(&b, &keys, &[0, 1, 2]);
                 fast.partition(&b, &keys, rows);
                 let dest: Vec<u32> = rows
                     .iter()
@@ -228,7 +266,8 @@ mod tests {
                     .collect();
                 let mut slow = vec![Vec::new(); shards];
                 partition(rows, &dest, &mut slow);
-                assert_eq!(fast.by_dest, slow, "keys {keys:?}, {shards} shards");
+                let lists: Vec<Vec<u32>> = fast.lists().map(<[u32]>::to_vec).collect();
+                assert_eq!(lists, slow, "keys {keys:?}, {shards} shards");
             }
         }
     }
@@ -253,7 +292,8 @@ mod tests {
                     .collect();
                 let mut slow = vec![Vec::new(); 3];
                 partition(&rows, &dest, &mut slow);
-                assert_eq!(p.by_dest, slow, "ids up to {top}, keys {keys:?}");
+                let lists: Vec<Vec<u32>> = p.lists().map(<[u32]>::to_vec).collect();
+                assert_eq!(lists, slow, "ids up to {top}, keys {keys:?}");
             }
         }
         assert!(p.owners.len() <= OWNER_TABLE_MAX);
@@ -265,7 +305,11 @@ mod tests {
         let mut outs = vec![Batch::with_types([DataType::Int], 0); 2];
         let mut by_dest = vec![Vec::new(); 2];
         partition(&[0, 1, 2], &[0, 1, 0], &mut by_dest);
-        scatter(&[&b.columns[1]], &by_dest, &mut outs);
+        scatter(
+            &[&b.columns[1]],
+            by_dest.iter().map(Vec::as_slice),
+            &mut outs,
+        );
         assert_eq!(outs[0].columns[0].as_int(), &[0, 2]);
         assert_eq!(outs[1].columns[0].as_int(), &[1]);
     }
@@ -276,7 +320,11 @@ mod tests {
         let mut outs = vec![Batch::with_types([DataType::Str, DataType::Int], 0); 2];
         let mut by_dest = vec![Vec::new(); 2];
         partition(&[0, 1, 2, 4], &[1, 0, 1, 1], &mut by_dest);
-        scatter(&[&b.columns[0], &b.columns[1]], &by_dest, &mut outs);
+        scatter(
+            &[&b.columns[0], &b.columns[1]],
+            by_dest.iter().map(Vec::as_slice),
+            &mut outs,
+        );
         assert_eq!(outs[0].columns[1].as_int(), &[1]);
         assert_eq!(outs[1].columns[1].as_int(), &[0, 2, 4]);
     }
