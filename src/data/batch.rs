@@ -201,11 +201,31 @@ impl Column {
         fn gather<T: Copy>(d: &mut Vec<T>, s: &[T], rows: &[u32]) {
             debug_assert!(rows.windows(2).all(|w| w[0] < w[1]), "rows must ascend");
             let Some(&last) = rows.last() else { return };
+            d.reserve(rows.len());
+            // A full block (the usual source): rows below `BLOCK_ROWS`, a power of two, index a
+            // fixed-size array through a mask (one AND a row, no bounds check or clamp).
+            const FULL: usize = crate::source::BLOCK_ROWS;
+            const _: () = assert!(FULL.is_power_of_two());
+            if let Some(s) = s.first_chunk::<FULL>()
+                && (last as usize) < FULL
+            {
+                let mut chunks = rows.chunks_exact(8);
+                for c in &mut chunks {
+                    let c: &[u32; 8] = c.try_into().expect("chunks of 8");
+                    d.extend(c.iter().map(|&r| s[r as usize & (FULL - 1)]));
+                }
+                d.extend(
+                    chunks
+                        .remainder()
+                        .iter()
+                        .map(|&r| s[r as usize & (FULL - 1)]),
+                );
+                return;
+            }
             // Every row is at most `last`, so clamping to it changes none, and lets the
             // compiler drop the per-row bounds check (a compare and move instead of a branch).
             let s = &s[..=last as usize];
             let m = last as usize;
-            d.reserve(rows.len());
             let mut chunks = rows.chunks_exact(8);
             for c in &mut chunks {
                 let c: &[u32; 8] = c.try_into().expect("chunks of 8");
@@ -331,19 +351,23 @@ mod tests {
 
     #[test]
     fn gather_ascending_agrees_with_gather_from() {
-        let src = Column::Int((0..100).map(|i| i * 3 - 7).collect());
-        for rows in [
-            vec![],
-            vec![0],
-            vec![99],
-            (0..100).collect(),
-            (0..100).filter(|r| r % 3 != 1).collect::<Vec<u32>>(),
-            (5..30).step_by(2).collect(),
-        ] {
-            let (mut a, mut b) = (Column::Int(vec![42]), Column::Int(vec![42]));
-            a.gather_from(&src, &rows);
-            b.gather_ascending(&src, &rows);
-            assert_eq!(a, b, "rows {rows:?}");
+        // A full block's column (the masked path) and a shorter one.
+        for len in [crate::source::BLOCK_ROWS, 100] {
+            let src = Column::Int((0..len as i64).map(|i| i * 3 - 7).collect());
+            let n = len as u32;
+            for rows in [
+                vec![],
+                vec![0],
+                vec![n - 1],
+                (0..n).collect(),
+                (0..n).filter(|r| r % 3 != 1).collect::<Vec<u32>>(),
+                (5..30).step_by(2).collect(),
+            ] {
+                let (mut a, mut b) = (Column::Int(vec![42]), Column::Int(vec![42]));
+                a.gather_from(&src, &rows);
+                b.gather_ascending(&src, &rows);
+                assert_eq!(a, b, "rows {rows:?}, {len} long");
+            }
         }
     }
 
