@@ -55,8 +55,10 @@ pub fn scatter<'a>(
 /// past which rows are hashed. Per row that leaves two loads, a shift, one table load and the
 /// append to its shard's list. Other keys are hashed per row. One per reader: nothing shared.
 ///
-/// The lists live in one buffer, a stretch of `stride` rows per shard, each with its length:
-/// appending is a store and an add, with no capacity check per row as a `Vec` push has.
+/// Up to [`FLAT_MAX_SHARDS`] shards the lists live in one buffer, a stretch of `stride` rows
+/// per shard, each with its length: appending is a store and an add, with no capacity check
+/// per row as a `Vec` push has. Beyond, where a stretch per shard would cost too much memory,
+/// each shard's list is a `Vec`.
 #[derive(Debug)]
 pub struct Partitioner {
     shards: usize,
@@ -72,7 +74,13 @@ pub struct Partitioner {
     stride: usize,
     /// Indexed by a `u8` shard number: no bounds check per row.
     lens: [u32; 256],
+    /// The lists past [`FLAT_MAX_SHARDS`] shards (empty up to it).
+    vecs: Vec<Vec<u32>>,
 }
+
+/// The most shards whose lists share one buffer: each reader holds `shards × block rows` of
+/// them (128 KiB at 8 shards and 4096-row blocks, 512 KiB at 32; 16 MiB over all 32 readers).
+pub const FLAT_MAX_SHARDS: usize = 32;
 
 /// The most entries an owner table holds (64 KiB: ids up to 256 × 256, or 65,536 for one id).
 pub const OWNER_TABLE_MAX: usize = 1 << 16;
@@ -92,12 +100,21 @@ impl Partitioner {
             rows: Vec::new(),
             stride: 0,
             lens: [0; 256],
+            vecs: if shards > FLAT_MAX_SHARDS {
+                vec![Vec::new(); shards]
+            } else {
+                Vec::new()
+            },
         }
     }
 
     /// The rows of the last block that shard `d` owns, ascending.
     pub fn by_dest(&self, d: usize) -> &[u32] {
-        &self.rows[d * self.stride..][..self.lens[d] as usize]
+        if self.shards > FLAT_MAX_SHARDS {
+            &self.vecs[d]
+        } else {
+            &self.rows[d * self.stride..][..self.lens[d] as usize]
+        }
     }
 
     /// Every shard's rows of the last block (`by_dest` for each shard in turn).
@@ -109,61 +126,39 @@ impl Partitioner {
     /// row's key (`shard_of(key_hash(..))`), keeping order (read back with `by_dest`).
     pub fn partition(&mut self, batch: &Batch, keys: &[usize], rows: &[u32]) {
         debug_assert!(rows.windows(2).all(|w| w[0] < w[1]), "rows must ascend");
-        self.lens[..self.shards].fill(0);
-        if self.stride < rows.len() {
-            // Room for every row in each shard's stretch (grows rarely: blocks are of a size).
-            self.stride = rows.len();
-            self.rows.resize(self.shards * self.stride, 0);
-        }
         let cols: Vec<&Column> = keys.iter().map(|&k| &batch.columns[k]).collect();
         let table = match cols.as_slice() {
             [Column::Str(a)] => self.covers(a, None),
             [Column::Str(a), Column::Str(b)] => self.covers(a, Some(b)),
             _ => false,
         };
-        let (owners, bits_b, stride) = (&self.owners[..], self.bits_b, self.stride);
-        let (out, lens) = (&mut self.rows[..], &mut self.lens);
-        // Appends row `r` to shard `d`'s list (`d < shards <= 256`).
-        let mut put = |d: u8, r: u32| {
-            let l = lens[d as usize];
-            out[d as usize * stride + l as usize] = r;
-            lens[d as usize] = l + 1;
+        let owners = Owners {
+            table: table.then_some(&self.owners[..]),
+            bits_b: self.bits_b,
+            shards: self.shards,
         };
-        // `rows` ascending and as many as the block's: every row, read straight from the columns.
-        let all = rows.len() == batch.len();
-        match cols.as_slice() {
-            [Column::Str(a)] if table && all => {
-                for (r, &x) in (0..).zip(a.iter()) {
-                    put(owners[x as usize], r);
-                }
+        if self.shards > FLAT_MAX_SHARDS {
+            let vecs = &mut self.vecs;
+            vecs.iter_mut().for_each(Vec::clear);
+            owners.assign(batch, keys, &cols, rows, move |d, r| {
+                vecs[d as usize].push(r)
+            });
+        } else {
+            self.lens[..self.shards].fill(0);
+            if self.stride < rows.len() {
+                // Room for every row in each shard's stretch (grows rarely: blocks are of a size).
+                self.stride = rows.len();
+                self.rows.resize(self.shards * self.stride, 0);
             }
-            [Column::Str(a), Column::Str(b)] if table && all => {
-                for (r, (&x, &y)) in (0..).zip(a.iter().zip(b)) {
-                    put(owners[((x as usize) << bits_b) | y as usize], r);
-                }
-            }
-            [Column::Str(a)] if table => {
-                for &r in rows {
-                    put(owners[a[r as usize] as usize], r);
-                }
-            }
-            [Column::Str(a), Column::Str(b)] if table => {
-                for &r in rows {
-                    let i = ((a[r as usize] as usize) << bits_b) | b[r as usize] as usize;
-                    put(owners[i], r);
-                }
-            }
-            _ => {
-                for &r in rows {
-                    put(
-                        shard_of(key_hash(batch, keys, r as usize), self.shards) as u8,
-                        r,
-                    );
-                }
-            }
+            let (out, lens, stride) = (&mut self.rows[..], &mut self.lens, self.stride);
+            // Appends row `r` to shard `d`'s list (`d < shards <= 32`).
+            owners.assign(batch, keys, &cols, rows, move |d, r| {
+                let l = lens[d as usize];
+                out[d as usize * stride + l as usize] = r;
+                lens[d as usize] = l + 1;
+            });
         }
     }
-
     /// Whether the owner table covers every key of columns `a` and `b` (`None`: one-id keys),
     /// growing it to do so unless that would pass [`OWNER_TABLE_MAX`]. (Ids are checked over
     /// whole columns, a vectorised pass, not over the selected rows.)
@@ -195,6 +190,60 @@ impl Partitioner {
             .collect();
         (self.bits_a, self.bits_b, self.pair) = (bits_a, bits_b, pair);
         true
+    }
+}
+
+/// What `Partitioner::partition` reads to find each row's owner.
+struct Owners<'a> {
+    /// The owner table when it covers the block's keys.
+    table: Option<&'a [u8]>,
+    bits_b: u32,
+    shards: usize,
+}
+
+impl Owners<'_> {
+    /// Calls `put(owner, row)` for each of `rows`, in order.
+    #[inline(always)]
+    fn assign(
+        &self,
+        batch: &Batch,
+        keys: &[usize],
+        cols: &[&Column],
+        rows: &[u32],
+        mut put: impl FnMut(u8, u32),
+    ) {
+        // `rows` ascending and as many as the block's: every row, read straight from the columns.
+        let all = rows.len() == batch.len();
+        let (table, owners) = (self.table.is_some(), self.table.unwrap_or_default());
+        let (bits_b, shards) = (self.bits_b, self.shards);
+        match cols {
+            [Column::Str(a)] if table && all => {
+                for (r, &x) in (0..).zip(a.iter()) {
+                    put(owners[x as usize], r);
+                }
+            }
+            [Column::Str(a), Column::Str(b)] if table && all => {
+                for (r, (&x, &y)) in (0..).zip(a.iter().zip(b)) {
+                    put(owners[((x as usize) << bits_b) | y as usize], r);
+                }
+            }
+            [Column::Str(a)] if table => {
+                for &r in rows {
+                    put(owners[a[r as usize] as usize], r);
+                }
+            }
+            [Column::Str(a), Column::Str(b)] if table => {
+                for &r in rows {
+                    let i = ((a[r as usize] as usize) << bits_b) | b[r as usize] as usize;
+                    put(owners[i], r);
+                }
+            }
+            _ => {
+                for &r in rows {
+                    put(shard_of(key_hash(batch, keys, r as usize), shards) as u8, r);
+                }
+            }
+        }
     }
 }
 
@@ -254,7 +303,11 @@ mod tests {
         };
         let some: Vec<u32> = (0..500).filter(|r| r % 3 != 0).collect();
         let all: Vec<u32> = (0..500).collect();
-        for (shards, rows) in (1..=6).flat_map(|n| [(n, &some), (n, &all)]) {
+        // Past FLAT_MAX_SHARDS the lists are `Vec`s.
+        for (shards, rows) in (1..=6)
+            .chain([FLAT_MAX_SHARDS, FLAT_MAX_SHARDS + 1, 256])
+            .flat_map(|n| [(n, &some), (n, &all)])
+        {
             for keys in [vec![0], vec![0, 1], vec![0, 2]] {
                 // Lists left over from a previous block are reset.
                 let mut fast = Partitioner::new(shards);
