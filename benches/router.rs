@@ -33,7 +33,7 @@ fn route_block(c: &mut Criterion) {
                     outs.iter_mut().for_each(Batch::clear);
                     p.partition(block, &[1, 2], &rows);
                     let srcs: Vec<&_> = cols.iter().map(|&c| &block.columns[c]).collect();
-                    scatter(&srcs, &p.by_dest, &mut outs);
+                    scatter(&srcs, p.lists(), &mut outs);
                     std::hint::black_box(&outs);
                 })
             },

@@ -923,9 +923,20 @@ impl Core {
             .records_read
             .fetch_add(n as u64, Ordering::Relaxed);
         let times = plan.time_column.map(|t| batch.columns[t].as_int());
+        // Whether the block's event times ascend (the common case): then its maximum is its
+        // last time, and no row is late against the rows before it (`drop_late_in_block`).
+        // One vectorised pass instead of a scalar maximum pass and a second order check.
+        let in_order =
+            judged.is_none() && times.is_some_and(|t| t.windows(2).all(|p| p[0] <= p[1]));
         let max_time = judged.unwrap_or_else(|| {
             times
-                .and_then(|t| t.iter().copied().max())
+                .and_then(|t| {
+                    if in_order {
+                        t.last().copied()
+                    } else {
+                        t.iter().copied().max()
+                    }
+                })
                 .unwrap_or(i64::MIN)
         });
         // The block's smallest event time, for the disorder measure: only where records can
@@ -951,7 +962,7 @@ impl Core {
                 c.extend_from_slice(carried);
             }
         } else if let (Some(w), Some(t)) = (plan.lateness_window(), times) {
-            min_time = self.drop_late_in_block(w, t, batch);
+            min_time = self.drop_late_in_block(w, t, batch, in_order);
             if w.needs_cutoffs() {
                 self.fill_cutoffs(t);
             }
@@ -1017,7 +1028,7 @@ impl Core {
                             .partitioner
                             .get_or_insert_with(|| Partitioner::new(shards));
                         p.partition(batch, keys, &self.sel);
-                        scatter(&srcs, &p.by_dest, &mut outs);
+                        scatter(&srcs, p.lists(), &mut outs);
                     }
                 }
                 for (s, rows) in outs.into_iter().enumerate() {
@@ -1059,12 +1070,19 @@ impl Core {
     /// Drops rows whose window ended at or before the maximum event time seen earlier in this
     /// block (minus the allowed lateness). The shard checks earlier blocks. Returns the block's
     /// smallest non-NULL event time (`i64::MAX` if none) and records its in-block disorder.
-    fn drop_late_in_block(&mut self, w: WindowSpec, times: &[i64], batch: &Batch) -> i64 {
+    /// `in_order`: the times ascend (found by the caller).
+    fn drop_late_in_block(
+        &mut self,
+        w: WindowSpec,
+        times: &[i64],
+        batch: &Batch,
+        in_order: bool,
+    ) -> i64 {
         let lateness = self.lateness_ms;
         // Fast path: in an in-order block no row can be late against the rows before it. (A
         // NULL event time is the smallest integer, so it would sort first; such a row has no
         // window and is always late.)
-        if times.windows(2).all(|p| p[0] <= p[1]) && times.first() != Some(&NULL_INT) {
+        if in_order && times.first() != Some(&NULL_INT) {
             return times.first().copied().unwrap_or(i64::MAX);
         }
         let mut prefix_max = i64::MIN;

@@ -32,11 +32,16 @@ pub fn shard_of(hash: u64, n: usize) -> usize {
 /// `outs[d]` (whose column `i` receives `src` column `cols[i]`). Rows are first partitioned by
 /// destination, then each column is gathered per destination: sequential writes of a known
 /// length, instead of one push to a random destination per row and column (which the profile
-/// showed as the routing hot spot).
-pub fn scatter(srcs: &[&Column], by_dest: &[Vec<u32>], outs: &mut [Batch]) {
+/// showed as the routing hot spot). Each destination's rows ascend (`Partitioner::partition`
+/// keeps the input order), so the gather checks bounds once per list.
+pub fn scatter<'a>(
+    srcs: &[&Column],
+    by_dest: impl IntoIterator<Item = &'a [u32]>,
+    outs: &mut [Batch],
+) {
     for (out, rows) in outs.iter_mut().zip(by_dest) {
         for (dst, src) in out.columns.iter_mut().zip(srcs) {
-            dst.gather_from(src, rows);
+            dst.gather_ascending(src, rows);
         }
     }
 }
@@ -49,6 +54,11 @@ pub fn scatter(srcs: &[&Column], by_dest: &[Vec<u32>], outs: &mut [Batch]) {
 /// dense, and the table is sized in powers of two) and capped at [`OWNER_TABLE_MAX`] entries,
 /// past which rows are hashed. Per row that leaves two loads, a shift, one table load and the
 /// append to its shard's list. Other keys are hashed per row. One per reader: nothing shared.
+///
+/// Up to [`FLAT_MAX_SHARDS`] shards the lists live in one buffer, a stretch of `stride` rows
+/// per shard, each with its length: appending is a store and an add, with no capacity check
+/// per row as a `Vec` push has. Beyond, where a stretch per shard would cost too much memory,
+/// each shard's list is a `Vec`.
 #[derive(Debug)]
 pub struct Partitioner {
     shards: usize,
@@ -58,9 +68,19 @@ pub struct Partitioner {
     bits_b: u32,
     /// Whether the table is of id pairs (two-id keys) or of single ids.
     pair: bool,
-    /// The rows of the last block, one list per shard, in input order.
-    pub by_dest: Vec<Vec<u32>>,
+    /// The rows of the last block, shard `d`'s at `rows[d * stride..][..lens[d]]`, in input
+    /// order (`Partitioner::by_dest`).
+    rows: Vec<u32>,
+    stride: usize,
+    /// Indexed by a `u8` shard number: no bounds check per row.
+    lens: [u32; 256],
+    /// The lists past [`FLAT_MAX_SHARDS`] shards (empty up to it).
+    vecs: Vec<Vec<u32>>,
 }
+
+/// The most shards whose lists share one buffer: each reader holds `shards × block rows` of
+/// them (128 KiB at 8 shards and 4096-row blocks, 512 KiB at 32; 16 MiB over all 32 readers).
+pub const FLAT_MAX_SHARDS: usize = 32;
 
 /// The most entries an owner table holds (64 KiB: ids up to 256 × 256, or 65,536 for one id).
 pub const OWNER_TABLE_MAX: usize = 1 << 16;
@@ -77,54 +97,68 @@ impl Partitioner {
             bits_a: 0,
             bits_b: 0,
             pair: false,
-            by_dest: vec![Vec::new(); shards],
+            rows: Vec::new(),
+            stride: 0,
+            lens: [0; 256],
+            vecs: if shards > FLAT_MAX_SHARDS {
+                vec![Vec::new(); shards]
+            } else {
+                Vec::new()
+            },
         }
     }
 
+    /// The rows of the last block that shard `d` owns, ascending.
+    pub fn by_dest(&self, d: usize) -> &[u32] {
+        if self.shards > FLAT_MAX_SHARDS {
+            &self.vecs[d]
+        } else {
+            &self.rows[d * self.stride..][..self.lens[d] as usize]
+        }
+    }
+
+    /// Every shard's rows of the last block (`by_dest` for each shard in turn).
+    pub fn lists(&self) -> impl Iterator<Item = &[u32]> {
+        (0..self.shards).map(|d| self.by_dest(d))
+    }
+
     /// Partitions `rows` (ascending: a selection of the block's rows) by the shard owning each
-    /// row's key (`shard_of(key_hash(..))`), keeping order, into `self.by_dest`.
+    /// row's key (`shard_of(key_hash(..))`), keeping order (read back with `by_dest`).
     pub fn partition(&mut self, batch: &Batch, keys: &[usize], rows: &[u32]) {
         debug_assert!(rows.windows(2).all(|w| w[0] < w[1]), "rows must ascend");
-        self.by_dest.iter_mut().for_each(Vec::clear);
         let cols: Vec<&Column> = keys.iter().map(|&k| &batch.columns[k]).collect();
         let table = match cols.as_slice() {
             [Column::Str(a)] => self.covers(a, None),
             [Column::Str(a), Column::Str(b)] => self.covers(a, Some(b)),
             _ => false,
         };
-        let (owners, bits_b, by_dest) = (&self.owners[..], self.bits_b, &mut self.by_dest[..]);
-        // `rows` ascending and as many as the block's: every row, read straight from the columns.
-        let all = rows.len() == batch.len();
-        match cols.as_slice() {
-            [Column::Str(a)] if table && all => {
-                for (r, &x) in (0..).zip(a.iter()) {
-                    by_dest[owners[x as usize] as usize].push(r);
-                }
+        let owners = Owners {
+            table: table.then_some(&self.owners[..]),
+            bits_b: self.bits_b,
+            shards: self.shards,
+        };
+        if self.shards > FLAT_MAX_SHARDS {
+            let vecs = &mut self.vecs;
+            vecs.iter_mut().for_each(Vec::clear);
+            owners.assign(batch, keys, &cols, rows, move |d, r| {
+                vecs[d as usize].push(r)
+            });
+        } else {
+            self.lens[..self.shards].fill(0);
+            if self.stride < rows.len() {
+                // Room for every row in each shard's stretch (grows rarely: blocks are of a size).
+                self.stride = rows.len();
+                self.rows.resize(self.shards * self.stride, 0);
             }
-            [Column::Str(a), Column::Str(b)] if table && all => {
-                for (r, (&x, &y)) in (0..).zip(a.iter().zip(b)) {
-                    by_dest[owners[((x as usize) << bits_b) | y as usize] as usize].push(r);
-                }
-            }
-            [Column::Str(a)] if table => {
-                for &r in rows {
-                    by_dest[owners[a[r as usize] as usize] as usize].push(r);
-                }
-            }
-            [Column::Str(a), Column::Str(b)] if table => {
-                for &r in rows {
-                    let i = ((a[r as usize] as usize) << bits_b) | b[r as usize] as usize;
-                    by_dest[owners[i] as usize].push(r);
-                }
-            }
-            _ => {
-                for &r in rows {
-                    by_dest[shard_of(key_hash(batch, keys, r as usize), self.shards)].push(r);
-                }
-            }
+            let (out, lens, stride) = (&mut self.rows[..], &mut self.lens, self.stride);
+            // Appends row `r` to shard `d`'s list (`d < shards <= 32`).
+            owners.assign(batch, keys, &cols, rows, move |d, r| {
+                let l = lens[d as usize];
+                out[d as usize * stride + l as usize] = r;
+                lens[d as usize] = l + 1;
+            });
         }
     }
-
     /// Whether the owner table covers every key of columns `a` and `b` (`None`: one-id keys),
     /// growing it to do so unless that would pass [`OWNER_TABLE_MAX`]. (Ids are checked over
     /// whole columns, a vectorised pass, not over the selected rows.)
@@ -156,6 +190,60 @@ impl Partitioner {
             .collect();
         (self.bits_a, self.bits_b, self.pair) = (bits_a, bits_b, pair);
         true
+    }
+}
+
+/// What `Partitioner::partition` reads to find each row's owner.
+struct Owners<'a> {
+    /// The owner table when it covers the block's keys.
+    table: Option<&'a [u8]>,
+    bits_b: u32,
+    shards: usize,
+}
+
+impl Owners<'_> {
+    /// Calls `put(owner, row)` for each of `rows`, in order.
+    #[inline(always)]
+    fn assign(
+        &self,
+        batch: &Batch,
+        keys: &[usize],
+        cols: &[&Column],
+        rows: &[u32],
+        mut put: impl FnMut(u8, u32),
+    ) {
+        // `rows` ascending and as many as the block's: every row, read straight from the columns.
+        let all = rows.len() == batch.len();
+        let (table, owners) = (self.table.is_some(), self.table.unwrap_or_default());
+        let (bits_b, shards) = (self.bits_b, self.shards);
+        match cols {
+            [Column::Str(a)] if table && all => {
+                for (r, &x) in (0..).zip(a.iter()) {
+                    put(owners[x as usize], r);
+                }
+            }
+            [Column::Str(a), Column::Str(b)] if table && all => {
+                for (r, (&x, &y)) in (0..).zip(a.iter().zip(b)) {
+                    put(owners[((x as usize) << bits_b) | y as usize], r);
+                }
+            }
+            [Column::Str(a)] if table => {
+                for &r in rows {
+                    put(owners[a[r as usize] as usize], r);
+                }
+            }
+            [Column::Str(a), Column::Str(b)] if table => {
+                for &r in rows {
+                    let i = ((a[r as usize] as usize) << bits_b) | b[r as usize] as usize;
+                    put(owners[i], r);
+                }
+            }
+            _ => {
+                for &r in rows {
+                    put(shard_of(key_hash(batch, keys, r as usize), shards) as u8, r);
+                }
+            }
+        }
     }
 }
 
@@ -215,11 +303,15 @@ mod tests {
         };
         let some: Vec<u32> = (0..500).filter(|r| r % 3 != 0).collect();
         let all: Vec<u32> = (0..500).collect();
-        for (shards, rows) in (1..=6).flat_map(|n| [(n, &some), (n, &all)]) {
+        // Past FLAT_MAX_SHARDS the lists are `Vec`s.
+        for (shards, rows) in (1..=6)
+            .chain([FLAT_MAX_SHARDS, FLAT_MAX_SHARDS + 1, 256])
+            .flat_map(|n| [(n, &some), (n, &all)])
+        {
             for keys in [vec![0], vec![0, 1], vec![0, 2]] {
                 // Lists left over from a previous block are reset.
                 let mut fast = Partitioner::new(shards);
-                fast.by_dest.iter_mut().for_each(|l| l.push(7));
+                fast.partition(&b, &keys, &[0, 1, 2]);
                 fast.partition(&b, &keys, rows);
                 let dest: Vec<u32> = rows
                     .iter()
@@ -227,7 +319,8 @@ mod tests {
                     .collect();
                 let mut slow = vec![Vec::new(); shards];
                 partition(rows, &dest, &mut slow);
-                assert_eq!(fast.by_dest, slow, "keys {keys:?}, {shards} shards");
+                let lists: Vec<Vec<u32>> = fast.lists().map(<[u32]>::to_vec).collect();
+                assert_eq!(lists, slow, "keys {keys:?}, {shards} shards");
             }
         }
     }
@@ -252,7 +345,8 @@ mod tests {
                     .collect();
                 let mut slow = vec![Vec::new(); 3];
                 partition(&rows, &dest, &mut slow);
-                assert_eq!(p.by_dest, slow, "ids up to {top}, keys {keys:?}");
+                let lists: Vec<Vec<u32>> = p.lists().map(<[u32]>::to_vec).collect();
+                assert_eq!(lists, slow, "ids up to {top}, keys {keys:?}");
             }
         }
         assert!(p.owners.len() <= OWNER_TABLE_MAX);
@@ -264,7 +358,11 @@ mod tests {
         let mut outs = vec![Batch::with_types([DataType::Int], 0); 2];
         let mut by_dest = vec![Vec::new(); 2];
         partition(&[0, 1, 2], &[0, 1, 0], &mut by_dest);
-        scatter(&[&b.columns[1]], &by_dest, &mut outs);
+        scatter(
+            &[&b.columns[1]],
+            by_dest.iter().map(Vec::as_slice),
+            &mut outs,
+        );
         assert_eq!(outs[0].columns[0].as_int(), &[0, 2]);
         assert_eq!(outs[1].columns[0].as_int(), &[1]);
     }
@@ -275,7 +373,11 @@ mod tests {
         let mut outs = vec![Batch::with_types([DataType::Str, DataType::Int], 0); 2];
         let mut by_dest = vec![Vec::new(); 2];
         partition(&[0, 1, 2, 4], &[1, 0, 1, 1], &mut by_dest);
-        scatter(&[&b.columns[0], &b.columns[1]], &by_dest, &mut outs);
+        scatter(
+            &[&b.columns[0], &b.columns[1]],
+            by_dest.iter().map(Vec::as_slice),
+            &mut outs,
+        );
         assert_eq!(outs[0].columns[1].as_int(), &[1]);
         assert_eq!(outs[1].columns[1].as_int(), &[0, 2, 4]);
     }
