@@ -58,6 +58,8 @@ pub struct Barrier {
     /// Readers (cores) that publish, and parts expected per checkpoint.
     pub readers: usize,
     pub expected: usize,
+    /// State sections per checkpoint (one per core).
+    pub shards: usize,
     /// A file input: where the latest blocks dealt start, (block, byte, line), oldest first,
     /// and the end once the cutter has dealt everything (`None`: the input is the generator
     /// or preloaded, whose position is the block number).
@@ -98,6 +100,7 @@ impl Barrier {
         let b = Barrier {
             readers,
             expected,
+            shards,
             positions: (kind == PositionKind::File).then(Default::default),
             kafka: (kind == PositionKind::Kafka).then(Default::default),
             ..Barrier::default()
@@ -106,7 +109,6 @@ impl Barrier {
         b.sealed.store(first_epoch - 1, Ordering::Relaxed);
         b.abandoned.store(first_epoch - 1, Ordering::Relaxed);
         b.cut_epoch.store(first_epoch - 1, Ordering::Relaxed);
-        b.parts.lock().expect("new").sections = vec![None; shards];
         b
     }
 
@@ -260,14 +262,10 @@ impl Coordinator {
                 continue;
             }
             let e = b.epoch.load(Ordering::Acquire) + 1;
-            {
-                let mut p = b.parts.lock().unwrap_or_else(|p| p.into_inner());
-                let shards = p.sections.len();
-                *p = Parts {
-                    sections: vec![None; shards],
-                    ..Parts::default()
-                };
-            }
+            *b.parts.lock().unwrap_or_else(|p| p.into_inner()) = Parts {
+                sections: vec![None; b.shards],
+                ..Parts::default()
+            };
             b.published.store(0, Ordering::Release);
             b.cut.store(0, Ordering::Release);
             b.arrived.store(0, Ordering::Release);
@@ -322,10 +320,6 @@ impl Coordinator {
                 .into_iter()
                 .map(Option::unwrap_or_default)
                 .collect();
-            {
-                let mut p = b.parts.lock().unwrap_or_else(|p| p.into_inner());
-                p.sections = vec![None; sections.len()];
-            }
             super::write(&self.cfg.dir, manifest, &sections)?;
             written = CheckpointStats {
                 written: written.written + 1,

@@ -51,7 +51,7 @@ impl Core {
         b: &crate::checkpoint::barrier::Barrier,
         e: u64,
     ) -> bool {
-        if b.released(e) && b.abandoned.load(Ordering::Acquire) >= e {
+        if b.abandoned.load(Ordering::Acquire) >= e {
             self.reader_crossed = e;
             return true;
         }
