@@ -244,7 +244,14 @@ pub fn run(
         Input::Kafka(_) => crate::checkpoint::barrier::PositionKind::Kafka,
         _ => crate::checkpoint::barrier::PositionKind::Block,
     };
-    let first_epoch = cfg.restored.as_ref().map_or(1, |r| r.manifest.epoch + 1);
+    let first_epoch = match (&cfg.restored, &cfg.checkpoint) {
+        (Some(r), _) => r.manifest.epoch + 1,
+        (None, Some(c)) => c.first_epoch,
+        (None, None) => 1,
+    };
+    if let Some(t) = sink.transactions() {
+        t.set_epoch(first_epoch);
+    }
     let barrier = cfg.checkpoint.as_ref().map(|_| {
         let shards = if plan.routing == Routing::Local {
             0
@@ -548,6 +555,7 @@ pub fn run(
         failure = control.take_failure();
     }
     if let Some(e) = failure {
+        sink.abandon();
         // A failed core is the cause: report it, never a reader's "stopped" that followed it.
         // The stream parser is not joined: it may be blocked reading stdin.
         return Err(e);
@@ -597,9 +605,20 @@ pub fn run(
                 examples.truncate(crate::source::text::EXAMPLES_KEPT);
                 report.malformed_examples = examples;
             }
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(Error::Internal("the input reader thread panicked".into())),
+            Ok(Err(e)) => {
+                sink.abandon();
+                return Err(e);
+            }
+            Err(_) => {
+                sink.abandon();
+                return Err(Error::Internal("the input reader thread panicked".into()));
+            }
         }
+    }
+    if report.interrupted {
+        // A stopped run's rows after its last checkpoint are not committed: a resume writes
+        // them again (transactional output only).
+        sink.abandon();
     }
     sink.close()?;
     if let Some(late) = &cfg.late_output {

@@ -422,6 +422,13 @@ impl KafkaInput {
         Ok(input)
     }
 
+    /// `--group`: the member's group metadata (a transactional output commits the group's
+    /// offsets with its rows).
+    pub fn group_metadata(&self) -> Option<rdkafka::consumer::ConsumerGroupMetadata> {
+        self.group.as_ref()?;
+        self.consumer.group_metadata()
+    }
+
     /// Per Kafka partition read, the next offset to read.
     pub fn offsets(&self) -> Vec<(i32, i64)> {
         self.parts
