@@ -268,7 +268,7 @@ fn run(args: RunArgs) -> Result<()> {
         &schema,
         lateness_ms,
         source_partitions,
-        matches!(&source, Source::Text(r) if r.is_live()),
+        matches!(&source, Source::Text(r) if r.is_live() && !r.follows_file()),
         committed,
     )?;
     if let Some(t) = kafka_sink.as_ref().and_then(|s| s.transactions()) {
@@ -514,8 +514,8 @@ fn checkpoints(
     }
     if input == Some("-") || live {
         return refuse(
-            "stdin, a pipe or a followed file cannot be read again from a checkpoint's \
-             position (checkpoint a regular file or the generator)",
+            "stdin or a pipe cannot be read again from a checkpoint's position (checkpoint \
+             a regular file, a file followed with --follow, Kafka or the generator)",
         );
     }
     if args.mode == runtime::Mode::Mutex {

@@ -576,3 +576,106 @@ fn checkpoint_kafka_input_sigkill_and_resume_equals_uninterrupted_run() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A file followed as it grows (`--follow`) is checkpointed at the byte offset and line of each
+/// cut, also while it is quiet: killed twice between appends and resumed, then stopped by
+/// SIGINT once everything was written, the run ends with the output and counts of a run over
+/// the whole file.
+#[test]
+fn checkpoint_followed_file_sigkill_and_resume_equals_whole_file_run() {
+    let dir = scratch("ckpt-follow");
+    let full = disordered_csv(&dir, 60_000);
+    let text = std::fs::read(&full).unwrap();
+    let cut_at = |fraction: f64| {
+        let at = (text.len() as f64 * fraction) as usize;
+        at + text[at..].iter().position(|&b| b == b'\n').unwrap() + 1
+    };
+    let (first, second) = (cut_at(0.4), cut_at(0.7));
+    let grows = dir.join("grows.csv");
+    std::fs::write(&grows, &text[..first]).unwrap();
+    let args = |input: &Path, tag: &str| -> Vec<String> {
+        [
+            "--query",
+            "queries/04_tumbling.sql",
+            "--input",
+            &s(input),
+            "--allowed-lateness",
+            "1s",
+            "--cores",
+            "2",
+            "--output",
+            &s(&dir.join(format!("{tag}.csv"))),
+            "--late-output",
+            &s(&dir.join(format!("{tag}-late.csv"))),
+            "--stats",
+            &s(&dir.join(format!("{tag}.json"))),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let reference = args(&full, "ref");
+    shardsql(&reference.iter().map(String::as_str).collect::<Vec<_>>());
+    let ckpt = dir.join("ckpt");
+    let mut followed = args(&grows, "follow");
+    followed.extend(["--follow", "--checkpoint-dir", &s(&ckpt)].map(String::from));
+    followed.extend(["--checkpoint-interval", "100ms"].map(String::from));
+    let append = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&grows)
+            .unwrap();
+        f.write_all(bytes).unwrap();
+    };
+    let what = "followed file";
+    for (i, more) in [&text[first..second], &text[second..]]
+        .into_iter()
+        .enumerate()
+    {
+        let mut run = followed.clone();
+        if i > 0 {
+            run.push("--resume".into());
+        }
+        let before = checkpoints(&ckpt).last().cloned();
+        let mut child = spawn(&run);
+        // The file is quiet now: checkpoints must still come.
+        assert!(
+            wait_for_checkpoint(&mut child, &ckpt, before.as_ref(), what),
+            "{what}: run {i} ended"
+        );
+        std::thread::sleep(Duration::from_millis(150));
+        sigkill(child);
+        assert_checkpoints_complete(&ckpt, what);
+        append(more);
+    }
+    let mut run = followed.clone();
+    run.push("--resume".into());
+    let mut child = spawn(&run);
+    // Everything is written: give the run time to read it, then stop it.
+    let stats = dir.join("follow.json");
+    let _ = std::fs::remove_file(&stats);
+    std::thread::sleep(Duration::from_secs(3));
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = wait_or_hang(&mut child, Duration::from_secs(60), what);
+    assert_eq!(status.code(), Some(130), "{what}: not stopped by SIGINT");
+    let want_stats = read_stats(&dir.join("ref.json"));
+    let got_stats = read_stats(&stats);
+    assert_eq!(
+        want_stats["records_in"], got_stats["records_in"],
+        "{what}: the last run did not read the whole file within 3 s of the last append"
+    );
+    assert_same_counters(&want_stats, &got_stats, what);
+    // Live chunks are cut by time, so float sums may differ in their last digits.
+    for (want, got) in [("ref", "follow"), ("ref-late", "follow-late")] {
+        let want = read_csv(&dir.join(format!("{want}.csv")));
+        let got = read_csv(&dir.join(format!("{got}.csv")));
+        if let Err(e) = same_multiset(&want, &got) {
+            panic!("{what}: the output differs from the whole file's: {e}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -126,6 +126,15 @@ impl Barrier {
         (self.cut_epoch.load(Ordering::Acquire) == e).then(|| self.cut.load(Ordering::Acquire))
     }
 
+    /// The agreed cut of the epoch in flight, until it is sealed or abandoned.
+    pub fn pending_cut(&self) -> Option<u64> {
+        let e = self.epoch.load(Ordering::Acquire);
+        if self.released(e) {
+            return None;
+        }
+        self.final_cut(e)
+    }
+
     /// A reading core's next block is `block`: publishes it for epoch `e` (once) and returns
     /// the final cut when every reader has published.
     pub fn publish(&self, e: u64, block: u64, published: &mut u64) -> Option<u64> {

@@ -302,18 +302,25 @@ pub fn run(
                 stride: n,
             })
             .collect(),
-        Input::Stream(reader) => {
+        Input::Stream(mut reader) => {
             // A regular file read by several cores is cut into chunks that the cores parse
             // (parallel parsing); stdin, a pipe, a single core's input, or any input under
             // `--on-error fail` is parsed by the reader thread, which deals parsed blocks (with one core that thread is the
             // parallelism).
             // Under `--on-error fail` one parser reads in order, so the run stops at the
             // first malformed record, exactly as with one core.
-            let chunked = (n > 1 || cfg.checkpoint.is_some())
-                && !reader.is_live()
-                && !reader.fails_on_error()
-                && reader.path() != "-"
-                && std::fs::metadata(reader.path()).is_ok_and(|m| m.is_file());
+            // A followed file under checkpoints is cut too (as it grows), so that each
+            // block's byte offset and line are known.
+            let followed = cfg.checkpoint.is_some() && reader.follows_file();
+            if followed {
+                reader.stop_live();
+            }
+            let chunked = followed
+                || (n > 1 || cfg.checkpoint.is_some())
+                    && !reader.is_live()
+                    && !reader.fails_on_error()
+                    && reader.path() != "-"
+                    && std::fs::metadata(reader.path()).is_ok_and(|m| m.is_file());
             let (rings, backs, core_readers) =
                 stream_rings(n, || chunked.then(|| Box::new(reader.chunk_parser())));
             let control = control.clone();
@@ -325,7 +332,8 @@ pub fn run(
                     .name("shardsql-reader".into())
                     .spawn(move || {
                         if chunked {
-                            cut_input(&reader, rings, &control, barrier.as_deref(), from)
+                            let follow = followed.then_some(linger);
+                            cut_input(&reader, rings, &control, barrier.as_deref(), from, follow)
                                 .map(|()| ReaderEnd::Text(None))
                         } else {
                             parse_input(reader, rings, backs, &control, linger)
@@ -754,12 +762,17 @@ pub(crate) fn push_source(
 ///
 /// Checkpoints: it decides each cut (`checkpoint::barrier`): its next chunk, at that chunk's
 /// byte offset and line. A resumed run starts at the checkpoint's (`from`).
+///
+/// `follow` (a followed file under checkpoints): the file is framed as it grows
+/// (`source::live`), chunks cut when full or after the linger, until a stop; what was
+/// received before the stop is dealt.
 fn cut_input(
     reader: &TextReader,
     mut rings: Vec<rtrb::Producer<SourceMsg>>,
     control: &Control,
     barrier: Option<&crate::checkpoint::barrier::Barrier>,
     from: Option<crate::checkpoint::Position>,
+    follow: Option<Duration>,
 ) -> Result<()> {
     let n = rings.len();
     let path = reader.path();
@@ -778,8 +791,10 @@ fn cut_input(
     let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg| {
         push_source(ring, msg, &mut backoff, control)
     };
-    let cut = crate::source::chunker::cut(file, path, csv, line, BLOCK_ROWS, |chunk| {
-        if control.stop_reading() {
+    let dealt = std::cell::Cell::new(block);
+    let start_byte = byte;
+    let mut deal = |chunk: crate::source::chunker::Chunk| -> Result<bool> {
+        if follow.is_none() && control.stop_reading() {
             return Ok(false); // graceful stop: end every core's input here
         }
         if let Some(b) = barrier {
@@ -791,8 +806,33 @@ fn cut_input(
             SourceMsg::Chunk(chunk),
         )?;
         block += 1;
+        dealt.set(block);
         Ok(true)
-    });
+    };
+    let cut = match follow {
+        None => crate::source::chunker::cut(file, path, csv, line, BLOCK_ROWS, &mut deal),
+        Some(linger) => (|| {
+            // A quiet file must not hold a checkpoint back: once its cut is agreed beyond the
+            // blocks dealt, empty chunks fill the blocks up to it, and where the next block
+            // would start is recorded after each chunk.
+            let mut framer = crate::source::live::Framer::start_at(file, path, csv, true, line)?;
+            let stop = || control.stop_reading();
+            let behind = || {
+                barrier
+                    .and_then(|b| b.pending_cut())
+                    .is_some_and(|cut| cut > dealt.get())
+            };
+            let mut at = start_byte;
+            while let Some(chunk) = framer.next_chunk_or_wake(BLOCK_ROWS, linger, &stop, &behind)? {
+                at += chunk.bytes.len() as u64;
+                deal(chunk)?;
+                if let Some(b) = barrier {
+                    b.dealing(dealt.get(), at, framer.next_line());
+                }
+            }
+            Ok(())
+        })(),
+    };
     if let Some(b) = barrier {
         // The end: a cut there resumes past the last record.
         b.dealing(block, byte, 0);
