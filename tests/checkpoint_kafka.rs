@@ -1,5 +1,6 @@
 //! Exactly-once Kafka output under checkpoints (`--output kafka://… --checkpoint-dir DIR`): a
-//! run SIGKILLed several times at random moments and resumed each time leaves in the topic,
+//! run SIGKILLed (or stopped by SIGINT) several times at random moments and resumed each time
+//! leaves in the topic,
 //! counting only committed transactions, exactly the messages of an uninterrupted run (EMIT
 //! FINAL: the same multiset per key; EMIT CHANGES: the same sequence per key), and the same
 //! counters.
@@ -103,9 +104,9 @@ fn stderr_of(child: Child) -> String {
     String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned()
 }
 
-/// Runs `args` with checkpoints every 100 ms into `ckpt`, SIGKILLs it `kills` times (after a
-/// new checkpoint appeared, or at a random moment), resuming each time, then lets the last run
-/// finish. Returns each run's id and the epoch it resumed from, in order.
+/// Runs `args` with checkpoints every 100 ms into `ckpt`, stops it `kills` times (after a new
+/// checkpoint appeared, or at a random moment; SIGKILL, every third time SIGINT), resuming
+/// each time, then lets the last run finish. Returns each run's id and the epoch it resumed from, in order.
 fn kill_and_resume(
     args: &[String],
     ckpt: &Path,
@@ -139,10 +140,25 @@ fn kill_and_resume(
             runs.push(run_of(&err, what));
             return runs;
         }
-        let _ = child.kill();
-        let err = stderr_of(child);
-        runs.push(run_of(&err, what));
-        assert_checkpoints_complete(ckpt, &format!("{what}: after kill {}", i + 1));
+        // Every third stop is graceful: the rows after the last checkpoint are aborted.
+        let graceful = i % 3 == 1;
+        if graceful {
+            let sent = std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+            let status = wait_or_hang(&mut child, Duration::from_secs(60), what);
+            let err = stderr_of(child);
+            assert_eq!(status.code(), Some(130), "{what}: SIGINT: {err}");
+            assert!(err.contains("were aborted"), "{what}: {err}");
+            runs.push(run_of(&err, what));
+        } else {
+            let _ = child.kill();
+            let err = stderr_of(child);
+            runs.push(run_of(&err, what));
+        }
+        assert_checkpoints_complete(ckpt, &format!("{what}: after stop {}", i + 1));
     }
     let mut last = spawn(&with(true));
     let status = wait_or_hang(&mut last, Duration::from_secs(120), what);

@@ -84,6 +84,15 @@ impl ProducerContext for Reports {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         // Nothing is counted per message (no atomic read-modify-write per record).
         if let Err((e, _)) = result {
+            // An aborted transaction (`kafka::txn`) purges what it had queued: not a failure.
+            if matches!(
+                e,
+                KafkaError::MessageProduction(
+                    RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight
+                )
+            ) {
+                return;
+            }
             self.fail(format!("a message was not delivered: {e}"));
         }
     }

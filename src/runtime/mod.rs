@@ -286,6 +286,9 @@ pub fn run(
     let mut parser = None;
     // The Kafka reader wakes the cores it deals to (`Control::wake`).
     let kafka = matches!(input, Input::Kafka(_));
+    // A regular file (not live): a graceful stop cuts at the cores
+    // (`Core::stream_stops_at_cut`).
+    let mut file_chunks = false;
     let mut readers: Vec<CoreReader> = match input {
         Input::Generator(g) => (0..n)
             .map(|c| CoreReader::Generator {
@@ -321,6 +324,7 @@ pub fn run(
                     && !reader.fails_on_error()
                     && reader.path() != "-"
                     && std::fs::metadata(reader.path()).is_ok_and(|m| m.is_file());
+            file_chunks = !followed && !reader.is_live();
             let (rings, backs, core_readers) =
                 stream_rings(n, || chunked.then(|| Box::new(reader.chunk_parser())));
             let control = control.clone();
@@ -410,6 +414,7 @@ pub fn run(
         core.start_at(first_block_of(id, n, first_block), first_block);
         core.barrier = barrier.clone();
         core.woken_by_reader = kafka;
+        core.stream_stops_at_cut = file_chunks;
         core.late = cfg
             .late_output
             .as_ref()
@@ -733,12 +738,14 @@ fn glommio_help(cause: &str) -> String {
 }
 
 /// Hands a core its next input, waiting (with backoff) while its ring is full: backpressure
-/// from the cores reaches the input here. Fails once the run is aborted.
+/// from the cores reaches the input here. Fails once the run is aborted. `unread` says, while
+/// waiting, that no core will read it (past a graceful stop's cut): it is dropped.
 pub(crate) fn push_source(
     ring: &mut rtrb::Producer<SourceMsg>,
     mut msg: SourceMsg,
     backoff: &mut backoff::Backoff,
     control: &Control,
+    unread: &dyn Fn() -> bool,
 ) -> Result<()> {
     loop {
         match ring.push(msg) {
@@ -749,6 +756,9 @@ pub(crate) fn push_source(
             Err(rtrb::PushError::Full(m)) => {
                 if control.aborted() {
                     return Err(Error::Internal("stopped: a shard failed".into()));
+                }
+                if unread() {
+                    return Ok(());
                 }
                 msg = m;
                 core::idle_blocking(backoff.next_idle());
@@ -788,8 +798,11 @@ fn cut_input(
         .map_err(|e| Error::io(format!("--input {path}: read failed"), e))?;
     let csv = reader.format() == crate::sink::Format::Csv;
     let mut backoff = backoff::Backoff::default();
-    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg| {
-        push_source(ring, msg, &mut backoff, control)
+    // A regular file's cores stop at a graceful stop's cut: what is past it is not read.
+    let stops_at_cut = follow.is_none();
+    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg, block: Option<u64>| {
+        let unread = || stops_at_cut && control.past_stop_cut(block, n);
+        push_source(ring, msg, &mut backoff, control, &unread)
     };
     let dealt = std::cell::Cell::new(block);
     let start_byte = byte;
@@ -804,6 +817,7 @@ fn cut_input(
         push(
             &mut rings[(block % n as u64) as usize],
             SourceMsg::Chunk(chunk),
+            Some(block),
         )?;
         block += 1;
         dealt.set(block);
@@ -842,7 +856,7 @@ fn cut_input(
         return Err(e);
     }
     for ring in &mut rings {
-        push(ring, SourceMsg::End)?;
+        push(ring, SourceMsg::End, None)?;
     }
     Ok(())
 }
@@ -860,10 +874,12 @@ fn parse_input(
     let n = rings.len();
     let mut block = 0usize;
     let mut backoff = backoff::Backoff::default();
-    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg| {
-        push_source(ring, msg, &mut backoff, control)
-    };
     let live = reader.is_live();
+    // A regular file's cores stop at a graceful stop's cut: what is past it is not read.
+    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg, block: Option<u64>| {
+        let unread = || !live && control.past_stop_cut(block, n);
+        push_source(ring, msg, &mut backoff, control, &unread)
+    };
     let stop = || control.stop_reading();
     loop {
         if !live && control.stop_reading() {
@@ -897,11 +913,11 @@ fn parse_input(
         if b.is_empty() {
             continue;
         }
-        push(&mut rings[c], SourceMsg::Block(b))?;
+        push(&mut rings[c], SourceMsg::Block(b), Some(block as u64))?;
         block += 1;
     }
     for ring in &mut rings {
-        push(ring, SourceMsg::End)?;
+        push(ring, SourceMsg::End, None)?;
     }
     Ok(reader)
 }
