@@ -436,6 +436,21 @@ fn committed_checkpoint(
         .find(|(e, _)| *e == epoch)
         .map(|(_, p)| p.clone());
     let newest = all.last().map_or(0, |(e, _)| *e);
+    // Checkpoint `e` is written only once epoch `e - 1` has committed: a committed epoch
+    // further behind was lost (its consumer group's offsets expired, or were reset).
+    if epoch + 1 < newest {
+        return Err(Error::Usage(format!(
+            "--resume: {dir} holds checkpoint {newest}, so epoch {} at least was committed to \
+             the Kafka output, but the output's committed epoch reads {epoch}: the marker of \
+             the group `{}` was lost (its offsets expired: offsets.retention.minutes, or were \
+             reset), so which rows the topic holds cannot be told; start fresh with another \
+             --checkpoint-dir (and a new topic, or accept duplicates)",
+            newest - 1,
+            std::fs::read_to_string(cfg.dir.join("kafka-transactional-id"))
+                .unwrap_or_default()
+                .trim()
+        )));
+    }
     if found.is_none() && all.iter().any(|(e, _)| *e < epoch) {
         return Err(Error::Usage(if epoch > newest {
             format!(
@@ -469,6 +484,50 @@ fn committed_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A transactional output's committed epoch picks the checkpoint: its own (later ones
+    /// removed), none (all later: fresh), or an error (a finished run, or a lost marker).
+    #[test]
+    fn the_committed_epoch_picks_the_checkpoint_to_resume() {
+        let dir = std::env::temp_dir().join(format!("shardsql-committed-{}", std::process::id()));
+        let cfg = CheckpointConfig {
+            dir: dir.clone(),
+            interval: std::time::Duration::from_secs(1),
+            fingerprint: Fingerprint::default(),
+            first_epoch: 1,
+        };
+        let make = |epochs: &[u64]| {
+            let _ = std::fs::remove_dir_all(&dir);
+            for e in epochs {
+                std::fs::create_dir_all(dir.join(dir_name(*e))).unwrap();
+            }
+            list(&dir)
+        };
+        let epochs = |dir: &Path| list(dir).iter().map(|(e, _)| *e).collect::<Vec<_>>();
+        // Crash between writing 7 and committing it: 6 is resumed, 7 removed.
+        let all = make(&[5, 6, 7]);
+        let got = committed_checkpoint(&cfg, &all, 6).unwrap().unwrap();
+        assert!(got.ends_with(dir_name(6)));
+        assert_eq!(epochs(&dir), [5, 6]);
+        // Committed the newest.
+        let all = make(&[5, 6, 7]);
+        assert!(committed_checkpoint(&cfg, &all, 7).unwrap().is_some());
+        assert_eq!(epochs(&dir), [5, 6, 7]);
+        // The first checkpoint never committed: fresh, removed.
+        let all = make(&[1]);
+        assert!(committed_checkpoint(&cfg, &all, 0).unwrap().is_none());
+        assert!(epochs(&dir).is_empty());
+        // The input's end committed past every checkpoint: nothing to resume.
+        let all = make(&[5, 6, 7]);
+        let e = committed_checkpoint(&cfg, &all, 9).unwrap_err().to_string();
+        assert!(e.contains("complete results"), "{e}");
+        // A lost marker (expired offsets) is never taken for "nothing committed".
+        let all = make(&[5, 6, 7]);
+        let e = committed_checkpoint(&cfg, &all, 0).unwrap_err().to_string();
+        assert!(e.contains("was lost"), "{e}");
+        assert_eq!(epochs(&dir), [5, 6, 7], "nothing removed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn reformatted_and_commented_queries_compare_equal_and_changed_ones_do_not() {
