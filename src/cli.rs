@@ -170,8 +170,9 @@ pub struct RunArgs {
     pub changelog: ChangelogArg,
     /// Take checkpoints into this directory (`DIR/ckpt-<epoch>/`, the last 3 kept): the
     /// state, the input position and the output length, so a run that dies can go on with
-    /// --resume. Output files are then exactly-once (cut back to the checkpoint on resume),
-    /// stdout at-least-once.
+    /// --resume. Output files are then exactly-once (cut back to the checkpoint on resume), a
+    /// Kafka output too (one transaction per checkpoint; read it with read_committed), stdout
+    /// at-least-once.
     #[arg(long)]
     pub checkpoint_dir: Option<PathBuf>,
     /// How often to take a checkpoint (e.g. 10s, 500ms).
