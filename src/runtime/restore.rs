@@ -1,10 +1,10 @@
 //! Restoring a checkpoint's state sections into the shards' operator states, at start-up,
 //! before the cores run. Each section is decoded exactly once, by a decoder thread with its
-//! own `Interner` (so each distinct string is interned once, from a slice of the section's
-//! buffer); each decoded table is split by the owner of each row's key (the router's hash
-//! at this run's shard count, which may differ from the checkpoint's: keys are re-hashed,
-//! since dictionary ids are the process's own), and each owner's rows go to the thread that
-//! applies them to that owner's state.
+//! own `Interner` (each string interned from a slice of the section's buffer, with no
+//! private map to fill: a key is in one section); each decoded table is split by the owner
+//! of each row's key (the router's hash at this run's shard count, which may differ from the
+//! checkpoint's: keys are re-hashed, since dictionary ids are the process's own), and each
+//! owner's rows go to the thread that applies them to that owner's state.
 //!
 //! Threading: scoped threads, all joined before `restore` returns: decoders (at most one
 //! per section and per host CPU) and one applier per owner, linked by bounded channels. A
@@ -57,7 +57,7 @@ pub fn restore(
             .map(|d| {
                 let (senders, tables) = (senders.clone(), &tables);
                 let mine = sections.iter().skip(d).step_by(decoders);
-                let mut interner = Interner::new(dict.clone());
+                let mut interner = Interner::without_memo(dict.clone());
                 scope.spawn(move || -> Result<()> {
                     for section in mine {
                         if !decode_section(section, tables, &mut interner, &senders)? {
