@@ -19,6 +19,9 @@ use crate::error::Result;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+/// A decoded table's rows for one owner: its tag and rows.
+type Rows = (u8, Batch);
+
 /// Decoded tables in flight per owner (each at most a wire message's rows).
 const IN_FLIGHT: usize = 4;
 
@@ -37,7 +40,7 @@ pub fn restore(
     // The layouts, by tag, from any state: every owner's operator is built from one plan.
     let tables: Vec<Option<StateTable>> = (0..=u8::MAX).map(|t| states[0].state_table(t)).collect();
     let decoders = decoders.clamp(1, sections.len());
-    let (senders, receivers): (Vec<SyncSender<(u8, Batch)>>, Vec<Receiver<(u8, Batch)>>) =
+    let (senders, receivers): (Vec<SyncSender<Rows>>, Vec<Receiver<Rows>>) =
         (0..states.len()).map(|_| sync_channel(IN_FLIGHT)).unzip();
     std::thread::scope(|scope| {
         let appliers: Vec<_> = states
@@ -87,7 +90,7 @@ fn decode_section(
     section: &[u8],
     tables: &[Option<StateTable>],
     interner: &mut Interner,
-    owners: &[SyncSender<(u8, Batch)>],
+    owners: &[SyncSender<Rows>],
 ) -> Result<bool> {
     let mut reader = StateReader::new(section);
     let mut by_owner: Vec<Vec<u32>> = vec![Vec::new(); owners.len()];
