@@ -223,30 +223,20 @@ fn run(args: RunArgs) -> Result<()> {
         .allowed_lateness
         .or(plan.allowed_lateness_ms)
         .unwrap_or(0);
-    let (checkpoint, restored) = checkpoints(
-        &args,
-        &sql_text,
-        &schema,
-        lateness_ms,
-        source_partitions,
-        matches!(&source, Source::Text(r) if r.is_live()),
-    )?;
-    if let (Some(r), Source::Kafka(k)) = (&restored, &mut source)
-        && let crate::checkpoint::Position::Kafka { offsets, .. } = &r.manifest.position
-    {
-        k.resume_at(offsets)?;
-    }
-    let resume_at = |target: &str, len: Option<u64>| match target {
-        "-" | "null" => None,
-        _ => len,
-    };
-    let sink = if crate::kafka::is_kafka(&args.output) {
+    // A Kafka output opens first: with checkpoints it is transactional, and its last committed
+    // transaction names the checkpoint to resume (`kafka::txn`).
+    let kafka_sink = if crate::kafka::is_kafka(&args.output) {
         let url = crate::kafka::KafkaUrl::parse("--output", &args.output)?;
         let layout = crate::kafka::producer::layout_of(&plan, &dict)?;
         if let Some(w) = &layout.warning {
             eprintln!("warning: {w}");
         }
-        Sink::open_kafka(
+        let txn_id = match &args.checkpoint_dir {
+            Some(dir) => Some(crate::kafka::txn::transactional_id(dir)?),
+            None => None,
+        };
+        let interval = std::time::Duration::from_millis(args.checkpoint_interval.max(1) as u64);
+        Some(Sink::open_kafka(
             &url,
             &plan.output,
             dict.clone(),
@@ -257,7 +247,53 @@ fn run(args: RunArgs) -> Result<()> {
                 Source::Kafka(k) => k.topic_partitions(),
                 _ => source_partitions,
             },
-        )?
+            txn_id.as_deref().map(|id| (id, interval)),
+        )?)
+    } else {
+        None
+    };
+    let transactional = kafka_sink
+        .as_ref()
+        .is_some_and(|s| s.transactions().is_some());
+    let committed = match kafka_sink.as_ref().and_then(|s| s.transactions()) {
+        Some(t) => crate::checkpoint::Committed::Kafka {
+            id: t.id.clone(),
+            epoch: t.committed_epoch()?,
+        },
+        None => crate::checkpoint::Committed::Latest,
+    };
+    let (checkpoint, restored) = checkpoints(
+        &args,
+        &sql_text,
+        &schema,
+        lateness_ms,
+        source_partitions,
+        matches!(&source, Source::Text(r) if r.is_live() && !r.follows_file()),
+        committed,
+    )?;
+    if let Some(t) = kafka_sink.as_ref().and_then(|s| s.transactions()) {
+        eprintln!(
+            "kafka output: transactional id {}, run {:016x}: each checkpoint's rows commit in one \
+             transaction (read them with isolation.level=read_committed)",
+            t.id, t.run
+        );
+        if let Source::Kafka(k) = &source
+            && let Some(group) = k.group_metadata()
+        {
+            t.set_input_group(&k.url().topic, group);
+        }
+    }
+    if let (Some(r), Source::Kafka(k)) = (&restored, &mut source)
+        && let crate::checkpoint::Position::Kafka { offsets, .. } = &r.manifest.position
+    {
+        k.resume_at(offsets)?;
+    }
+    let resume_at = |target: &str, len: Option<u64>| match target {
+        "-" | "null" => None,
+        _ => len,
+    };
+    let sink = if let Some(sink) = kafka_sink {
+        sink
     } else {
         Sink::open_at(
             "--output",
@@ -425,6 +461,17 @@ fn run(args: RunArgs) -> Result<()> {
     }
     if report.interrupted {
         let (name, status) = signals.received().unwrap_or(("a signal", 130));
+        if transactional {
+            return Err(Error::Interrupted {
+                message: format!(
+                    "stopped by {name} after reading {} records: the Kafka output holds the rows \
+                     of every checkpoint committed; the rows after the last one were aborted, and \
+                     --resume writes them again",
+                    crate::metrics::stats::group(stats.records_in),
+                ),
+                status,
+            });
+        }
         return Err(Error::Interrupted {
             message: format!(
                 "stopped by {name} after reading {} records and writing {} rows: the output holds \
@@ -448,6 +495,7 @@ fn checkpoints(
     lateness_ms: i64,
     partitions: u32,
     live: bool,
+    committed: crate::checkpoint::Committed,
 ) -> Result<(
     Option<crate::checkpoint::CheckpointConfig>,
     Option<crate::checkpoint::Restored>,
@@ -461,19 +509,13 @@ fn checkpoints(
         )))
     };
     let input = args.input.as_deref();
-    if crate::kafka::is_kafka(&args.output) {
-        return refuse(
-            "a Kafka output cannot be checkpointed yet (write to a file: exactly-once, or \
-             stdout)",
-        );
-    }
     if input.is_some_and(crate::kafka::is_kafka) && args.members > 1 {
         return refuse("a group of several members (--members) cannot be checkpointed yet");
     }
     if input == Some("-") || live {
         return refuse(
-            "stdin, a pipe or a followed file cannot be read again from a checkpoint's \
-             position (checkpoint a regular file or the generator)",
+            "stdin or a pipe cannot be read again from a checkpoint's position (checkpoint \
+             a regular file, a file followed with --follow, Kafka or the generator)",
         );
     }
     if args.mode == runtime::Mode::Mutex {
@@ -526,10 +568,14 @@ fn checkpoints(
                 args.changelog
             ),
         },
+        first_epoch: match &committed {
+            crate::checkpoint::Committed::Kafka { epoch: Some(e), .. } => e + 1,
+            _ => 1,
+        },
     };
-    let restored = crate::checkpoint::resume(&cfg, args.resume)?;
+    let restored = crate::checkpoint::resume(&cfg, args.resume, committed)?;
     if let Some(r) = &restored {
-        let is_file = |t: &str| !matches!(t, "-" | "null");
+        let is_file = |t: &str| !matches!(t, "-" | "null") && !crate::kafka::is_kafka(t);
         for (flag, target, len) in [
             (
                 "--output",
@@ -548,8 +594,8 @@ fn checkpoints(
             {
                 return Err(Error::Usage(format!(
                     "--resume: {flag} {t} is a file, but the checkpoint was taken writing to \
-                     stdout or null: the file would lack every row before it; resume with the \
-                     same {flag}, or start fresh with another --checkpoint-dir"
+                     stdout, null or Kafka: the file would lack every row before it; resume with \
+                     the same {flag}, or start fresh with another --checkpoint-dir"
                 )));
             }
         }

@@ -113,7 +113,8 @@ impl Sink {
                         let now = f.metadata().map_err(cannot)?.len();
                         if now < len {
                             return Err(Error::Usage(format!(
-                                "{flag} {path}: the checkpoint covers {len} bytes of it, but it                                  holds {now}: it was changed since; start fresh without --resume"
+                                "{flag} {path}: the checkpoint covers {len} bytes of it, but it \
+                                holds {now}: it was changed since; start fresh without --resume"
                             )));
                         }
                         f.set_len(len).map_err(cannot)?;
@@ -169,8 +170,10 @@ impl Sink {
         times: Timestamps,
         layout: crate::kafka::producer::Layout,
         partitions: u32,
+        txn: Option<(&str, std::time::Duration)>,
     ) -> Result<Arc<Sink>> {
-        let (out, _) = crate::kafka::producer::KafkaOut::open("--output", url, partitions, layout)?;
+        let (out, _) =
+            crate::kafka::producer::KafkaOut::open_with("--output", url, partitions, layout, txn)?;
         Ok(Arc::new(Sink {
             format: Some(Format::JsonLines),
             writer: Mutex::new(None),
@@ -221,6 +224,27 @@ impl Sink {
         self.flush();
         file.sync_data()
             .map_err(|e| Error::io(format!("{}: cannot sync the file", self.flag), e))
+    }
+
+    /// A Kafka output's transactions (`--checkpoint-dir`).
+    pub fn transactions(&self) -> Option<&crate::kafka::txn::Transactions> {
+        self.kafka.as_ref().and_then(|k| k.transactions())
+    }
+
+    /// A transactional output: commits the rows of checkpoint epoch `epoch` (every shard holds
+    /// what follows) and opens the next transaction. Nothing for other outputs.
+    pub fn commit_epoch(&self, epoch: u64, input_offsets: Option<&[(i32, i64)]>) -> Result<()> {
+        match &self.kafka {
+            Some(k) => k.commit_epoch(epoch, input_offsets),
+            None => Ok(()),
+        }
+    }
+
+    /// The run failed or was stopped: a transactional output aborts what it has not committed.
+    pub fn abandon(&self) {
+        if let Some(k) = &self.kafka {
+            k.abandon();
+        }
     }
 
     /// Rows handed to the writer so far.
@@ -321,9 +345,11 @@ pub struct ShardOutput {
     /// Rows encoded in `buf`.
     buf_rows: u64,
     pub rows: u64,
-    /// A checkpoint's epoch since whose cut this output keeps its rows in `buf` instead of
-    /// writing them (`checkpoint::barrier`), until the coordinator releases it.
+    /// A checkpoint's epoch since whose cut this output keeps its rows in `buf` (a Kafka
+    /// output: in `held`) instead of writing them (`checkpoint::barrier`), until the
+    /// coordinator releases it.
     pub hold: Option<u64>,
+    held: Vec<Batch>,
 }
 
 impl ShardOutput {
@@ -336,6 +362,7 @@ impl ShardOutput {
             buf_rows: 0,
             rows: 0,
             hold: None,
+            held: Vec::new(),
         }
     }
 
@@ -353,7 +380,10 @@ impl ShardOutput {
             return;
         }
         self.rows += n as u64;
-        if let Some(k) = &self.sink.kafka {
+        if self.sink.kafka.is_some() && self.hold.is_some() {
+            let fresh = Batch::new(&self.sink.schema, ROWS_PER_FLUSH);
+            self.held.push(std::mem::replace(&mut self.batch, fresh));
+        } else if let Some(k) = &self.sink.kafka {
             k.send_rows(
                 &self.batch,
                 &self.sink.schema,
@@ -407,6 +437,22 @@ impl ShardOutput {
     /// The checkpoint's lengths are recorded: writes what was held.
     pub fn release(&mut self) {
         self.hold = None;
+        if let Some(k) = &self.sink.kafka {
+            for batch in std::mem::take(&mut self.held) {
+                k.send_rows(
+                    &batch,
+                    &self.sink.schema,
+                    &self.sink.dict,
+                    self.sink.times,
+                    &mut self.buf,
+                    &mut self.key,
+                );
+                self.buf.clear();
+                self.sink
+                    .rows_written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+        }
         if !self.buf.is_empty() {
             self.write_buf();
         }

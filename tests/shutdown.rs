@@ -385,3 +385,77 @@ fn shutdown_failed_output_stops_the_run() {
     assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 3);
 }
+
+/// A regular file read by several cores, paced by `--rate`: SIGINT stops it within moments,
+/// not after every chunk the cutter thread had already dealt (the whole file, which at this
+/// rate takes 10 s); the records read are a prefix of whole blocks, and their results are a
+/// clean run's over that prefix.
+#[test]
+fn shutdown_sigint_on_a_paced_file_stops_within_moments() {
+    let dir = scratch("shutdown-file");
+    let input = dir.join("in.csv");
+    shardsql(&[
+        "gen",
+        "--records",
+        "500000",
+        "--output",
+        input.to_str().unwrap(),
+    ]);
+    let out = dir.join("out.csv");
+    let stats = dir.join("out.json");
+    let query = "queries/03_group_by.sql";
+    for cores in ["1", "2"] {
+        let what = format!("a paced file at {cores} core(s)");
+        let mut child = spawn(&[
+            "--query",
+            query,
+            "--input",
+            input.to_str().unwrap(),
+            "--cores",
+            cores,
+            "--rate",
+            "50000",
+            "--output",
+            out.to_str().unwrap(),
+            "--stats",
+            stats.to_str().unwrap(),
+        ]);
+        std::thread::sleep(Duration::from_millis(1000));
+        let signalled = Instant::now();
+        signal(&child, "INT");
+        let code = wait_or_hang(&mut child, Duration::from_secs(30), &what).code();
+        let took = signalled.elapsed();
+        let err = stderr_of(child);
+        assert_eq!(code, Some(130), "{what}: {err}");
+        assert!(
+            took < Duration::from_secs(3),
+            "{what}: stopped {took:?} after SIGINT"
+        );
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+        assert_conserved(&s, &what);
+        let n = s["records_in"].as_u64().unwrap();
+        assert!(n > 0 && n < 250_000, "{what}: read {n} records: {s}");
+        // The records read are the file's first n (whole blocks): a clean run over them.
+        let text = std::fs::read_to_string(&input).unwrap();
+        let prefix: String = text
+            .lines()
+            .take(n as usize + 1)
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        let head = dir.join("head.csv");
+        std::fs::write(&head, prefix).unwrap();
+        let clean_out = dir.join("clean.csv");
+        shardsql(&[
+            "--query",
+            query,
+            "--input",
+            head.to_str().unwrap(),
+            "--output",
+            clean_out.to_str().unwrap(),
+        ]);
+        if let Err(e) = compare_seed(query, &read_csv(&clean_out), &read_csv(&out)) {
+            panic!("{what}: the stopped run differs from a clean run over its records: {e}");
+        }
+    }
+}

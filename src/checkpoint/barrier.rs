@@ -126,6 +126,15 @@ impl Barrier {
         (self.cut_epoch.load(Ordering::Acquire) == e).then(|| self.cut.load(Ordering::Acquire))
     }
 
+    /// The agreed cut of the epoch in flight, until it is sealed or abandoned.
+    pub fn pending_cut(&self) -> Option<u64> {
+        let e = self.epoch.load(Ordering::Acquire);
+        if self.released(e) {
+            return None;
+        }
+        self.final_cut(e)
+    }
+
     /// A reading core's next block is `block`: publishes it for epoch `e` (once) and returns
     /// the final cut when every reader has published.
     pub fn publish(&self, e: u64, block: u64, published: &mut u64) -> Option<u64> {
@@ -245,7 +254,19 @@ pub struct Coordinator {
 
 impl Coordinator {
     pub fn run(self) -> Result<CheckpointStats> {
+        let r = self.checkpoints();
+        if r.is_err() {
+            // No part may wait for a seal that will not come.
+            self.barrier.abandoned.store(u64::MAX, Ordering::Release);
+        }
+        r
+    }
+
+    fn checkpoints(&self) -> Result<CheckpointStats> {
         let b = &self.barrier;
+        // A transactional Kafka output (`kafka::txn`) commits an epoch's rows once its
+        // checkpoint is durable, and the holds last until the next transaction is open.
+        let transactional = self.sink.transactions().is_some();
         let mut written = CheckpointStats::default();
         let mut next = Instant::now() + self.cfg.interval;
         loop {
@@ -293,7 +314,9 @@ impl Coordinator {
             let crossed = requested.elapsed();
             let output_bytes = self.sink.bytes_written();
             let late_bytes = self.late.as_ref().and_then(|l| l.bytes_written());
-            b.sealed.store(e, Ordering::Release);
+            if !transactional {
+                b.sealed.store(e, Ordering::Release);
+            }
             self.sink.sync()?;
             if let Some(l) = &self.late {
                 l.sync()?;
@@ -302,11 +325,16 @@ impl Coordinator {
             let mut counters = self.base.clone();
             counters.add(&parts.counters);
             let cut = b.cut.load(Ordering::Acquire);
+            let position = position.unwrap_or(Position::Block { block: cut });
+            let input_offsets = match &position {
+                Position::Kafka { offsets, .. } => Some(offsets.clone()),
+                _ => None,
+            };
             let manifest = Manifest {
                 format: super::FORMAT,
                 epoch: e,
                 fingerprint: self.cfg.fingerprint.clone(),
-                position: position.unwrap_or(Position::Block { block: cut }),
+                position,
                 counters,
                 part_max: parts.part_max.unwrap_or_default(),
                 part_idle: parts.part_idle.unwrap_or_default(),
@@ -314,6 +342,7 @@ impl Coordinator {
                 late_bytes,
                 sections: Vec::new(),
                 state_crc: 0,
+                kafka_transactional_id: self.sink.transactions().map(|t| t.id.clone()),
             };
             let sections: Vec<Vec<u8>> = parts
                 .sections
@@ -321,6 +350,10 @@ impl Coordinator {
                 .map(Option::unwrap_or_default)
                 .collect();
             super::write(&self.cfg.dir, manifest, &sections)?;
+            if transactional {
+                self.sink.commit_epoch(e, input_offsets.as_deref())?;
+                b.sealed.store(e, Ordering::Release);
+            }
             written = CheckpointStats {
                 written: written.written + 1,
                 bytes: sections.iter().map(|s| s.len() as u64).sum(),

@@ -43,6 +43,19 @@ pub struct CheckpointConfig {
     pub interval: std::time::Duration,
     /// What must match for a checkpoint to be resumed (`Fingerprint`).
     pub fingerprint: Fingerprint,
+    /// The epoch of a fresh run's first checkpoint (after a transactional output's last
+    /// committed one: epochs only grow).
+    pub first_epoch: u64,
+}
+
+/// What a run's output has committed, for choosing the checkpoint to resume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Committed {
+    /// Files (cut back to a checkpoint's lengths) or stdout: the latest checkpoint.
+    Latest,
+    /// A transactional Kafka output (`kafka::txn`) with transactional id `id`: the epoch of
+    /// its last committed transaction, whose checkpoint is the one to resume.
+    Kafka { id: String, epoch: Option<u64> },
 }
 
 /// What a checkpoint's state depends on: a resumed run must have the same.
@@ -185,6 +198,9 @@ pub struct Manifest {
     pub sections: Vec<u64>,
     /// `state.bin`'s CRC-32.
     pub state_crc: u32,
+    /// A transactional Kafka output's transactional id (`kafka::txn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_transactional_id: Option<String>,
 }
 
 /// A checkpoint read back: its manifest and each shard's state section.
@@ -334,7 +350,11 @@ pub fn read(path: &Path) -> Result<Restored> {
 /// `--resume`: the latest checkpoint in `cfg.dir`, checked against this run (`None`: the
 /// directory holds none, start fresh). Without `--resume`, a directory that holds checkpoints
 /// is an error: a fresh run would overwrite the output they cover.
-pub fn resume(cfg: &CheckpointConfig, resume: bool) -> Result<Option<Restored>> {
+pub fn resume(
+    cfg: &CheckpointConfig,
+    resume: bool,
+    committed: Committed,
+) -> Result<Option<Restored>> {
     // What a crash left half-written or half-removed.
     for e in std::fs::read_dir(&cfg.dir).into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -354,7 +374,30 @@ pub fn resume(cfg: &CheckpointConfig, resume: bool) -> Result<Option<Restored>> 
             latest.display()
         )));
     }
-    let r = read(latest)?;
+    let newest = read(latest)?;
+    let r = match committed {
+        Committed::Latest => newest,
+        Committed::Kafka { id, epoch } => {
+            if newest.manifest.kafka_transactional_id.as_deref() != Some(id.as_str()) {
+                return Err(Error::Usage(format!(
+                    "--resume: the checkpoints in {} were taken writing to {}, not to this \
+                     Kafka output: the topic would lack every row before them; resume with the \
+                     same --output, or start fresh with another --checkpoint-dir",
+                    cfg.dir.display(),
+                    if newest.manifest.kafka_transactional_id.is_some() {
+                        "another Kafka output"
+                    } else {
+                        "a file, stdout or null"
+                    }
+                )));
+            }
+            match committed_checkpoint(cfg, &all, epoch.unwrap_or(0))? {
+                Some(path) if path == newest.path => newest,
+                Some(path) => read(&path)?,
+                None => return Ok(None),
+            }
+        }
+    };
     let (had, now) = (&r.manifest.fingerprint, &cfg.fingerprint);
     let differs = if had.query != now.query {
         Some(("query", &had.query, &now.query))
@@ -376,6 +419,51 @@ pub fn resume(cfg: &CheckpointConfig, resume: bool) -> Result<Option<Restored>> 
         )));
     }
     Ok(Some(r))
+}
+
+/// A transactional output committed epoch `epoch` (0: none): its checkpoint, with those
+/// after it removed (their transactions were aborted); `None` when every checkpoint is after it
+/// (none committed: start fresh, removing them). An output committed past every checkpoint
+/// holds a finished run's results: an error, as is a committed checkpoint that is gone.
+fn committed_checkpoint(
+    cfg: &CheckpointConfig,
+    all: &[(u64, PathBuf)],
+    epoch: u64,
+) -> Result<Option<PathBuf>> {
+    let dir = cfg.dir.display();
+    let found = all
+        .iter()
+        .find(|(e, _)| *e == epoch)
+        .map(|(_, p)| p.clone());
+    let newest = all.last().map_or(0, |(e, _)| *e);
+    if found.is_none() && all.iter().any(|(e, _)| *e < epoch) {
+        return Err(Error::Usage(if epoch > newest {
+            format!(
+                "--resume: the Kafka output already holds this run's complete results (committed \
+                at the end of its input, after checkpoint {newest} in {dir}): there is nothing \
+                to resume; remove {dir} to run the query again"
+            )
+        } else {
+            format!(
+                "--resume: the Kafka output's last committed transaction is checkpoint epoch \
+                {epoch}, which {dir} no longer holds; start fresh with another --checkpoint-dir"
+            )
+        }));
+    }
+    for (e, path) in all {
+        if *e > epoch {
+            eprintln!(
+                "checkpoint {} was written but its Kafka transaction did not commit: removed \
+                (its rows are written again)",
+                path.display()
+            );
+            let old = cfg.dir.join(format!(".old-{}", dir_name(*e)));
+            std::fs::rename(path, &old)
+                .and_then(|()| std::fs::remove_dir_all(&old))
+                .map_err(|e| io(format!("cannot remove {}", path.display()), e))?;
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

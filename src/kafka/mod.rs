@@ -25,6 +25,7 @@
 
 pub mod producer;
 pub mod repartition;
+pub mod txn;
 pub mod wire;
 
 use crate::error::{Error, Result};

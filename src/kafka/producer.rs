@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::sink::{Format, Timestamps};
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,6 +84,15 @@ impl ProducerContext for Reports {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         // Nothing is counted per message (no atomic read-modify-write per record).
         if let Err((e, _)) = result {
+            // An aborted transaction (`kafka::txn`) purges what it had queued: not a failure.
+            if matches!(
+                e,
+                KafkaError::MessageProduction(
+                    RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight
+                )
+            ) {
+                return;
+            }
             self.fail(format!("a message was not delivered: {e}"));
         }
     }
@@ -106,6 +116,8 @@ pub struct KafkaOut {
     url: KafkaUrl,
     flag: &'static str,
     layout: Layout,
+    /// `--checkpoint-dir`: each checkpoint epoch's rows in one transaction (`kafka::txn`).
+    txn: Option<super::txn::Transactions>,
 }
 
 impl KafkaOut {
@@ -117,30 +129,76 @@ impl KafkaOut {
         partitions: u32,
         layout: Layout,
     ) -> Result<(KafkaOut, u32)> {
+        KafkaOut::open_with(flag, url, partitions, layout, None)
+    }
+
+    /// `open`, transactional (`kafka::txn`) with `txn` = (transactional id, checkpoint
+    /// interval): fences the id's earlier run and opens the first transaction.
+    pub fn open_with(
+        flag: &'static str,
+        url: &KafkaUrl,
+        partitions: u32,
+        layout: Layout,
+        txn: Option<(&str, Duration)>,
+    ) -> Result<(KafkaOut, u32)> {
         let n = super::ensure_topic(flag, url, partitions)?;
-        let producer: ThreadedProducer<Reports> = url
-            .config(&[
-                ("acks", "all"),
-                ("enable.idempotence", "true"),
-                // A broker that is gone fails the run after this, not after librdkafka's
-                // default of five minutes.
-                ("message.timeout.ms", "30000"),
-                ("linger.ms", "5"),
-                // The Java client's partitioner: a key lands where Kafka Streams, ksqlDB and
-                // Flink would put it.
-                ("partitioner", "murmur2_random"),
-            ])
+        let mut config = url.config(&[
+            ("acks", "all"),
+            ("enable.idempotence", "true"),
+            // A broker that is gone fails the run after this, not after librdkafka's
+            // default of five minutes.
+            ("message.timeout.ms", "30000"),
+            ("linger.ms", "5"),
+            // The Java client's partitioner: a key lands where Kafka Streams, ksqlDB and
+            // Flink would put it.
+            ("partitioner", "murmur2_random"),
+        ]);
+        if let Some((id, interval)) = txn {
+            for (k, v) in super::txn::Transactions::properties(id, interval) {
+                // The address's own properties win (they were set last).
+                if !url.props.iter().any(|(p, _)| p == k) {
+                    config.set(k, v);
+                }
+            }
+        }
+        let producer: ThreadedProducer<Reports> = config
             .create_with_context(Reports::default())
             .map_err(|e| error(flag, url, "invalid producer configuration", e))?;
+        let txn = match txn {
+            Some((id, _)) => Some(super::txn::Transactions::start(id, url, &producer)?),
+            None => None,
+        };
         Ok((
             KafkaOut {
                 producer,
                 url: url.clone(),
                 flag,
                 layout,
+                txn,
             },
             n,
         ))
+    }
+
+    /// The transactions of a checkpointed output.
+    pub fn transactions(&self) -> Option<&super::txn::Transactions> {
+        self.txn.as_ref()
+    }
+
+    /// Commits the open transaction as checkpoint epoch `epoch` and opens the next
+    /// (`kafka::txn`).
+    pub fn commit_epoch(&self, epoch: u64, input_offsets: Option<&[(i32, i64)]>) -> Result<()> {
+        match &self.txn {
+            Some(t) => t.commit(&self.producer, epoch, input_offsets, true),
+            None => Ok(()),
+        }
+    }
+
+    /// A stopped or failed run: its open transaction is aborted (a resume writes it again).
+    pub fn abandon(&self) {
+        if let Some(t) = &self.txn {
+            t.abort(&self.producer);
+        }
     }
 
     /// Whether a delivery has failed: nothing more should be produced.
@@ -152,7 +210,22 @@ impl KafkaOut {
     /// queue is full. Returns false once the run has failed.
     #[inline]
     pub fn send(&self, key: Option<&[u8]>, value: Option<&[u8]>, partition: Option<i32>) -> bool {
+        self.send_with(key, value, partition, None)
+    }
+
+    /// `send`, with headers.
+    #[inline]
+    fn send_with(
+        &self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        partition: Option<i32>,
+        headers: Option<OwnedHeaders>,
+    ) -> bool {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.url.topic);
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
         if let Some(k) = key {
             record = record.key(k);
         }
@@ -199,6 +272,11 @@ impl KafkaOut {
         }
         buf.clear();
         crate::sink::encode(batch, Format::JsonLines, schema, dict, times, buf);
+        // A transaction's rows carry its run and epoch (`kafka::txn`), read once a batch.
+        let tag = self
+            .txn
+            .as_ref()
+            .map(|t| format!("{:016x}.{}", t.run, t.epoch()));
         let mut start = 0;
         for (row, end) in memchr::memchr_iter(b'\n', buf).enumerate() {
             let value = &buf[start..end];
@@ -227,7 +305,13 @@ impl KafkaOut {
                 );
                 Some(&key[..])
             };
-            if !self.send(k, (!tombstone).then_some(value), None) {
+            let headers = tag.as_ref().map(|tag| {
+                OwnedHeaders::new_with_capacity(1).insert(Header {
+                    key: super::txn::HEADER,
+                    value: Some(tag.as_bytes()),
+                })
+            });
+            if !self.send_with(k, (!tombstone).then_some(value), None, headers) {
                 return;
             }
         }
@@ -236,6 +320,15 @@ impl KafkaOut {
     /// Waits until every message is acknowledged; the first delivery failure, with the
     /// broker's message, is the error.
     pub fn close(&self) -> Result<()> {
+        if let Some(t) = &self.txn {
+            if self.failed() {
+                t.abort(&self.producer);
+            } else if t.is_open() {
+                // The input's end: the last epoch's rows commit (its marker names no
+                // checkpoint).
+                t.commit(&self.producer, t.epoch(), None, false)?;
+            }
+        }
         let flushed = self.producer.flush(FLUSH_TIMEOUT);
         let reports = self.producer.context();
         if let Some(why) = reports

@@ -339,6 +339,11 @@ pub struct Core {
     /// a full outbound ring: it sleeps its timer (40 µs growing to 640 µs), as any core did
     /// after its yields.
     pub woken_by_reader: bool,
+    /// A regular file's chunks or blocks dealt by its reader thread: on a graceful stop the
+    /// cores agree a cut as generator readers do, rather than reading everything already dealt
+    /// (which, paced by `--rate`, may be most of the file). A live input's are all read: what
+    /// was written before the stop counts.
+    pub stream_stops_at_cut: bool,
     /// EMIT FINAL aggregates: the reader's pre-aggregation, which sends partial states
     /// instead of records (None: records are routed).
     pub combiner: Option<crate::ops::aggregate::Aggregate>,
@@ -464,6 +469,14 @@ impl Control {
             .take()
     }
 
+    /// A graceful stop's cut is agreed by all `readers`, and `block` (`None`: an end marker)
+    /// is at or past it: no core will read it (`Core::stream_stops_at_cut`).
+    pub fn past_stop_cut(&self, block: Option<u64>, readers: usize) -> bool {
+        self.stop_reading()
+            && self.published.load(Ordering::Acquire) >= readers
+            && block.is_none_or(|b| b >= self.cut.load(Ordering::Acquire))
+    }
+
     /// Whether readers should stop reading: a signal arrived, or the output failed.
     pub fn stop_reading(&self) -> bool {
         self.interrupt.load(Ordering::Relaxed) || self.sink.as_ref().is_some_and(|s| s.failed())
@@ -506,6 +519,7 @@ impl Core {
             fault,
             rate: None,
             woken_by_reader: false,
+            stream_stops_at_cut: false,
             combiner: None,
             route_types,
             route_columns,
@@ -705,7 +719,7 @@ impl Core {
     fn reader_step(&mut self) -> bool {
         let mut progress = self.push_pending();
         // A stream's parser thread stops reading itself (its cores read what it dealt them).
-        let stream = matches!(self.reader, CoreReader::Stream { .. });
+        let stream = matches!(self.reader, CoreReader::Stream { .. }) && !self.stream_stops_at_cut;
         if !stream && !self.published && self.control.stop_reading() {
             self.publish();
         }

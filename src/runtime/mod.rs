@@ -245,7 +245,14 @@ pub fn run(
         Input::Kafka(_) => crate::checkpoint::barrier::PositionKind::Kafka,
         _ => crate::checkpoint::barrier::PositionKind::Block,
     };
-    let first_epoch = cfg.restored.as_ref().map_or(1, |r| r.manifest.epoch + 1);
+    let first_epoch = match (&cfg.restored, &cfg.checkpoint) {
+        (Some(r), _) => r.manifest.epoch + 1,
+        (None, Some(c)) => c.first_epoch,
+        (None, None) => 1,
+    };
+    if let Some(t) = sink.transactions() {
+        t.set_epoch(first_epoch);
+    }
     let barrier = cfg.checkpoint.as_ref().map(|_| {
         let shards = if plan.routing == Routing::Local {
             0
@@ -280,6 +287,9 @@ pub fn run(
     let mut parser = None;
     // The Kafka reader wakes the cores it deals to (`Control::wake`).
     let kafka = matches!(input, Input::Kafka(_));
+    // A regular file (not live): a graceful stop cuts at the cores
+    // (`Core::stream_stops_at_cut`).
+    let mut file_chunks = false;
     let mut readers: Vec<CoreReader> = match input {
         Input::Generator(g) => (0..n)
             .map(|c| CoreReader::Generator {
@@ -296,18 +306,26 @@ pub fn run(
                 stride: n,
             })
             .collect(),
-        Input::Stream(reader) => {
+        Input::Stream(mut reader) => {
             // A regular file read by several cores is cut into chunks that the cores parse
             // (parallel parsing); stdin, a pipe, a single core's input, or any input under
             // `--on-error fail` is parsed by the reader thread, which deals parsed blocks (with one core that thread is the
             // parallelism).
             // Under `--on-error fail` one parser reads in order, so the run stops at the
             // first malformed record, exactly as with one core.
-            let chunked = (n > 1 || cfg.checkpoint.is_some())
-                && !reader.is_live()
-                && !reader.fails_on_error()
-                && reader.path() != "-"
-                && std::fs::metadata(reader.path()).is_ok_and(|m| m.is_file());
+            // A followed file under checkpoints is cut too (as it grows), so that each
+            // block's byte offset and line are known.
+            let followed = cfg.checkpoint.is_some() && reader.follows_file();
+            if followed {
+                reader.stop_live();
+            }
+            let chunked = followed
+                || (n > 1 || cfg.checkpoint.is_some())
+                    && !reader.is_live()
+                    && !reader.fails_on_error()
+                    && reader.path() != "-"
+                    && std::fs::metadata(reader.path()).is_ok_and(|m| m.is_file());
+            file_chunks = !followed && !reader.is_live();
             let (rings, backs, core_readers) =
                 stream_rings(n, || chunked.then(|| Box::new(reader.chunk_parser())));
             let control = control.clone();
@@ -319,7 +337,8 @@ pub fn run(
                     .name("shardsql-reader".into())
                     .spawn(move || {
                         if chunked {
-                            cut_input(&reader, rings, &control, barrier.as_deref(), from)
+                            let follow = followed.then_some(linger);
+                            cut_input(&reader, rings, &control, barrier.as_deref(), from, follow)
                                 .map(|()| ReaderEnd::Text(None))
                         } else {
                             parse_input(reader, rings, backs, &control, linger)
@@ -396,6 +415,7 @@ pub fn run(
         core.start_at(first_block_of(id, n, first_block), first_block);
         core.barrier = barrier.clone();
         core.woken_by_reader = kafka;
+        core.stream_stops_at_cut = file_chunks;
         core.late = cfg
             .late_output
             .as_ref()
@@ -541,6 +561,7 @@ pub fn run(
         failure = control.take_failure();
     }
     if let Some(e) = failure {
+        sink.abandon();
         // A failed core is the cause: report it, never a reader's "stopped" that followed it.
         // The stream parser is not joined: it may be blocked reading stdin.
         return Err(e);
@@ -590,9 +611,20 @@ pub fn run(
                 examples.truncate(crate::source::text::EXAMPLES_KEPT);
                 report.malformed_examples = examples;
             }
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(Error::Internal("the input reader thread panicked".into())),
+            Ok(Err(e)) => {
+                sink.abandon();
+                return Err(e);
+            }
+            Err(_) => {
+                sink.abandon();
+                return Err(Error::Internal("the input reader thread panicked".into()));
+            }
         }
+    }
+    if report.interrupted {
+        // A stopped run's rows after its last checkpoint are not committed: a resume writes
+        // them again (transactional output only).
+        sink.abandon();
     }
     sink.close()?;
     if let Some(late) = &cfg.late_output {
@@ -699,12 +731,14 @@ fn glommio_help(cause: &str) -> String {
 }
 
 /// Hands a core its next input, waiting (with backoff) while its ring is full: backpressure
-/// from the cores reaches the input here. Fails once the run is aborted.
+/// from the cores reaches the input here. Fails once the run is aborted. `unread` says, while
+/// waiting, that no core will read it (past a graceful stop's cut): it is dropped.
 pub(crate) fn push_source(
     ring: &mut rtrb::Producer<SourceMsg>,
     mut msg: SourceMsg,
     backoff: &mut backoff::Backoff,
     control: &Control,
+    unread: &dyn Fn() -> bool,
 ) -> Result<()> {
     loop {
         match ring.push(msg) {
@@ -715,6 +749,9 @@ pub(crate) fn push_source(
             Err(rtrb::PushError::Full(m)) => {
                 if control.aborted() {
                     return Err(Error::Internal("stopped: a shard failed".into()));
+                }
+                if unread() {
+                    return Ok(());
                 }
                 msg = m;
                 core::idle_blocking(backoff.next_idle());
@@ -728,12 +765,17 @@ pub(crate) fn push_source(
 ///
 /// Checkpoints: it decides each cut (`checkpoint::barrier`): its next chunk, at that chunk's
 /// byte offset and line. A resumed run starts at the checkpoint's (`from`).
+///
+/// `follow` (a followed file under checkpoints): the file is framed as it grows
+/// (`source::live`), chunks cut when full or after the linger, until a stop; what was
+/// received before the stop is dealt.
 fn cut_input(
     reader: &TextReader,
     mut rings: Vec<rtrb::Producer<SourceMsg>>,
     control: &Control,
     barrier: Option<&crate::checkpoint::barrier::Barrier>,
     from: Option<crate::checkpoint::Position>,
+    follow: Option<Duration>,
 ) -> Result<()> {
     let n = rings.len();
     let path = reader.path();
@@ -749,11 +791,16 @@ fn cut_input(
         .map_err(|e| Error::io(format!("--input {path}: read failed"), e))?;
     let csv = reader.format() == crate::sink::Format::Csv;
     let mut backoff = backoff::Backoff::default();
-    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg| {
-        push_source(ring, msg, &mut backoff, control)
+    // A regular file's cores stop at a graceful stop's cut: what is past it is not read.
+    let stops_at_cut = follow.is_none();
+    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg, block: Option<u64>| {
+        let unread = || stops_at_cut && control.past_stop_cut(block, n);
+        push_source(ring, msg, &mut backoff, control, &unread)
     };
-    let cut = crate::source::chunker::cut(file, path, csv, line, BLOCK_ROWS, |chunk| {
-        if control.stop_reading() {
+    let dealt = std::cell::Cell::new(block);
+    let start_byte = byte;
+    let mut deal = |chunk: crate::source::chunker::Chunk| -> Result<bool> {
+        if follow.is_none() && control.stop_reading() {
             return Ok(false); // graceful stop: end every core's input here
         }
         if let Some(b) = barrier {
@@ -763,10 +810,36 @@ fn cut_input(
         push(
             &mut rings[(block % n as u64) as usize],
             SourceMsg::Chunk(chunk),
+            Some(block),
         )?;
         block += 1;
+        dealt.set(block);
         Ok(true)
-    });
+    };
+    let cut = match follow {
+        None => crate::source::chunker::cut(file, path, csv, line, BLOCK_ROWS, &mut deal),
+        Some(linger) => (|| {
+            // A quiet file must not hold a checkpoint back: once its cut is agreed beyond the
+            // blocks dealt, empty chunks fill the blocks up to it, and where the next block
+            // would start is recorded after each chunk.
+            let mut framer = crate::source::live::Framer::start_at(file, path, csv, true, line)?;
+            let stop = || control.stop_reading();
+            let behind = || {
+                barrier
+                    .and_then(|b| b.pending_cut())
+                    .is_some_and(|cut| cut > dealt.get())
+            };
+            let mut at = start_byte;
+            while let Some(chunk) = framer.next_chunk_or_wake(BLOCK_ROWS, linger, &stop, &behind)? {
+                at += chunk.bytes.len() as u64;
+                deal(chunk)?;
+                if let Some(b) = barrier {
+                    b.dealing(dealt.get(), at, framer.next_line());
+                }
+            }
+            Ok(())
+        })(),
+    };
     if let Some(b) = barrier {
         // The end: a cut there resumes past the last record.
         b.dealing(block, byte, 0);
@@ -776,7 +849,7 @@ fn cut_input(
         return Err(e);
     }
     for ring in &mut rings {
-        push(ring, SourceMsg::End)?;
+        push(ring, SourceMsg::End, None)?;
     }
     Ok(())
 }
@@ -794,10 +867,12 @@ fn parse_input(
     let n = rings.len();
     let mut block = 0usize;
     let mut backoff = backoff::Backoff::default();
-    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg| {
-        push_source(ring, msg, &mut backoff, control)
-    };
     let live = reader.is_live();
+    // A regular file's cores stop at a graceful stop's cut: what is past it is not read.
+    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg, block: Option<u64>| {
+        let unread = || !live && control.past_stop_cut(block, n);
+        push_source(ring, msg, &mut backoff, control, &unread)
+    };
     let stop = || control.stop_reading();
     loop {
         if !live && control.stop_reading() {
@@ -831,11 +906,11 @@ fn parse_input(
         if b.is_empty() {
             continue;
         }
-        push(&mut rings[c], SourceMsg::Block(b))?;
+        push(&mut rings[c], SourceMsg::Block(b), Some(block as u64))?;
         block += 1;
     }
     for ring in &mut rings {
-        push(ring, SourceMsg::End)?;
+        push(ring, SourceMsg::End, None)?;
     }
     Ok(reader)
 }

@@ -422,6 +422,13 @@ impl KafkaInput {
         Ok(input)
     }
 
+    /// `--group`: the member's group metadata (a transactional output commits the group's
+    /// offsets with its rows).
+    pub fn group_metadata(&self) -> Option<rdkafka::consumer::ConsumerGroupMetadata> {
+        self.group.as_ref()?;
+        self.consumer.group_metadata()
+    }
+
     /// Per Kafka partition read, the next offset to read.
     pub fn offsets(&self) -> Vec<(i32, i64)> {
         self.parts
@@ -613,7 +620,9 @@ impl Rings {
 
     fn push(&mut self, msg: SourceMsg, control: &Control) -> Result<()> {
         let c = self.block % self.rings.len();
-        crate::runtime::push_source(&mut self.rings[c], msg, &mut self.backoff, control)?;
+        crate::runtime::push_source(&mut self.rings[c], msg, &mut self.backoff, control, &|| {
+            false
+        })?;
         control.wake(c);
         self.block += 1;
         Ok(())
@@ -660,7 +669,9 @@ impl BlockOut for Rings {
 
     fn end(&mut self, control: &Control) -> Result<()> {
         for (c, ring) in self.rings.iter_mut().enumerate() {
-            crate::runtime::push_source(ring, SourceMsg::End, &mut self.backoff, control)?;
+            crate::runtime::push_source(ring, SourceMsg::End, &mut self.backoff, control, &|| {
+                false
+            })?;
             control.wake(c);
         }
         Ok(())

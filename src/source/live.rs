@@ -59,6 +59,18 @@ impl Framer {
         csv: bool,
         follow: bool,
     ) -> Result<Framer> {
+        Framer::start_at(input, name, csv, follow, 1)
+    }
+
+    /// `start`, for input whose first byte starts line `first_line` (a followed file resumed
+    /// from a checkpoint's position).
+    pub fn start_at(
+        input: Box<dyn Read + Send>,
+        name: &str,
+        csv: bool,
+        follow: bool,
+        first_line: u64,
+    ) -> Result<Framer> {
         let (tx, rx) = sync_channel(PIECES_IN_FLIGHT);
         std::thread::Builder::new()
             .name("shardsql-pump".into())
@@ -69,8 +81,8 @@ impl Framer {
             name: name.to_string(),
             pending: Vec::new(),
             ends: VecDeque::new(),
-            scanner: RecordEnds::new(csv, 1),
-            pending_line: 1,
+            scanner: RecordEnds::new(csv, first_line),
+            pending_line: first_line,
             first_complete: None,
             eof: false,
             stopped: false,
@@ -136,6 +148,23 @@ impl Framer {
         linger: Duration,
         stop: &dyn Fn() -> bool,
     ) -> Result<Option<Chunk>> {
+        self.next_chunk_or_wake(max, linger, stop, &|| false)
+    }
+
+    /// The line the next chunk starts on.
+    pub fn next_line(&self) -> u64 {
+        self.pending_line
+    }
+
+    /// `next_chunk`, which also returns when `wake` says so (asked every `STOP_POLL` while
+    /// waiting): with the complete records received so far, possibly none (an empty chunk).
+    pub fn next_chunk_or_wake(
+        &mut self,
+        max: usize,
+        linger: Duration,
+        stop: &dyn Fn() -> bool,
+        wake: &dyn Fn() -> bool,
+    ) -> Result<Option<Chunk>> {
         loop {
             let complete = self.ends.len();
             if complete >= max {
@@ -170,6 +199,15 @@ impl Framer {
                     }));
                 }
                 return Ok(None);
+            }
+            if wake() {
+                if complete > 0 {
+                    return Ok(Some(self.take(complete)));
+                }
+                return Ok(Some(Chunk {
+                    bytes: Vec::new(),
+                    first_line: self.pending_line,
+                }));
             }
             let wait = match self.first_complete {
                 Some(t) => {

@@ -90,6 +90,8 @@ pub struct TextReader {
     /// A live input (a pipe, stdin, a followed file): whole records arrive through this, a
     /// chunk at a time, each loaded as the reader's next input once the last is read.
     live: Option<Box<Framer>>,
+    /// `live` follows a regular file (`--follow FILE`).
+    follows_file: bool,
     format: Format,
     /// Per column, whether the query reads it (`set_projection`): an unread column is still
     /// validated as its type (so malformed counts do not depend on the query) but not stored:
@@ -189,12 +191,25 @@ impl TextReader {
         let first = Box::new(std::io::Cursor::new(prefix.bytes));
         let mut r = TextReader::from_reader(first, path, format, schema, dict, on_error)?;
         r.live = Some(Box::new(framer));
+        r.follows_file = follow && std::fs::metadata(path).is_ok_and(|m| m.is_file());
         Ok(r)
     }
 
     /// Whether records arrive live (`open_live`).
     pub fn is_live(&self) -> bool {
         self.live.is_some()
+    }
+
+    /// A regular file followed as it grows (`--follow`): its bytes can be read again from a
+    /// position, so it can be checkpointed.
+    pub fn follows_file(&self) -> bool {
+        self.follows_file
+    }
+
+    /// A followed file read by a cutter of its own (checkpoints): the framer that sampled the
+    /// schema stops (its pump thread ends at its next piece).
+    pub fn stop_live(&mut self) {
+        self.live = None;
     }
 
     /// A live input: once everything loaded so far is read, waits for the next whole records
@@ -367,6 +382,7 @@ impl TextReader {
             data_start: DataStart { byte: 0, line: 1 },
             inferred: Vec::new(),
             live: None,
+            follows_file: false,
             format,
             reads: Vec::new(),
             json_fast: None,
