@@ -89,6 +89,14 @@ impl<'a> StateReader<'a> {
     }
 }
 
+/// The layout of one state table, as its operator declares it (`Operator::state_table`): its
+/// columns' types, and the columns whose values route a row to the shard that owns its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateTable {
+    pub types: Vec<DataType>,
+    pub keys: Vec<usize>,
+}
+
 /// Decodes one message of a table whose columns have `types` into a new batch.
 pub fn decode(msg: &[u8], types: &[DataType], interner: &mut Interner) -> Result<Batch> {
     let mut b = Batch::with_types(types.iter().copied(), 0);

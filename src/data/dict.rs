@@ -78,6 +78,8 @@ pub struct Interner {
     /// Keyed by the string's bytes, so lookups need no `&str` (the same hash as `str`'s keys
     /// would be: both hash their bytes).
     local: FxHashMap<Box<[u8]>, u32>,
+    /// Whether `local` remembers the strings interned (`without_memo`: it stays empty).
+    memo: bool,
 }
 
 /// Slots of the short-string cache.
@@ -131,6 +133,16 @@ impl Interner {
             dict,
             short: Box::new([ShortEntry::default(); SHORT_SLOTS]),
             local: FxHashMap::default(),
+            memo: true,
+        }
+    }
+
+    /// An interner for a thread that sees most strings once (a checkpoint's decoder): only
+    /// the short-string cache in front of the shared index, no private map to fill.
+    pub fn without_memo(dict: Arc<Dict>) -> Interner {
+        Interner {
+            memo: false,
+            ..Interner::new(dict)
         }
     }
 
@@ -162,21 +174,17 @@ impl Interner {
         }
     }
 
-    /// The id of `s`, interning it on first sight.
+    /// The id of `s`, interning it on first sight. A string another thread has interned
+    /// costs a read lock of the shared index, so threads interning the same strings (a
+    /// checkpoint's decoders, readers of one input) do not queue for the write lock.
     pub fn intern(&mut self, s: &str) -> u32 {
         if let Some(&id) = self.local.get(s.as_bytes()) {
             return id;
         }
-        let mut index = self.dict.index.write().unwrap_or_else(|e| e.into_inner());
-        let id = match index.get(s) {
-            Some(&id) => id,
-            None => {
-                let id = self.dict.strings.push(s.into()) as u32;
-                index.insert(s.into(), id);
-                id
-            }
-        };
-        self.local.insert(s.as_bytes().into(), id);
+        let id = self.dict.find(s).unwrap_or_else(|| self.dict.intern(s));
+        if self.memo {
+            self.local.insert(s.as_bytes().into(), id);
+        }
         id
     }
 }

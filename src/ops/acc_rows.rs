@@ -3,16 +3,16 @@
 //! accumulator's exact state]`, and per COUNT(DISTINCT) one table of `[prefix, keys, value]`
 //! rows holding its sets. The prefix is the operator's own (a window start and record
 //! counts; a session's bounds). Strings travel as strings (`checkpoint::state`), so the rows
-//! restore into any process and route to owners by their keys at any shard count.
+//! restore into any process and route to owners by their keys at any shard count
+//! (`runtime::restore` routes them).
 //!
 //! Threading: plain values, used by the shard that owns the operator.
 
 use super::group_table::Acc;
-use crate::checkpoint::state::{StateReader, StateWriter, corrupt, decode};
+use crate::checkpoint::state::{StateTable, StateWriter, corrupt};
 use crate::data::batch::Column;
-use crate::data::{Batch, DataType, Dict, Interner};
+use crate::data::{Batch, DataType, Dict};
 use crate::error::Result;
-use crate::runtime::router::{fx_combine, shard_of};
 use crate::sql::AggCall;
 use std::sync::Arc;
 
@@ -153,56 +153,44 @@ impl AccRows {
         }
     }
 
-    /// Reads a section: calls `group` for each group row and `distinct(call, row)` for each
-    /// set value (`row.batch.columns[prefix + keys]` holds it) whose keys `owner` of `shards`
-    /// owns. Group rows come before their sets.
+    /// The layout of table `tag` (`None`: not one of these tables): group rows, or a
+    /// COUNT(DISTINCT) call's set values; either is routed by its keys.
+    pub fn table(&self, tag: u8) -> Option<StateTable> {
+        let types = match tag.checked_sub(DISTINCT).map(usize::from) {
+            _ if tag == GROUPS => self.group_types.clone(),
+            Some(a) => self.distinct_types(self.calls.get(a).and_then(Acc::distinct_type)?),
+            None => return None,
+        };
+        let keys = (self.prefix..self.prefix + self.keys.len()).collect();
+        Some(StateTable { types, keys })
+    }
+
+    /// Reads the rows of table `tag` (decoded with `table(tag)`'s types): calls `group` for
+    /// each group row and `distinct(call, row)` for each set value (`row.batch.columns[prefix
+    /// + keys]` holds it). A section's group rows come before their sets.
     pub fn read(
         &self,
-        section: &[u8],
-        owner: usize,
-        shards: usize,
-        interner: &mut Interner,
+        tag: u8,
+        batch: &Batch,
         mut group: impl FnMut(&GroupRow),
         mut distinct: impl FnMut(usize, &GroupRow),
     ) -> Result<()> {
-        let mut reader = StateReader::new(section);
-        let (p, nk) = (self.prefix, self.keys.len());
-        while let Some((tag, msg)) = reader.next_message()? {
-            let call = tag.checked_sub(DISTINCT).map(usize::from);
-            let types = match call {
-                _ if tag == GROUPS => self.group_types.clone(),
-                Some(a) => match self.calls.get(a).and_then(Acc::distinct_type) {
-                    Some(ty) => self.distinct_types(ty),
-                    None => return Err(corrupt(&format!("a state table tagged {tag}"))),
-                },
-                None => return Err(corrupt(&format!("a state table tagged {tag}"))),
+        let call = match tag.checked_sub(DISTINCT).map(usize::from) {
+            _ if tag == GROUPS => None,
+            Some(a) if self.calls.get(a).and_then(Acc::distinct_type).is_some() => Some(a),
+            _ => return Err(corrupt(&format!("a state table tagged {tag}"))),
+        };
+        for row in 0..batch.len() {
+            let r = GroupRow {
+                batch,
+                row,
+                layout: self,
             };
-            let batch = decode(msg, &types, interner)?;
-            let keys: Vec<&Column> = batch.columns[p..p + nk].iter().collect();
-            for row in 0..batch.len() {
-                if !owns(&keys, row, owner, shards) {
-                    continue;
-                }
-                let r = GroupRow {
-                    batch: &batch,
-                    row,
-                    layout: self,
-                };
-                match call {
-                    Some(a) if tag != GROUPS => distinct(a, &r),
-                    _ => group(&r),
-                }
+            match call {
+                Some(a) => distinct(a, &r),
+                None => group(&r),
             }
         }
         Ok(())
     }
-}
-
-/// Whether the key at `keys[..][row]` belongs to `owner` of `shards` (the router's hash).
-pub fn owns(keys: &[&Column], row: usize, owner: usize, shards: usize) -> bool {
-    shards <= 1
-        || shard_of(
-            keys.iter().fold(0, |h, c| fx_combine(h, c.key_at(row))),
-            shards,
-        ) == owner
 }

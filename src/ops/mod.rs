@@ -14,8 +14,8 @@ pub mod project;
 pub mod rows_window;
 pub mod session;
 
-use crate::checkpoint::state::StateWriter;
-use crate::data::{Batch, Dict, Interner};
+use crate::checkpoint::state::{StateTable, StateWriter};
+use crate::data::{Batch, Dict};
 use crate::error::Result;
 use crate::sink::ShardOutput;
 use crate::sql::{Body, Plan};
@@ -38,15 +38,13 @@ pub trait Operator: Send {
     /// Checkpoints (`checkpoint`): appends the state of `owner`'s keys to `out` as tables of
     /// rows whose key columns route them to an owner at any shard count.
     fn snapshot(&self, owner: usize, out: &mut StateWriter);
-    /// Adds the keys of one snapshot section (any shard's, at any shard count) that belong to
-    /// `owner` of `shards` to this operator's state.
-    fn restore(
-        &mut self,
-        section: &[u8],
-        owner: usize,
-        shards: usize,
-        interner: &mut Interner,
-    ) -> Result<()>;
+    /// Checkpoints: the layout of this operator's snapshot table `tag` (`None`: it writes no
+    /// table so tagged).
+    fn state_table(&self, tag: u8) -> Option<StateTable>;
+    /// Checkpoints: adds rows of snapshot table `tag` (decoded with `state_table(tag)`'s
+    /// types; from any shard's section, taken at any shard count), all of whose keys belong
+    /// to `owner`, to this operator's state. A section's tables arrive in the order written.
+    fn restore(&mut self, tag: u8, rows: &Batch, owner: usize) -> Result<()>;
     /// Merges pre-aggregated partial rows (EMIT FINAL aggregates only); returns (records
     /// merged, records dropped late).
     fn merge_partials(

@@ -133,14 +133,14 @@ impl Operator for Project {
     /// Stateless: nothing to keep.
     fn snapshot(&self, _owner: usize, _out: &mut crate::checkpoint::state::StateWriter) {}
 
-    fn restore(
-        &mut self,
-        _section: &[u8],
-        _owner: usize,
-        _shards: usize,
-        _interner: &mut crate::data::Interner,
-    ) -> crate::error::Result<()> {
-        Ok(())
+    fn state_table(&self, _tag: u8) -> Option<crate::checkpoint::state::StateTable> {
+        None
+    }
+
+    fn restore(&mut self, tag: u8, _rows: &Batch, _owner: usize) -> crate::error::Result<()> {
+        Err(crate::checkpoint::state::corrupt(&format!(
+            "a state table tagged {tag} for a query that keeps none"
+        )))
     }
 
     fn process(&mut self, batch: &Batch, rows: Range<usize>, _owner: usize, out: &mut ShardOutput) {

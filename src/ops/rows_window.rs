@@ -583,63 +583,52 @@ impl Operator for RowsWindow {
         }
     }
 
-    fn restore(
-        &mut self,
-        section: &[u8],
-        owner: usize,
-        shards: usize,
-        interner: &mut crate::data::Interner,
-    ) -> crate::error::Result<()> {
-        use crate::checkpoint::state::{StateReader, corrupt, decode};
+    fn state_table(&self, tag: u8) -> Option<crate::checkpoint::state::StateTable> {
+        let (types, keys) = match tag {
+            PENDING => (self.pending_types(), self.plan.partition_by.clone()),
+            FRAMES | ELEMS => (
+                self.frame_types(tag == FRAMES),
+                (0..self.plan.partition_by.len()).collect(),
+            ),
+            _ => return None,
+        };
+        Some(crate::checkpoint::state::StateTable { types, keys })
+    }
+
+    fn restore(&mut self, tag: u8, b: &Batch, owner: usize) -> crate::error::Result<()> {
+        use crate::checkpoint::state::corrupt;
+        if tag == PENDING {
+            self.pending(owner).extend_from(b, 0..b.len());
+            return Ok(());
+        }
+        if tag != FRAMES && tag != ELEMS {
+            return Err(corrupt(&format!("a ROWS state table tagged {tag}")));
+        }
         let nk = self.plan.partition_by.len();
-        let mut reader = StateReader::new(section);
-        while let Some((tag, msg)) = reader.next_message()? {
-            if tag == PENDING {
-                let b = decode(msg, &self.pending_types(), interner)?;
-                let keys: Vec<&Column> = self
-                    .plan
-                    .partition_by
-                    .iter()
-                    .map(|&c| &b.columns[c])
-                    .collect();
-                let mine: Vec<u32> = (0..b.len() as u32)
-                    .filter(|&r| super::acc_rows::owns(&keys, r as usize, owner, shards))
-                    .collect();
-                self.pending(owner).gather_from(&b, &mine);
-                continue;
+        let keys: Vec<&Column> = b.columns[..nk].iter().collect();
+        let funcs = self.plan.funcs.len();
+        for r in 0..b.len() {
+            let func = b.columns[nk].as_int()[r] as usize;
+            if func >= funcs {
+                return Err(corrupt(
+                    "a ROWS frame of a function the query does not have",
+                ));
             }
-            if tag != FRAMES && tag != ELEMS {
-                return Err(corrupt(&format!("a ROWS state table tagged {tag}")));
-            }
-            let b = decode(msg, &self.frame_types(tag == FRAMES), interner)?;
-            let keys: Vec<&Column> = b.columns[..nk].iter().collect();
-            let funcs = self.plan.funcs.len();
-            for r in 0..b.len() {
-                if !super::acc_rows::owns(&keys, r, owner, shards) {
-                    continue;
-                }
-                let func = b.columns[nk].as_int()[r] as usize;
-                if func >= funcs {
-                    return Err(corrupt(
-                        "a ROWS frame of a function the query does not have",
-                    ));
-                }
-                let frames = if nk == 0 {
-                    &mut self.global
-                } else {
-                    let key: Box<[u64]> = keys.iter().map(|c| c.key_at(r)).collect();
-                    let plan = &self.plan;
-                    self.partitions
-                        .entry(key)
-                        .or_insert_with(|| plan.funcs.iter().map(Frame::new).collect())
-                };
-                let (i1, i2) = (b.columns[nk + 1].as_int()[r], b.columns[nk + 2].as_int()[r]);
-                let f1 = b.columns[nk + 3].as_float()[r];
-                if tag == FRAMES {
-                    frames[func].restore_scalars(i1, i2, f1, b.columns[nk + 4].as_float()[r]);
-                } else {
-                    frames[func].restore_elem(i1, i2, f1);
-                }
+            let frames = if nk == 0 {
+                &mut self.global
+            } else {
+                let key: Box<[u64]> = keys.iter().map(|c| c.key_at(r)).collect();
+                let plan = &self.plan;
+                self.partitions
+                    .entry(key)
+                    .or_insert_with(|| plan.funcs.iter().map(Frame::new).collect())
+            };
+            let (i1, i2) = (b.columns[nk + 1].as_int()[r], b.columns[nk + 2].as_int()[r]);
+            let f1 = b.columns[nk + 3].as_float()[r];
+            if tag == FRAMES {
+                frames[func].restore_scalars(i1, i2, f1, b.columns[nk + 4].as_float()[r]);
+            } else {
+                frames[func].restore_elem(i1, i2, f1);
             }
         }
         Ok(())

@@ -320,20 +320,16 @@ impl Operator for Sessions {
         layout.write(&groups, &distinct, out);
     }
 
-    fn restore(
-        &mut self,
-        section: &[u8],
-        owner: usize,
-        shards: usize,
-        interner: &mut crate::data::Interner,
-    ) -> crate::error::Result<()> {
+    fn state_table(&self, tag: u8) -> Option<crate::checkpoint::state::StateTable> {
+        self.state_rows().table(tag)
+    }
+
+    fn restore(&mut self, tag: u8, rows: &Batch, owner: usize) -> crate::error::Result<()> {
         let layout = self.state_rows();
         let this = std::cell::RefCell::new(self);
         layout.read(
-            section,
-            owner,
-            shards,
-            interner,
+            tag,
+            rows,
             |r| {
                 let mut me = this.borrow_mut();
                 let slot = me.new_slot();

@@ -7,6 +7,7 @@
 
 pub mod backoff;
 pub mod core;
+pub mod restore;
 pub mod router;
 pub mod signals;
 pub mod state;
@@ -270,17 +271,17 @@ pub fn run(
         .restored
         .as_ref()
         .map_or(0, |r| r.manifest.position.block());
-    let mut interner = crate::data::Interner::new(dict.clone());
-    let mut restore_time = Duration::ZERO;
-    let restore = |state: &mut State, owner: usize, interner: &mut crate::data::Interner| match &cfg
-        .restored
-    {
-        Some(r) => r
-            .sections
-            .iter()
-            .try_for_each(|s| state.restore(s, owner, consumers, interner)),
-        None => Ok(()),
-    };
+    // The shards' states, restored from the checkpoint before any core starts.
+    let restoring = Instant::now();
+    let mut states: Vec<State> = Vec::new();
+    if plan.routing != Routing::Local {
+        states = (0..consumers).map(|_| new_state()).collect();
+        if let Some(r) = &cfg.restored {
+            restore::restore(&r.sections, &mut states, &dict, host_cpus())?;
+        }
+    }
+    let restore_time = restoring.elapsed();
+    let mut states: Vec<Option<State>> = states.into_iter().map(Some).collect();
 
     // Readers.
     let mut parser = None;
@@ -444,15 +445,7 @@ pub fn run(
         if plan.routing == Routing::Local {
             core.local = Some((new_state(), ShardOutput::new(sink.clone())));
         } else if id < consumers {
-            let mut state = new_state();
-            let restoring = Instant::now();
-            let restored = restore(&mut state, id, &mut interner);
-            restore_time += restoring.elapsed();
-            if let Err(e) = restored {
-                control.stop();
-                start_error = Some(e);
-                break;
-            }
+            let state = states[id].take().expect("one state per consumer");
             let parts = cfg.partitions.max(1) as usize;
             let watermarks = cfg
                 .restored

@@ -110,17 +110,19 @@ impl State {
         }
     }
 
-    /// Checkpoints: adds `owner`'s keys of a snapshot section to the state.
-    pub fn restore(
-        &mut self,
-        section: &[u8],
-        owner: usize,
-        shards: usize,
-        interner: &mut crate::data::Interner,
-    ) -> crate::error::Result<()> {
+    /// Checkpoints: the layout of the operator's snapshot table `tag`.
+    pub fn state_table(&self, tag: u8) -> Option<crate::checkpoint::state::StateTable> {
         match self {
-            State::Owned(op) => op.restore(section, owner, shards, interner),
-            State::Shared { op, .. } => lock(op).restore(section, owner, shards, interner),
+            State::Owned(op) => op.state_table(tag),
+            State::Shared { op, .. } => lock(op).state_table(tag),
+        }
+    }
+
+    /// Checkpoints: adds rows of snapshot table `tag`, all of `owner`'s keys, to the state.
+    pub fn restore(&mut self, tag: u8, rows: &Batch, owner: usize) -> crate::error::Result<()> {
+        match self {
+            State::Owned(op) => op.restore(tag, rows, owner),
+            State::Shared { op, .. } => lock(op).restore(tag, rows, owner),
         }
     }
 }
