@@ -383,19 +383,8 @@ impl ShardOutput {
         if self.sink.kafka.is_some() && self.hold.is_some() {
             let fresh = Batch::new(&self.sink.schema, ROWS_PER_FLUSH);
             self.held.push(std::mem::replace(&mut self.batch, fresh));
-        } else if let Some(k) = &self.sink.kafka {
-            k.send_rows(
-                &self.batch,
-                &self.sink.schema,
-                &self.sink.dict,
-                self.sink.times,
-                &mut self.buf,
-                &mut self.key,
-            );
-            self.buf.clear();
-            self.sink
-                .rows_written
-                .fetch_add(n as u64, Ordering::Relaxed);
+        } else if self.sink.kafka.is_some() {
+            send_kafka(&self.sink, &self.batch, &mut self.buf, &mut self.key);
         } else if let Some(format) = self.sink.format {
             encode(
                 &self.batch,
@@ -437,21 +426,8 @@ impl ShardOutput {
     /// The checkpoint's lengths are recorded: writes what was held.
     pub fn release(&mut self) {
         self.hold = None;
-        if let Some(k) = &self.sink.kafka {
-            for batch in std::mem::take(&mut self.held) {
-                k.send_rows(
-                    &batch,
-                    &self.sink.schema,
-                    &self.sink.dict,
-                    self.sink.times,
-                    &mut self.buf,
-                    &mut self.key,
-                );
-                self.buf.clear();
-                self.sink
-                    .rows_written
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            }
+        for batch in std::mem::take(&mut self.held) {
+            send_kafka(&self.sink, &batch, &mut self.buf, &mut self.key);
         }
         if !self.buf.is_empty() {
             self.write_buf();
@@ -467,6 +443,16 @@ impl ShardOutput {
             .rows_written
             .fetch_add(std::mem::take(&mut self.buf_rows), Ordering::Relaxed);
         self.buf.clear();
+    }
+}
+
+/// Sends `batch`'s rows as messages of `sink`'s Kafka topic (`buf` and `key`: scratch).
+fn send_kafka(sink: &Sink, batch: &Batch, buf: &mut Vec<u8>, key: &mut Vec<u8>) {
+    if let Some(k) = &sink.kafka {
+        k.send_rows(batch, &sink.schema, &sink.dict, sink.times, buf, key);
+        buf.clear();
+        sink.rows_written
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
 }
 
