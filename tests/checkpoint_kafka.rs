@@ -23,7 +23,6 @@ use common::*;
 use kafka_broker::Broker;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// A message: (key, value; `None` for a tombstone, header `shardsql.txn` if any).
@@ -98,10 +97,6 @@ fn run_of(stderr: &str, what: &str) -> (String, u64) {
                 .unwrap_or_else(|_| panic!("{what}: bad checkpoint name {name}"))
         });
     (run, from)
-}
-
-fn stderr_of(child: Child) -> String {
-    String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned()
 }
 
 /// Runs `args` with checkpoints every 100 ms into `ckpt`, stops it `kills` times (after a new

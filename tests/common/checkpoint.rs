@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The stats counters a resumed run must report for the whole input.
@@ -26,21 +26,6 @@ pub fn spawn(args: &[String]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// Waits for `child`, killing it and failing the test if it has not exited within `limit`.
-pub fn wait_or_hang(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what}: still running after {limit:?} (a hang)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Waits for a run that must succeed; panics with its stderr otherwise.
