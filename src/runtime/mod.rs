@@ -6,6 +6,7 @@
 //! one shard; mutex gives every worker the same state behind one lock.
 
 pub mod backoff;
+pub mod control;
 pub mod core;
 pub mod restore;
 pub mod router;
@@ -780,7 +781,7 @@ fn cut_input(
     let n = rings.len();
     let path = reader.path();
     let mut file = crate::source::open::open_input(path)?;
-    let (mut block, mut byte, line) = match from {
+    let (block, byte, line) = match from {
         Some(crate::checkpoint::Position::File { block, byte, line }) => (block, byte, line),
         _ => {
             let start = reader.data_start();
@@ -797,23 +798,22 @@ fn cut_input(
         let unread = || stops_at_cut && control.past_stop_cut(block, n);
         push_source(ring, msg, &mut backoff, control, &unread)
     };
-    let dealt = std::cell::Cell::new(block);
-    let start_byte = byte;
+    // The next block to deal and the byte it starts at (read by the follow loop too).
+    let next = std::cell::Cell::new((block, byte));
     let mut deal = |chunk: crate::source::chunker::Chunk| -> Result<bool> {
         if follow.is_none() && control.stop_reading() {
             return Ok(false); // graceful stop: end every core's input here
         }
+        let (block, byte) = next.get();
         if let Some(b) = barrier {
             b.dealing(block, byte, chunk.first_line);
         }
-        byte += chunk.bytes.len() as u64;
+        next.set((block + 1, byte + chunk.bytes.len() as u64));
         push(
             &mut rings[(block % n as u64) as usize],
             SourceMsg::Chunk(chunk),
             Some(block),
         )?;
-        block += 1;
-        dealt.set(block);
         Ok(true)
     };
     let cut = match follow {
@@ -827,14 +827,13 @@ fn cut_input(
             let behind = || {
                 barrier
                     .and_then(|b| b.pending_cut())
-                    .is_some_and(|cut| cut > dealt.get())
+                    .is_some_and(|cut| cut > next.get().0)
             };
-            let mut at = start_byte;
             while let Some(chunk) = framer.next_chunk_or_wake(BLOCK_ROWS, linger, &stop, &behind)? {
-                at += chunk.bytes.len() as u64;
                 deal(chunk)?;
                 if let Some(b) = barrier {
-                    b.dealing(dealt.get(), at, framer.next_line());
+                    let (block, byte) = next.get();
+                    b.dealing(block, byte, framer.next_line());
                 }
             }
             Ok(())
@@ -842,6 +841,7 @@ fn cut_input(
     };
     if let Some(b) = barrier {
         // The end: a cut there resumes past the last record.
+        let (block, byte) = next.get();
         b.dealing(block, byte, 0);
     }
     if let Err(e) = cut {
