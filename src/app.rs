@@ -999,15 +999,27 @@ fn generate_kafka(a: &GenArgs) -> Result<()> {
 
 fn explain(a: ExplainArgs) -> Result<()> {
     let sql_text = read_query(&a.query)?;
+    let fixed = a.schema.as_deref().map(parse_schema).transpose()?;
     let schema = match &a.input {
-        Some(path) if crate::kafka::is_kafka(path) => {
-            return Err(Error::Usage(
-                "explain --input kafka://… is not supported yet: explain the query against a \
-                 file holding a few of the topic's messages"
-                    .into(),
-            ));
+        Some(url) if crate::kafka::is_kafka(url) => {
+            // The topic's first messages give the columns, exactly as a run's (nothing is
+            // consumed: no group, read from the earliest offsets).
+            let spec = crate::source::kafka::KafkaSpec {
+                url,
+                group: None,
+                start: Some(crate::source::kafka::Start::Earliest),
+                bounded: true,
+                format: a.value_format,
+                fixed: fixed.as_ref(),
+                on_error: Default::default(),
+                query: &sql_text,
+                idle_timeout: None,
+            };
+            crate::source::kafka::KafkaInput::open(&spec, Dict::new())?
+                .schema()
+                .clone()
         }
-        Some(path) => TextReader::open(path, None, Dict::new(), Default::default())?
+        Some(path) => TextReader::open(path, fixed.as_ref(), Dict::new(), Default::default())?
             .schema()
             .clone(),
         None => Schema::market_data(),

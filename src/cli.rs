@@ -237,9 +237,16 @@ pub struct ExplainArgs {
     /// The query file.
     #[arg(long, short = 'q')]
     pub query: PathBuf,
-    /// Plan against this input's columns instead of market_data.
+    /// Plan against this input's columns instead of market_data: a file, or a topic
+    /// (`kafka://HOST:PORT/TOPIC`, whose first messages give the columns, as a run's do).
     #[arg(long, short = 'i')]
     pub input: Option<String>,
+    /// Column types for --input, as for a run (`price:double,ts:timestamp_s`).
+    #[arg(long)]
+    pub schema: Option<String>,
+    /// Kafka input: each message value is a JSON object, or one CSV record.
+    #[arg(long, value_enum, default_value_t = crate::source::kafka::ValueFormat::Json)]
+    pub value_format: crate::source::kafka::ValueFormat,
 }
 
 /// A positive, finite records-per-second rate (`1e6` and `1000000` both work).

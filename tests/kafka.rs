@@ -369,6 +369,27 @@ fn error_kafka_unbounded_final_aggregate_is_refused() {
     let e = shardsql_fails(&["--query", "queries/03_group_by.sql", "--input", &topic]);
     assert!(e.contains("add --bounded"), "{e}");
     assert!(e.contains("EMIT CHANGES"), "{e}");
+    // `explain` plans against the topic's columns, read from its first messages.
+    let out = shardsql_within(
+        &[
+            "explain",
+            "--query",
+            "queries/03_group_by.sql",
+            "--input",
+            &topic,
+        ],
+        Duration::from_secs(60),
+    );
+    ok(&out, "explain");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        plan.contains("Aggregate group by [trader_id, symbol]"),
+        "{plan}"
+    );
+    let q = scratch("kafka-explain").join("q.sql");
+    std::fs::write(&q, "SELECT kafka_offset, no_such_column FROM t").unwrap();
+    let e = shardsql_fails(&["explain", "--query", q.to_str().unwrap(), "--input", &topic]);
+    assert!(e.contains("no_such_column"), "{e}");
 }
 
 /// Every message of `topic` in partition and offset order: (partition, key, value; `None` for
@@ -563,6 +584,33 @@ fn kafka_csv_values_need_and_follow_the_schema() {
     let q = q.to_str().unwrap();
     let e = shardsql_fails(&["--query", q, "--input", &url, "--value-format", "csv"]);
     assert!(e.contains("CSV messages carry no header"), "{e}");
+    let e = shardsql_fails(&[
+        "explain",
+        "--query",
+        q,
+        "--input",
+        &url,
+        "--value-format",
+        "csv",
+    ]);
+    assert!(e.contains("CSV messages carry no header"), "{e}");
+    let out = shardsql_within(
+        &[
+            "explain",
+            "--query",
+            q,
+            "--input",
+            &url,
+            "--value-format",
+            "csv",
+            "--schema",
+            "a:bigint,b:varchar",
+        ],
+        Duration::from_secs(60),
+    );
+    ok(&out, "explain");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("Sink: kafka_partition, a, b"), "{plan}");
     let (t, stats) = run_query(
         &dir,
         "csv",
