@@ -237,6 +237,7 @@ fn run(args: RunArgs) -> Result<()> {
         };
         let interval = std::time::Duration::from_millis(args.checkpoint_interval.max(1) as u64);
         Some(Sink::open_kafka(
+            "--output",
             &url,
             &plan.output,
             dict.clone(),
@@ -316,25 +317,44 @@ fn run(args: RunArgs) -> Result<()> {
                         .into(),
                 ));
             }
-            if crate::kafka::is_kafka(path) {
-                return Err(Error::Usage(
-                    "--late-output kafka://… is not supported yet: write late records to a file"
-                        .into(),
-                ));
-            }
             if Some(path) == args.input.as_ref() || *path == args.output {
                 return Err(Error::Usage(format!(
                     "--late-output {path} is also the --input or --output"
                 )));
             }
-            Some(Sink::open_at(
-                "--late-output",
-                path,
-                &plan.input,
-                dict.clone(),
-                args.timestamps,
-                resume_at(path, restored.as_ref().and_then(|r| r.manifest.late_bytes)),
-            )?)
+            if crate::kafka::is_kafka(path) {
+                // Late records are input rows, keyed by the query's key columns.
+                let url = crate::kafka::KafkaUrl::parse("--late-output", path)?;
+                let layout = crate::kafka::producer::Layout {
+                    key: match &plan.routing {
+                        crate::sql::plan::Routing::Hash(k) => k.clone(),
+                        _ => Vec::new(),
+                    },
+                    ..Default::default()
+                };
+                Some(Sink::open_kafka(
+                    "--late-output",
+                    &url,
+                    &plan.input,
+                    dict.clone(),
+                    args.timestamps,
+                    layout,
+                    match &source {
+                        Source::Kafka(k) => k.topic_partitions(),
+                        _ => source_partitions,
+                    },
+                    None,
+                )?)
+            } else {
+                Some(Sink::open_at(
+                    "--late-output",
+                    path,
+                    &plan.input,
+                    dict.clone(),
+                    args.timestamps,
+                    resume_at(path, restored.as_ref().and_then(|r| r.manifest.late_bytes)),
+                )?)
+            }
         }
         None => None,
     };
@@ -523,6 +543,16 @@ fn checkpoints(
     }
     if args.on_error == crate::cli::OnErrorArg::Fail {
         return refuse("--on-error fail cannot be checkpointed yet");
+    }
+    if args
+        .late_output
+        .as_deref()
+        .is_some_and(crate::kafka::is_kafka)
+    {
+        return refuse(
+            "--late-output kafka://… cannot be checkpointed yet (its rows would need the \
+             output's transactions); write late records to a file",
+        );
     }
     if args.checkpoint_interval <= 0 {
         return Err(Error::Usage(

@@ -157,7 +157,8 @@ pub struct RunArgs {
     /// LATENESS clause, else 0).
     #[arg(long, value_parser = parse_duration_ms)]
     pub allowed_lateness: Option<i64>,
-    /// Write late records (input columns, CSV or .jsonl) here as well as counting them.
+    /// Write late records (input columns, CSV or .jsonl) here as well as counting them; or
+    /// to a topic (`kafka://HOST:PORT/TOPIC`: a JSON message each, keyed by the query's key).
     #[arg(long)]
     pub late_output: Option<String>,
     /// What to do with a malformed input record: skip and count it, or stop.

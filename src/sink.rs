@@ -164,6 +164,7 @@ impl Sink {
     /// Opens `--output kafka://…`: a topic (created with `partitions` partitions if missing)
     /// that receives one message per row, keyed and valued as `layout` says.
     pub fn open_kafka(
+        flag: &'static str,
         url: &crate::kafka::KafkaUrl,
         schema: &Schema,
         dict: Arc<Dict>,
@@ -173,7 +174,7 @@ impl Sink {
         txn: Option<(&str, std::time::Duration)>,
     ) -> Result<Arc<Sink>> {
         let (out, _) =
-            crate::kafka::producer::KafkaOut::open_with("--output", url, partitions, layout, txn)?;
+            crate::kafka::producer::KafkaOut::open_with(flag, url, partitions, layout, txn)?;
         Ok(Arc::new(Sink {
             format: Some(Format::JsonLines),
             writer: Mutex::new(None),
@@ -186,7 +187,7 @@ impl Sink {
             schema: schema.clone(),
             dict,
             times,
-            flag: "--output",
+            flag,
             kafka: Some(out),
         }))
     }

@@ -155,17 +155,43 @@ fn kafka_partitions_are_source_partitions_with_disorder_3_partitions() {
     )
     .unwrap();
     let q = q.to_str().unwrap();
-    let (expected, s1) = run_query(&dir, "gen", q, &gen_args);
+    let late_file = dir.join("late.csv");
+    let late_file = late_file.to_str().unwrap();
+    let (expected, s1) = run_query(
+        &dir,
+        "gen",
+        q,
+        &[&gen_args[..], &["--late-output", late_file]].concat(),
+    );
+    let expected_late = read_csv(std::path::Path::new(late_file));
     for cores in ["1", "2"] {
+        // The late records go to a topic of their own, keyed by the query's key.
+        let late_topic = broker.url(&format!("late-{cores}"));
         let (got, s2) = run_query(
             &dir,
             "topic",
             q,
-            &["--input", &topic, "--bounded", "--cores", cores],
+            &[
+                "--input",
+                &topic,
+                "--bounded",
+                "--cores",
+                cores,
+                "--late-output",
+                &late_topic,
+            ],
         );
         assert!(s1["late_dropped"].as_u64().unwrap() > 0, "{s1}");
         assert_eq!(s1["late_dropped"], s2["late_dropped"], "{s1}\n{s2}");
         same_multiset(&expected, &got).unwrap_or_else(|e| panic!("{cores} cores: {e}"));
+        let late = read_topic(&dir, &late_topic, &format!("late-{cores}"));
+        same_multiset(&expected_late, &late)
+            .unwrap_or_else(|e| panic!("late records, {cores} cores: {e}"));
+        for (_, key, value) in consume_all(&broker, &format!("late-{cores}")) {
+            let value: serde_json::Value = serde_json::from_str(&value.unwrap()).unwrap();
+            let key: serde_json::Value = serde_json::from_str(&key.unwrap()).unwrap();
+            assert_eq!(key, serde_json::json!({ "symbol": value["symbol"] }));
+        }
     }
 }
 
@@ -321,6 +347,19 @@ fn error_kafka_flags_and_addresses() {
     assert!(e.contains("--bounded applies to a Kafka input"), "{e}");
     let e = shardsql_fails(&["gen", "--key", "trader_id", "--records", "1"]);
     assert!(e.contains("--key applies to a Kafka output"), "{e}");
+    let dir = scratch("kafka-late-ckpt");
+    let e = shardsql_fails(&[
+        "--query",
+        "queries/04_tumbling.sql",
+        "--checkpoint-dir",
+        dir.join("ckpt").to_str().unwrap(),
+        "--late-output",
+        "kafka://127.0.0.1:1/late",
+    ]);
+    assert!(
+        e.contains("--late-output kafka://… cannot be checkpointed"),
+        "{e}"
+    );
     let e = shardsql_fails(&[
         "--query",
         "queries/01_passthrough.sql",

@@ -247,7 +247,7 @@ impl Stats {
         };
         format!(
             "  warning      {} records ({share:.1}%) arrived late and were dropped: {advice} \
-             (--late-output FILE keeps late records)\n",
+             (--late-output FILE or kafka://… keeps late records)\n",
             group(self.late_dropped)
         )
     }
