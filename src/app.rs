@@ -207,6 +207,12 @@ fn run(args: RunArgs) -> Result<()> {
         _ if args.input.is_some() => 1,
         _ => args.generator.partitions,
     };
+    // A topic written here is created (if missing) with the input topic's partition count,
+    // or the source partitions' count.
+    let partitions_of = |source: &Source| match source {
+        Source::Kafka(k) => k.topic_partitions(),
+        _ => source_partitions,
+    };
     if let sql::Body::Aggregate(a) = &mut plan.body {
         a.retract = args.changelog == crate::cli::ChangelogArg::Retract;
     }
@@ -236,19 +242,20 @@ fn run(args: RunArgs) -> Result<()> {
             None => None,
         };
         let interval = std::time::Duration::from_millis(args.checkpoint_interval.max(1) as u64);
-        Some(Sink::open_kafka(
+        let (out, _) = crate::kafka::producer::KafkaOut::open_with(
             "--output",
             &url,
+            // A new output topic gets the input topic's partition count.
+            partitions_of(&source),
+            layout,
+            txn_id.as_deref().map(|id| (id, interval)),
+        )?;
+        Some(Sink::kafka(
+            "--output",
+            out,
             &plan.output,
             dict.clone(),
             args.timestamps,
-            layout,
-            match &source {
-                // A new output topic gets the input topic's partition count.
-                Source::Kafka(k) => k.topic_partitions(),
-                _ => source_partitions,
-            },
-            txn_id.as_deref().map(|id| (id, interval)),
         )?)
     } else {
         None
@@ -332,18 +339,18 @@ fn run(args: RunArgs) -> Result<()> {
                     },
                     ..Default::default()
                 };
-                Some(Sink::open_kafka(
+                let (out, _) = crate::kafka::producer::KafkaOut::open(
                     "--late-output",
                     &url,
+                    partitions_of(&source),
+                    layout,
+                )?;
+                Some(Sink::kafka(
+                    "--late-output",
+                    out,
                     &plan.input,
                     dict.clone(),
                     args.timestamps,
-                    layout,
-                    match &source {
-                        Source::Kafka(k) => k.topic_partitions(),
-                        _ => source_partitions,
-                    },
-                    None,
                 )?)
             } else {
                 Some(Sink::open_at(

@@ -161,20 +161,15 @@ impl Sink {
         Ok(Arc::new(sink))
     }
 
-    /// Opens `--output kafka://…`: a topic (created with `partitions` partitions if missing)
-    /// that receives one message per row, keyed and valued as `layout` says.
-    pub fn open_kafka(
+    /// A sink writing to a topic through `out` (`KafkaOut::open_with`): one message per row,
+    /// keyed and valued as its layout says. `flag` names it in errors.
+    pub fn kafka(
         flag: &'static str,
-        url: &crate::kafka::KafkaUrl,
+        out: crate::kafka::producer::KafkaOut,
         schema: &Schema,
         dict: Arc<Dict>,
         times: Timestamps,
-        layout: crate::kafka::producer::Layout,
-        partitions: u32,
-        txn: Option<(&str, std::time::Duration)>,
     ) -> Result<Arc<Sink>> {
-        let (out, _) =
-            crate::kafka::producer::KafkaOut::open_with(flag, url, partitions, layout, txn)?;
         Ok(Arc::new(Sink {
             format: Some(Format::JsonLines),
             writer: Mutex::new(None),
