@@ -270,7 +270,7 @@ fn run(args: RunArgs) -> Result<()> {
         },
         None => crate::checkpoint::Committed::Latest,
     };
-    let (checkpoint, restored) = checkpoints(
+    let (mut checkpoint, restored) = checkpoints(
         &args,
         &sql_text,
         &schema,
@@ -279,6 +279,10 @@ fn run(args: RunArgs) -> Result<()> {
         matches!(&source, Source::Text(r) if r.is_live() && !r.follows_file()),
         committed,
     )?;
+    if let Source::Kafka(k) = &mut source {
+        commit_as_it_goes(&args, &plan, k, &mut checkpoint, transactional)?;
+    }
+    let commits = checkpoint.as_ref().and_then(|c| c.commits.clone());
     if let Some(t) = kafka_sink.as_ref().and_then(|s| s.transactions()) {
         eprintln!(
             "kafka output: transactional id {}, run {:016x}: each checkpoint's rows commit in one \
@@ -465,6 +469,12 @@ fn run(args: RunArgs) -> Result<()> {
             );
         }
     }
+    if let Some(c) = &commits {
+        eprintln!(
+            "  committed    the group's offsets {} times during the run, and at its end",
+            c.made.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     if args.latency {
         eprint!("{}", stats.latency_report());
     }
@@ -510,6 +520,64 @@ fn run(args: RunArgs) -> Result<()> {
             status,
         });
     }
+    Ok(())
+}
+
+/// `--group`: how a run commits its offsets before it ends. With checkpoints, each durable
+/// checkpoint's (a transactional output commits them in its transactions). Without, a
+/// continuous stateless query (its rows depend on no earlier record) commits every
+/// `--commit-interval` through commit barriers (`CheckpointConfig::write` false): the offsets
+/// at a cut whose rows before it are written and acknowledged. A stateful query's offsets
+/// can only be committed with its state, so without checkpoints it commits at its end.
+fn commit_as_it_goes(
+    args: &RunArgs,
+    plan: &sql::Plan,
+    input: &mut crate::source::kafka::KafkaInput,
+    checkpoint: &mut Option<crate::checkpoint::CheckpointConfig>,
+    transactional: bool,
+) -> Result<()> {
+    let Some(commits) = input.commit_requests() else {
+        return Ok(());
+    };
+    if args.commit_interval <= 0 {
+        return Err(Error::Usage(
+            "--commit-interval must be more than 0 (e.g. 5s)".into(),
+        ));
+    }
+    if let Some(c) = checkpoint {
+        if !transactional {
+            c.commits = Some(commits);
+        }
+        return Ok(());
+    }
+    if args.bounded {
+        return Ok(()); // it commits at its end, soon
+    }
+    let stateless = matches!(plan.body, sql::Body::Project(_));
+    if !stateless
+        || args.mode == runtime::Mode::Mutex
+        || args.on_error == crate::cli::OnErrorArg::Fail
+    {
+        eprintln!(
+            "note: group `{}` commits its offsets when the run ends or is stopped: {}",
+            args.group.as_deref().unwrap_or_default(),
+            if stateless {
+                "commit barriers need v1 or v2 and --on-error skip"
+            } else {
+                "a stateful query's offsets are committed with its state (add --checkpoint-dir \
+                 to commit with each checkpoint)"
+            }
+        );
+        return Ok(());
+    }
+    *checkpoint = Some(crate::checkpoint::CheckpointConfig {
+        dir: std::path::PathBuf::new(),
+        interval: std::time::Duration::from_millis(args.commit_interval as u64),
+        fingerprint: Default::default(),
+        first_epoch: 1,
+        write: false,
+        commits: Some(commits),
+    });
     Ok(())
 }
 
@@ -609,6 +677,8 @@ fn checkpoints(
             crate::checkpoint::Committed::Kafka { epoch: Some(e), .. } => e + 1,
             _ => 1,
         },
+        write: true,
+        commits: None,
     };
     let restored = crate::checkpoint::resume(&cfg, args.resume, committed)?;
     if let Some(r) = &restored {

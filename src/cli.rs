@@ -179,6 +179,12 @@ pub struct RunArgs {
     /// How often to take a checkpoint (e.g. 10s, 500ms).
     #[arg(long, value_parser = parse_duration_ms, default_value = "10s")]
     pub checkpoint_interval: i64,
+    /// Kafka input with --group: how often a continuous run of a stateless query (no
+    /// aggregate, no window) commits the offsets whose rows are written and acknowledged.
+    /// With --checkpoint-dir the offsets are committed with each checkpoint instead; other
+    /// queries without checkpoints commit when the run ends or is stopped.
+    #[arg(long, value_parser = parse_duration_ms, default_value = "5s")]
+    pub commit_interval: i64,
     /// Go on from the latest checkpoint in --checkpoint-dir (start fresh if there is none).
     /// The query, input and options must be the same; --cores may differ.
     #[arg(long, requires = "checkpoint_dir")]

@@ -222,6 +222,19 @@ impl Sink {
             .map_err(|e| Error::io(format!("{}: cannot sync the file", self.flag), e))
     }
 
+    /// Whether every row handed over so far is written (flushed to the file or pipe) and, for
+    /// a topic, acknowledged by the broker; false once a write or delivery failed.
+    pub fn acknowledge(&self) -> bool {
+        match &self.kafka {
+            Some(k) => k.acknowledge(),
+            None => {
+                self.dirty.store(true, Ordering::Relaxed);
+                self.flush();
+                !self.failed()
+            }
+        }
+    }
+
     /// A Kafka output's transactions (`--checkpoint-dir`).
     pub fn transactions(&self) -> Option<&crate::kafka::txn::Transactions> {
         self.kafka.as_ref().and_then(|k| k.transactions())

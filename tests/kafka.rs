@@ -921,3 +921,151 @@ fn kafka_idle_partition_stops_holding_back_windows_2_partitions() {
         "{e}"
     );
 }
+
+/// A continuous stateless query in a group commits its offsets as it goes (every
+/// `--commit-interval`, also while the topic is quiet), each commit covering only rows
+/// already written: after a SIGKILL mid-stream, every offset below the committed one is in
+/// the output, and the next run reads exactly from there (at-least-once, nothing skipped).
+#[test]
+fn kafka_stateless_run_commits_as_it_goes_and_a_sigkill_skips_nothing() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-commits");
+    broker.create_topic("commits", 2);
+    let topic = broker.url("commits");
+    let fill = |records: &str, seed: &str| {
+        gen_to(
+            &topic,
+            &["--records", records, "--seed", seed, "--partitions", "2"],
+            60,
+        );
+    };
+    fill("9000", "1");
+    let q = dir.join("q.sql");
+    std::fs::write(&q, "SELECT kafka_partition, kafka_offset, trade_id FROM t").unwrap();
+    let q = q.to_str().unwrap();
+    let out1 = dir.join("out1.csv");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args([
+            "--query", q, "--input", &topic, "--group", "commits", "--cores", "2",
+        ])
+        .args([
+            "--commit-interval",
+            "200ms",
+            "--output",
+            out1.to_str().unwrap(),
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // (partition, offset) of each whole output line.
+    let offsets_in = |path: &std::path::Path| -> Vec<(i32, i64)> {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        whole
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let mut f = l.split(',');
+                let p = f.next().unwrap().parse().unwrap();
+                (p, f.next().unwrap().parse().unwrap())
+            })
+            .collect()
+    };
+    let wait_for = |n: usize| {
+        let start = Instant::now();
+        while offsets_in(&out1).len() < n {
+            assert!(start.elapsed() < Duration::from_secs(60), "rows < {n}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(9000);
+    // Quiet: the commit barriers go on without new messages.
+    std::thread::sleep(Duration::from_millis(1500));
+    let committed = || -> Vec<i64> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &broker.addr)
+            .set("group.id", "commits")
+            .create()
+            .unwrap();
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition("commits", 0);
+        tpl.add_partition("commits", 1);
+        let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+        got.elements()
+            .iter()
+            .map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => o,
+                _ => 0,
+            })
+            .collect()
+    };
+    let quiet = committed();
+    assert_eq!(
+        quiet.iter().sum::<i64>(),
+        9000,
+        "committed while quiet: {quiet:?}"
+    );
+    // A SIGKILL while messages stream in.
+    let more = std::thread::spawn({
+        let topic = topic.clone();
+        move || {
+            gen_to(
+                &topic,
+                &["--records", "200000", "--seed", "2", "--partitions", "2"],
+                120,
+            )
+        }
+    });
+    wait_for(30_000);
+    signal(&child, "KILL");
+    let _ = child.wait();
+    more.join().unwrap();
+    let at_kill = committed();
+    let written: std::collections::HashSet<(i32, i64)> = offsets_in(&out1).into_iter().collect();
+    for (p, &c) in at_kill.iter().enumerate() {
+        assert!(
+            c >= quiet[p],
+            "commits went back: {quiet:?} then {at_kill:?}"
+        );
+        for o in 0..c {
+            assert!(
+                written.contains(&(p as i32, o)),
+                "partition {p} offset {o} committed ({c}) but not written before the kill"
+            );
+        }
+    }
+    // The next run reads exactly what follows the committed offsets.
+    let out2 = dir.join("out2.csv");
+    let out = shardsql_within(
+        &[
+            "--query",
+            q,
+            "--input",
+            &topic,
+            "--group",
+            "commits",
+            "--bounded",
+            "--output",
+            out2.to_str().unwrap(),
+        ],
+        Duration::from_secs(120),
+    );
+    ok(&out, "the run after the kill");
+    let mut second = offsets_in(&out2);
+    second.sort_unstable();
+    // Per partition, the offsets from the committed one on, each once, and with what the
+    // commits cover, every message of the topic (209,000).
+    for p in 0..2 {
+        let got: Vec<i64> = second.iter().filter(|e| e.0 == p).map(|e| e.1).collect();
+        let from = at_kill[p as usize];
+        assert_eq!(got.first(), Some(&from), "partition {p}");
+        assert!(
+            got.windows(2).all(|w| w[1] == w[0] + 1),
+            "partition {p}: not every offset once"
+        );
+    }
+    assert_eq!(second.len() as i64 + at_kill.iter().sum::<i64>(), 209_000);
+}

@@ -312,6 +312,26 @@ impl Coordinator {
                 continue;
             }
             let crossed = requested.elapsed();
+            let position = position.unwrap_or(Position::Block {
+                block: b.cut.load(Ordering::Acquire),
+            });
+            if !self.cfg.write {
+                // A commit barrier: the rows before the cut are all handed to the sink and
+                // the parts hold the rest, so once the sink has them acknowledged, the
+                // offsets at the cut may be committed.
+                let acknowledged =
+                    self.sink.acknowledge() && self.late.as_ref().is_none_or(|l| l.acknowledge());
+                b.sealed.store(e, Ordering::Release);
+                if acknowledged
+                    && let (Some(c), Position::Kafka { offsets, .. }) =
+                        (&self.cfg.commits, position)
+                {
+                    c.post(offsets);
+                }
+                written.written += 1;
+                next = Instant::now() + self.cfg.interval;
+                continue;
+            }
             let output_bytes = self.sink.bytes_written();
             let late_bytes = self.late.as_ref().and_then(|l| l.bytes_written());
             if !transactional {
@@ -324,8 +344,6 @@ impl Coordinator {
             let parts = std::mem::take(&mut *b.parts.lock().unwrap_or_else(|p| p.into_inner()));
             let mut counters = self.base.clone();
             counters.add(&parts.counters);
-            let cut = b.cut.load(Ordering::Acquire);
-            let position = position.unwrap_or(Position::Block { block: cut });
             let input_offsets = match &position {
                 Position::Kafka { offsets, .. } => Some(offsets.clone()),
                 _ => None,
@@ -353,6 +371,10 @@ impl Coordinator {
             if transactional {
                 self.sink.commit_epoch(e, input_offsets.as_deref())?;
                 b.sealed.store(e, Ordering::Release);
+            } else if let (Some(c), Some(offsets)) = (&self.cfg.commits, input_offsets) {
+                // Durable: what it covers need not be read again (the group's offsets are
+                // for monitoring and for a run started without the checkpoints).
+                c.post(offsets);
             }
             written = CheckpointStats {
                 written: written.written + 1,

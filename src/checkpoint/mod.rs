@@ -46,6 +46,14 @@ pub struct CheckpointConfig {
     /// The epoch of a fresh run's first checkpoint (after a transactional output's last
     /// committed one: epochs only grow).
     pub first_epoch: u64,
+    /// Whether checkpoints are written to `dir`. Without (a stateless query reading a
+    /// consumer group, no `--checkpoint-dir`), the barriers are commit barriers: they only
+    /// find where the output written and acknowledged ends in the input, for `commits`.
+    pub write: bool,
+    /// `--group`: each barrier's input offsets are committed to the consumer group once its
+    /// checkpoint is durable (or, for commit barriers, its output acknowledged); a
+    /// transactional output commits them in its transaction instead.
+    pub commits: Option<std::sync::Arc<crate::source::kafka_group::CommitRequests>>,
 }
 
 /// What a run's output has committed, for choosing the checkpoint to resume.
@@ -498,6 +506,8 @@ mod tests {
             interval: std::time::Duration::from_secs(1),
             fingerprint: Fingerprint::default(),
             first_epoch: 1,
+            write: true,
+            commits: None,
         };
         let make = |epochs: &[u64]| {
             let _ = std::fs::remove_dir_all(&dir);

@@ -201,6 +201,12 @@ impl KafkaOut {
         }
     }
 
+    /// Waits until every message sent so far is acknowledged (`FLUSH_TIMEOUT` at most);
+    /// whether they all were, without a delivery failure (which `close` reports).
+    pub fn acknowledge(&self) -> bool {
+        self.producer.flush(FLUSH_TIMEOUT).is_ok() && !self.failed()
+    }
+
     /// Whether a delivery has failed: nothing more should be produced.
     pub fn failed(&self) -> bool {
         self.producer.context().failed.load(Ordering::Relaxed)

@@ -58,13 +58,18 @@ pub enum Msg {
     End,
 }
 
+/// The partition of an idle marker that only takes a block number: a quiet source deals
+/// these up to a checkpoint's (or commit barrier's) cut, so that every core can cross it.
+pub const FILLER: u32 = u32::MAX;
+
 /// What the stream parser deals to a core.
 pub enum SourceMsg {
     Block(Batch),
     /// A block of one source partition (a Kafka partition), whatever its block number: the
     /// shards keep that partition's watermark and lateness.
     PartitionBlock(Batch, u32),
-    /// The source partition is idle (`Msg::Idle`).
+    /// The source partition is idle (`Msg::Idle`); `FILLER`: no partition, a block number
+    /// only (a quiet input's blocks up to a barrier's cut).
     PartitionIdle(u32),
     /// A block of one source partition whose lateness was judged upstream, with the
     /// partition's maximum event time after it (a repartition topic's: `kafka::repartition`).
@@ -981,6 +986,10 @@ impl Core {
                 }
                 Msg::Idle { block, partition } => {
                     debug_assert_eq!(block, shard.next_block, "blocks must arrive in order");
+                    if partition == FILLER {
+                        shard.next_block += 1;
+                        continue;
+                    }
                     shard.part_idle[partition as usize] = true;
                     if plan.time_column.is_some()
                         && let Some(wm) = shard.closing_watermark(lateness)

@@ -179,6 +179,9 @@ pub struct KafkaInput {
     skip_before: Vec<i64>,
     /// `--idle-timeout` (continuous runs only).
     idle_timeout: Option<Duration>,
+    /// `--group`: offsets to commit as the run goes on (after each checkpoint or commit
+    /// barrier), taken by the reader thread.
+    pub(super) commits: Option<Arc<super::kafka_group::CommitRequests>>,
     pub malformed: u64,
     pub examples: Vec<Malformed>,
 }
@@ -413,6 +416,7 @@ impl KafkaInput {
             end,
             skip_before,
             idle_timeout: spec.idle_timeout.filter(|_| !spec.bounded),
+            commits: None,
             malformed: 0,
             examples: Vec::new(),
         };
@@ -420,6 +424,13 @@ impl KafkaInput {
             input.assign()?;
         }
         Ok(input)
+    }
+
+    /// `--group`: the requests through which offsets are committed while the run goes on
+    /// (`None` without a group).
+    pub fn commit_requests(&mut self) -> Option<Arc<super::kafka_group::CommitRequests>> {
+        self.group.as_ref()?;
+        Some(self.commits.get_or_insert_with(Default::default).clone())
     }
 
     /// `--group`: the member's group metadata (a transactional output commits the group's
@@ -566,6 +577,11 @@ pub trait BlockOut {
     fn idle(&mut self, p: usize, control: &Control) -> Result<()>;
     /// The input has ended (bounded, or stopped).
     fn end(&mut self, control: &Control) -> Result<()>;
+    /// A quiet source: deals fillers (block numbers only) up to a barrier's pending cut, so
+    /// that a checkpoint or commit barrier is not held back until the next message.
+    fn fill_to_cut(&mut self, _control: &Control) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The cores' rings: block `b` goes to core `b mod N` (which is woken if parked), tagged
@@ -662,6 +678,23 @@ impl BlockOut for Rings {
         let block = self.block as u64;
         self.push(SourceMsg::PartitionIdle(p as u32), control)?;
         if let Some(b) = &self.barrier {
+            b.kafka_dealt(block, None);
+        }
+        Ok(())
+    }
+
+    fn fill_to_cut(&mut self, control: &Control) -> Result<()> {
+        let Some(b) = self.barrier.clone() else {
+            return Ok(());
+        };
+        while let Some(cut) = b.pending_cut()
+            && cut > self.block as u64
+        {
+            let block = self.block as u64;
+            self.push(
+                SourceMsg::PartitionIdle(crate::runtime::core::FILLER),
+                control,
+            )?;
             b.kafka_dealt(block, None);
         }
         Ok(())

@@ -306,6 +306,69 @@ impl Committer {
     }
 }
 
+/// Offsets to commit while a run goes on: the checkpoint coordinator posts the offsets of each
+/// barrier's cut once the output before it is durable (`--checkpoint-dir`) or written and
+/// acknowledged (a stateless query's commit barriers), and the reader thread, which alone uses
+/// the group member's consumer, commits them on its next quiet poll or every 1024 polls.
+///
+/// Threading: posted by the coordinator thread, taken by the reader thread; the lock is taken
+/// once per barrier, and the reader reads one flag per check.
+#[derive(Default, Debug)]
+pub struct CommitRequests {
+    posted: std::sync::atomic::AtomicBool,
+    offsets: std::sync::Mutex<Vec<(i32, i64)>>,
+    /// Commits made, and the first one that failed (a warning: the next one may succeed, and
+    /// the end of the run commits again).
+    pub made: std::sync::atomic::AtomicU64,
+    warned: std::sync::atomic::AtomicBool,
+}
+
+impl CommitRequests {
+    /// Asks for `offsets` (Kafka partition, next offset) to be committed; replaces a request
+    /// not yet taken (the later offsets cover it).
+    pub fn post(&self, offsets: Vec<(i32, i64)>) {
+        *self.offsets.lock().unwrap_or_else(|e| e.into_inner()) = offsets;
+        self.posted.store(true, Ordering::Release);
+    }
+
+    /// The offsets posted since the last take, if any.
+    #[inline]
+    pub fn take(&self) -> Option<Vec<(i32, i64)>> {
+        if !self.posted.load(Ordering::Acquire) {
+            return None;
+        }
+        self.posted.store(false, Ordering::Release);
+        Some(std::mem::take(
+            &mut *self.offsets.lock().unwrap_or_else(|e| e.into_inner()),
+        ))
+    }
+
+    /// Commits `offsets` from the group member `member` (on the reader thread). A failure is
+    /// a warning, printed once: what was committed stays, and later commits carry on.
+    pub fn commit(&self, member: &Reader, url: &KafkaUrl, group: &str, offsets: &[(i32, i64)]) {
+        let mut tpl = TopicPartitionList::new();
+        for &(p, o) in offsets {
+            if tpl
+                .add_partition_offset(&url.topic, p, Offset::Offset(o))
+                .is_err()
+            {
+                return;
+            }
+        }
+        match member.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                self.made.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) if !self.warned.swap(true, Ordering::Relaxed) => eprintln!(
+                "warning: {} group `{group}`: cannot commit the offsets read so far ({e}); \
+                 the run goes on and commits again later",
+                url.display()
+            ),
+            Err(_) => {}
+        }
+    }
+}
+
 /// The error of a member whose group changed mid-run.
 pub fn membership_changed(url: &KafkaUrl, group: &str, ours: &[i32], now: Option<&[i32]>) -> Error {
     Error::Kafka(format!(

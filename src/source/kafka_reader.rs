@@ -78,10 +78,18 @@ impl KafkaInput {
                 // member gets no message) and now and then.
                 if self.group.is_some()
                     && (!matches!(polled_msg, Some(Ok(_))) || polled.is_multiple_of(1024))
-                    && self.consumer.context().changes() != changes
                 {
-                    changes = self.consumer.context().changes();
-                    self.rebalanced(bounded)?;
+                    if self.consumer.context().changes() != changes {
+                        changes = self.consumer.context().changes();
+                        self.rebalanced(bounded)?;
+                    }
+                    // Offsets a checkpoint or commit barrier made safe to commit.
+                    if let Some(c) = &self.commits
+                        && let Some(offsets) = c.take()
+                    {
+                        let group = self.group.as_deref().unwrap_or_default();
+                        c.commit(&self.consumer, &self.url, group, &offsets);
+                    }
                 }
                 let (cut_all, p) = match polled_msg {
                     None => (true, None),
@@ -162,6 +170,9 @@ impl KafkaInput {
                             self.deal(p, pend, out, control)?;
                         }
                     }
+                }
+                if cut_all {
+                    out.fill_to_cut(control)?;
                 }
             }
             for (p, pend) in pending.iter_mut().enumerate() {
