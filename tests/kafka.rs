@@ -983,25 +983,7 @@ fn kafka_stateless_run_commits_as_it_goes_and_a_sigkill_skips_nothing() {
     wait_for(9000);
     // Quiet: the commit barriers go on without new messages.
     std::thread::sleep(Duration::from_millis(1500));
-    let committed = || -> Vec<i64> {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let c: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &broker.addr)
-            .set("group.id", "commits")
-            .create()
-            .unwrap();
-        let mut tpl = rdkafka::TopicPartitionList::new();
-        tpl.add_partition("commits", 0);
-        tpl.add_partition("commits", 1);
-        let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-        got.elements()
-            .iter()
-            .map(|e| match e.offset() {
-                rdkafka::Offset::Offset(o) => o,
-                _ => 0,
-            })
-            .collect()
-    };
+    let committed = || committed_offsets(&broker, "commits", "commits", 2);
     let quiet = committed();
     assert_eq!(
         quiet.iter().sum::<i64>(),
@@ -1068,4 +1050,66 @@ fn kafka_stateless_run_commits_as_it_goes_and_a_sigkill_skips_nothing() {
         );
     }
     assert_eq!(second.len() as i64 + at_kill.iter().sum::<i64>(), 209_000);
+}
+
+/// Group `group`'s committed offsets of `topic`'s first `partitions` partitions (0: none).
+fn committed_offsets(broker: &Broker, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    got.elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .collect()
+}
+
+/// A continuous stateful run with checkpoints commits its group's offsets with each durable
+/// checkpoint, and a quiet topic does not hold checkpoints back (the reader deals fillers up
+/// to the cut): the offsets of everything read get committed without another message.
+#[test]
+fn kafka_checkpoints_of_a_quiet_topic_commit_the_group_offsets() {
+    let broker = Broker::start();
+    let dir = scratch("kafka-ckpt-commits");
+    broker.create_topic("quiet", 2);
+    let topic = broker.url("quiet");
+    gen_to(&topic, &["--records", "9000", "--partitions", "2"], 60);
+    let ckpt = dir.join("ckpt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args(["--query", "queries/05_tumbling_emit_changes.sql"])
+        .args(["--input", &topic, "--group", "quiet", "--cores", "2"])
+        .args(["--checkpoint-dir", ckpt.to_str().unwrap()])
+        .args(["--checkpoint-interval", "200ms"])
+        .args(["--output", dir.join("out.csv").to_str().unwrap()])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let c = committed_offsets(&broker, "quiet", "quiet", 2);
+        if c.iter().sum::<i64>() == 9000 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "committed {c:?}, not all 9,000 offsets"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    signal(&child, "INT");
+    wait_or_hang(&mut child, Duration::from_secs(30), "SIGINT");
+    let err = stderr_of(child);
+    assert!(err.contains("after reading 9,000 records"), "{err}");
 }
