@@ -6,6 +6,8 @@ mod compile;
 pub mod expr;
 pub mod parse;
 pub mod plan;
+mod planner;
+mod scope;
 
 pub use expr::Expr;
 pub use parse::EmitMode;
@@ -71,7 +73,7 @@ pub fn compile_query(sql: &str, file: &str, input: &Schema) -> Result<Plan, Erro
 
 fn compile_here(sql: &str, file: &str, input: &Schema) -> Result<Plan, Error> {
     parse::parse(sql)
-        .and_then(|q| plan::plan(&q, input))
+        .and_then(|q| planner::plan(&q, input))
         .map_err(|mut e| {
             // Every error points somewhere: one whose node had no span in sqlparser's tree
             // points at the start of the query.
