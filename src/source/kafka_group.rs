@@ -284,11 +284,8 @@ impl std::fmt::Debug for Committer {
 
 impl Committer {
     pub fn commit(&self) -> Result<()> {
-        let mut tpl = TopicPartitionList::new();
-        for &(p, o) in &self.positions {
-            tpl.add_partition_offset(&self.url.topic, p, Offset::Offset(o))
-                .map_err(|e| error("--input", &self.url, "bad offset", e))?;
-        }
+        let tpl = offset_list(&self.url.topic, &self.positions)
+            .map_err(|e| error("--input", &self.url, "bad offset", e))?;
         let failed = |e| {
             error(
                 "--input",
@@ -346,15 +343,9 @@ impl CommitRequests {
     /// Commits `offsets` from the group member `member` (on the reader thread). A failure is
     /// a warning, printed once: what was committed stays, and later commits carry on.
     pub fn commit(&self, member: &Reader, url: &KafkaUrl, group: &str, offsets: &[(i32, i64)]) {
-        let mut tpl = TopicPartitionList::new();
-        for &(p, o) in offsets {
-            if tpl
-                .add_partition_offset(&url.topic, p, Offset::Offset(o))
-                .is_err()
-            {
-                return;
-            }
-        }
+        let Ok(tpl) = offset_list(&url.topic, offsets) else {
+            return;
+        };
         match member.commit(&tpl, CommitMode::Sync) {
             Ok(()) => {
                 self.made.fetch_add(1, Ordering::Relaxed);
@@ -367,6 +358,18 @@ impl CommitRequests {
             Err(_) => {}
         }
     }
+}
+
+/// `offsets` (Kafka partition, next offset) of `topic` as a list to commit.
+fn offset_list(
+    topic: &str,
+    offsets: &[(i32, i64)],
+) -> std::result::Result<TopicPartitionList, rdkafka::error::KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for &(p, o) in offsets {
+        tpl.add_partition_offset(topic, p, Offset::Offset(o))?;
+    }
+    Ok(tpl)
 }
 
 /// The error of a member whose group changed mid-run.
