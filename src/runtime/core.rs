@@ -110,6 +110,11 @@ pub enum CoreReader {
         parser: Option<Box<crate::source::text::TextReader>>,
         spare: Option<Batch>,
     },
+    /// A regular file whose byte ranges this core reads and parses itself (`source::ranges`).
+    Ranges {
+        reader: Box<crate::source::ranges::RangeReader>,
+        spare: Option<Batch>,
+    },
 }
 
 enum Read {
@@ -216,6 +221,25 @@ impl CoreReader {
                 Ok(SourceMsg::End) => Read::Exhausted,
                 Err(_) => Read::NotReady,
             },
+            CoreReader::Ranges { reader, spare } => {
+                use crate::source::ranges::Step;
+                let mut b = spare
+                    .take()
+                    .unwrap_or_else(|| Batch::new(reader.schema(), BLOCK_ROWS));
+                b.clear();
+                match reader.next_block(&mut b) {
+                    Ok(Step::Block) => Read::Block(BlockRef::Owned(b), None, None),
+                    Ok(step) => {
+                        *spare = Some(b);
+                        if step == Step::NotReady {
+                            Read::NotReady
+                        } else {
+                            Read::Exhausted
+                        }
+                    }
+                    Err(e) => Read::Failed(e),
+                }
+            }
         }
     }
 
@@ -231,6 +255,7 @@ impl CoreReader {
                 CoreReader::Stream { back, .. } => {
                     let _ = back.push(b);
                 }
+                CoreReader::Ranges { spare, .. } => *spare = Some(b),
                 CoreReader::Preloaded { .. } => {}
             }
         }
@@ -532,10 +557,14 @@ impl Core {
         {
             late.finish();
         }
-        if let CoreReader::Stream {
-            parser: Some(p), ..
-        } = &self.reader
-        {
+        let parser = match &self.reader {
+            CoreReader::Stream {
+                parser: Some(p), ..
+            } => Some(&**p),
+            CoreReader::Ranges { reader, .. } => Some(reader.parser()),
+            _ => None,
+        };
+        if let Some(p) = parser {
             self.stats.malformed = p.malformed;
             self.stats.malformed_examples = p.examples.clone();
         }
@@ -568,7 +597,8 @@ impl Core {
         let ready = self.shard.as_ref().is_some_and(|s| {
             let r = (s.next_block % self.n_cores as u64) as usize;
             !s.inputs[r].is_empty()
-        }) || matches!(&self.reader, CoreReader::Stream { ring, .. } if !ring.is_empty());
+        }) || matches!(&self.reader, CoreReader::Stream { ring, .. } if !ring.is_empty())
+            || matches!(&self.reader, CoreReader::Ranges { reader, .. } if reader.can_read());
         if !ready {
             std::thread::park_timeout(d);
         }
@@ -663,6 +693,10 @@ impl Core {
                 progress |= self.end_input();
             }
             Read::Block(block, partition, judged) => {
+                if matches!(self.reader, CoreReader::Ranges { .. }) {
+                    // The next range's core may be waiting for this one's scan, done by now.
+                    self.control.wake((self.id + 1) % self.n_cores);
+                }
                 self.route_block(block.batch(), partition, judged);
                 self.reader.recycle(block);
                 progress = true;

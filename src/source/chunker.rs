@@ -39,6 +39,7 @@ enum Quoting {
 }
 
 /// The CSV parser's state at record boundaries, fed only the quotes and newlines of the input.
+#[derive(Clone, Debug)]
 struct CsvBoundaries {
     quoting: Quoting,
     /// Whether the record being read has a byte besides CR and LF: a newline after nothing
@@ -94,7 +95,10 @@ impl CsvBoundaries {
 }
 
 /// Finds, in a byte stream fed piece by piece, the places where a chunk of whole records may
-/// end. Shared by the file cutter of parallel parsing and the live framing of pipes.
+/// end. Shared by the file cutter of parallel parsing, the live framing of pipes and the
+/// cores reading byte ranges of a file (`source::ranges`, which hand its state from one range
+/// to the next: it is plain data).
+#[derive(Clone, Debug)]
 pub struct RecordEnds {
     csv: bool,
     bounds: CsvBoundaries,
@@ -177,6 +181,85 @@ impl RecordEnds {
             }
         })
     }
+
+    /// The line of the next byte to scan.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Scans `data`, the input's next bytes, as `scan` does, but returns only the first record
+    /// end in it (`(cut, line)` as `scan` reports them), leaving the scanner at the end of
+    /// `data`. Where nothing before `data` leaves a quoted field open and `data` holds no quote
+    /// (nearly every range of a real file) this costs a quote search, a newline count and a
+    /// look at the first and last records, not a walk over every record.
+    pub fn advance(&mut self, data: &[u8]) -> Result<Option<(usize, u64)>> {
+        let plain = !self.csv
+            || (self.bounds.quoting != Quoting::Inside && memchr::memchr(b'"', data).is_none());
+        if !plain || data.is_empty() {
+            let mut first = None;
+            self.scan(data, |cut, line| {
+                first.get_or_insert((cut, line));
+                Ok(true)
+            })?;
+            return Ok(first);
+        }
+        let b = &mut self.bounds;
+        debug_assert_eq!(b.after_hit, b.base, "a scan ends at its buffer's end");
+        let mut first = None;
+        // From here the first record end: a newline after content (a JSON line ends at every
+        // newline). `from` is the byte after the last newline taken.
+        let mut from = 0;
+        for i in memchr::memchr_iter(b'\n', data) {
+            self.line += 1;
+            if self.csv && !b.content {
+                b.content = data[from..i].iter().any(|&c| c != b'\r');
+            }
+            from = i + 1;
+            if !self.csv || std::mem::take(&mut b.content) {
+                let before = if i == 0 { b.prev } else { data[i - 1] };
+                let crlf = self.csv && before == b'\r';
+                first = Some((if crlf { i } else { i + 1 }, self.line - crlf as u64));
+                break;
+            }
+        }
+        // The rest: its newlines, and whether the record after the last one has content.
+        let rest = &data[from..];
+        self.line += count_newlines(rest);
+        let any_newline = from > 0;
+        if self.csv {
+            match memchr::memrchr(b'\n', rest) {
+                Some(last) => b.content = rest[last + 1..].iter().any(|&c| c != b'\r'),
+                None if !b.content => b.content = rest.iter().any(|&c| c != b'\r'),
+                None => {}
+            }
+            if any_newline {
+                b.quoting = Quoting::Outside;
+            }
+        }
+        let n = data.len();
+        b.after_hit = b.base + n as u64;
+        b.prev = data[n - 1];
+        b.base += n as u64;
+        Ok(first)
+    }
+}
+
+/// The newlines in `data`, counted 32 bytes at a time in byte lanes (vectorised), at memory
+/// speed however dense they are.
+pub fn count_newlines(data: &[u8]) -> u64 {
+    let mut total = 0u64;
+    for block in data.chunks(255 * 32) {
+        let mut lanes = [0u8; 32];
+        let mut chunks = block.chunks_exact(32);
+        for c in &mut chunks {
+            for (l, &b) in lanes.iter_mut().zip(c) {
+                *l += (b == b'\n') as u8;
+            }
+        }
+        total += lanes.iter().map(|&l| l as u64).sum::<u64>();
+        total += chunks.remainder().iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    total
 }
 
 /// Cuts `input` — whose first byte starts a record on line `first_line` — into chunks of at
@@ -315,6 +398,56 @@ mod tests {
         );
         let joined: String = got.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(joined, text);
+    }
+
+    /// Differential: `advance` over each piece of random bytes finds the first record end
+    /// `scan` finds in it, and leaves the scanner in `scan`'s state, whatever the pieces.
+    #[test]
+    fn differential_advance_finds_what_scan_finds_on_random_pieces() {
+        let alphabet = b"\"\",\n\r ab\n\n\r,,";
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for case in 0..20_000 {
+            let len = 1 + next(200);
+            // Some cases quote-free, so the fast path is taken often.
+            let quotes = case % 3 != 0;
+            let text: Vec<u8> = (0..len)
+                .map(|_| {
+                    loop {
+                        let b = alphabet[next(alphabet.len())];
+                        if quotes || b != b'"' {
+                            break b;
+                        }
+                    }
+                })
+                .collect();
+            for csv in [true, false] {
+                let mut slow = RecordEnds::new(csv, 2);
+                let mut fast = RecordEnds::new(csv, 2);
+                let mut at = 0;
+                while at < text.len() {
+                    let piece = &text[at..(at + 1 + next(40)).min(text.len())];
+                    at += piece.len();
+                    let mut want = None;
+                    slow.scan(piece, |cut, line| {
+                        want.get_or_insert((cut, line));
+                        Ok(true)
+                    })
+                    .unwrap();
+                    let got = fast.advance(piece).unwrap();
+                    assert_eq!(got, want, "csv {csv}, input {text:?}, piece ending at {at}");
+                    assert_eq!(fast.line(), slow.line());
+                    if csv {
+                        assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "input {text:?}");
+                    }
+                }
+            }
+        }
     }
 
     /// Differential: parsing the chunks one by one gives exactly the records (fields and
