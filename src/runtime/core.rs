@@ -229,13 +229,9 @@ impl CoreReader {
                 b.clear();
                 match reader.next_block(&mut b) {
                     Ok(Step::Block) => Read::Block(BlockRef::Owned(b), None, None),
-                    Ok(step) => {
+                    Ok(Step::Exhausted) => {
                         *spare = Some(b);
-                        if step == Step::NotReady {
-                            Read::NotReady
-                        } else {
-                            Read::Exhausted
-                        }
+                        Read::Exhausted
                     }
                     Err(e) => Read::Failed(e),
                 }
@@ -597,8 +593,7 @@ impl Core {
         let ready = self.shard.as_ref().is_some_and(|s| {
             let r = (s.next_block % self.n_cores as u64) as usize;
             !s.inputs[r].is_empty()
-        }) || matches!(&self.reader, CoreReader::Stream { ring, .. } if !ring.is_empty())
-            || matches!(&self.reader, CoreReader::Ranges { reader, .. } if reader.can_read());
+        }) || matches!(&self.reader, CoreReader::Stream { ring, .. } if !ring.is_empty());
         if !ready {
             std::thread::park_timeout(d);
         }
@@ -693,10 +688,6 @@ impl Core {
                 progress |= self.end_input();
             }
             Read::Block(block, partition, judged) => {
-                if matches!(self.reader, CoreReader::Ranges { .. }) {
-                    // The next range's core may be waiting for this one's scan, done by now.
-                    self.control.wake((self.id + 1) % self.n_cores);
-                }
                 self.route_block(block.batch(), partition, judged);
                 self.reader.recycle(block);
                 progress = true;

@@ -12,11 +12,12 @@
 //! Where a range starts in the CSV state machine (inside a quoted field or not, at which line)
 //! depends on every byte before it, so each range hands its scanner's state at its end to the
 //! next range through one slot per range, set once (a `OnceLock`: a release store when set, an
-//! acquire load when read; per range, never per record). The core of range `k` reads its
-//! bytes, waits for range `k - 1`'s slot, scans its range from that state — for a range
-//! without a quote (nearly all) a quote search and a newline count, for others the chunker's
-//! state machine — and sets its own slot before it parses, so the next core waits for a scan,
-//! never for a parse.
+//! acquire load when read; per range, never per record). The core of range `k` takes range
+//! `k - 1`'s slot, scans its own range from that state — for a range without a quote (nearly
+//! all) a quote search and a newline count, for others the chunker's state machine — and sets
+//! its own slot before it parses. When range `k - 1`'s core has not got that far (it is busy,
+//! or the OS put it aside), the core reads and scans the missing ranges itself rather than
+//! wait: a scan costs a few percent of a parse, so no core ever waits for another to read.
 //!
 //! Blocks hold a range's worth of records, not exactly `BLOCK_ROWS`: results do not depend on
 //! where blocks are cut (SPEC §3: lateness, watermarks and sessions are decided per record from
@@ -141,8 +142,6 @@ impl RangeFile {
 pub enum Step {
     /// The next block is in the batch (possibly empty).
     Block,
-    /// The previous range is not scanned yet: try again later.
-    NotReady,
     /// This core has read all its ranges.
     Exhausted,
 }
@@ -155,8 +154,8 @@ pub struct RangeReader {
     /// The core's buffer: its range, then the bytes after it up to its last record's end.
     /// Its length only grows (no clearing and zeroing per range); `used` bytes are valid.
     buf: Vec<u8>,
-    /// Whether `buf` holds range `next`, read while waiting for the range before it.
-    loaded: bool,
+    /// Ranges of other cores scanned here (`state_before`).
+    help: Vec<u8>,
     parser: Box<TextReader>,
 }
 
@@ -169,7 +168,7 @@ impl RangeReader {
             next: first,
             stride: stride.max(1),
             buf: Vec::new(),
-            loaded: false,
+            help: Vec::new(),
             parser: Box::new(parser),
         }
     }
@@ -188,38 +187,20 @@ impl RangeReader {
         self.next
     }
 
-    /// Whether `next_block` would not wait: the range before this core's next one is scanned
-    /// (or there is none).
-    pub fn can_read(&self) -> bool {
-        let k = self.next;
-        k == 0 || k >= self.file.ranges() || self.file.ends[k as usize - 1].get().is_some()
-    }
-
     /// Reads, scans and parses this core's next range into `out` (appending).
     pub fn next_block(&mut self, out: &mut Batch) -> Result<Step> {
-        let file = self.file.clone();
         let k = self.next;
-        if k >= file.ranges() {
+        if k >= self.file.ranges() {
             return Ok(Step::Exhausted);
         }
+        let mut scanner = self.state_before(k)?;
+        let file = self.file.clone();
         let (from, to) = file.bounds(k);
         let len = (to - from) as usize;
-        if !self.loaded {
-            let got = file.read_into(&mut self.buf, 0, from, len)?;
-            if got < len {
-                return Err(self.shrunk());
-            }
-            self.loaded = true;
+        let got = file.read_into(&mut self.buf, 0, from, len)?;
+        if got < len {
+            return Err(self.shrunk());
         }
-        let mut scanner = if k == 0 {
-            RecordEnds::new(file.csv, file.start.line)
-        } else {
-            match file.ends[k as usize - 1].get() {
-                Some(s) => s.clone(),
-                None => return Ok(Step::NotReady),
-            }
-        };
-        self.loaded = false;
         self.next += self.stride;
         let first = scanner.advance(&self.buf[..len])?;
         let _ = file.ends[k as usize].set(scanner.clone());
@@ -260,6 +241,39 @@ impl RangeReader {
         let parsed = self.parser.read_block(out, usize::MAX);
         self.buf = self.parser.unload();
         parsed.map(|_| Step::Block)
+    }
+
+    /// The scanner's state at range `k`'s start: range `k - 1`'s slot, or, when the core of
+    /// that range has not scanned it yet (busy, or put aside by the OS), scanned here from the
+    /// last range whose state is known (its slots set on the way). Reading and scanning a range
+    /// costs a few percent of parsing it, so a core never waits for another.
+    fn state_before(&mut self, k: u64) -> Result<RecordEnds> {
+        let file = self.file.clone();
+        let known = |r: u64| -> Option<RecordEnds> {
+            match r {
+                0 => Some(RecordEnds::new(file.csv, file.start.line)),
+                r => file.ends[r as usize - 1].get().cloned(),
+            }
+        };
+        if let Some(s) = known(k) {
+            return Ok(s);
+        }
+        let mut first = k - 1;
+        while known(first).is_none() {
+            first -= 1;
+        }
+        let mut scanner = known(first).expect("found above");
+        for r in first..k {
+            let (from, to) = file.bounds(r);
+            let len = (to - from) as usize;
+            let got = file.read_into(&mut self.help, 0, from, len)?;
+            if got < len {
+                return Err(self.shrunk());
+            }
+            scanner.advance(&self.help[..len])?;
+            let _ = file.ends[r as usize].set(scanner.clone());
+        }
+        Ok(scanner)
     }
 
     /// The file is shorter than when the run began.
@@ -304,21 +318,21 @@ mod tests {
                 let mut readers: Vec<RangeReader> = (0..cores)
                     .map(|c| RangeReader::new(file.clone(), c, cores, reader.chunk_parser()))
                     .collect();
-                // Each core reads its range's bytes before the one before it is scanned.
-                for r in readers.iter_mut().rev() {
-                    let mut b = Batch::new(reader.schema(), 0);
-                    if r.next_range() > 0 && r.next_range() < file.ranges() {
-                        assert_eq!(r.next_block(&mut b).unwrap(), Step::NotReady);
+                // Each round of `cores` ranges is read last core first, so that each core
+                // scans the ranges before its own that their cores have not (`state_before`).
+                let mut blocks = Vec::new();
+                for round in (0..file.ranges()).step_by(cores as usize) {
+                    for k in (round..(round + cores).min(file.ranges())).rev() {
+                        let mut b = Batch::new(reader.schema(), 0);
+                        assert_eq!(
+                            readers[(k % cores) as usize].next_block(&mut b).unwrap(),
+                            Step::Block
+                        );
+                        blocks.push((k, b));
                     }
                 }
-                for k in 0..file.ranges() {
-                    let mut b = Batch::new(reader.schema(), 0);
-                    assert_eq!(
-                        readers[(k % cores) as usize].next_block(&mut b).unwrap(),
-                        Step::Block
-                    );
-                    batches.push(b);
-                }
+                blocks.sort_by_key(|(k, _)| *k);
+                batches.extend(blocks.into_iter().map(|(_, b)| b));
                 for r in &mut readers {
                     let mut b = Batch::new(reader.schema(), 0);
                     assert_eq!(r.next_block(&mut b).unwrap(), Step::Exhausted);
