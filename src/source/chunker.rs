@@ -187,60 +187,81 @@ impl RecordEnds {
         self.line
     }
 
-    /// Scans `data`, the input's next bytes, as `scan` does, but returns only the first record
-    /// end in it (`(cut, line)` as `scan` reports them), leaving the scanner at the end of
-    /// `data`. Where nothing before `data` leaves a quoted field open and `data` holds no quote
-    /// (nearly every range of a real file) this costs a quote search, a newline count and a
-    /// look at the first and last records, not a walk over every record.
-    pub fn advance(&mut self, data: &[u8]) -> Result<Option<(usize, u64)>> {
-        let plain = !self.csv
-            || (self.bounds.quoting != Quoting::Inside && memchr::memchr(b'"', data).is_none());
+    /// Scans `data`, the input's next bytes, as `scan` does, and counts its record ends,
+    /// calling `found(cut, line)` (as `scan` reports them) for the ends numbered `first`,
+    /// `first + every`, … (from 0 in `data`); leaves the scanner at the end of `data`. Where
+    /// nothing before `data` leaves a quoted field open and `data` holds no quote and no empty
+    /// line (nearly every range of a real file), every newline ends a record (the first one
+    /// maybe not), so this costs a few vectorised searches and a newline count, plus a walk
+    /// over the newlines only up to the last end asked for.
+    pub fn advance(
+        &mut self,
+        data: &[u8],
+        first: u64,
+        every: u64,
+        mut found: impl FnMut(usize, u64),
+    ) -> Result<u64> {
+        let csv = self.csv;
+        let plain = !csv
+            || (self.bounds.quoting != Quoting::Inside
+                && memchr::memchr(b'"', data).is_none()
+                && memchr::memmem::find(data, b"\n\n").is_none()
+                && memchr::memmem::find(data, b"\n\r").is_none());
         if !plain || data.is_empty() {
-            let mut first = None;
+            let (mut n, mut next) = (0u64, first);
             self.scan(data, |cut, line| {
-                first.get_or_insert((cut, line));
+                if n == next {
+                    found(cut, line);
+                    next += every.max(1);
+                }
+                n += 1;
                 Ok(true)
             })?;
-            return Ok(first);
+            return Ok(n);
         }
         let b = &mut self.bounds;
         debug_assert_eq!(b.after_hit, b.base, "a scan ends at its buffer's end");
-        let mut first = None;
-        // From here the first record end: a newline after content (a JSON line ends at every
-        // newline). `from` is the byte after the last newline taken.
-        let mut from = 0;
-        for i in memchr::memchr_iter(b'\n', data) {
-            self.line += 1;
-            if self.csv && !b.content {
-                b.content = data[from..i].iter().any(|&c| c != b'\r');
-            }
-            from = i + 1;
-            if !self.csv || std::mem::take(&mut b.content) {
+        let newlines = count_newlines(data);
+        // The first newline ends no record when only CRs came since the last record end.
+        let skip_first = csv
+            && !b.content
+            && memchr::memchr(b'\n', data).is_some_and(|i| data[..i].iter().all(|&c| c == b'\r'));
+        let ends = newlines - skip_first as u64;
+        if first < ends {
+            // `want`: the wanted end's newline, counted from 0 in `data`.
+            let mut want = first + skip_first as u64;
+            let mut hits = memchr::memchr_iter(b'\n', data);
+            let mut next_hit = 0u64;
+            while want < newlines {
+                let i = hits
+                    .nth((want - next_hit) as usize)
+                    .expect("fewer newlines than counted");
+                next_hit = want + 1;
                 let before = if i == 0 { b.prev } else { data[i - 1] };
-                let crlf = self.csv && before == b'\r';
-                first = Some((if crlf { i } else { i + 1 }, self.line - crlf as u64));
-                break;
+                let crlf = csv && before == b'\r';
+                found(
+                    if crlf { i } else { i + 1 },
+                    self.line + want + 1 - crlf as u64,
+                );
+                want += every.max(1);
             }
         }
-        // The rest: its newlines, and whether the record after the last one has content.
-        let rest = &data[from..];
-        self.line += count_newlines(rest);
-        let any_newline = from > 0;
-        if self.csv {
-            match memchr::memrchr(b'\n', rest) {
-                Some(last) => b.content = rest[last + 1..].iter().any(|&c| c != b'\r'),
-                None if !b.content => b.content = rest.iter().any(|&c| c != b'\r'),
+        self.line += newlines;
+        if csv {
+            match memchr::memrchr(b'\n', data) {
+                Some(last) => {
+                    b.content = data[last + 1..].iter().any(|&c| c != b'\r');
+                    b.quoting = Quoting::Outside;
+                }
+                None if !b.content => b.content = data.iter().any(|&c| c != b'\r'),
                 None => {}
-            }
-            if any_newline {
-                b.quoting = Quoting::Outside;
             }
         }
         let n = data.len();
         b.after_hit = b.base + n as u64;
         b.prev = data[n - 1];
         b.base += n as u64;
-        Ok(first)
+        Ok(ends)
     }
 }
 
@@ -388,11 +409,12 @@ mod tests {
         assert_eq!(joined, text);
     }
 
-    /// Differential: `advance` over each piece of random bytes finds the first record end
-    /// `scan` finds in it, and leaves the scanner in `scan`'s state, whatever the pieces.
+    /// Differential: `advance` over each piece of random bytes counts the record ends `scan`
+    /// finds in it and reports the ones asked for, and leaves the scanner in `scan`'s state,
+    /// whatever the pieces.
     #[test]
     fn differential_advance_finds_what_scan_finds_on_random_pieces() {
-        let alphabet = b"\"\",\n\r ab\n\n\r,,";
+        let alphabet = b"\"\",\n\r ab\n\n\r,,xyz";
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = move |n: usize| {
             state ^= state << 13;
@@ -402,32 +424,45 @@ mod tests {
         };
         for case in 0..20_000 {
             let len = 1 + next(200);
-            // Some cases quote-free, so the fast path is taken often.
-            let quotes = case % 3 != 0;
-            let text: Vec<u8> = (0..len)
-                .map(|_| {
-                    loop {
-                        let b = alphabet[next(alphabet.len())];
-                        if quotes || b != b'"' {
-                            break b;
-                        }
-                    }
-                })
-                .collect();
+            // Some cases without quotes or empty lines, so the fast path is taken often.
+            let plain = case % 3 == 0;
+            let mut text: Vec<u8> = Vec::new();
+            while text.len() < len {
+                let b = alphabet[next(alphabet.len())];
+                let empty_line = text.last() == Some(&b'\n') && matches!(b, b'\n' | b'\r');
+                if !plain || (b != b'"' && !empty_line) {
+                    text.push(b);
+                }
+            }
             for csv in [true, false] {
                 let mut slow = RecordEnds::new(csv, 2);
                 let mut fast = RecordEnds::new(csv, 2);
                 let mut at = 0;
                 while at < text.len() {
-                    let piece = &text[at..(at + 1 + next(40)).min(text.len())];
+                    let piece = &text[at..(at + 1 + next(60)).min(text.len())];
                     at += piece.len();
-                    let mut want = None;
+                    let (first, every) = (next(4) as u64, 1 + next(3) as u64);
+                    let mut all = Vec::new();
                     slow.scan(piece, |cut, line| {
-                        want.get_or_insert((cut, line));
+                        all.push((cut, line));
                         Ok(true)
                     })
                     .unwrap();
-                    let got = fast.advance(piece).unwrap();
+                    let want: Vec<_> = all
+                        .iter()
+                        .copied()
+                        .skip(first as usize)
+                        .step_by(every as usize)
+                        .collect();
+                    let mut got = Vec::new();
+                    let n = fast
+                        .advance(piece, first, every, |cut, line| got.push((cut, line)))
+                        .unwrap();
+                    assert_eq!(
+                        n,
+                        all.len() as u64,
+                        "csv {csv}, input {text:?}, piece to {at}"
+                    );
                     assert_eq!(got, want, "csv {csv}, input {text:?}, piece ending at {at}");
                     assert_eq!(fast.line(), slow.line());
                     if csv {
