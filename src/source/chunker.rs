@@ -2,7 +2,10 @@
 //! records and deals chunk k to core k mod N; each core parses its chunks with its own interner
 //! (`TextReader::chunk_parser`). Cutting is a `memchr` scan, far cheaper than parsing (`perf
 //! record`, GROUP BY over a 5M-record CSV on 2 cores: the cutter thread ~7% of samples, the
-//! cores' parsing ~90%), so one cutter feeds several parsers, and chunk k is input block k, which
+//! cores' parsing ~90%), but on a 2-CPU host that thread competes with both parsers (~16% of
+//! the CPU with its reads and ring waits), so a regular file is now read by the cores
+//! themselves (`source::ranges`, which finds the same cuts with `RecordEnds::advance`); the
+//! cutter remains for gzip, `--rate`, checkpoints and followed files. Chunk k is input block k, which
 //! keeps the shards' block-order consumption (and so per-key order and lateness) exactly as with
 //! one parser. Each chunk carries the line its first record starts on, so malformed-record
 //! reports keep their exact line numbers.
