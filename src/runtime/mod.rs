@@ -85,8 +85,9 @@ pub struct RunConfig {
     /// `--checkpoint-dir`: take checkpoints, and the one this run resumes from.
     pub checkpoint: Option<crate::checkpoint::CheckpointConfig>,
     pub restored: Option<Arc<crate::checkpoint::Restored>>,
-    /// `--range-bytes` (hidden): the byte ranges of a file the cores read themselves
-    /// (`source::ranges`; `None`: sized from the data, 0: no ranges, one cutter thread).
+    /// `--range-bytes` (hidden): the byte ranges a file read by the cores themselves is
+    /// scanned in (`source::ranges`; `None`: 1 MiB; 0: no ranges, one cutter thread; any
+    /// other value also on one core).
     pub range_bytes: Option<u64>,
 }
 
@@ -314,8 +315,8 @@ pub fn run(
             })
             .collect(),
         Input::Stream(reader) if stream::ranged(cfg, n, &reader) => {
-            // A regular file on several cores: each core reads, scans and parses its own
-            // byte ranges (`source::ranges`); no reader thread.
+            // A regular file on several cores: each core reads and parses its own blocks
+            // (`source::ranges`); no reader thread. A gzipped one goes to the cutter.
             match crate::source::ranges::RangeFile::open(&reader, cfg.range_bytes)? {
                 Some(file) => {
                     cores_parsed = true;

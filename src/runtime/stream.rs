@@ -17,14 +17,14 @@ use std::io::Read as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Whether the cores read `reader`'s file by byte ranges themselves (`source::ranges`): a
-/// regular file (not stdin, a pipe or a followed file), on more than one core (on one, a
-/// reader thread parsing beside the core is faster: BENCHMARKS §18; `--range-bytes N` forces
-/// ranges there too), skipping bad
-/// records (under `--on-error fail` one parser reads in order, to stop at the first), neither
-/// paced (`--rate` paces blocks of `BLOCK_ROWS`) nor checkpointed (a checkpoint records the
-/// byte offset and line of a cutter's block), and not turned off (`--range-bytes 0`). A
-/// gzipped file is found out when it is opened (`RangeFile::open`).
+/// Whether the cores read `reader`'s file themselves (`source::ranges`): a regular file (not
+/// stdin, a pipe or a followed file), on more than one core (on one, a reader thread parsing
+/// beside the core is faster: BENCHMARKS §18; `--range-bytes N` forces ranges there too),
+/// skipping bad records (under `--on-error fail` one parser reads in order, to stop at the
+/// first), and not turned off (`--range-bytes 0`). Paced (`--rate`) and checkpointed runs stay
+/// on the cutter: ranges cut the same blocks, so both could move (a checkpoint would record the
+/// block's offset and line from the range scan), but neither is done or tested yet. A gzipped
+/// file is found out when it is opened (`RangeFile::open`).
 pub(super) fn ranged(cfg: &RunConfig, n: usize, reader: &TextReader) -> bool {
     (n > 1 || cfg.range_bytes.is_some_and(|b| b > 0))
         && cfg.range_bytes != Some(0)
