@@ -390,7 +390,7 @@ mod tests {
     fn hostile(seed: u64, csv: bool) -> Vec<u8> {
         let mut r = Rng(seed);
         let mut out = Vec::new();
-        if seed % 3 == 0 {
+        if seed.is_multiple_of(3) {
             out.extend_from_slice(b"\xEF\xBB\xBF");
         }
         if csv {
