@@ -262,12 +262,12 @@ fn differential_other_aggregates_and_key_spaces() {
     }
 }
 
-/// A file read by byte ranges (`source::ranges`) cuts its blocks where the ranges fall, not
-/// every 4,096 records; results must not depend on it. A disordered CSV and its JSON lines
+/// A file read by the cores themselves (`source::ranges`) finds its blocks' starts by scanning
+/// byte ranges, whose boundaries fall anywhere in the records. A disordered CSV and its JSON lines
 /// (with malformed lines among them) through every windowed query, at 1 core (the sequential
 /// reader), 2 cores through the cutter thread (`--range-bytes 0`), and at 2 and 3 cores by
-/// ranges of the default size, of 1,000 bytes (a dozen records a block) and of 50 bytes
-/// (mostly empty blocks): the same results, late counts, disorder and malformed reports.
+/// ranges of the default size, of 1,000 bytes and of 50 bytes (thousands of ranges a block):
+/// the same results, late counts, disorder and malformed reports.
 #[test]
 fn differential_file_ranges_under_disorder_equal_one_core() {
     let dir = scratch("diff-ranges");
