@@ -427,6 +427,7 @@ fn run(args: RunArgs) -> Result<()> {
         records_read: so_far.records_read.clone(),
         checkpoint,
         restored: restored.map(Arc::new),
+        range_bytes: args.range_bytes,
     };
     let routing = describe_routing(&plan);
     let run = runtime::run(&cfg, Arc::new(plan), input, sink, dict);

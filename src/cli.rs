@@ -194,6 +194,11 @@ pub struct RunArgs {
     /// Testing only: inject a fault to prove the differential tests catch it.
     #[arg(long, value_enum, hide = true)]
     pub inject_fault: Option<Fault>,
+    /// Testing and benchmarks: a regular file read by the cores themselves is scanned in byte
+    /// ranges of this size (default 1 MiB), also on one core; 0 reads it through one cutter
+    /// thread instead (`source::ranges`).
+    #[arg(long, hide = true)]
+    pub range_bytes: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -261,3 +261,106 @@ fn differential_other_aggregates_and_key_spaces() {
         }
     }
 }
+
+/// A file read by the cores themselves (`source::ranges`) finds its blocks' starts by scanning
+/// byte ranges, whose boundaries fall anywhere in the records. A disordered CSV and its JSON lines
+/// (with malformed lines among them) through every windowed query, at 1 core (the sequential
+/// reader), 2 cores through the cutter thread (`--range-bytes 0`), and at 2 and 3 cores by
+/// ranges of the default size, of 1,000 bytes and of 50 bytes (thousands of ranges a block):
+/// the same results, late counts, disorder and malformed reports.
+#[test]
+fn differential_file_ranges_under_disorder_equal_one_core() {
+    let dir = scratch("diff-ranges");
+    let generate = |out: &std::path::Path| {
+        let o = shardsql(&[
+            "gen",
+            "--records",
+            "30000",
+            "--seed",
+            "5",
+            "--disorder-ms",
+            "8000",
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success());
+    };
+    let csv = dir.join("in.csv");
+    let jsonl = dir.join("in.jsonl");
+    generate(&csv);
+    generate(&jsonl);
+    // Malformed lines at random places (not in the sampled first rows).
+    for (path, bad) in [(&csv, "bad,row\n"), (&jsonl, "{\"trade_id\":\n")] {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            out.push_str(line);
+            out.push('\n');
+            if i > 1500 && i % 2999 == 0 {
+                out.push_str(bad);
+            }
+        }
+        std::fs::write(path, out).unwrap();
+    }
+    let queries = [
+        SEED_QUERIES[1],
+        SEED_QUERIES[2],
+        SEED_QUERIES[3],
+        SEED_QUERIES[4],
+        "queries/06_hopping.sql",
+        "queries/07_hopping_emit_changes.sql",
+        "queries/08_session.sql",
+        "queries/11_rows_partitioned.sql",
+    ];
+    let agreed = |s: &serde_json::Value| {
+        serde_json::json!([
+            s["records_in"],
+            s["late_dropped"],
+            s["max_disorder_ms"],
+            s["malformed"],
+            s["malformed_examples"],
+            s["rows_out"]
+        ])
+    };
+    for input in [&csv, &jsonl] {
+        for q in queries {
+            let run = |tag: &str, extra: &[&str]| {
+                let args = [
+                    &[
+                        "--input",
+                        input.to_str().unwrap(),
+                        "--allowed-lateness",
+                        "2s",
+                    ],
+                    extra,
+                ]
+                .concat();
+                let (t, s) = run_query(&dir, tag, q, &args);
+                assert_conserved(&s, tag);
+                (t, s)
+            };
+            let (base, base_stats) = run("one", &["--cores", "1"]);
+            for (tag, extra) in [
+                ("cutter", &["--cores", "2", "--range-bytes", "0"][..]),
+                ("ranges2", &["--cores", "2"]),
+                ("ranges3-1000", &["--cores", "3", "--range-bytes", "1000"]),
+                ("ranges2-50", &["--cores", "2", "--range-bytes", "50"]),
+            ] {
+                let (got, stats) = run(tag, extra);
+                assert_eq!(
+                    agreed(&stats),
+                    agreed(&base_stats),
+                    "{q} over {}: {tag}'s stats differ from 1 core",
+                    input.display()
+                );
+                if let Err(e) = compare_seed(q, &base, &got) {
+                    panic!(
+                        "{q} over {}: {tag} differs from 1 core: {e}",
+                        input.display()
+                    );
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -218,6 +218,34 @@ fn differential_input_hostile_jsonl_at_1_2_3_cores() {
     }
 }
 
+/// The files above read by the cores in byte ranges of 61 bytes (`--range-bytes`, at 2 and 3
+/// cores: a range boundary every record or so, inside quoted fields, between CR and LF, in
+/// blank lines) and through the cutter thread (`--range-bytes 0`): the same as 1 core.
+#[test]
+fn differential_input_tiny_byte_ranges_and_the_cutter_at_1_2_3_cores() {
+    for range in ["61", "0"] {
+        let extra = ["--range-bytes", range];
+        check_file(
+            &format!("ranges-{range}-csv"),
+            &hostile_csv(1),
+            "csv",
+            &extra,
+        );
+        check_file(
+            &format!("ranges-{range}-random"),
+            &random_csv(7),
+            "csv",
+            &[&extra[..], &["--schema", "v:double"]].concat(),
+        );
+        check_file(
+            &format!("ranges-{range}-jsonl"),
+            &hostile_jsonl(4),
+            "jsonl",
+            &extra,
+        );
+    }
+}
+
 /// The user's report: a stray quote in record 4096, then a quoted newline in 4097.
 #[test]
 fn a_stray_quote_before_a_quoted_newline_loses_no_record_at_2_cores() {

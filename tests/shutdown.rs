@@ -431,3 +431,68 @@ fn shutdown_sigint_on_a_paced_file_stops_within_moments() {
         }
     }
 }
+
+/// A regular file read by the cores themselves in byte ranges (no reader thread), its output
+/// pipe read slowly so the run is under way: SIGINT stops every core at one agreed block, so
+/// the records read are exactly the file's first ones, and every one of them is in the output.
+#[test]
+fn shutdown_sigint_on_a_file_read_by_ranges_keeps_a_prefix() {
+    use std::io::Read;
+    let dir = scratch("shutdown-ranges");
+    let csv = dir.join("in.csv");
+    let stats = dir.join("s.json");
+    let records = 400_000u64;
+    shardsql(&[
+        "gen",
+        "--records",
+        &records.to_string(),
+        "--output",
+        csv.to_str().unwrap(),
+    ]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shardsql"))
+        .args([
+            "--query",
+            SEED_QUERIES[0],
+            "--input",
+            csv.to_str().unwrap(),
+            "--cores",
+            "2",
+            "--range-bytes",
+            "20000",
+            "--stats",
+            stats.to_str().unwrap(),
+        ])
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut text = vec![0u8; 1 << 16];
+    out.read_exact(&mut text).unwrap();
+    signal(&child, "INT");
+    out.read_to_end(&mut text).unwrap();
+    let status = wait_or_hang(&mut child, Duration::from_secs(30), "ranges");
+    let err = stderr_of(child);
+    assert_eq!(status.code(), Some(130), "{err}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert_eq!(s["interrupted"], true, "{s}");
+    assert_conserved(&s, "ranges");
+    let n = s["records_in"].as_u64().unwrap();
+    assert!(n > 0 && n < records, "{s}");
+    let got = read_csv_text(&text);
+    assert_eq!(
+        got.rows.len() as u64,
+        n,
+        "every record read is in the output"
+    );
+    let mut ids: Vec<u64> = got.rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    ids.sort_unstable();
+    assert!(
+        ids.iter().enumerate().all(|(i, &id)| id == i as u64),
+        "the records read are not the file's first {n}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

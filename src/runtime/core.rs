@@ -115,6 +115,11 @@ pub enum CoreReader {
         parser: Option<Box<crate::source::text::TextReader>>,
         spare: Option<Batch>,
     },
+    /// A regular file whose byte ranges this core reads and parses itself (`source::ranges`).
+    Ranges {
+        reader: Box<crate::source::ranges::RangeReader>,
+        spare: Option<Batch>,
+    },
 }
 
 enum Read {
@@ -221,6 +226,21 @@ impl CoreReader {
                 Ok(SourceMsg::End) => Read::Exhausted,
                 Err(_) => Read::NotReady,
             },
+            CoreReader::Ranges { reader, spare } => {
+                use crate::source::ranges::Step;
+                let mut b = spare
+                    .take()
+                    .unwrap_or_else(|| Batch::new(reader.schema(), BLOCK_ROWS));
+                b.clear();
+                match reader.next_block(&mut b) {
+                    Ok(Step::Block) => Read::Block(BlockRef::Owned(b), None, None),
+                    Ok(Step::Exhausted) => {
+                        *spare = Some(b);
+                        Read::Exhausted
+                    }
+                    Err(e) => Read::Failed(e),
+                }
+            }
         }
     }
 
@@ -236,6 +256,7 @@ impl CoreReader {
                 CoreReader::Stream { back, .. } => {
                     let _ = back.push(b);
                 }
+                CoreReader::Ranges { spare, .. } => *spare = Some(b),
                 CoreReader::Preloaded { .. } => {}
             }
         }
@@ -537,10 +558,14 @@ impl Core {
         {
             late.finish();
         }
-        if let CoreReader::Stream {
-            parser: Some(p), ..
-        } = &self.reader
-        {
+        let parser = match &self.reader {
+            CoreReader::Stream {
+                parser: Some(p), ..
+            } => Some(&**p),
+            CoreReader::Ranges { reader, .. } => Some(reader.parser()),
+            _ => None,
+        };
+        if let Some(p) = parser {
             self.stats.malformed = p.malformed;
             self.stats.malformed_examples = p.examples.clone();
         }

@@ -12,6 +12,7 @@ pub mod restore;
 pub mod router;
 pub mod signals;
 pub mod state;
+mod stream;
 
 use self::core::{
     Control, Core, CoreReader, CoreStats, Fault, Msg, ShardSide, SourceMsg, blocking_wait,
@@ -21,11 +22,10 @@ use crate::data::{Batch, Dict};
 use crate::error::{Error, Result};
 use crate::ops;
 use crate::sink::{ShardOutput, Sink};
+use crate::source::Input;
 use crate::source::text::TextReader;
-use crate::source::{BLOCK_ROWS, Input};
 use crate::sql::{Plan, Routing};
 use futures_lite::FutureExt;
-use std::io::Read as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -85,6 +85,10 @@ pub struct RunConfig {
     /// `--checkpoint-dir`: take checkpoints, and the one this run resumes from.
     pub checkpoint: Option<crate::checkpoint::CheckpointConfig>,
     pub restored: Option<Arc<crate::checkpoint::Restored>>,
+    /// `--range-bytes` (hidden): the byte ranges a file read by the cores themselves is
+    /// scanned in (`source::ranges`; `None`: 1 MiB; 0: no ranges, one cutter thread; any
+    /// other value also on one core).
+    pub range_bytes: Option<u64>,
 }
 
 impl RunConfig {
@@ -133,7 +137,7 @@ pub struct RunReport {
 }
 
 /// What the input reader thread hands back.
-enum ReaderEnd {
+pub(crate) enum ReaderEnd {
     /// The stream parser (its malformed counts), or `None` when the cores parsed.
     Text(Option<Box<TextReader>>),
     Kafka(crate::source::kafka::KafkaDone),
@@ -291,6 +295,9 @@ pub fn run(
     // A regular file (not live): a graceful stop cuts at the cores
     // (`Core::stream_stops_at_cut`).
     let mut file_chunks = false;
+    // The cores parse the input and read it themselves (`source::ranges`): their malformed
+    // counts are the run's.
+    let mut cores_parsed = false;
     let mut readers: Vec<CoreReader> = match input {
         Input::Generator(g) => (0..n)
             .map(|c| CoreReader::Generator {
@@ -307,49 +314,45 @@ pub fn run(
                 stride: n,
             })
             .collect(),
-        Input::Stream(mut reader) => {
-            // A regular file read by several cores is cut into chunks that the cores parse
-            // (parallel parsing); stdin, a pipe, a single core's input, or any input under
-            // `--on-error fail` is parsed by the reader thread, which deals parsed blocks (with one core that thread is the
-            // parallelism).
-            // Under `--on-error fail` one parser reads in order, so the run stops at the
-            // first malformed record, exactly as with one core.
-            // A followed file under checkpoints is cut too (as it grows), so that each
-            // block's byte offset and line are known.
-            let followed = cfg.checkpoint.is_some() && reader.follows_file();
-            if followed {
-                reader.stop_live();
+        Input::Stream(reader) if stream::ranged(cfg, n, &reader) => {
+            // A regular file on several cores: each core reads and parses its own blocks
+            // (`source::ranges`); no reader thread. A gzipped one goes to the cutter.
+            match crate::source::ranges::RangeFile::open(&reader, cfg.range_bytes)? {
+                Some(file) => {
+                    cores_parsed = true;
+                    let file = Arc::new(file);
+                    (0..n)
+                        .map(|c| CoreReader::Ranges {
+                            reader: Box::new(crate::source::ranges::RangeReader::new(
+                                file.clone(),
+                                c as u64,
+                                n as u64,
+                                reader.chunk_parser(),
+                            )),
+                            spare: None,
+                        })
+                        .collect()
+                }
+                None => stream::stream_readers(
+                    cfg,
+                    n,
+                    reader,
+                    &control,
+                    &barrier,
+                    &mut parser,
+                    &mut file_chunks,
+                )?,
             }
-            let chunked = followed
-                || (n > 1 || cfg.checkpoint.is_some())
-                    && !reader.is_live()
-                    && !reader.fails_on_error()
-                    && reader.path() != "-"
-                    && std::fs::metadata(reader.path()).is_ok_and(|m| m.is_file());
-            file_chunks = !followed && !reader.is_live();
-            let (rings, backs, core_readers) =
-                stream_rings(n, || chunked.then(|| Box::new(reader.chunk_parser())));
-            let control = control.clone();
-            let linger = cfg.linger;
-            let barrier = barrier.clone();
-            let from = cfg.restored.as_ref().map(|r| r.manifest.position.clone());
-            parser = Some(
-                std::thread::Builder::new()
-                    .name("shardsql-reader".into())
-                    .spawn(move || {
-                        if chunked {
-                            let follow = followed.then_some(linger);
-                            cut_input(&reader, rings, &control, barrier.as_deref(), from, follow)
-                                .map(|()| ReaderEnd::Text(None))
-                        } else {
-                            parse_input(reader, rings, backs, &control, linger)
-                                .map(|r| ReaderEnd::Text(Some(r)))
-                        }
-                    })
-                    .map_err(|e| Error::io("cannot start the input reader thread", e))?,
-            );
-            core_readers
         }
+        Input::Stream(reader) => stream::stream_readers(
+            cfg,
+            n,
+            reader,
+            &control,
+            &barrier,
+            &mut parser,
+            &mut file_chunks,
+        )?,
         Input::Repartition(input) => {
             let (rings, backs, core_readers) = stream_rings(n, || None);
             let control = control.clone();
@@ -592,26 +595,7 @@ pub fn run(
                 report.malformed = reader.malformed;
                 report.malformed_examples = reader.examples.clone();
             }
-            Ok(Ok(ReaderEnd::Text(None))) => {
-                // The cores parsed: their counts, and their first examples by line (a resumed
-                // run's checkpoint's first).
-                let base = report.restored.clone().unwrap_or_default();
-                report.malformed =
-                    report.cores.iter().map(|c| c.malformed).sum::<u64>() + base.malformed;
-                let mut examples: Vec<_> = report
-                    .cores
-                    .iter()
-                    .flat_map(|c| c.malformed_examples.iter().cloned())
-                    .chain(
-                        base.malformed_examples
-                            .into_iter()
-                            .map(|(line, reason)| crate::source::text::Malformed { line, reason }),
-                    )
-                    .collect();
-                examples.sort_by_key(|m| m.line);
-                examples.truncate(crate::source::text::EXAMPLES_KEPT);
-                report.malformed_examples = examples;
-            }
+            Ok(Ok(ReaderEnd::Text(None))) => cores_malformed(&mut report),
             Ok(Err(e)) => {
                 sink.abandon();
                 return Err(e);
@@ -621,6 +605,9 @@ pub fn run(
                 return Err(Error::Internal("the input reader thread panicked".into()));
             }
         }
+    }
+    if cores_parsed {
+        cores_malformed(&mut report);
     }
     if report.interrupted {
         // A stopped run's rows after its last checkpoint are not committed: a resume writes
@@ -633,6 +620,26 @@ pub fn run(
     }
     report.cores.sort_by_key(|c| c.id);
     Ok(report)
+}
+
+/// The cores parsed the input: the run's malformed records are their counts, and their first
+/// examples by line (a resumed run's checkpoint's first).
+fn cores_malformed(report: &mut RunReport) {
+    let base = report.restored.clone().unwrap_or_default();
+    report.malformed = report.cores.iter().map(|c| c.malformed).sum::<u64>() + base.malformed;
+    let mut examples: Vec<_> = report
+        .cores
+        .iter()
+        .flat_map(|c| c.malformed_examples.iter().cloned())
+        .chain(
+            base.malformed_examples
+                .into_iter()
+                .map(|(line, reason)| crate::source::text::Malformed { line, reason }),
+        )
+        .collect();
+    examples.sort_by_key(|m| m.line);
+    examples.truncate(crate::source::text::EXAMPLES_KEPT);
+    report.malformed_examples = examples;
 }
 
 enum CoreFailure {
@@ -759,160 +766,6 @@ pub(crate) fn push_source(
             }
         }
     }
-}
-
-/// The cutter thread of parallel parsing: cuts the file into chunks of `BLOCK_ROWS` records and
-/// deals chunk `b` (input block `b`) to core `b mod N`, which parses it.
-///
-/// Checkpoints: it decides each cut (`checkpoint::barrier`): its next chunk, at that chunk's
-/// byte offset and line. A resumed run starts at the checkpoint's (`from`).
-///
-/// `follow` (a followed file under checkpoints): the file is framed as it grows
-/// (`source::live`), chunks cut when full or after the linger, until a stop; what was
-/// received before the stop is dealt.
-fn cut_input(
-    reader: &TextReader,
-    mut rings: Vec<rtrb::Producer<SourceMsg>>,
-    control: &Control,
-    barrier: Option<&crate::checkpoint::barrier::Barrier>,
-    from: Option<crate::checkpoint::Position>,
-    follow: Option<Duration>,
-) -> Result<()> {
-    let n = rings.len();
-    let path = reader.path();
-    let mut file = crate::source::open::open_input(path)?;
-    let (block, byte, line) = match from {
-        Some(crate::checkpoint::Position::File { block, byte, line }) => (block, byte, line),
-        _ => {
-            let start = reader.data_start();
-            (0, start.byte, start.line)
-        }
-    };
-    std::io::copy(&mut (&mut file).take(byte), &mut std::io::sink())
-        .map_err(|e| Error::io(format!("--input {path}: read failed"), e))?;
-    let csv = reader.format() == crate::sink::Format::Csv;
-    let mut backoff = backoff::Backoff::default();
-    // A regular file's cores stop at a graceful stop's cut: what is past it is not read.
-    let stops_at_cut = follow.is_none();
-    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg, block: Option<u64>| {
-        let unread = || stops_at_cut && control.past_stop_cut(block, n);
-        push_source(ring, msg, &mut backoff, control, &unread)
-    };
-    // The next block to deal and the byte it starts at (read by the follow loop too).
-    let next = std::cell::Cell::new((block, byte));
-    let mut deal = |chunk: crate::source::chunker::Chunk| -> Result<bool> {
-        if follow.is_none() && control.stop_reading() {
-            return Ok(false); // graceful stop: end every core's input here
-        }
-        let (block, byte) = next.get();
-        if let Some(b) = barrier {
-            b.dealing(block, byte, chunk.first_line);
-        }
-        next.set((block + 1, byte + chunk.bytes.len() as u64));
-        push(
-            &mut rings[(block % n as u64) as usize],
-            SourceMsg::Chunk(chunk),
-            Some(block),
-        )?;
-        Ok(true)
-    };
-    let cut = match follow {
-        None => crate::source::chunker::cut(file, path, csv, line, BLOCK_ROWS, &mut deal),
-        Some(linger) => (|| {
-            // A quiet file must not hold a checkpoint back: once its cut is agreed beyond the
-            // blocks dealt, empty chunks fill the blocks up to it, and where the next block
-            // would start is recorded after each chunk.
-            let mut framer = crate::source::live::Framer::start_at(file, path, csv, true, line)?;
-            let stop = || control.stop_reading();
-            let behind = || {
-                barrier
-                    .and_then(|b| b.pending_cut())
-                    .is_some_and(|cut| cut > next.get().0)
-            };
-            while let Some(chunk) = framer.next_chunk_or_wake(BLOCK_ROWS, linger, &stop, &behind)? {
-                deal(chunk)?;
-                if let Some(b) = barrier {
-                    let (block, byte) = next.get();
-                    b.dealing(block, byte, framer.next_line());
-                }
-            }
-            Ok(())
-        })(),
-    };
-    if let Some(b) = barrier {
-        // The end: a cut there resumes past the last record.
-        let (block, byte) = next.get();
-        b.dealing(block, byte, 0);
-    }
-    if let Err(e) = cut {
-        control.stop();
-        return Err(e);
-    }
-    for ring in &mut rings {
-        push(ring, SourceMsg::End, None)?;
-    }
-    Ok(())
-}
-
-/// The stream reader thread: parses the input into blocks and deals block `b` to core `b mod N`.
-/// A live input's blocks are cut when full or after `linger` (`source::live`); on a stop it
-/// still takes every whole record already received, so the run counts what was written.
-fn parse_input(
-    mut reader: Box<TextReader>,
-    mut rings: Vec<rtrb::Producer<SourceMsg>>,
-    mut backs: Vec<rtrb::Consumer<Batch>>,
-    control: &Control,
-    linger: Duration,
-) -> Result<Box<TextReader>> {
-    let n = rings.len();
-    let mut block = 0usize;
-    let mut backoff = backoff::Backoff::default();
-    let live = reader.is_live();
-    // A regular file's cores stop at a graceful stop's cut: what is past it is not read.
-    let mut push = |ring: &mut rtrb::Producer<SourceMsg>, msg: SourceMsg, block: Option<u64>| {
-        let unread = || !live && control.past_stop_cut(block, n);
-        push_source(ring, msg, &mut backoff, control, &unread)
-    };
-    let stop = || control.stop_reading();
-    loop {
-        if !live && control.stop_reading() {
-            break; // graceful stop: end every core's input here
-        }
-        let c = block % n;
-        let mut b = backs[c]
-            .pop()
-            .unwrap_or_else(|_| Batch::new(reader.schema(), BLOCK_ROWS));
-        b.clear();
-        let read = reader.read_block(&mut b, BLOCK_ROWS).and_then(|seen| {
-            if seen == 0 && live {
-                // Everything received is read: wait for the next whole records.
-                reader
-                    .next_live_chunk(BLOCK_ROWS, linger, &stop)
-                    .map(|more| if more { usize::MAX } else { 0 })
-            } else {
-                Ok(seen)
-            }
-        });
-        let seen = match read {
-            Ok(s) => s,
-            Err(e) => {
-                control.stop();
-                return Err(e);
-            }
-        };
-        if seen == 0 {
-            break;
-        }
-        if b.is_empty() {
-            continue;
-        }
-        push(&mut rings[c], SourceMsg::Block(b), Some(block as u64))?;
-        block += 1;
-    }
-    for ring in &mut rings {
-        push(ring, SourceMsg::End, None)?;
-    }
-    Ok(reader)
 }
 
 /// The first input block at or after `first` that core `core` of `n` reads (block `b` is core

@@ -121,6 +121,20 @@ impl CsvInput {
         self.delims = Delims::NONE;
     }
 
+    /// As `load`, for `bytes[range]` only; `unload` hands the buffer back for reuse.
+    pub fn load_range(&mut self, bytes: Vec<u8>, range: std::ops::Range<usize>, first_line: u64) {
+        self.load(bytes, first_line);
+        self.pos = range.start;
+        self.end = range.end;
+    }
+
+    /// Takes back the buffer `load` or `load_range` gave (nothing is left to read).
+    pub fn unload(&mut self) -> Vec<u8> {
+        self.pos = 0;
+        self.end = 0;
+        std::mem::take(&mut self.buf)
+    }
+
     /// The byte offset (in the input) and line of the next unread byte.
     pub fn position(&self) -> (u64, u64) {
         (self.consumed + self.pos as u64, self.line)

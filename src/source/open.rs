@@ -27,6 +27,31 @@ pub fn open_input(path: &str) -> Result<Box<dyn Read + Send>> {
     decode(input, path)
 }
 
+/// For a file read at byte offsets (`source::ranges`): how many bytes of the file come before
+/// the text `open_input` gives (3 for a BOM, else 0), or `None` when the file is gzipped, whose
+/// text offsets are not file offsets.
+pub fn plain_text_skip(file: &std::fs::File, path: &str) -> Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 3];
+    let mut len = 0;
+    while len < head.len() {
+        match file.read_at(&mut head[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(format!("--input {path}: read failed"), e)),
+        }
+    }
+    let head = &head[..len];
+    Ok(if head.starts_with(GZIP_MAGIC) {
+        None
+    } else if head.starts_with(BOM) {
+        Some(BOM.len() as u64)
+    } else {
+        Some(0)
+    })
+}
+
 /// `input` gunzipped if it starts with gzip's magic number, and without a leading BOM.
 pub fn decode(input: Box<dyn Read + Send>, path: &str) -> Result<Box<dyn Read + Send>> {
     let head = Peeked::new(input, path)?;

@@ -102,6 +102,24 @@ pub struct TextReader {
     json_fast: Option<JsonFast>,
     /// JSON lines read by the fast path (the tests check that it is taken).
     pub json_fast_lines: u64,
+    /// JSON lines: the buffer `load_range` is reading from, to hand back (`unload`).
+    loaded: Option<Arc<Vec<u8>>>,
+}
+
+/// `bytes[at..end]` as a byte stream (JSON lines loaded by `load_range`).
+struct SharedSlice {
+    bytes: Arc<Vec<u8>>,
+    at: usize,
+    end: usize,
+}
+
+impl Read for SharedSlice {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = out.len().min(self.end - self.at);
+        out[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// The JSON fast path's state: `Off` when the columns rule it out, or when forced off
@@ -387,6 +405,7 @@ impl TextReader {
             reads: Vec::new(),
             json_fast: None,
             json_fast_lines: 0,
+            loaded: None,
         }
     }
 
@@ -399,6 +418,41 @@ impl TextReader {
                 let input: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(bytes));
                 *lines = BufReader::with_capacity(1 << 16, input);
                 *line_no = first_line.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Makes `bytes[range]` — whole records starting at line `first_line` — the next thing
+    /// `read_block` reads; `unload` hands `bytes` back once they are read, for reuse. CSV is
+    /// parsed in place; JSON lines through the reader's line buffer.
+    pub fn load_range(&mut self, bytes: Vec<u8>, range: std::ops::Range<usize>, first_line: u64) {
+        match &mut self.raw {
+            Raw::Csv(input) => input.load_range(bytes, range, first_line),
+            Raw::Jsonl { lines, line_no, .. } => {
+                let shared = Arc::new(bytes);
+                let input: Box<dyn Read + Send> = Box::new(SharedSlice {
+                    bytes: shared.clone(),
+                    at: range.start,
+                    end: range.end,
+                });
+                self.loaded = Some(shared);
+                *lines = BufReader::with_capacity(1 << 16, input);
+                *line_no = first_line.saturating_sub(1);
+            }
+        }
+    }
+
+    /// The buffer `load_range` was given (empty if it is still shared or none was).
+    pub fn unload(&mut self) -> Vec<u8> {
+        match &mut self.raw {
+            Raw::Csv(input) => input.unload(),
+            Raw::Jsonl { lines, .. } => {
+                let empty: Box<dyn Read + Send> = Box::new(std::io::empty());
+                *lines = BufReader::with_capacity(0, empty);
+                self.loaded
+                    .take()
+                    .and_then(|b| Arc::try_unwrap(b).ok())
+                    .unwrap_or_default()
             }
         }
     }
