@@ -229,14 +229,15 @@ impl CsvInput {
 }
 
 /// A run of simple records — exactly `n` fields, none of them quoted — split in one pass:
-/// field `i` of record `r` is `buf[start..end]` with offsets in `ends` (a field starts one byte
-/// after the previous field's end; a record's first field at `starts[r]`). Nearly every record
-/// of real files is simple, and a run lets the typed parsers work a column at a time.
+/// record `r` has `n + 1` bounds at `bounds[r * (n + 1)..]`, its first byte's offset minus one
+/// (wrapping) and then each field's end, so field `i` is `buf[bounds[i] + 1..bounds[i + 1]]`
+/// (a field starts one byte after the previous bound). Nearly every record of real files is
+/// simple, and a run lets the typed parsers work a column at a time.
 #[derive(Default)]
 pub struct Run {
     n: usize,
-    starts: Vec<u32>,
-    ends: Vec<u32>,
+    /// Records' bounds; holds room beyond the run's records (`lines.len()` is the count).
+    bounds: Vec<u32>,
     lines: Vec<u64>,
 }
 
@@ -257,7 +258,7 @@ pub struct RunView<'a> {
     run: &'a Run,
 }
 
-impl RunView<'_> {
+impl<'a> RunView<'a> {
     pub fn len(&self) -> usize {
         self.run.lines.len()
     }
@@ -268,25 +269,38 @@ impl RunView<'_> {
     }
 
     /// Field `i` of record `r`.
+    #[cfg(test)]
+    pub fn field(&self, r: usize, i: usize) -> &'a [u8] {
+        let b = &self.run.bounds[r * (self.run.n + 1) + i..];
+        &self.buf[b[0].wrapping_add(1) as usize..b[1] as usize]
+    }
+
+    /// The buffer the records lie in.
     #[inline]
-    pub fn field(&self, r: usize, i: usize) -> &[u8] {
-        let at = r * self.run.n + i;
-        let start = if i == 0 {
-            self.run.starts[r]
-        } else {
-            self.run.ends[at - 1] + 1
-        };
-        &self.buf[start as usize..self.run.ends[at] as usize]
+    pub fn buf(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// Field `i` of every record, in record order, as `start..end` in `buf()`.
+    #[inline]
+    pub fn spans(&self, i: usize) -> impl ExactSizeIterator<Item = (usize, usize)> + use<'a> {
+        let n = self.run.n;
+        assert!(i < n, "column {i} of {n}");
+        self.run.bounds[..self.len() * (n + 1)]
+            .chunks_exact(n + 1)
+            .map(move |b| (b[i].wrapping_add(1) as usize, b[i + 1] as usize))
     }
 }
 
 /// The `,`, CR and LF bytes of the buffer as bits, 64 bytes at a time (four 16-byte SIMD
-/// compares through `wide`, safe code), walked field by field: a field's end is a trailing-zero
-/// count, and a window serves every field that ends in it. Only the run splitter uses it;
-/// offsets must move forward between `reset`s (it holds the window of the last lookup).
+/// compares through `wide`, safe code), handed out in order: a field's end is a trailing-zero
+/// count and a clear of the lowest bit. Only the run splitter uses it; `seek` places it at a
+/// record's first byte, then `pop` gives each delimiter after that once (reset when the
+/// buffer changes).
 #[derive(Clone, Copy)]
 struct Delims {
-    /// The window's first offset (`usize::MAX`: none yet), and its delimiters as bits.
+    /// The window's first offset (`usize::MAX`: none yet), and its delimiters not handed out
+    /// yet as bits.
     base: usize,
     bits: u64,
 }
@@ -297,25 +311,31 @@ impl Delims {
         bits: 0,
     };
 
-    /// The offset of the first delimiter at or after `from` (not before the last lookup's),
-    /// or `data.len()`.
+    /// Forgets the delimiters before `at`: the next `pop` gives the first at or after it.
     #[inline]
-    fn next(&mut self, data: &[u8], from: usize) -> usize {
-        let mut at = from;
-        loop {
-            if at < self.base || at >= self.base.saturating_add(64) {
-                self.base = at;
-                self.bits = delimiter_bits(data, at);
-            }
-            let left = self.bits & (u64::MAX << (at - self.base));
-            if left != 0 {
-                return self.base + left.trailing_zeros() as usize;
-            }
-            at = self.base + 64;
-            if at >= data.len() {
+    fn seek(&mut self, data: &[u8], at: usize) {
+        if self.base != usize::MAX && at >= self.base && at - self.base < 64 {
+            self.bits &= u64::MAX << (at - self.base);
+        } else {
+            self.base = at;
+            self.bits = delimiter_bits(data, at);
+        }
+    }
+
+    /// The offset of the next delimiter, or `data.len()` when there is none.
+    #[inline]
+    fn pop(&mut self, data: &[u8]) -> usize {
+        while self.bits == 0 {
+            let next = self.base + 64;
+            if next >= data.len() {
                 return data.len();
             }
+            self.base = next;
+            self.bits = delimiter_bits(data, next);
         }
+        let at = self.base + self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        at
     }
 }
 
@@ -323,23 +343,25 @@ impl Delims {
 #[inline]
 fn delimiter_bits(data: &[u8], at: usize) -> u64 {
     use wide::u8x16;
-    let mut padded = [0u8; 64];
-    let block: &[u8; 64] = match data.get(at..at + 64) {
-        Some(b) => b.try_into().expect("64 bytes"),
+    let bits_of = |block: &[u8; 64]| {
+        let (comma, cr, lf) = (u8x16::splat(b','), u8x16::splat(b'\r'), u8x16::splat(b'\n'));
+        let mut bits = 0u64;
+        for (k, lane) in block.chunks_exact(16).enumerate() {
+            let v = u8x16::new(lane.try_into().expect("16 bytes"));
+            let hits = v.simd_eq(comma) | v.simd_eq(cr) | v.simd_eq(lf);
+            bits |= (hits.to_bitmask() as u64) << (16 * k);
+        }
+        bits
+    };
+    match data.get(at..at + 64) {
+        Some(b) => bits_of(b.try_into().expect("64 bytes")),
         None => {
+            let mut padded = [0u8; 64];
             let rest = &data[at.min(data.len())..];
             padded[..rest.len()].copy_from_slice(rest);
-            &padded
+            bits_of(&padded)
         }
-    };
-    let (comma, cr, lf) = (u8x16::splat(b','), u8x16::splat(b'\r'), u8x16::splat(b'\n'));
-    let mut bits = 0u64;
-    for (k, lane) in block.chunks_exact(16).enumerate() {
-        let v = u8x16::new(lane.try_into().expect("16 bytes"));
-        let hits = v.simd_eq(comma) | v.simd_eq(cr) | v.simd_eq(lf);
-        bits |= (hits.to_bitmask() as u64) << (16 * k);
     }
-    bits
 }
 
 /// How `split_simple` found the record at a position.
@@ -357,14 +379,14 @@ impl CsvInput {
     /// `RunStop`). Empty lines are skipped as by `next_record`.
     pub fn next_run(&mut self, n: usize, max: usize, run: &mut Run) -> std::io::Result<RunStop> {
         run.n = n;
-        run.starts.clear();
-        run.ends.clear();
         run.lines.clear();
+        let width = n + 1;
         loop {
-            if self.end > u32::MAX as usize {
+            if self.end > u32::MAX as usize || n == 0 {
                 return Ok(RunStop::Complex); // offsets would not fit: record by record
             }
-            if run.lines.len() >= max {
+            let k = run.lines.len();
+            if k >= max {
                 return Ok(RunStop::More);
             }
             while self.pos < self.end && matches!(self.buf[self.pos], b'\r' | b'\n') {
@@ -373,29 +395,40 @@ impl CsvInput {
             }
             if self.pos == self.end {
                 if self.eof {
-                    return Ok(if run.lines.is_empty() {
-                        RunStop::End
-                    } else {
-                        RunStop::More
-                    });
+                    return Ok(if k == 0 { RunStop::End } else { RunStop::More });
                 }
-                if !run.lines.is_empty() {
+                if k > 0 {
                     return Ok(RunStop::More);
                 }
                 self.refill()?;
                 continue;
             }
+            if run.bounds.len() < (k + 1) * width {
+                let room = ((k + 1) * width).max(run.bounds.len() * 2).max(64 * width);
+                run.bounds.resize(room, 0);
+            }
             let data = &self.buf[..self.end];
-            match split_simple(data, self.pos, n, self.eof, &mut run.ends, &mut self.delims) {
+            let rec = &mut run.bounds[k * width..(k + 1) * width];
+            self.delims.seek(data, self.pos);
+            match split_simple(data, self.pos, self.eof, rec, &mut self.delims) {
                 Simple::Record(next, lines) => {
-                    run.starts.push(self.pos as u32);
                     run.lines.push(self.line);
                     self.line += lines;
                     self.pos = next;
                 }
-                Simple::Not => return Ok(RunStop::Complex),
-                Simple::Incomplete if !run.lines.is_empty() => return Ok(RunStop::More),
-                Simple::Incomplete => self.refill()?,
+                // The delimiters handed out for a record that is not taken are not handed out
+                // again: the next seek starts afresh.
+                Simple::Not => {
+                    self.delims = Delims::NONE;
+                    return Ok(RunStop::Complex);
+                }
+                Simple::Incomplete => {
+                    self.delims = Delims::NONE;
+                    if k > 0 {
+                        return Ok(RunStop::More);
+                    }
+                    self.refill()?;
+                }
             }
         }
     }
@@ -409,42 +442,27 @@ impl CsvInput {
     }
 }
 
-/// The record at `at` (not an empty line) if it is simple: `n` unquoted fields, whose ends are
-/// pushed to `ends` (and taken back if it is not).
+/// The record at `at` (not an empty line, `delims` placed there) if it is simple:
+/// `rec.len() - 1` unquoted fields, whose bounds it writes to `rec` (see `Run`).
 #[inline]
-fn split_simple(
-    data: &[u8],
-    mut at: usize,
-    n: usize,
-    eof: bool,
-    ends: &mut Vec<u32>,
-    delims: &mut Delims,
-) -> Simple {
-    let mark = ends.len();
-    if n == 0 {
-        return Simple::Not;
-    }
-    for i in 0..n {
-        if data.get(at) == Some(&b'"') {
-            ends.truncate(mark);
+fn split_simple(data: &[u8], at: usize, eof: bool, rec: &mut [u32], delims: &mut Delims) -> Simple {
+    let n = rec.len() - 1;
+    rec[0] = (at as u32).wrapping_sub(1);
+    let mut start = at;
+    for i in 1..=n {
+        if data.get(start) == Some(&b'"') {
             return Simple::Not;
         }
-        let end = delims.next(data, at);
-        ends.push(end as u32);
-        let last = i + 1 == n;
+        let end = delims.pop(data);
+        rec[i] = end as u32;
+        let last = i == n;
         match data.get(end) {
-            Some(b',') if !last => at = end + 1,
+            Some(b',') if !last => start = end + 1,
             Some(b'\n') if last => return Simple::Record(end + 1, 1),
             Some(b'\r') if last => return Simple::Record(end + 1, 0),
-            None if !eof => {
-                ends.truncate(mark);
-                return Simple::Incomplete;
-            }
+            None if !eof => return Simple::Incomplete,
             None if last => return Simple::Record(end, 0),
-            _ => {
-                ends.truncate(mark);
-                return Simple::Not;
-            }
+            _ => return Simple::Not,
         }
     }
     unreachable!("a record has at least one field")

@@ -13,6 +13,7 @@ pub mod kafka_group;
 mod kafka_line;
 pub mod live;
 pub mod open;
+mod swar;
 pub mod text;
 pub mod values;
 
