@@ -292,66 +292,72 @@ impl<'a> RunView<'a> {
     }
 }
 
-/// The `,`, CR and LF bytes of the buffer as bits, 64 bytes at a time (four 16-byte SIMD
-/// compares through `wide`, safe code), handed out in order: a field's end is a trailing-zero
-/// count and a clear of the lowest bit. Only the run splitter uses it; `seek` places it at a
-/// record's first byte, then `pop` gives each delimiter after that once (reset when the
-/// buffer changes).
+/// The `,`, CR and LF bytes of the buffer as bits, 64 bytes at a time (16-byte SIMD compares
+/// through `wide`, safe code), handed out in order: a field's end is a trailing-zero count and
+/// a clear of the lowest bit. With them the window's CR/LF bits (which delimiters end a
+/// record) and quote bits (whether a field there may open with one). Only the run splitter
+/// uses it; `seek` places it at a record's first byte, then `split_simple` takes each
+/// delimiter after that once (reset when the buffer changes).
 #[derive(Clone, Copy)]
 struct Delims {
-    /// The window's first offset (`usize::MAX`: none yet), and its delimiters not handed out
-    /// yet as bits.
+    /// The window's first offset (`usize::MAX`: none yet).
     base: usize,
+    /// Its delimiters not handed out yet.
     bits: u64,
+    /// Its CR and LF bytes, and its quotes.
+    newlines: u64,
+    quotes: u64,
 }
 
 impl Delims {
     const NONE: Delims = Delims {
         base: usize::MAX,
         bits: 0,
+        newlines: 0,
+        quotes: 0,
     };
 
-    /// Forgets the delimiters before `at`: the next `pop` gives the first at or after it.
+    /// The window of 64 bytes from `at`.
+    #[inline]
+    fn window(data: &[u8], at: usize) -> Delims {
+        let (bits, newlines, quotes) = delimiter_bits(data, at);
+        Delims {
+            base: at,
+            bits,
+            newlines,
+            quotes,
+        }
+    }
+
+    /// Forgets the delimiters before `at`: the next one handed out is the first at or after it.
     #[inline]
     fn seek(&mut self, data: &[u8], at: usize) {
         if self.base != usize::MAX && at >= self.base && at - self.base < 64 {
             self.bits &= u64::MAX << (at - self.base);
         } else {
-            self.base = at;
-            self.bits = delimiter_bits(data, at);
+            *self = Delims::window(data, at);
         }
-    }
-
-    /// The offset of the next delimiter, or `data.len()` when there is none.
-    #[inline]
-    fn pop(&mut self, data: &[u8]) -> usize {
-        while self.bits == 0 {
-            let next = self.base + 64;
-            if next >= data.len() {
-                return data.len();
-            }
-            self.base = next;
-            self.bits = delimiter_bits(data, next);
-        }
-        let at = self.base + self.bits.trailing_zeros() as usize;
-        self.bits &= self.bits - 1;
-        at
     }
 }
 
-/// Bit `j` set when `data[at + j]` is `,`, CR or LF (bits past the end are clear).
+/// Bit `j` set when `data[at + j]` is `,`, CR or LF; when it is CR or LF; when it is `"`
+/// (bits past the end are clear).
 #[inline]
-fn delimiter_bits(data: &[u8], at: usize) -> u64 {
+fn delimiter_bits(data: &[u8], at: usize) -> (u64, u64, u64) {
     use wide::u8x16;
     let bits_of = |block: &[u8; 64]| {
         let (comma, cr, lf) = (u8x16::splat(b','), u8x16::splat(b'\r'), u8x16::splat(b'\n'));
-        let mut bits = 0u64;
+        let quote = u8x16::splat(b'"');
+        let (mut delims, mut newlines, mut quotes) = (0u64, 0u64, 0u64);
         for (k, lane) in block.chunks_exact(16).enumerate() {
             let v = u8x16::new(lane.try_into().expect("16 bytes"));
-            let hits = v.simd_eq(comma) | v.simd_eq(cr) | v.simd_eq(lf);
-            bits |= (hits.to_bitmask() as u64) << (16 * k);
+            let nl = v.simd_eq(cr) | v.simd_eq(lf);
+            let shift = 16 * k;
+            newlines |= (nl.to_bitmask() as u64) << shift;
+            delims |= ((nl | v.simd_eq(comma)).to_bitmask() as u64) << shift;
+            quotes |= (v.simd_eq(quote).to_bitmask() as u64) << shift;
         }
-        bits
+        (delims, newlines, quotes)
     };
     match data.get(at..at + 64) {
         Some(b) => bits_of(b.try_into().expect("64 bytes")),
@@ -364,15 +370,24 @@ fn delimiter_bits(data: &[u8], at: usize) -> u64 {
     }
 }
 
-/// How `split_simple` found the record at a position.
+/// Why `split_simple` stopped.
 enum Simple {
-    /// A simple record: the offset after it and the newlines it holds (0 or 1).
-    Record(usize, u64),
-    /// Quoted, or another number of fields.
+    /// Its room for records is full, or the input ended after its last record.
+    Full,
+    /// The record at the position is not simple: quoted, or another number of fields.
     Not,
-    /// It may continue past the bytes read so far.
+    /// The record at the position may continue past the bytes read so far.
     Incomplete,
 }
+
+/// Where the splitter is: the next record's first byte, and the line it is on.
+struct Split {
+    pos: usize,
+    line: u64,
+}
+
+/// Records a run takes between two checks of its room.
+const RUN_STEP: usize = 1024;
 
 impl CsvInput {
     /// Splits the next simple records of `n` fields, at most `max`, into `run` (see
@@ -403,19 +418,30 @@ impl CsvInput {
                 self.refill()?;
                 continue;
             }
-            if run.bounds.len() < (k + 1) * width {
-                let room = ((k + 1) * width).max(run.bounds.len() * 2).max(64 * width);
-                run.bounds.resize(room, 0);
+            let take = (max - k).min(RUN_STEP);
+            if run.bounds.len() < (k + take) * width {
+                run.bounds.resize((k + take) * width, 0);
             }
+            run.lines.reserve(take);
             let data = &self.buf[..self.end];
-            let rec = &mut run.bounds[k * width..(k + 1) * width];
             self.delims.seek(data, self.pos);
-            match split_simple(data, self.pos, self.eof, rec, &mut self.delims) {
-                Simple::Record(next, lines) => {
-                    run.lines.push(self.line);
-                    self.line += lines;
-                    self.pos = next;
-                }
+            let mut at = Split {
+                pos: self.pos,
+                line: self.line,
+            };
+            let out = &mut run.bounds[k * width..(k + take) * width];
+            let stop = split_simple(
+                data,
+                self.eof,
+                n,
+                out,
+                &mut run.lines,
+                &mut at,
+                &mut self.delims,
+            );
+            (self.pos, self.line) = (at.pos, at.line);
+            match stop {
+                Simple::Full => {}
                 // The delimiters handed out for a record that is not taken are not handed out
                 // again: the next seek starts afresh.
                 Simple::Not => {
@@ -424,7 +450,7 @@ impl CsvInput {
                 }
                 Simple::Incomplete => {
                     self.delims = Delims::NONE;
-                    if k > 0 {
+                    if !run.lines.is_empty() {
                         return Ok(RunStop::More);
                     }
                     self.refill()?;
@@ -442,30 +468,99 @@ impl CsvInput {
     }
 }
 
-/// The record at `at` (not an empty line, `delims` placed there) if it is simple:
-/// `rec.len() - 1` unquoted fields, whose bounds it writes to `rec` (see `Run`).
-#[inline]
-fn split_simple(data: &[u8], at: usize, eof: bool, rec: &mut [u32], delims: &mut Delims) -> Simple {
-    let n = rec.len() - 1;
-    rec[0] = (at as u32).wrapping_sub(1);
-    let mut start = at;
-    for i in 1..=n {
-        if data.get(start) == Some(&b'"') {
-            return Simple::Not;
+/// Splits the simple records from `at` (not an empty line, `delims` placed there) into
+/// `out`, `out.len() / (n + 1)` of them at most (`n + 1` bounds each, see `Run`), their lines
+/// pushed to `lines`, empty lines between them skipped; `at` moves past each one taken.
+/// One pass over the delimiter bits: a comma ends a field, a CR or LF a record; a record
+/// with another number of fields, or (checked only where its windows hold a quote) a field
+/// opening with a quote, stops the run. (Not inlined: in its own frame the loop keeps its
+/// state in registers; a call splits up to `RUN_STEP` records.)
+#[inline(never)]
+fn split_simple(
+    data: &[u8],
+    eof: bool,
+    n: usize,
+    out: &mut [u32],
+    lines: &mut Vec<u64>,
+    at: &mut Split,
+    delims: &mut Delims,
+) -> Simple {
+    let width = n + 1;
+    let mut d = *delims;
+    // `out[rec]` is the current record's first bound, `out[idx]` the last bound written, and
+    // `out[rec + n]` is where its CR or LF must fall; `quoted`: a window it touches holds a
+    // quote.
+    let mut rec = 0;
+    let mut idx = 0;
+    let mut quoted = d.quotes != 0;
+    out[0] = (at.pos as u32).wrapping_sub(1);
+    let stop = 'split: loop {
+        while d.bits != 0 {
+            let t = d.bits.trailing_zeros();
+            let p = d.base + t as usize;
+            d.bits &= d.bits - 1;
+            idx += 1;
+            out[idx] = p as u32;
+            let newline = (d.newlines >> t) & 1 != 0;
+            if !newline && idx != rec + n {
+                continue; // a comma inside the record
+            }
+            // A CR or LF (an empty line, or the end of a record), or one comma too many.
+            let cr_lf = data[p];
+            if newline && p == at.pos {
+                at.line += (cr_lf == b'\n') as u64;
+                at.pos = p + 1;
+                idx = rec;
+                out[rec] = p as u32;
+                continue;
+            }
+            if !newline || idx != rec + n || (quoted && opens_quote(data, &out[rec..idx])) {
+                break 'split Some(Simple::Not);
+            }
+            lines.push(at.line);
+            at.line += (cr_lf == b'\n') as u64;
+            at.pos = p + 1;
+            rec += width;
+            if rec == out.len() {
+                break 'split Some(Simple::Full);
+            }
+            idx = rec;
+            out[rec] = p as u32;
+            quoted = d.quotes != 0;
         }
-        let end = delims.pop(data);
-        rec[i] = end as u32;
-        let last = i == n;
-        match data.get(end) {
-            Some(b',') if !last => start = end + 1,
-            Some(b'\n') if last => return Simple::Record(end + 1, 1),
-            Some(b'\r') if last => return Simple::Record(end + 1, 0),
-            None if !eof => return Simple::Incomplete,
-            None if last => return Simple::Record(end, 0),
-            _ => return Simple::Not,
+        let next = d.base + 64;
+        if next >= data.len() {
+            break None;
         }
+        d = Delims::window(data, next);
+        quoted |= d.quotes != 0;
+    };
+    *delims = d;
+    if let Some(stop) = stop {
+        return stop;
     }
-    unreachable!("a record has at least one field")
+    // No delimiter left in the bytes read: the input's end ends the record.
+    if !eof {
+        return Simple::Incomplete;
+    }
+    if at.pos == data.len() {
+        return Simple::Full;
+    }
+    if idx + 1 != rec + n || opens_quote(data, &out[rec..=idx]) {
+        return Simple::Not;
+    }
+    out[rec + n] = data.len() as u32;
+    lines.push(at.line);
+    at.pos = data.len();
+    Simple::Full
+}
+
+/// Whether a field opens with a quote, for fields that start one byte after each of `bounds`.
+#[inline]
+fn opens_quote(data: &[u8], bounds: &[u32]) -> bool {
+    bounds
+        .iter()
+        .any(|&b| data.get(b.wrapping_add(1) as usize) == Some(&b'"'))
 }
 
 /// The quoted field opening at `data[at]`: its range, the offset of the delimiter (or end)

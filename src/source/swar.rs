@@ -122,13 +122,27 @@ pub(super) fn decimal_at(buf: &[u8], start: usize, end: usize) -> Option<f64> {
     } else {
         // A point after the first digit and before the last, then digits only (a second
         // point, or any other byte, is not a plain decimal).
-        let x = w0 as u128 | (w1 as u128) << 64;
-        if point == 0 || point + 1 >= l || (x >> (8 * point)) as u8 != b'.' {
+        if point == 0 || point + 1 >= l {
             return None;
         }
-        let below = x & ((1u128 << (8 * point)) - 1);
-        let y = below | (x >> (8 * (point + 1))) << (8 * point);
-        (digits(y as u64, (y >> 64) as u64, l - 1)?, l - 1 - point)
+        // The digits without the point: the bytes above it moved down one.
+        let (y0, y1) = if l <= 9 {
+            // All in `w0` but maybe the last digit, the first byte of `w1`.
+            if (w0 >> (8 * point)) as u8 != b'.' {
+                return None;
+            }
+            let below = (1u64 << (8 * point)) - 1;
+            ((w0 & below) | ((w0 >> 8) & !below) | (w1 << 56), 0)
+        } else {
+            let x = w0 as u128 | (w1 as u128) << 64;
+            if (x >> (8 * point)) as u8 != b'.' {
+                return None;
+            }
+            let below = x & ((1u128 << (8 * point)) - 1);
+            let y = below | (x >> (8 * (point + 1))) << (8 * point);
+            (y as u64, (y >> 64) as u64)
+        };
+        (digits(y0, y1, l - 1)?, l - 1 - point)
     };
     let x = m as f64 / POW10[k];
     Some(if neg { -x } else { x })
