@@ -6,7 +6,7 @@
 //! does not cover (long numbers); `differential_swar_equals_the_slice_readers` checks it.
 //! Pure functions: callable from any thread.
 
-use crate::source::values::{is_plain_decimal, plain_decimal, plain_int};
+use crate::source::values::{plain_decimal, plain_int};
 
 const ZEROS: u64 = 0x3030_3030_3030_3030;
 
@@ -151,10 +151,40 @@ pub(super) fn decimal_at(buf: &[u8], start: usize, end: usize) -> Option<f64> {
 /// `plain_decimal(&buf[start..end]).is_some()`, without computing a long one's value.
 #[inline(always)]
 pub(super) fn is_decimal_at(buf: &[u8], start: usize, end: usize) -> bool {
-    match end - start {
-        0..=16 => decimal_at(buf, start, end).is_some(),
-        _ => is_plain_decimal(&buf[start..end]),
+    if end - start <= 16 {
+        return decimal_at(buf, start, end).is_some();
     }
+    let s = start + (buf[start] == b'-') as usize;
+    let l = end - s;
+    if l > 40 {
+        return false;
+    }
+    // Eight bytes at a time: every byte that is not a digit must be a point, one at most,
+    // neither first nor last (`is_plain_decimal`'s grammar; each byte's test is exact).
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let (mut points, mut point_at) = (0, 0);
+    let mut i = 0;
+    while i < l {
+        let (w, _) = load16(buf, s + i);
+        let keep = match l - i {
+            8.. => HIGH,
+            k => HIGH & ((1u64 << (8 * k)) - 1),
+        };
+        let x = w ^ ZEROS;
+        let non_digit = (((x | HIGH) - 0x0A0A_0A0A_0A0A_0A0A) | x) & keep;
+        let y = w ^ 0x2E2E_2E2E_2E2E_2E2E;
+        let point = !(((y & LOW7) + LOW7) | y) & keep;
+        if non_digit != point {
+            return false;
+        }
+        if point != 0 {
+            points += point.count_ones();
+            point_at = i + (point.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    points == 0 || (points == 1 && point_at > 0 && point_at + 1 < l)
 }
 
 /// A short string field: `Some((lo, hi))`, its bytes zero-padded to 16 (the interner's
@@ -221,6 +251,16 @@ mod tests {
             b"+",
             b"162.8",
             b"1700000000000",
+            b"1234567890123456789012345678901234567890",
+            b"12345678901234567890123456789012345678901",
+            b"-1234567890123456789012345678901234567890",
+            b"1234567890123456789.012345678901234567890",
+            b"123456789012345678901234567890123456789.",
+            b".23456789012345678901234567890123456789",
+            b"12345678.0123456789.12345",
+            b"123456789012345678.9",
+            b"12345678901234567\xff8",
+            b"1234567890123456789012345678901234567.89",
         ];
         let mut ints = 0;
         let mut decimals = 0;

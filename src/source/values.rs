@@ -76,9 +76,10 @@ pub(super) fn plain_decimal(b: &[u8]) -> Option<f64> {
 }
 
 /// Whether `plain_decimal` takes `b` (without computing its value): its grammar only, since
-/// every such number of at most 40 bytes is a finite double.
-#[inline]
-pub(super) fn is_plain_decimal(b: &[u8]) -> bool {
+/// every such number of at most 40 bytes is a finite double. The tests' reference for the
+/// reader's word-at-a-time check, `swar::is_decimal_at`.
+#[cfg(test)]
+fn is_plain_decimal(b: &[u8]) -> bool {
     let rest = match b.first() {
         Some(b'-') => &b[1..],
         _ => b,
