@@ -402,8 +402,10 @@ pub(super) fn append_record<F: FieldTexts>(
 /// Appends the records of `run` to `out` a column at a time (one type dispatch per column, not
 /// per field), with the same outcome as `append_record` on each: a record with an invalid
 /// field appends nothing and is returned in `bad` (record index, the first invalid field's
-/// reason), in record order. `is_bad` is scratch space reused between runs.
+/// reason), in record order. `is_bad` is scratch space reused between runs. (Not inlined: one
+/// call a run, and in its own frame the column loops keep their state in registers.)
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub(super) fn append_run(
     run: &RunView,
     schema: &Schema,
