@@ -86,8 +86,8 @@ pub struct Interner {
 const SHORT_SLOTS: usize = 512;
 
 /// A string of at most 16 bytes as two words and its length (`tag` = length + 1; 0 = empty
-/// slot): for 8..=16 bytes the first and last eight (overlapping), for 4..8 the first and last
-/// four, else the bytes; with the length these determine the string.
+/// slot): its bytes zero-padded to 16, the first eight in `lo` (little-endian); with the
+/// length these determine the string.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct ShortKey {
     lo: u64,
@@ -107,17 +107,31 @@ impl ShortKey {
         let n = b.len();
         let word = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
         let half = |s: &[u8]| u32::from_le_bytes(s.try_into().expect("4 bytes")) as u64;
+        // Overlapping loads of the ends, shifted so the overlap drops out.
         let (lo, hi) = match n {
-            8..=16 => (word(&b[..8]), word(&b[n - 8..])),
-            4..=7 => (half(&b[..4]) | half(&b[n - 4..]) << 32, 0),
-            0..=3 => (b.iter().fold(0, |a, &x| a << 8 | x as u64), 0),
+            8..=16 => (
+                word(&b[..8]),
+                word(&b[n - 8..])
+                    .checked_shr(8 * (16 - n) as u32)
+                    .unwrap_or(0),
+            ),
+            4..=7 => (
+                half(&b[..4]) | (half(&b[n - 4..]) >> (8 * (8 - n))) << 32,
+                0,
+            ),
+            0..=3 => (b.iter().rev().fold(0, |a, &x| a << 8 | x as u64), 0),
             _ => return None,
         };
-        Some(ShortKey {
+        Some(ShortKey::new(lo, hi, n))
+    }
+
+    #[inline]
+    fn new(lo: u64, hi: u64, len: usize) -> ShortKey {
+        ShortKey {
             lo,
             hi,
-            tag: n as u64 + 1,
-        })
+            tag: len as u64 + 1,
+        }
     }
 
     #[inline]
@@ -157,6 +171,21 @@ impl Interner {
         let Some(key) = ShortKey::of(bytes) else {
             return self.intern_utf8_map(bytes);
         };
+        let slot = key.slot();
+        let e = self.short[slot];
+        if e.key == key {
+            return e.id;
+        }
+        let id = self.intern_utf8_map(bytes);
+        self.short[slot] = ShortEntry { key, id };
+        id
+    }
+
+    /// `intern_utf8(bytes)` for 1 to 16 bytes whose zero-padded words `lo` and `hi` (the first
+    /// eight bytes little-endian, then the rest) the caller has loaded.
+    #[inline]
+    pub fn intern_short(&mut self, bytes: &[u8], lo: u64, hi: u64) -> u32 {
+        let key = ShortKey::new(lo, hi, bytes.len());
         let slot = key.slot();
         let e = self.short[slot];
         if e.key == key {
@@ -222,6 +251,19 @@ mod tests {
             "0123456789abcdefX",
         ] {
             assert_eq!(dict.get(c.intern_utf8(w.as_bytes())), w);
+        }
+        // `intern_short`'s caller-loaded words are `ShortKey::of`'s key: one cache serves both.
+        for w in words
+            .iter()
+            .map(String::as_bytes)
+            .chain([&b"a"[..], b"ab", b"abcdefgh"])
+        {
+            let mut padded = [0u8; 16];
+            padded[..w.len()].copy_from_slice(w);
+            let lo = u64::from_le_bytes(padded[..8].try_into().unwrap());
+            let hi = u64::from_le_bytes(padded[8..].try_into().unwrap());
+            assert!(ShortKey::of(w) == Some(ShortKey::new(lo, hi, w.len())));
+            assert_eq!(c.intern_short(w, lo, hi), c.intern_utf8(w));
         }
         assert_ne!(x, y);
         assert_eq!(dict.get(y), "MSFT");

@@ -243,14 +243,15 @@ impl CsvInput {
 }
 
 /// A run of simple records — exactly `n` fields, none of them quoted — split in one pass:
-/// field `i` of record `r` is `buf[start..end]` with offsets in `ends` (a field starts one byte
-/// after the previous field's end; a record's first field at `starts[r]`). Nearly every record
-/// of real files is simple, and a run lets the typed parsers work a column at a time.
+/// record `r` has `n + 1` bounds at `bounds[r * (n + 1)..]`, its first byte's offset minus one
+/// (wrapping) and then each field's end, so field `i` is `buf[bounds[i] + 1..bounds[i + 1]]`
+/// (a field starts one byte after the previous bound). Nearly every record of real files is
+/// simple, and a run lets the typed parsers work a column at a time.
 #[derive(Default)]
 pub struct Run {
     n: usize,
-    starts: Vec<u32>,
-    ends: Vec<u32>,
+    /// Records' bounds; holds room beyond the run's records (`lines.len()` is the count).
+    bounds: Vec<u32>,
     lines: Vec<u64>,
 }
 
@@ -271,7 +272,7 @@ pub struct RunView<'a> {
     run: &'a Run,
 }
 
-impl RunView<'_> {
+impl<'a> RunView<'a> {
     pub fn len(&self) -> usize {
         self.run.lines.len()
     }
@@ -282,103 +283,139 @@ impl RunView<'_> {
     }
 
     /// Field `i` of record `r`.
+    #[cfg(test)]
+    pub fn field(&self, r: usize, i: usize) -> &'a [u8] {
+        let b = &self.run.bounds[r * (self.run.n + 1) + i..];
+        &self.buf[b[0].wrapping_add(1) as usize..b[1] as usize]
+    }
+
+    /// The buffer the records lie in.
     #[inline]
-    pub fn field(&self, r: usize, i: usize) -> &[u8] {
-        let at = r * self.run.n + i;
-        let start = if i == 0 {
-            self.run.starts[r]
-        } else {
-            self.run.ends[at - 1] + 1
-        };
-        &self.buf[start as usize..self.run.ends[at] as usize]
+    pub fn buf(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// Field `i` of every record, in record order, as `start..end` in `buf()`.
+    #[inline]
+    pub fn spans(&self, i: usize) -> impl ExactSizeIterator<Item = (usize, usize)> + use<'a> {
+        let n = self.run.n;
+        assert!(i < n, "column {i} of {n}");
+        self.run.bounds[..self.len() * (n + 1)]
+            .chunks_exact(n + 1)
+            .map(move |b| (b[i].wrapping_add(1) as usize, b[i + 1] as usize))
     }
 }
 
-/// The `,`, CR and LF bytes of the buffer as bits, 64 bytes at a time (four 16-byte SIMD
-/// compares through `wide`, safe code), walked field by field: a field's end is a trailing-zero
-/// count, and a window serves every field that ends in it. Only the run splitter uses it;
-/// offsets must move forward between `reset`s (it holds the window of the last lookup).
+/// The `,`, CR and LF bytes of the buffer as bits, 64 bytes at a time (16-byte SIMD compares
+/// through `wide`, safe code), handed out in order: a field's end is a trailing-zero count and
+/// a clear of the lowest bit. With them the window's CR/LF bits (which delimiters end a
+/// record) and quote bits (whether a field there may open with one). Only the run splitter
+/// uses it; `seek` places it at a record's first byte, then `split_simple` takes each
+/// delimiter after that once (reset when the buffer changes).
 #[derive(Clone, Copy)]
 struct Delims {
-    /// The window's first offset (`usize::MAX`: none yet), and its delimiters as bits.
+    /// The window's first offset (`usize::MAX`: none yet).
     base: usize,
+    /// Its delimiters not handed out yet.
     bits: u64,
+    /// Its CR and LF bytes, and its quotes.
+    newlines: u64,
+    quotes: u64,
 }
 
 impl Delims {
     const NONE: Delims = Delims {
         base: usize::MAX,
         bits: 0,
+        newlines: 0,
+        quotes: 0,
     };
 
-    /// The offset of the first delimiter at or after `from` (not before the last lookup's),
-    /// or `data.len()`.
+    /// The window of 64 bytes from `at`.
     #[inline]
-    fn next(&mut self, data: &[u8], from: usize) -> usize {
-        let mut at = from;
-        loop {
-            if at < self.base || at >= self.base.saturating_add(64) {
-                self.base = at;
-                self.bits = delimiter_bits(data, at);
-            }
-            let left = self.bits & (u64::MAX << (at - self.base));
-            if left != 0 {
-                return self.base + left.trailing_zeros() as usize;
-            }
-            at = self.base + 64;
-            if at >= data.len() {
-                return data.len();
-            }
+    fn window(data: &[u8], at: usize) -> Delims {
+        let (bits, newlines, quotes) = delimiter_bits(data, at);
+        Delims {
+            base: at,
+            bits,
+            newlines,
+            quotes,
+        }
+    }
+
+    /// Forgets the delimiters before `at`: the next one handed out is the first at or after it.
+    #[inline]
+    fn seek(&mut self, data: &[u8], at: usize) {
+        if self.base != usize::MAX && at >= self.base && at - self.base < 64 {
+            self.bits &= u64::MAX << (at - self.base);
+        } else {
+            *self = Delims::window(data, at);
         }
     }
 }
 
-/// Bit `j` set when `data[at + j]` is `,`, CR or LF (bits past the end are clear).
+/// Bit `j` set when `data[at + j]` is `,`, CR or LF; when it is CR or LF; when it is `"`
+/// (bits past the end are clear).
 #[inline]
-fn delimiter_bits(data: &[u8], at: usize) -> u64 {
+fn delimiter_bits(data: &[u8], at: usize) -> (u64, u64, u64) {
     use wide::u8x16;
-    let mut padded = [0u8; 64];
-    let block: &[u8; 64] = match data.get(at..at + 64) {
-        Some(b) => b.try_into().expect("64 bytes"),
+    let bits_of = |block: &[u8; 64]| {
+        let (comma, cr, lf) = (u8x16::splat(b','), u8x16::splat(b'\r'), u8x16::splat(b'\n'));
+        let quote = u8x16::splat(b'"');
+        let (mut delims, mut newlines, mut quotes) = (0u64, 0u64, 0u64);
+        for (k, lane) in block.chunks_exact(16).enumerate() {
+            let v = u8x16::new(lane.try_into().expect("16 bytes"));
+            let nl = v.simd_eq(cr) | v.simd_eq(lf);
+            let shift = 16 * k;
+            newlines |= (nl.to_bitmask() as u64) << shift;
+            delims |= ((nl | v.simd_eq(comma)).to_bitmask() as u64) << shift;
+            quotes |= (v.simd_eq(quote).to_bitmask() as u64) << shift;
+        }
+        (delims, newlines, quotes)
+    };
+    match data.get(at..at + 64) {
+        Some(b) => bits_of(b.try_into().expect("64 bytes")),
         None => {
+            let mut padded = [0u8; 64];
             let rest = &data[at.min(data.len())..];
             padded[..rest.len()].copy_from_slice(rest);
-            &padded
+            bits_of(&padded)
         }
-    };
-    let (comma, cr, lf) = (u8x16::splat(b','), u8x16::splat(b'\r'), u8x16::splat(b'\n'));
-    let mut bits = 0u64;
-    for (k, lane) in block.chunks_exact(16).enumerate() {
-        let v = u8x16::new(lane.try_into().expect("16 bytes"));
-        let hits = v.simd_eq(comma) | v.simd_eq(cr) | v.simd_eq(lf);
-        bits |= (hits.to_bitmask() as u64) << (16 * k);
     }
-    bits
 }
 
-/// How `split_simple` found the record at a position.
+/// Why `split_simple` stopped.
 enum Simple {
-    /// A simple record: the offset after it and the newlines it holds (0 or 1).
-    Record(usize, u64),
-    /// Quoted, or another number of fields.
+    /// Its room for records is full, or the input ended after its last record.
+    Full,
+    /// The record at the position is not simple: quoted, or another number of fields.
     Not,
-    /// It may continue past the bytes read so far.
+    /// The record at the position may continue past the bytes read so far.
     Incomplete,
 }
+
+/// Where the splitter is: the next record's first byte, and the line it is on.
+struct Split {
+    pos: usize,
+    line: u64,
+}
+
+/// Records a run takes between two checks of its room.
+const RUN_STEP: usize = 1024;
 
 impl CsvInput {
     /// Splits the next simple records of `n` fields, at most `max`, into `run` (see
     /// `RunStop`). Empty lines are skipped as by `next_record`.
     pub fn next_run(&mut self, n: usize, max: usize, run: &mut Run) -> std::io::Result<RunStop> {
         run.n = n;
-        run.starts.clear();
-        run.ends.clear();
         run.lines.clear();
+        let width = n + 1;
         loop {
-            if self.end > u32::MAX as usize {
+            if self.end > u32::MAX as usize || n == 0 {
                 return Ok(RunStop::Complex); // offsets would not fit: record by record
             }
-            if run.lines.len() >= max {
+            let k = run.lines.len();
+            if k >= max {
                 return Ok(RunStop::More);
             }
             while self.pos < self.end && matches!(self.buf[self.pos], b'\r' | b'\n') {
@@ -387,29 +424,51 @@ impl CsvInput {
             }
             if self.pos == self.end {
                 if self.eof {
-                    return Ok(if run.lines.is_empty() {
-                        RunStop::End
-                    } else {
-                        RunStop::More
-                    });
+                    return Ok(if k == 0 { RunStop::End } else { RunStop::More });
                 }
-                if !run.lines.is_empty() {
+                if k > 0 {
                     return Ok(RunStop::More);
                 }
                 self.refill()?;
                 continue;
             }
+            let take = (max - k).min(RUN_STEP);
+            if run.bounds.len() < (k + take) * width {
+                run.bounds.resize((k + take) * width, 0);
+            }
+            run.lines.reserve(take);
             let data = &self.buf[..self.end];
-            match split_simple(data, self.pos, n, self.eof, &mut run.ends, &mut self.delims) {
-                Simple::Record(next, lines) => {
-                    run.starts.push(self.pos as u32);
-                    run.lines.push(self.line);
-                    self.line += lines;
-                    self.pos = next;
+            self.delims.seek(data, self.pos);
+            let mut at = Split {
+                pos: self.pos,
+                line: self.line,
+            };
+            let out = &mut run.bounds[k * width..(k + take) * width];
+            let stop = split_simple(
+                data,
+                self.eof,
+                n,
+                out,
+                &mut run.lines,
+                &mut at,
+                &mut self.delims,
+            );
+            (self.pos, self.line) = (at.pos, at.line);
+            match stop {
+                Simple::Full => {}
+                // The delimiters handed out for a record that is not taken are not handed out
+                // again: the next seek starts afresh.
+                Simple::Not => {
+                    self.delims = Delims::NONE;
+                    return Ok(RunStop::Complex);
                 }
-                Simple::Not => return Ok(RunStop::Complex),
-                Simple::Incomplete if !run.lines.is_empty() => return Ok(RunStop::More),
-                Simple::Incomplete => self.refill()?,
+                Simple::Incomplete => {
+                    self.delims = Delims::NONE;
+                    if !run.lines.is_empty() {
+                        return Ok(RunStop::More);
+                    }
+                    self.refill()?;
+                }
             }
         }
     }
@@ -423,45 +482,99 @@ impl CsvInput {
     }
 }
 
-/// The record at `at` (not an empty line) if it is simple: `n` unquoted fields, whose ends are
-/// pushed to `ends` (and taken back if it is not).
-#[inline]
+/// Splits the simple records from `at` (not an empty line, `delims` placed there) into
+/// `out`, `out.len() / (n + 1)` of them at most (`n + 1` bounds each, see `Run`), their lines
+/// pushed to `lines`, empty lines between them skipped; `at` moves past each one taken.
+/// One pass over the delimiter bits: a comma ends a field, a CR or LF a record; a record
+/// with another number of fields, or (checked only where its windows hold a quote) a field
+/// opening with a quote, stops the run. (Not inlined: in its own frame the loop keeps its
+/// state in registers; a call splits up to `RUN_STEP` records.)
+#[inline(never)]
 fn split_simple(
     data: &[u8],
-    mut at: usize,
-    n: usize,
     eof: bool,
-    ends: &mut Vec<u32>,
+    n: usize,
+    out: &mut [u32],
+    lines: &mut Vec<u64>,
+    at: &mut Split,
     delims: &mut Delims,
 ) -> Simple {
-    let mark = ends.len();
-    if n == 0 {
+    let width = n + 1;
+    let mut d = *delims;
+    // `out[rec]` is the current record's first bound, `out[idx]` the last bound written, and
+    // `out[rec + n]` is where its CR or LF must fall; `quoted`: a window it touches holds a
+    // quote.
+    let mut rec = 0;
+    let mut idx = 0;
+    let mut quoted = d.quotes != 0;
+    out[0] = (at.pos as u32).wrapping_sub(1);
+    let stop = 'split: loop {
+        while d.bits != 0 {
+            let t = d.bits.trailing_zeros();
+            let p = d.base + t as usize;
+            d.bits &= d.bits - 1;
+            idx += 1;
+            out[idx] = p as u32;
+            let newline = (d.newlines >> t) & 1 != 0;
+            if !newline && idx != rec + n {
+                continue; // a comma inside the record
+            }
+            // A CR or LF (an empty line, or the end of a record), or one comma too many.
+            let cr_lf = data[p];
+            if newline && p == at.pos {
+                at.line += (cr_lf == b'\n') as u64;
+                at.pos = p + 1;
+                idx = rec;
+                out[rec] = p as u32;
+                continue;
+            }
+            if !newline || idx != rec + n || (quoted && opens_quote(data, &out[rec..idx])) {
+                break 'split Some(Simple::Not);
+            }
+            lines.push(at.line);
+            at.line += (cr_lf == b'\n') as u64;
+            at.pos = p + 1;
+            rec += width;
+            if rec == out.len() {
+                break 'split Some(Simple::Full);
+            }
+            idx = rec;
+            out[rec] = p as u32;
+            quoted = d.quotes != 0;
+        }
+        let next = d.base + 64;
+        if next >= data.len() {
+            break None;
+        }
+        d = Delims::window(data, next);
+        quoted |= d.quotes != 0;
+    };
+    *delims = d;
+    if let Some(stop) = stop {
+        return stop;
+    }
+    // No delimiter left in the bytes read: the input's end ends the record.
+    if !eof {
+        return Simple::Incomplete;
+    }
+    if at.pos == data.len() {
+        return Simple::Full;
+    }
+    if idx + 1 != rec + n || opens_quote(data, &out[rec..=idx]) {
         return Simple::Not;
     }
-    for i in 0..n {
-        if data.get(at) == Some(&b'"') {
-            ends.truncate(mark);
-            return Simple::Not;
-        }
-        let end = delims.next(data, at);
-        ends.push(end as u32);
-        let last = i + 1 == n;
-        match data.get(end) {
-            Some(b',') if !last => at = end + 1,
-            Some(b'\n') if last => return Simple::Record(end + 1, 1),
-            Some(b'\r') if last => return Simple::Record(end + 1, 0),
-            None if !eof => {
-                ends.truncate(mark);
-                return Simple::Incomplete;
-            }
-            None if last => return Simple::Record(end, 0),
-            _ => {
-                ends.truncate(mark);
-                return Simple::Not;
-            }
-        }
-    }
-    unreachable!("a record has at least one field")
+    out[rec + n] = data.len() as u32;
+    lines.push(at.line);
+    at.pos = data.len();
+    Simple::Full
+}
+
+/// Whether a field opens with a quote, for fields that start one byte after each of `bounds`.
+#[inline]
+fn opens_quote(data: &[u8], bounds: &[u32]) -> bool {
+    bounds
+        .iter()
+        .any(|&b| data.get(b.wrapping_add(1) as usize) == Some(&b'"'))
 }
 
 /// The quoted field opening at `data[at]`: its range, the offset of the delimiter (or end)

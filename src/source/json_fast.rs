@@ -7,6 +7,7 @@
 use crate::data::batch::{Column, NULL_BOOL, NULL_INT, NULL_STR, null_float};
 use crate::data::time::{self, EpochUnit};
 use crate::data::{Batch, DataType, Field, Interner};
+use crate::source::swar::load16;
 use crate::source::values::plain_int;
 
 /// What the fast path does with one column: its type (and epoch unit), and for VARCHAR
@@ -75,41 +76,6 @@ static STR_CLASS: [u8; 256] = {
     }
     t
 };
-
-/// A small direct-mapped cache in front of the interner for one VARCHAR column: a string of
-/// up to 16 bytes is exactly its length and two (overlapping) 8-byte words, so a hit needs no
-/// hash of the bytes nor a compare against the dictionary's copy.
-struct StrCache {
-    entries: Box<[(u64, u64, u32, u32); STR_CACHE_SLOTS]>,
-}
-
-const STR_CACHE_SLOTS: usize = 64;
-
-impl StrCache {
-    fn new() -> StrCache {
-        StrCache {
-            entries: Box::new([(0, 0, u32::MAX, NULL_STR); STR_CACHE_SLOTS]),
-        }
-    }
-
-    /// The id of `s` (non-empty, valid UTF-8), through the cache when `s` is short.
-    #[inline]
-    fn intern(&mut self, s: &[u8], interner: &mut Interner) -> u32 {
-        let len = s.len();
-        if len > 16 {
-            return interner.intern(str_of(s));
-        }
-        let (w0, w1) = short_words(s);
-        let h = (w0 ^ w1.rotate_left(29) ^ len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let e = &mut self.entries[(h >> 58) as usize];
-        if e.0 == w0 && e.1 == w1 && e.2 == len as u32 {
-            return e.3;
-        }
-        let id = interner.intern(str_of(s));
-        *e = (w0, w1, len as u32, id);
-        id
-    }
-}
 
 #[inline(always)]
 fn load64(s: &[u8], at: usize) -> u64 {
@@ -219,11 +185,6 @@ fn digits_in_word(w: u64) -> (usize, u64) {
     (n, digits_value(digits))
 }
 
-/// `s`, which the scanner has checked is valid UTF-8 (ASCII, or validated).
-fn str_of(s: &[u8]) -> &str {
-    std::str::from_utf8(s).expect("validated by the scanner")
-}
-
 /// The JSON-lines fast path: reads a common line (one flat object, keys among the columns,
 /// no escapes, numbers whose rendering it can prove) straight into the batch's columns,
 /// exactly as `parse_object` + `json_record` + `TextReader::append` would; for anything else
@@ -234,8 +195,9 @@ pub(super) struct FastJson {
     /// Per column: `short_words` of its name, to compare a key in two word compares.
     key_words: Vec<Words>,
     /// Per column: what precedes its value in the compact layout (`{"k0":`, then `,"ki":`),
-    /// and its `short_words`: a line in that layout is read without looking for whitespace.
-    prefixes: Vec<(Box<[u8]>, Words)>,
+    /// and, up to 16 bytes, its `Prefix` words: a line in that layout is read without looking
+    /// for whitespace.
+    prefixes: Vec<(Box<[u8]>, Prefix)>,
     slots: Vec<Slot>,
     /// Per column: whether the query reads it (`TextReader::set_projection`).
     stored: Vec<bool>,
@@ -243,7 +205,6 @@ pub(super) struct FastJson {
     /// keys, without clearing anything per record).
     seen: Vec<u32>,
     stamp: u32,
-    caches: Vec<Option<StrCache>>,
     /// `max_decimal_digits()`.
     max_digits: usize,
 }
@@ -297,13 +258,9 @@ impl FastJson {
                 .enumerate()
                 .map(|(i, k)| {
                     let p = format!("{}\"{k}\":", if i == 0 { '{' } else { ',' });
-                    let w = short_words(p.as_bytes());
+                    let w = Prefix::of(p.as_bytes());
                     (p.into_bytes().into_boxed_slice(), w)
                 })
-                .collect(),
-            caches: slots
-                .iter()
-                .map(|s| matches!(s, Slot::Str { stored: true }).then(StrCache::new))
                 .collect(),
             stored: (0..fields.len()).map(&stores).collect(),
             slots,
@@ -347,7 +304,7 @@ impl FastJson {
             let (pre, words) = &self.prefixes[col];
             let end = p + pre.len();
             if end > line.len()
-                || short_words(&line[p..end]) != *words
+                || !words.matches(line, p)
                 || (pre.len() > 16 && line[p..end] != pre[..])
             {
                 return Some(false);
@@ -369,6 +326,36 @@ impl FastJson {
             self.stamp = 1;
         }
         self.scan_object(line, out, interner)
+    }
+}
+
+/// A key prefix of the compact layout as the 16 bytes loaded where it should be: its bytes
+/// (the first 16 of a longer one) zero-padded, and the masks that keep them.
+#[derive(Clone, Copy, Debug)]
+struct Prefix {
+    words: (u64, u64),
+    masks: (u64, u64),
+}
+
+impl Prefix {
+    fn of(p: &[u8]) -> Prefix {
+        let mut bytes = [0u8; 16];
+        let mut keep = [0u8; 16];
+        let n = p.len().min(16);
+        bytes[..n].copy_from_slice(&p[..n]);
+        keep[..n].fill(0xFF);
+        let word = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
+        Prefix {
+            words: (word(&bytes[..8]), word(&bytes[8..])),
+            masks: (word(&keep[..8]), word(&keep[8..])),
+        }
+    }
+
+    /// Whether `line[p..]` starts with the prefix (its first 16 bytes).
+    #[inline(always)]
+    fn matches(&self, line: &[u8], p: usize) -> bool {
+        let (w0, w1) = load16(line, p);
+        (w0 & self.masks.0) == self.words.0 && (w1 & self.masks.1) == self.words.1
     }
 }
 
@@ -522,10 +509,9 @@ impl FastJson {
                 c.push(if text.is_empty() || !stored {
                     NULL_STR
                 } else {
-                    match &mut self.caches[col] {
-                        Some(cache) => cache.intern(text, interner),
-                        None => interner.intern(str_of(text)),
-                    }
+                    // Validated UTF-8; a short one is found in the interner's short-string
+                    // cache without hashing its bytes.
+                    interner.intern_utf8(text)
                 });
             }
             _ => return None,

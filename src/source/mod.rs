@@ -14,6 +14,7 @@ mod kafka_line;
 pub mod live;
 pub mod open;
 pub mod ranges;
+mod swar;
 pub mod text;
 pub mod values;
 

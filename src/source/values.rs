@@ -12,6 +12,7 @@ use crate::data::batch::{Column, NULL_BOOL, NULL_INT, NULL_STR, null_float};
 use crate::data::time::{MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
 use crate::data::{Batch, Interner, Schema};
 use crate::source::csv_fields::{FieldTexts, RunView};
+use crate::source::swar::{decimal_at, int_at, is_decimal_at, short_ascii_at};
 
 /// A plain decimal integer of at most 17 digits with an optional sign, no spaces: it cannot
 /// overflow or be the NULL value, so it needs none of `parse_value`'s checks. Anything else
@@ -74,19 +75,10 @@ pub(super) fn plain_decimal(b: &[u8]) -> Option<f64> {
     fast_float2::parse::<f64, _>(b).ok()
 }
 
-/// Whether `plain_int` takes `b` (without computing its value).
-#[inline]
-fn is_plain_int(b: &[u8]) -> bool {
-    let digits = match b.first() {
-        Some(b'-' | b'+') => &b[1..],
-        _ => b,
-    };
-    !digits.is_empty() && digits.len() <= 17 && digits.iter().all(u8::is_ascii_digit)
-}
-
 /// Whether `plain_decimal` takes `b` (without computing its value): its grammar only, since
-/// every such number of at most 40 bytes is a finite double.
-#[inline]
+/// every such number of at most 40 bytes is a finite double. The tests' reference for the
+/// reader's word-at-a-time check, `swar::is_decimal_at`.
+#[cfg(test)]
 fn is_plain_decimal(b: &[u8]) -> bool {
     let rest = match b.first() {
         Some(b'-') => &b[1..],
@@ -410,8 +402,10 @@ pub(super) fn append_record<F: FieldTexts>(
 /// Appends the records of `run` to `out` a column at a time (one type dispatch per column, not
 /// per field), with the same outcome as `append_record` on each: a record with an invalid
 /// field appends nothing and is returned in `bad` (record index, the first invalid field's
-/// reason), in record order. `is_bad` is scratch space reused between runs.
+/// reason), in record order. `is_bad` is scratch space reused between runs. (Not inlined: one
+/// call a run, and in its own frame the column loops keep their state in registers.)
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub(super) fn append_run(
     run: &RunView,
     schema: &Schema,
@@ -442,61 +436,61 @@ pub(super) fn append_run(
                 None
             }
         };
+    let buf = run.buf();
     for (i, col) in out.columns.iter_mut().enumerate() {
         let f = &schema.fields[i];
         let stored = reads.get(i).copied().unwrap_or(true);
+        let spans = run.spans(i).enumerate();
         match col {
             // A column the query does not read is validated only: a plain integer or
             // decimal is valid whatever its digits (the general parser decides the rest).
             Column::Int(c) if f.ty == DataType::Int && !stored => {
-                c.extend((0..k).map(|r| {
-                    let text = run.field(r, i);
-                    if !is_plain_int(text) {
-                        general(r, i, text, bad);
+                c.extend(spans.map(|(r, (s, e))| {
+                    if int_at(buf, s, e).is_none() {
+                        general(r, i, &buf[s..e], bad);
                     }
                     NULL_INT
                 }));
             }
             Column::Float(c) if !stored => {
-                c.extend((0..k).map(|r| {
-                    let text = run.field(r, i);
-                    if !is_plain_decimal(text) {
-                        general(r, i, text, bad);
+                c.extend(spans.map(|(r, (s, e))| {
+                    if !is_decimal_at(buf, s, e) {
+                        general(r, i, &buf[s..e], bad);
                     }
                     null_float()
                 }));
             }
             Column::Int(c) if f.ty == DataType::Int => {
-                c.extend((0..k).map(|r| {
-                    let text = run.field(r, i);
-                    match plain_int(text) {
-                        Some(v) => v,
-                        None => general(r, i, text, bad).map_or(NULL_INT, |v| v as i64),
-                    }
+                c.extend(spans.map(|(r, (s, e))| match int_at(buf, s, e) {
+                    Some(v) => v,
+                    None => general(r, i, &buf[s..e], bad).map_or(NULL_INT, |v| v as i64),
                 }));
             }
             Column::Int(c) => {
-                c.extend((0..k).map(|r| {
-                    let text = run.field(r, i);
-                    let v = match plain_int(text).and_then(|v| f.unit.to_ms(v)) {
+                c.extend(spans.map(|(r, (s, e))| {
+                    let v = match int_at(buf, s, e).and_then(|v| f.unit.to_ms(v)) {
                         Some(v) => v,
-                        None => general(r, i, text, bad).map_or(NULL_INT, |v| v as i64),
+                        None => general(r, i, &buf[s..e], bad).map_or(NULL_INT, |v| v as i64),
                     };
                     if stored { v } else { NULL_INT }
                 }));
             }
             Column::Float(c) => {
-                c.extend((0..k).map(|r| {
-                    let text = run.field(r, i);
-                    match plain_decimal(text) {
-                        Some(x) => x,
-                        None => general(r, i, text, bad).map_or(null_float(), f64::from_bits),
-                    }
+                c.extend(spans.map(|(r, (s, e))| match decimal_at(buf, s, e) {
+                    Some(x) => x,
+                    None => general(r, i, &buf[s..e], bad).map_or(null_float(), f64::from_bits),
                 }));
             }
             Column::Str(c) => {
-                c.extend((0..k).map(|r| {
-                    let text = run.field(r, i);
+                c.extend(spans.map(|(r, (s, e))| {
+                    let text = &buf[s..e];
+                    // A short ASCII text is valid, and its padded words are the interner's key.
+                    if let Some((lo, hi)) = short_ascii_at(buf, s, e) {
+                        return match stored {
+                            true => interner.intern_short(text, lo, hi),
+                            false => NULL_STR,
+                        };
+                    }
                     let valid =
                         (!text.is_empty() && text.is_ascii()) || general(r, i, text, bad).is_some();
                     if valid && stored {
@@ -507,9 +501,8 @@ pub(super) fn append_run(
                 }));
             }
             Column::Bool(c) => {
-                c.extend((0..k).map(|r| {
-                    let text = run.field(r, i);
-                    let v = general(r, i, text, bad).map_or(NULL_BOOL, |v| v as u8);
+                c.extend(spans.map(|(r, (s, e))| {
+                    let v = general(r, i, &buf[s..e], bad).map_or(NULL_BOOL, |v| v as u8);
                     if stored { v } else { NULL_BOOL }
                 }));
             }
@@ -625,9 +618,6 @@ mod tests {
                 c.is_ascii_digit().then(|| v * 10 + (c - b'0') as u64)
             });
             assert_eq!(digits_value(&d), want, "{:?}", String::from_utf8_lossy(&d));
-            let signed = [&b"-"[..], &d].concat();
-            assert_eq!(is_plain_int(&signed), plain_int(&signed).is_some());
-            assert_eq!(is_plain_int(&d), plain_int(&d).is_some());
         }
     }
 
