@@ -125,13 +125,12 @@ fn checkpoint_sigkill_many_times_then_resume_equals_uninterrupted_run() {
         };
         let reference = args("ref");
         shardsql(&reference.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut paced = args("ckpt");
-        paced.extend(["--rate".into(), "60000".into()]);
+        let paced = args("ckpt");
         let ckpt = dir.join(format!("{n}-ckpt"));
         std::fs::create_dir_all(&ckpt).unwrap();
         let kills = 3 + rng.below(3);
         let (killed, from_checkpoint) =
-            run_killed_and_resumed(&paced, &ckpt, kills, &mut rng, &what);
+            run_killed_and_resumed(&paced, 60_000, &ckpt, kills, &mut rng, &what);
         assert!(
             killed >= 1 && from_checkpoint >= 1,
             "{what}: the run was killed {killed} times, {from_checkpoint} of them after a \
@@ -216,12 +215,12 @@ fn checkpoint_taken_at_2_cores_resumes_at_1_and_3_cores() {
         let want_stats = read_stats(&dir.join(format!("{n}-ref.json")));
         let ckpt = dir.join(format!("{n}-ckpt"));
         std::fs::create_dir_all(&ckpt).unwrap();
-        let checkpointed = |tag: &str, cores: &str, ckpt: &Path, resume: bool| {
+        let checkpointed = |tag: &str, cores: &str, ckpt: &Path, resume: bool, rate: u32| {
             let mut a = args(tag, cores);
             a.extend(
                 [
                     "--rate",
-                    "50000",
+                    &rate.to_string(),
                     "--checkpoint-dir",
                     ckpt.to_str().unwrap(),
                     "--checkpoint-interval",
@@ -234,14 +233,26 @@ fn checkpoint_taken_at_2_cores_resumes_at_1_and_3_cores() {
             }
             a
         };
-        let mut child = spawn(&checkpointed("at2", "2", &ckpt, false));
-        if !wait_for_checkpoint(&mut child, &ckpt, None, query) {
-            ended_too_soon(child, query);
-        }
-        std::thread::sleep(Duration::from_millis(400));
-        if child.try_wait().unwrap().is_some() {
-            ended_too_soon(child, query);
-        }
+        // Killed 400 ms after its first checkpoint. Where the input ends first (a slow disk's
+        // fsync can hold a checkpoint for a second), again from nothing at half the rate.
+        let mut rate = 50_000;
+        let child = loop {
+            let mut child = spawn(&checkpointed("at2", "2", &ckpt, false, rate));
+            if wait_for_checkpoint(&mut child, &ckpt, None, query) {
+                std::thread::sleep(Duration::from_millis(400));
+                if child.try_wait().unwrap().is_none() {
+                    break child;
+                }
+            }
+            if rate < 10_000 {
+                ended_too_soon(child, query);
+            }
+            finish(child, query);
+            eprintln!("{query}: ended too soon at --rate {rate}: again at half the rate");
+            rate /= 2;
+            std::fs::remove_dir_all(&ckpt).unwrap();
+            std::fs::create_dir_all(&ckpt).unwrap();
+        };
         sigkill(child);
         assert_checkpoints_complete(&ckpt, query);
         let partial = dir.join(format!("{n}-at2.csv"));
@@ -251,7 +262,7 @@ fn checkpoint_taken_at_2_cores_resumes_at_1_and_3_cores() {
             copy_dir(&ckpt, &copy);
             let tag = format!("at{cores}");
             std::fs::copy(&partial, dir.join(format!("{n}-{tag}.csv"))).unwrap();
-            finish(spawn(&checkpointed(&tag, cores, &copy, true)), &what);
+            finish(spawn(&checkpointed(&tag, cores, &copy, true, rate)), &what);
             let got = read_csv(&dir.join(format!("{n}-{tag}.csv")));
             assert_same_output(&want, &got, &what);
             let got_stats = read_stats(&dir.join(format!("{n}-{tag}.json")));
@@ -276,13 +287,13 @@ fn checkpoint_generator_input_resumes_exactly() {
              GROUP BY symbol WINDOW HOPPING (trade_time, INTERVAL '10' SECOND, INTERVAL '5' SECOND)",
             "2",
             // 800,000 records at 200,000 per second: about 4 s.
-            ("800000", "200000"),
+            ("800000", 200_000),
         ),
         (
             "projection",
             "SELECT trade_id, trader_id, symbol, price FROM market_data WHERE quantity > 990",
             "1",
-            ("2000000", "500000"),
+            ("2000000", 500_000),
         ),
     ];
     let mut rng = Rng(0x6e4e_4a70);
@@ -315,11 +326,11 @@ fn checkpoint_generator_input_resumes_exactly() {
         };
         let reference = args("ref");
         shardsql(&reference.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut paced = args("ckpt");
-        paced.extend(["--rate".into(), rate.into()]);
+        let paced = args("ckpt");
         let ckpt = dir.join(format!("{tag}-ckpt"));
         std::fs::create_dir_all(&ckpt).unwrap();
-        let (killed, from_checkpoint) = run_killed_and_resumed(&paced, &ckpt, 3, &mut rng, tag);
+        let (killed, from_checkpoint) =
+            run_killed_and_resumed(&paced, rate, &ckpt, 3, &mut rng, tag);
         assert!(
             killed >= 1 && from_checkpoint >= 1,
             "{tag}: killed {killed} times, {from_checkpoint} after a checkpoint"
@@ -552,11 +563,11 @@ fn checkpoint_kafka_input_sigkill_and_resume_equals_uninterrupted_run() {
         };
         let reference = args("ref");
         shardsql(&reference.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut paced = args("ckpt");
-        paced.extend(["--rate".into(), "50000".into()]);
+        let paced = args("ckpt");
         let ckpt = dir.join(format!("{n}-ckpt"));
         std::fs::create_dir_all(&ckpt).unwrap();
-        let (killed, from_checkpoint) = run_killed_and_resumed(&paced, &ckpt, 3, &mut rng, &what);
+        let (killed, from_checkpoint) =
+            run_killed_and_resumed(&paced, 50_000, &ckpt, 3, &mut rng, &what);
         assert!(
             killed >= 1 && from_checkpoint >= 1,
             "{what}: {killed} kills"

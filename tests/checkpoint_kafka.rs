@@ -392,26 +392,45 @@ fn checkpoint_kafka_to_kafka_commits_the_group_offsets_in_the_transaction() {
     };
     let reference = args("kref", "gref", "ref");
     shardsql(&reference.iter().map(String::as_str).collect::<Vec<_>>());
-    let ckpt = dir.join("ckpt");
-    let mut paced = args("kout", "gout", "ckpt");
-    paced.extend(["--rate", "30000", "--checkpoint-dir", &s(&ckpt)].map(String::from));
-    paced.extend(["--checkpoint-interval", "100ms"].map(String::from));
     let what = "kafka to kafka";
-    let mut child = spawn(&paced);
-    // The group's first join takes Tansu ~5 s; then wait for a few checkpoints.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while checkpoints(&ckpt).len() < 3 {
-        assert!(Instant::now() < deadline, "{what}: no checkpoints");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "{what}: ended too soon"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The group's first join takes Tansu ~5 s; then wait for a few checkpoints. Where the input
+    // ends first (a slow disk's fsync can hold each checkpoint for a second), again from
+    // nothing into new topics, a new group and a new directory at half the rate.
+    let (mut rate, mut attempt) = (30_000, 0);
+    let (out, group, ckpt, paced, mut child) = loop {
+        let (out, group) = (format!("kout{attempt}"), format!("gout{attempt}"));
+        let ckpt = dir.join(format!("ckpt{attempt}"));
+        let mut paced = args(&out, &group, "ckpt");
+        paced.extend([
+            "--rate".into(),
+            rate.to_string(),
+            "--checkpoint-dir".into(),
+            s(&ckpt),
+        ]);
+        paced.extend(["--checkpoint-interval", "100ms"].map(String::from));
+        let mut child = spawn(&paced);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut ended = false;
+        while checkpoints(&ckpt).len() < 3 {
+            assert!(Instant::now() < deadline, "{what}: no checkpoints");
+            if child.try_wait().unwrap().is_some() {
+                ended = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !ended {
+            break (out, group, ckpt, paced, child);
+        }
+        let _ = child.wait();
+        assert!(attempt < 3, "{what}: ended too soon at --rate {rate}");
+        eprintln!("{what}: ended before 3 checkpoints at --rate {rate}: again at half the rate");
+        (rate, attempt) = (rate / 2, attempt + 1);
+    };
     let _ = child.kill();
     let first = stderr_of(child);
     let id = std::fs::read_to_string(ckpt.join("kafka-transactional-id")).unwrap();
-    let marker = committed_offsets(&broker, id.trim(), "kout", 1)[0].1;
+    let marker = committed_offsets(&broker, id.trim(), &out, 1)[0].1;
     assert!(marker > 0, "{what}: no epoch committed: {first}");
     let kept: Vec<u64> = checkpoints(&ckpt)
         .iter()
@@ -432,7 +451,7 @@ fn checkpoint_kafka_to_kafka_commits_the_group_offsets_in_the_transaction() {
         let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
         let want: Vec<(i32, i64)> =
             serde_json::from_value(manifest["position"]["kafka"]["offsets"].clone()).unwrap();
-        let mut group = committed_offsets(&broker, "gout", "kin", 2);
+        let mut group = committed_offsets(&broker, &group, "kin", 2);
         group.retain(|&(_, o)| o >= 0);
         assert_eq!(
             group, want,
@@ -466,7 +485,7 @@ fn checkpoint_kafka_to_kafka_commits_the_group_offsets_in_the_transaction() {
     let runs = vec![run_of(&first, what), run_of(&err, what)];
     // Two partitions: block boundaries follow the broker's timing, so float sums may differ in
     // their last digits between any two runs (as `compare_seed` allows).
-    let got = approx_rows(&committed(&consume_all(&broker, "kout"), &runs, what));
+    let got = approx_rows(&committed(&consume_all(&broker, &out), &runs, what));
     let want = approx_rows(&consume_all(&broker, "kref"));
     let first_diff = want
         .iter()
