@@ -1,20 +1,25 @@
 //! The commands end to end: read the query and input, plan, run, report. `main` calls
 //! `run_cli` and turns an error into one message and an exit code.
 
-use crate::cli::{Cli, Command, ExplainArgs, GenArgs, RunArgs};
+use crate::cli::{Cli, Command, ExplainArgs, RunArgs};
 use crate::data::time::EpochUnit;
-use crate::data::{Batch, DataType, Dict, Field, Interner, Schema};
+use crate::data::{DataType, Dict, Field, Interner, Schema};
 use crate::error::{Error, Result};
 use crate::metrics::stats::Stats;
 use crate::runtime::{self, RunConfig};
-use crate::sink::{self, Format, Sink};
+use crate::sink::Sink;
 use crate::source::generator::{GenConfig, Generator};
 use crate::source::text::TextReader;
-use crate::source::{self, BLOCK_ROWS, Input};
+use crate::source::{self, Input};
 use crate::sql::{self, Routing};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
+
+mod diagnose;
+mod generate;
+use diagnose::{check_source_name, with_inference_notes, with_input_columns};
+use generate::generate;
 
 pub fn run_cli(cli: Cli) -> Result<()> {
     match cli.command {
@@ -722,43 +727,6 @@ fn checkpoints(
 /// The name of the built-in generator's stream: without `--input` the query must read it.
 pub const GENERATOR_STREAM: &str = "market_data";
 
-/// Without `--input` the query reads the built-in generator, which answers to `market_data`
-/// only: another FROM name is a query meant for a file the user forgot to pass. With `--input`
-/// the file is the stream, whatever the query calls it.
-fn check_source_name(plan: &sql::Plan, has_input: bool, sql_text: &str, file: &str) -> Result<()> {
-    if has_input || plan.source_name.eq_ignore_ascii_case(GENERATOR_STREAM) {
-        return Ok(());
-    }
-    let e = crate::error::SqlError::at(
-        format!(
-            "no --input was given, so the query reads the built-in generator, whose stream is \
-             `{GENERATOR_STREAM}`, not `{}`",
-            plan.source_name
-        ),
-        plan.source_span,
-    )
-    .with_hint(format!(
-        "pass --input FILE to read `{}` from a file, or write FROM {GENERATOR_STREAM} for the \
-         built-in generator",
-        plan.source_name
-    ));
-    Err(Error::Query(e.render(sql_text, file)))
-}
-
-/// A query naming a column the input file lacks (a header without it) gets a note listing
-/// the columns the file does have, so the user sees it is the input, not the query, at fault.
-fn with_input_columns(e: Error, input: Option<&str>, schema: &Schema) -> Error {
-    match (e, input) {
-        (Error::Query(msg), Some(path)) if msg.starts_with("unknown column") => {
-            let cols = schema.names().collect::<Vec<_>>().join(", ");
-            Error::Query(format!(
-                "{msg}\n = note: --input {path} has the columns: {cols}"
-            ))
-        }
-        (e, _) => e,
-    }
-}
-
 /// What a run has done so far, for a second signal, which exits at once.
 #[derive(Default)]
 struct SoFar {
@@ -793,95 +761,6 @@ impl SoFar {
             let _ = std::fs::write(path, format!("{json:#}\n"));
         }
     }
-}
-
-/// A query error about types that names a column whose type was inferred gets a note saying
-/// so, with the sampled text that decided it and the `--schema` that would fix it.
-fn with_inference_notes(
-    e: Error,
-    input: Option<&str>,
-    schema: &Schema,
-    inferred: &[Option<crate::source::text::Inferred>],
-) -> Error {
-    let (Error::Query(msg), Some(path)) = (&e, input) else {
-        return e;
-    };
-    let first = msg.lines().next().unwrap_or_default();
-    let about_types = [
-        "VARCHAR",
-        "BIGINT",
-        "DOUBLE",
-        "BOOLEAN",
-        "TIMESTAMP",
-        "numer",
-        "number",
-    ]
-    .iter()
-    .any(|t| first.contains(t));
-    if !about_types || first.starts_with("unknown column") {
-        return e;
-    }
-    let words = words_under_caret(msg);
-    let mut notes = String::new();
-    for (f, how) in schema.fields.iter().zip(inferred) {
-        let Some(how) = how else { continue };
-        if !words.contains(&f.name.to_ascii_lowercase()) {
-            continue;
-        }
-        let why = match &how.first_text {
-            Some((line, text)) => format!(" (line {line} holds `{text}`, which is not a number)"),
-            None => String::new(),
-        };
-        let other = if how.ty == crate::data::DataType::Str {
-            "double"
-        } else {
-            "varchar"
-        };
-        notes.push_str(&format!(
-            "\n = note: `{}` is {} because its type was inferred from the first records of \
-             --input {path}{why}; declare its type with --schema {}:{other} (or another type)",
-            f.name, how.ty, f.name
-        ));
-    }
-    if notes.is_empty() {
-        e
-    } else {
-        Error::Query(format!("{msg}{notes}"))
-    }
-}
-
-/// The identifiers a rendered query error's caret points at (lowercased), widened to whole
-/// words: `SUM(v)` with the caret under `v` gives `["v"]`.
-fn words_under_caret(rendered: &str) -> Vec<String> {
-    let lines: Vec<&str> = rendered.lines().collect();
-    let Some(at) = lines
-        .iter()
-        .position(|l| l.contains('^') && l.trim_start().starts_with('|'))
-    else {
-        return Vec::new();
-    };
-    let (Some(caret), Some(text)) = (lines.get(at), at.checked_sub(1).map(|i| lines[i])) else {
-        return Vec::new();
-    };
-    let chars: Vec<char> = text.chars().collect();
-    let Some(from) = caret.find('^') else {
-        return Vec::new();
-    };
-    let to = caret.rfind('^').unwrap_or(from) + 1;
-    let word = |c: &char| c.is_alphanumeric() || *c == '_';
-    let mut start = from.min(chars.len());
-    while start > 0 && word(&chars[start - 1]) {
-        start -= 1;
-    }
-    let mut end = to.min(chars.len());
-    while end < chars.len() && word(&chars[end]) {
-        end += 1;
-    }
-    chars[start..end]
-        .split(|c| !word(c))
-        .filter(|w| !w.is_empty())
-        .map(|w| w.iter().collect::<String>().to_ascii_lowercase())
-        .collect()
 }
 
 fn write_hgrm(path: &Path, latency: &crate::metrics::latency::Latency) -> Result<()> {
@@ -961,147 +840,6 @@ fn check_kafka_flags(args: &RunArgs, kafka_in: bool) -> Result<()> {
             }
         }
     }
-    Ok(())
-}
-
-fn generate(a: GenArgs) -> Result<()> {
-    if crate::kafka::is_kafka(&a.output) {
-        return generate_kafka(&a);
-    }
-    if a.key.is_some() {
-        return Err(Error::Usage(
-            "--key applies to a Kafka output (--output kafka://HOST:PORT/TOPIC)".into(),
-        ));
-    }
-    let dict = Dict::new();
-    let g = Generator::new(gen_config(&a.generator), &mut Interner::new(dict.clone()));
-    let schema = Schema::market_data();
-    let (format, mut out): (Format, Box<dyn Write>) = if a.output == "-" {
-        (Format::Csv, Box::new(std::io::stdout().lock()))
-    } else {
-        let format = sink::format_of("--output", Path::new(&a.output))?;
-        let f = std::fs::File::create(&a.output)
-            .map_err(|e| Error::io(format!("--output {}: cannot create", a.output), e))?;
-        (format, Box::new(f))
-    };
-    let io_err = |e| Error::io("gen: writing failed", e);
-    let mut buf = Vec::with_capacity(1 << 20);
-    if format == Format::Csv {
-        buf.extend_from_slice(schema.names().collect::<Vec<_>>().join(",").as_bytes());
-        buf.push(b'\n');
-    }
-    let mut batch = Batch::new(&schema, BLOCK_ROWS);
-    for start in (0..a.generator.records).step_by(BLOCK_ROWS) {
-        batch.clear();
-        g.fill(start, BLOCK_ROWS, &mut batch);
-        // The generator's stream is written as it is defined: epoch milliseconds.
-        sink::encode(
-            &batch,
-            format,
-            &schema,
-            &dict,
-            sink::Timestamps::EpochMs,
-            &mut buf,
-        );
-        if buf.len() >= 1 << 20 {
-            if let Err(e) = out.write_all(&buf) {
-                return if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    Ok(())
-                } else {
-                    Err(io_err(e))
-                };
-            }
-            buf.clear();
-        }
-    }
-    match out.write_all(&buf).and_then(|_| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(io_err(e)),
-        _ => Ok(()),
-    }
-}
-
-/// `shardsql gen --output kafka://…`: one JSON message per record (times in epoch ms, as
-/// the stream is defined). With `--key COL` the column's value keys each message and its
-/// hash picks the partition; without it record block b goes to partition b mod
-/// `--partitions`, so the topic's partitions are the generator's own source partitions and
-/// a query over the topic gives what `--partitions P` over the generator gives.
-fn generate_kafka(a: &GenArgs) -> Result<()> {
-    use crate::data::batch::Column;
-    let url = crate::kafka::KafkaUrl::parse("--output", &a.output)?;
-    let dict = Dict::new();
-    let g = Generator::new(gen_config(&a.generator), &mut Interner::new(dict.clone()));
-    let schema = Schema::market_data();
-    let key = match &a.key {
-        Some(k) => Some(schema.index_of(k).ok_or_else(|| {
-            Error::Usage(format!(
-                "--key {k}: market_data has no such column (its columns: {})",
-                schema.names().collect::<Vec<_>>().join(", ")
-            ))
-        })?),
-        None => None,
-    };
-    let p = a.generator.partitions;
-    let (out, have) = crate::kafka::producer::KafkaOut::open(
-        "--output",
-        &url,
-        p,
-        crate::kafka::producer::Layout::default(),
-    )?;
-    if key.is_none() && have != p {
-        return Err(Error::Usage(format!(
-            "--output {}: the topic has {have} partitions, not --partitions {p}; without --key \
-             block b goes to partition b mod --partitions, so they must agree (or pass --key)",
-            url.display()
-        )));
-    }
-    let mut batch = Batch::new(&schema, BLOCK_ROWS);
-    let mut buf = Vec::with_capacity(1 << 20);
-    let mut kb = Vec::new();
-    let mut ib = itoa::Buffer::new();
-    let mut sent = 0u64;
-    for (block, start) in (0..a.generator.records).step_by(BLOCK_ROWS).enumerate() {
-        batch.clear();
-        buf.clear();
-        g.fill(start, BLOCK_ROWS, &mut batch);
-        sink::encode(
-            &batch,
-            Format::JsonLines,
-            &schema,
-            &dict,
-            sink::Timestamps::EpochMs,
-            &mut buf,
-        );
-        let partition = (block as u64 % p as u64) as i32;
-        let mut from = 0;
-        for (row, end) in memchr::memchr_iter(b'\n', &buf).enumerate() {
-            let value = &buf[from..end];
-            from = end + 1;
-            let k = key.map(|c| {
-                kb.clear();
-                match &batch.columns[c] {
-                    Column::Str(v) => kb.extend_from_slice(dict.get(v[row]).as_bytes()),
-                    Column::Int(v) => kb.extend_from_slice(ib.format(v[row]).as_bytes()),
-                    Column::Float(v) => kb.extend_from_slice(v[row].to_string().as_bytes()),
-                    Column::Bool(v) => kb.push(b'0' + v[row]),
-                }
-                &kb[..]
-            });
-            let part = if key.is_some() { None } else { Some(partition) };
-            if !out.send(k, Some(value), part) {
-                break;
-            }
-            sent += 1;
-        }
-        if out.failed() {
-            break;
-        }
-    }
-    out.close()?;
-    eprintln!(
-        "gen: wrote {} messages to {} ({have} partitions)",
-        crate::metrics::stats::group(sent),
-        url.display()
-    );
     Ok(())
 }
 
