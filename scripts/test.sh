@@ -41,7 +41,7 @@ cargo clippy --all-targets --quiet -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
   step "building the tests (~2.5-5 min on 2 cores the first time)"
   cargo nextest run --no-run
-  step "running every test (cargo nextest; ~4-5 min on 2 cores)"
+  step "running every test (cargo nextest; ~7 min on 2 cores)"
   cargo nextest run --no-fail-fast
   step "doc tests"
   cargo test --doc --quiet
