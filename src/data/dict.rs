@@ -171,21 +171,20 @@ impl Interner {
         let Some(key) = ShortKey::of(bytes) else {
             return self.intern_utf8_map(bytes);
         };
-        let slot = key.slot();
-        let e = self.short[slot];
-        if e.key == key {
-            return e.id;
-        }
-        let id = self.intern_utf8_map(bytes);
-        self.short[slot] = ShortEntry { key, id };
-        id
+        self.intern_keyed(key, bytes)
     }
 
     /// `intern_utf8(bytes)` for 1 to 16 bytes whose zero-padded words `lo` and `hi` (the first
     /// eight bytes little-endian, then the rest) the caller has loaded.
     #[inline]
     pub fn intern_short(&mut self, bytes: &[u8], lo: u64, hi: u64) -> u32 {
-        let key = ShortKey::new(lo, hi, bytes.len());
+        self.intern_keyed(ShortKey::new(lo, hi, bytes.len()), bytes)
+    }
+
+    /// The id of short `bytes` whose key is `key`: from the short-string cache, or interned
+    /// and cached.
+    #[inline(always)]
+    fn intern_keyed(&mut self, key: ShortKey, bytes: &[u8]) -> u32 {
         let slot = key.slot();
         let e = self.short[slot];
         if e.key == key {

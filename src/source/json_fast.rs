@@ -7,8 +7,8 @@
 use crate::data::batch::{Column, NULL_BOOL, NULL_INT, NULL_STR, null_float};
 use crate::data::time::{self, EpochUnit};
 use crate::data::{Batch, DataType, Field, Interner};
-use crate::source::swar::load16;
-use crate::source::values::plain_int;
+use crate::source::swar::{ZEROS, digit_run, eight_value, load16};
+use crate::source::values::{POW10_U64, plain_int};
 
 /// What the fast path does with one column: its type (and epoch unit), and for VARCHAR
 /// whether the query reads it (an unread one is validated but holds NULL, as in `append`).
@@ -106,18 +106,6 @@ fn short_words(s: &[u8]) -> (u64, u64) {
     }
 }
 
-/// The value of 8 digits (each byte 0 to 9, the first in the low byte), in three multiply
-/// steps (as simdjson's `parse_eight_digits_unrolled`).
-#[inline(always)]
-fn digits_value(v: u64) -> u64 {
-    const MASK: u64 = 0x0000_00FF_0000_00FF;
-    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
-    (v & MASK)
-        .wrapping_mul(100 + (1_000_000 << 32))
-        .wrapping_add(((v >> 16) & MASK).wrapping_mul(1 + (10_000 << 32)))
-        >> 32
-}
-
 /// The digits from `line[q]` on, appended to `m` (which holds `count` digits): the offset
 /// after them, the value and the digit count; `None` past `max` digits in all (so `m` stays
 /// below 10^19 and cannot overflow). Eight bytes at a time while the line has them.
@@ -134,7 +122,7 @@ fn read_digits(
         if count + n > max {
             return None;
         }
-        m = m * POW10_INT[n] + v;
+        m = m * POW10_U64[n] + v;
         q += n;
         count += n;
         if n < 8 {
@@ -155,18 +143,6 @@ fn read_digits(
     Some((q, m, count))
 }
 
-const POW10_INT: [u64; 9] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-];
-
 /// How many of the 8 bytes of `w` (loaded little-endian) are ASCII digits before the first
 /// that is not, and their value. A byte is a digit when its high nibble is 3 and adding 6
 /// leaves it 3; a carry out of a byte from 0xFA up can only disturb bytes above the first
@@ -174,15 +150,11 @@ const POW10_INT: [u64; 9] = [
 /// digits with leading zeros.
 #[inline(always)]
 fn digits_in_word(w: u64) -> (usize, u64) {
-    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    const THREES: u64 = 0x3030_3030_3030_3030;
-    let non = ((w & HIGH) ^ THREES) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREES);
-    let n = (non.trailing_zeros() / 8) as usize;
+    let n = digit_run(w);
     if n == 0 {
         return (0, 0);
     }
-    let digits = w.wrapping_sub(THREES) << (8 * (8 - n));
-    (n, digits_value(digits))
+    (n, eight_value(w.wrapping_sub(ZEROS) << (8 * (8 - n))))
 }
 
 /// The JSON-lines fast path: reads a common line (one flat object, keys among the columns,

@@ -6,9 +6,9 @@
 //! does not cover (long numbers); `differential_swar_equals_the_slice_readers` checks it.
 //! Pure functions: callable from any thread.
 
-use crate::source::values::{plain_decimal, plain_int};
+use crate::source::values::{POW10_U64, plain_decimal, plain_int};
 
-const ZEROS: u64 = 0x3030_3030_3030_3030;
+pub(super) const ZEROS: u64 = 0x3030_3030_3030_3030;
 
 /// `buf[at..at + 16]` as two little-endian words; bytes past the buffer read as 0.
 #[inline(always)]
@@ -46,18 +46,6 @@ pub(super) fn eight_value(v: u64) -> u64 {
         .wrapping_add(((v >> 16) & MASK).wrapping_mul(1 + (10_000 << 32)))
         >> 32
 }
-
-const POW10_U64: [u64; 9] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-];
 
 /// The value of the first `d` bytes (1 to 16) of `(w0, w1)`, all ASCII digits, or `None`
 /// when one is not.

@@ -95,7 +95,8 @@ fn is_plain_decimal(b: &[u8]) -> bool {
     !rest.is_empty() && rest.len() <= 40 && dot.is_none_or(|d| d > 0 && d + 1 < rest.len())
 }
 
-const POW10_U64: [u64; 20] = {
+/// 10^0 to 10^19, every power of ten a `u64` holds.
+pub(super) const POW10_U64: [u64; 20] = {
     let mut t = [1u64; 20];
     let mut i = 1;
     while i < 20 {
