@@ -8,7 +8,7 @@ use crate::data::batch::{Column, NULL_BOOL, NULL_INT, NULL_STR, null_float};
 use crate::data::time::{self, EpochUnit};
 use crate::data::{Batch, DataType, Field, Interner};
 use crate::source::swar::{ZEROS, digit_run, eight_value, load16};
-use crate::source::values::{POW10_U64, plain_int};
+use crate::source::values::{POW10_F64, POW10_U64, plain_int};
 
 /// What the fast path does with one column: its type (and epoch unit), and for VARCHAR
 /// whether the query reads it (an unread one is validated but holds NULL, as in `append`).
@@ -21,19 +21,13 @@ enum Slot {
     Str { stored: bool },
 }
 
-/// Powers of ten, exact as doubles (up to 1e22 they are), as serde_json's own table holds them.
-const POW10: [f64; 20] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19,
-];
-
 /// A decimal `d.d` of at most 19 digits, read as serde_json reads it (without its
 /// `float_roundtrip` feature): the digits as one integer `m` (exact: below 2^64), then
 /// `m as f64 / 10^k`. Up to 15 digits `m` is exact too and the one division is correctly
 /// rounded; from 16 digits two roundings can differ from the nearest double (e.g.
 /// `3875334047727647.7`), and the slow path keeps serde_json's value, so this does too.
 fn decimal_value(neg: bool, m: u64, k: usize) -> f64 {
-    let x = m as f64 / POW10[k];
+    let x = m as f64 / POW10_F64[k];
     if neg { -x } else { x }
 }
 

@@ -6,7 +6,7 @@
 //! does not cover (long numbers); `differential_swar_equals_the_slice_readers` checks it.
 //! Pure functions: callable from any thread.
 
-use crate::source::values::{POW10_U64, plain_decimal, plain_int};
+use crate::source::values::{POW10_U64, decimal_quotient, plain_decimal, plain_int};
 
 pub(super) const ZEROS: u64 = 0x3030_3030_3030_3030;
 
@@ -82,13 +82,9 @@ pub(super) fn int_at(buf: &[u8], start: usize, end: usize) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-/// Powers of ten that are exact doubles.
-const POW10: [f64; 16] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-];
-
-/// `plain_decimal(&buf[start..end])`: a decimal of at most 15 digits (16 bytes with the
-/// point) is `m / 10^k` with `m < 2^53`, Clinger's fast path as there; the rest defers.
+/// `plain_decimal(&buf[start..end])`: a decimal of at most 19 digits with at most 16 on
+/// either side of the point is `m / 10^k`, read by `decimal_quotient` as there; the rest
+/// (longer, or 16 to 19 digits without a point) defers.
 #[inline(always)]
 pub(super) fn decimal_at(buf: &[u8], start: usize, end: usize) -> Option<f64> {
     let (neg, s) = match *buf[start..end].first()? {
@@ -96,12 +92,27 @@ pub(super) fn decimal_at(buf: &[u8], start: usize, end: usize) -> Option<f64> {
         _ => (false, start),
     };
     let l = end - s;
-    if l == 0 || l > 16 {
+    if l == 0 || l > 20 {
         return plain_decimal(&buf[start..end]);
     }
     let (w0, w1) = load16(buf, s);
     let run = digit_run(w0);
     let point = if run < 8 { run } else { 8 + digit_run(w1) };
+    if l > 16 {
+        // 16 to 19 digits and a point (a shortest round-trip such as `13362.699999999999`):
+        // the digits on each side of the point read from their own two words.
+        let k = l.saturating_sub(point + 1);
+        if point >= 16 || k > 16 {
+            return plain_decimal(&buf[start..end]);
+        }
+        if point == 0 || k == 0 || buf[s + point] != b'.' {
+            return None;
+        }
+        let (f0, f1) = load16(buf, s + point + 1);
+        let m = digits(w0, w1, point)? * POW10_U64[k] + digits(f0, f1, k)?;
+        let x = decimal_quotient(m, k);
+        return Some(if neg { -x } else { x });
+    }
     let (m, k) = if point >= l {
         if l > 15 {
             return plain_decimal(&buf[start..end]);
@@ -132,7 +143,7 @@ pub(super) fn decimal_at(buf: &[u8], start: usize, end: usize) -> Option<f64> {
         };
         (digits(y0, y1, l - 1)?, l - 1 - point)
     };
-    let x = m as f64 / POW10[k];
+    let x = decimal_quotient(m, k);
     Some(if neg { -x } else { x })
 }
 
@@ -231,6 +242,14 @@ mod tests {
             b"1234567.12345678",
             b"1234567.123456789",
             b"13362.699999999999",
+            b"-13362.699999999999",
+            b"1.23456789012345678",
+            b"1.2345678901234567",
+            b"1234567890123456.7",
+            b"123456789012345.6789",
+            b"12345678901234567.89",
+            b"1234.5678901234567.8",
+            b"1234.567890123456 8",
             b"1e5",
             b" 1",
             b"1 ",

@@ -32,19 +32,12 @@ pub(super) fn plain_int(b: &[u8]) -> Option<i64> {
 }
 
 /// A plain decimal number: an optional `-`, digits, and optionally `.` and more digits (`.5`
-/// and `5.` take the general path), at most 40 bytes. With at most 19 digits and a value below
-/// 2^53 without the point it is `m / 10^k` with `m` and `10^k` exact doubles, so one division
-/// gives the correctly rounded result (Clinger's fast path); longer mantissas (a shortest
-/// round-trip such as `13362.699999999999`) go to `fast_float2` (Eisel–Lemire). Both are
-/// correctly rounded, so the value is what `str::parse::<f64>` returns for the same text.
-/// Anything else returns `None` and takes the general path.
+/// and `5.` take the general path), at most 40 bytes. With at most 19 digits it is `m / 10^k`
+/// for integers `m` and `k`, read by `decimal_quotient`; longer ones go to `fast_float2`
+/// (Eisel–Lemire). Both are correctly rounded, so the value is what `str::parse::<f64>`
+/// returns for the same text. Anything else returns `None` and takes the general path.
 #[inline]
 pub(super) fn plain_decimal(b: &[u8]) -> Option<f64> {
-    /// Powers of ten that are exact doubles.
-    const POW10: [f64; 20] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-        1e17, 1e18, 1e19,
-    ];
     let (neg, rest) = match b.first()? {
         b'-' => (true, &b[1..]),
         _ => (false, b),
@@ -65,15 +58,54 @@ pub(super) fn plain_decimal(b: &[u8]) -> Option<f64> {
         } else {
             i * POW10_U64[frac.len()] + digits_value(frac)?
         };
-        if m < 1 << 53 {
-            let x = m as f64 / POW10[frac.len()];
-            return Some(if neg { -x } else { x });
-        }
+        let x = decimal_quotient(m, frac.len());
+        return Some(if neg { -x } else { x });
     } else if !int.iter().chain(frac).all(u8::is_ascii_digit) {
         return None;
     }
     fast_float2::parse::<f64, _>(b).ok()
 }
+
+/// Powers of ten that are exact doubles.
+pub(super) const POW10_F64: [f64; 20] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19,
+];
+
+/// `m / 10^k` (`k` ≤ 19) correctly rounded to the nearest double, ties to even. Below 2^53
+/// `m` and `10^k` are exact doubles and one division rounds once (Clinger's fast path). A
+/// larger `m` (a shortest round-trip such as `13362.699999999999` has 17 digits) is divided
+/// as integers instead: `m / 10^k = (m / 5^k) · 2^-k`, and `m` shifted up by `s` so that the
+/// integer quotient `q` of `m · 2^s` by `5^k` has 63 or 64 bits. The conversion of `q` to a
+/// double rounds to nearest even, and a nonzero remainder, set in `q`'s lowest bit (never the
+/// rounding bit, ten places further up), breaks what would look like a tie; scaling by a
+/// power of two is exact. One 128-by-64-bit division, a few times cheaper than Eisel–Lemire
+/// re-reading the text.
+#[inline]
+pub(super) fn decimal_quotient(m: u64, k: usize) -> f64 {
+    if m < 1 << 53 {
+        return m as f64 / POW10_F64[k];
+    }
+    let five = POW5[k];
+    let s = 63 - (64 - m.leading_zeros()) + (64 - five.leading_zeros());
+    let n = (m as u128) << s;
+    let q = (n / five as u128) as u64;
+    let rest = n - q as u128 * five as u128;
+    let x = (q | (rest != 0) as u64) as f64;
+    // 2^-(s + k), a normal double: s + k is at most 63 - 54 + 45 + 19.
+    x * f64::from_bits((1023 - (s as u64 + k as u64)) << 52)
+}
+
+/// 5^0 to 5^19 (below 2^45).
+const POW5: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 5;
+        i += 1;
+    }
+    t
+};
 
 /// Whether `plain_decimal` takes `b` (without computing its value): its grammar only, since
 /// every such number of at most 40 bytes is a finite double. The tests' reference for the
@@ -619,6 +651,41 @@ mod tests {
                 c.is_ascii_digit().then(|| v * 10 + (c - b'0') as u64)
             });
             assert_eq!(digits_value(&d), want, "{:?}", String::from_utf8_lossy(&d));
+        }
+    }
+
+    #[test]
+    fn decimal_quotients_are_correctly_rounded() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // Random mantissas of every length, and the hard cases: exact halfway points between
+        // doubles (an odd multiple of 2^10 above 2^63 is one), and their neighbours.
+        let mut cases: Vec<u64> = (0..300_000).map(|_| next() >> (next() % 64)).collect();
+        for _ in 0..20_000 {
+            let half = ((next() | 1) << 10) | (1 << 63);
+            cases.extend([half, half - 1, half + 1, half >> 1, (half >> 1) + 1]);
+        }
+        cases.extend([0, 1, (1 << 53) - 1, 1 << 53, (1 << 53) + 1, u64::MAX]);
+        let mut ties: Vec<(u64, usize)> = Vec::new();
+        for (k, five) in POW5.iter().enumerate().take(5) {
+            // (2^53 + odd) / 2^k lies halfway between two doubles: the quotient by 5^k is exact.
+            for odd in [1, 3, 5, 7, 1001] {
+                ties.push((five * ((1 << 53) + odd), k));
+            }
+        }
+        let random = cases.iter().enumerate().map(|(i, &m)| (m, i % 20));
+        for (m, k) in random.chain(ties) {
+            let want: f64 = format!("{m}e-{k}").parse().expect("a number");
+            assert_eq!(
+                decimal_quotient(m, k).to_bits(),
+                want.to_bits(),
+                "{m} / 10^{k}"
+            );
         }
     }
 
