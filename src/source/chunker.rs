@@ -205,11 +205,16 @@ impl RecordEnds {
         mut found: impl FnMut(usize, u64),
     ) -> Result<u64> {
         let csv = self.csv;
+        // No quote and no newline followed by a CR or LF. A file with LF line ends has no CR
+        // either, so one pass looks for both, and the search for `\n\r` runs only after a CR.
         let plain = !csv
             || (self.bounds.quoting != Quoting::Inside
-                && memchr::memchr(b'"', data).is_none()
                 && memchr::memmem::find(data, b"\n\n").is_none()
-                && memchr::memmem::find(data, b"\n\r").is_none());
+                && memchr::memchr2(b'"', b'\r', data).is_none_or(|i| {
+                    data[i] == b'\r'
+                        && memchr::memchr(b'"', &data[i..]).is_none()
+                        && memchr::memmem::find(data, b"\n\r").is_none()
+                }));
         if !plain || data.is_empty() {
             let (mut n, mut next) = (0u64, first);
             self.scan(data, |cut, line| {
