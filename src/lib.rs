@@ -48,3 +48,5 @@ pub mod runtime;
 pub mod sink;
 pub mod source;
 pub mod sql;
+#[cfg(test)]
+mod test_rng;

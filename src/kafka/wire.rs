@@ -337,11 +337,9 @@ mod tests {
             out.clear();
             assert!(decode(&msg[..len], &types, &mut interner, &mut out).is_err());
         }
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = crate::test_rng::xorshift(0x2545_F491_4F6C_DD1Du64);
         for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = next();
             let mut m = msg.clone();
             let at = (seed % m.len() as u64) as usize;
             m[at] = (seed >> 32) as u8;

@@ -861,13 +861,7 @@ mod tests {
 
     #[test]
     fn differential_fields_equal_csv_cores() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng::xorshift(0x9E37_79B9_7F4A_7C15u64);
         let alphabet = b"ab ,,\"\"\r\n\n1";
         for case in 0..4000 {
             let len = (next() % if case % 2 == 0 { 60 } else { 300 }) as usize;

@@ -212,13 +212,8 @@ mod tests {
     /// 8- and 16-byte boundaries) inside random buffers, read by both readers.
     #[test]
     fn differential_swar_equals_the_slice_readers() {
-        let mut seed = 0x6A09_E667_F3BC_C908u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = crate::test_rng::xorshift(0x6A09_E667_F3BC_C908u64);
+        let mut next = move |n: u64| rng() % n;
         let alphabet = b"0123456789012345678901234567890123456789..--+ eE,x\n\x80\xff";
         let fixed: &[&[u8]] = &[
             b"0",

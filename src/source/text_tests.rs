@@ -50,13 +50,8 @@ fn read_all(bytes: &[u8], runs: bool, reads: &[bool]) -> (Vec<Vec<String>>, u64,
 
 #[test]
 fn columnar_runs_read_exactly_what_record_by_record_reads() {
-    let mut seed = 0xDEAD_BEEF_1234_5678u64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rng = crate::test_rng::xorshift(0xDEAD_BEEF_1234_5678u64);
+    let mut next = move |n: u64| rng() % n;
     let ints = [
         "7",
         "-3",

@@ -633,17 +633,11 @@ mod tests {
 
     #[test]
     fn swar_digits_equal_a_byte_loop() {
-        let mut seed = 0x1234_5678_9ABC_DEF1u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng::xorshift(0x1234_5678_9ABC_DEF1u64);
         for _ in 0..300_000 {
             let n = 1 + (next() % 19) as usize;
             let mut d: Vec<u8> = (0..n).map(|_| b'0' + (next() % 10) as u8).collect();
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 d[(next() % n as u64) as usize] =
                     [b'/', b':', b'a', b' ', 0xB0, b'.'][(next() % 6) as usize];
             }
@@ -656,13 +650,7 @@ mod tests {
 
     #[test]
     fn decimal_quotients_are_correctly_rounded() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng::xorshift(0x9E37_79B9_7F4A_7C15u64);
         // Random mantissas of every length, and the hard cases: exact halfway points between
         // doubles (an odd multiple of 2^10 above 2^63 is one), and their neighbours.
         let mut cases: Vec<u64> = (0..300_000).map(|_| next() >> (next() % 64)).collect();
@@ -691,24 +679,18 @@ mod tests {
 
     #[test]
     fn plain_decimals_equal_the_standard_parser_or_defer_to_it() {
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng::xorshift(0x2545_F491_4F6C_DD1Du64);
         let mut fast = 0;
         for _ in 0..200_000 {
             let digits = 1 + next() % 30;
             let mut s: String = (0..digits)
                 .map(|_| (b'0' + (next() % 10) as u8) as char)
                 .collect();
-            if next() % 4 != 0 {
+            if !next().is_multiple_of(4) {
                 let at = (next() % (digits + 1)) as usize;
                 s.insert(at, '.');
             }
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 s.insert(0, '-');
             }
             let std = s.parse::<f64>().ok();
