@@ -87,7 +87,8 @@ pub(super) fn decimal_quotient(m: u64, k: usize) -> f64 {
         return m as f64 / POW10_F64[k];
     }
     let five = POW5[k];
-    let s = 63 - (64 - m.leading_zeros()) + (64 - five.leading_zeros());
+    // 63 + bits(5^k) - bits(m), in that order: bits(m) reaches 64.
+    let s = 63 + (64 - five.leading_zeros()) - (64 - m.leading_zeros());
     let n = (m as u128) << s;
     let q = (n / five as u128) as u64;
     let rest = n - q as u128 * five as u128;
