@@ -138,10 +138,8 @@ fn read_digits(
 }
 
 /// How many of the 8 bytes of `w` (loaded little-endian) are ASCII digits before the first
-/// that is not, and their value. A byte is a digit when its high nibble is 3 and adding 6
-/// leaves it 3; a carry out of a byte from 0xFA up can only disturb bytes above the first
-/// non-digit, so the count is exact. The digits shifted to the top of the word read as eight
-/// digits with leading zeros.
+/// that is not (`swar::digit_run`), and their value: shifted to the top of the word they read
+/// as eight digits with leading zeros (`swar::eight_value`).
 #[inline(always)]
 fn digits_in_word(w: u64) -> (usize, u64) {
     let n = digit_run(w);

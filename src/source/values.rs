@@ -78,7 +78,7 @@ pub(super) const POW10_F64: [f64; 20] = [
 /// as integers instead: `m / 10^k = (m / 5^k) · 2^-k`, and `m` shifted up by `s` so that the
 /// integer quotient `q` of `m · 2^s` by `5^k` has 63 or 64 bits. The conversion of `q` to a
 /// double rounds to nearest even, and a nonzero remainder, set in `q`'s lowest bit (never the
-/// rounding bit, ten places further up), breaks what would look like a tie; scaling by a
+/// rounding bit, ten or eleven places further up), breaks what would look like a tie; scaling by a
 /// power of two is exact. One 128-by-64-bit division, a few times cheaper than Eisel–Lemire
 /// re-reading the text.
 #[inline]
