@@ -439,13 +439,8 @@ mod tests {
     #[test]
     fn differential_advance_finds_what_scan_finds_on_random_pieces() {
         let alphabet = b"\"\",\n\r ab\n\n\r,,xyz";
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut rng = crate::test_rng::xorshift(0x9E37_79B9_7F4A_7C15u64);
+        let mut next = move |n: usize| (rng() % n as u64) as usize;
         for case in 0..20_000 {
             let len = 1 + next(200);
             // Some cases without quotes or empty lines, so the fast path is taken often.
@@ -516,16 +511,11 @@ mod tests {
             out
         }
         let alphabet = b"\"\",\n\r ab\"\n\xff";
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = crate::test_rng::xorshift(0x2545_F491_4F6C_DD1Du64);
         for case in 0..3000 {
             let len = 1 + case % 97;
             let text: Vec<u8> = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    alphabet[(state % alphabet.len() as u64) as usize]
-                })
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
                 .collect();
             let whole = records(&text, 2);
             for size in [1, 2, 3] {

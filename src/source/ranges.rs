@@ -374,21 +374,12 @@ mod tests {
         (rows, malformed, examples)
     }
 
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
-    }
-
     /// A header, clean records for the sampled types, then hostile ones: quoted newlines,
     /// doubled quotes, stray quotes, CR / LF / CRLF endings, empty lines, long records,
     /// malformed records; or random bytes; with or without a final newline.
     fn hostile(seed: u64, csv: bool) -> Vec<u8> {
-        let mut r = Rng(seed);
+        let mut rng = crate::test_rng::xorshift(seed);
+        let mut below = move |n: usize| (rng() % n as u64) as usize;
         let mut out = Vec::new();
         if seed.is_multiple_of(3) {
             out.extend_from_slice(b"\xEF\xBB\xBF");
@@ -405,12 +396,12 @@ mod tests {
                 );
             }
         }
-        let records = 300 + r.below(900);
+        let records = 300 + below(900);
         for id in 30..records {
-            let v = r.below(100);
-            let long = "x".repeat(r.below(600));
+            let v = below(100);
+            let long = "x".repeat(below(600));
             let line: Vec<u8> = if csv {
-                match r.below(24) {
+                match below(24) {
                     0 => format!("{id},TV 55\" screen,{v}\n").into_bytes(),
                     1 => format!("{id},\"line one\nline two\",{v}\n").into_bytes(),
                     2 => format!("{id},\"say \"\"hi\"\"\",{v}\r\n").into_bytes(),
@@ -423,13 +414,11 @@ mod tests {
                     9 => format!("{id},{long},{v}\n").into_bytes(),
                     10 => format!("{id},x\"\n\"y,{v}\n").into_bytes(),
                     11 => format!("{id},b,abc\n").into_bytes(),
-                    12 => (0..r.below(40))
-                        .map(|_| b"\"\",\n\r a1"[r.below(8)])
-                        .collect(),
+                    12 => (0..below(40)).map(|_| b"\"\",\n\r a1"[below(8)]).collect(),
                     _ => format!("{id},n{},{v}.25\n", v % 5).into_bytes(),
                 }
             } else {
-                match r.below(16) {
+                match below(16) {
                     0 => b"\n".to_vec(),
                     1 => b"  \r\n".to_vec(),
                     2 => format!("{{\"id\":{id},\"name\":").into_bytes(),
@@ -443,7 +432,7 @@ mod tests {
             };
             out.extend_from_slice(&line);
         }
-        if r.below(2) == 0 {
+        if below(2) == 0 {
             while out.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
                 out.pop();
             }
